@@ -1,0 +1,268 @@
+//! The shared domain model: what a push (or an SVN revision) means, independent of
+//! where it came from and of how it will be rendered.
+//!
+//! The git side and the SVN side both produce [`Notification`]s; rendering and routing
+//! only ever look at these types.
+
+use serde::Serialize;
+
+/// The kind of ref that changed, decided by object type and namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RefKind {
+    /// A commit under `refs/heads/`.
+    Branch,
+    /// A commit under `refs/tags/`.
+    LightweightTag,
+    /// A tag object, in any namespace.
+    AnnotatedTag,
+    /// A `refs/notes/` ref; not announced unless configured.
+    Notes,
+    /// Anything else: `refs/remotes/`, `refs/changes/`, refs to trees or blobs.
+    Other,
+}
+
+impl RefKind {
+    /// The stable name used in messages, config filters and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefKind::Branch => "branch",
+            RefKind::LightweightTag => "tag",
+            RefKind::AnnotatedTag => "annotated-tag",
+            RefKind::Notes => "notes",
+            RefKind::Other => "other",
+        }
+    }
+
+    /// Every kind, for validating config filters.
+    pub const ALL: [RefKind; 5] = [
+        RefKind::Branch,
+        RefKind::LightweightTag,
+        RefKind::AnnotatedTag,
+        RefKind::Notes,
+        RefKind::Other,
+    ];
+}
+
+/// Whether the ref was created, moved or deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Change {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Change {
+    /// The stable name used in messages, config filters and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Create => "create",
+            Change::Update => "update",
+            Change::Delete => "delete",
+        }
+    }
+}
+
+/// How an update moved the ref relative to its old value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdateShape {
+    /// OLD is an ancestor of NEW.
+    FastForward,
+    /// NEW is an ancestor of OLD: commits were only removed.
+    Rewind,
+    /// Neither is an ancestor of the other (a forced push that rewrote history).
+    NonFastForward,
+}
+
+impl UpdateShape {
+    /// The stable name used in messages, config filters and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpdateShape::FastForward => "fast-forward",
+            UpdateShape::Rewind => "rewind",
+            UpdateShape::NonFastForward => "non-fast-forward",
+        }
+    }
+}
+
+/// One line of post-receive input (or one SVN branch touched by a revision),
+/// classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefUpdate {
+    pub refname: String,
+    /// Full hex id; all zeros on create.
+    pub oldrev: String,
+    /// Full hex id; all zeros on delete.
+    pub newrev: String,
+    pub kind: RefKind,
+    pub change: Change,
+    /// Set for updates whose old and new values are both commits.
+    pub shape: Option<UpdateShape>,
+}
+
+impl RefUpdate {
+    /// The short name: `master` for `refs/heads/master`, `v1` for `refs/tags/v1`,
+    /// the full refname otherwise.
+    pub fn short_name(&self) -> &str {
+        ["refs/heads/", "refs/tags/"]
+            .iter()
+            .find_map(|prefix| self.refname.strip_prefix(prefix))
+            .unwrap_or(&self.refname)
+    }
+
+    /// The branch name for branches, else empty (used by `{branch}` in destinations).
+    pub fn branch(&self) -> &str {
+        self.refname.strip_prefix("refs/heads/").unwrap_or("")
+    }
+}
+
+/// A person and a moment, as recorded on a commit or tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Signature {
+    pub name: String,
+    pub email: String,
+    /// RFC 3339 with the signer's own offset, e.g. `2012-03-14T11:55:15+00:00`.
+    pub date: String,
+    /// The same moment as git prints it by default: `Wed Mar 14 11:55:15 2012 +0000`.
+    #[serde(skip)]
+    pub git_date: String,
+}
+
+/// How a file changed in one commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileStatus {
+    Added,
+    Removed,
+    Modified,
+    Renamed,
+    Copied,
+    TypeChanged,
+}
+
+/// One file touched by a commit, with its line counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileChange {
+    /// Path after the change (before it, for removals). Decoded lossily.
+    pub path: String,
+    /// Path before a rename or copy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_path: Option<String>,
+    pub status: FileStatus,
+    pub binary: bool,
+    pub insertions: usize,
+    pub deletions: usize,
+}
+
+/// A commit's patch, already cut to the per-commit line limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Patch {
+    /// Unified diff text (`diff --git …` blocks), decoded lossily.
+    pub text: String,
+    /// Lines the full patch has.
+    pub total_lines: usize,
+    /// Lines kept in `text`.
+    pub shown_lines: usize,
+}
+
+impl Patch {
+    /// True when lines were dropped to honour the per-commit limit.
+    pub fn is_truncated(&self) -> bool {
+        self.shown_lines < self.total_lines
+    }
+}
+
+/// A commit with everything a message shows about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    pub id: String,
+    pub parents: Vec<String>,
+    pub author: Signature,
+    pub committer: Signature,
+    /// The full message, re-encoded to UTF-8 (lossily when it was not valid).
+    pub message: String,
+    /// Files changed relative to the first parent; empty for merges, like `git log -p`.
+    pub files: Vec<FileChange>,
+    pub patch: Patch,
+}
+
+impl Commit {
+    /// The first line of the message.
+    pub fn subject(&self) -> &str {
+        self.message.lines().next().unwrap_or("")
+    }
+}
+
+/// Details of an annotated tag object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AnnotatedTag {
+    pub name: String,
+    /// The id of the object the tag points at.
+    pub target: String,
+    /// `commit`, `tree`, `blob` or `tag`.
+    pub target_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tagger: Option<Signature>,
+    pub message: String,
+}
+
+/// A list of commit ids that may have been cut short; `total` counts them all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdList {
+    pub ids: Vec<String>,
+    pub total: usize,
+}
+
+impl IdList {
+    /// Builds a list from an iterator, keeping at most `keep` ids but counting all.
+    pub fn collect(ids: impl IntoIterator<Item = String>, keep: usize) -> Self {
+        let mut list = IdList::default();
+        for id in ids {
+            if list.ids.len() < keep {
+                list.ids.push(id);
+            }
+            list.total += 1;
+        }
+        list
+    }
+
+    /// True when there are no ids at all.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+}
+
+/// Where the commits of a notification come from; implemented by the git and SVN
+/// sides so that rendering can load full commits lazily, one at a time, and stay
+/// within bounded memory however large the push.
+pub trait CommitSource {
+    /// Loads one commit with its file list and a patch of at most `max_diff_lines`
+    /// lines (the total is still counted).
+    fn load(&self, id: &str, max_diff_lines: usize) -> anyhow::Result<Commit>;
+}
+
+/// Everything one message is about: a classified ref update and the commits it
+/// announces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// Logical repository name (gitolite's `GL_REPO`, a configured name, or the
+    /// directory name).
+    pub repo: String,
+    /// Who pushed (`GL_USER`, else `$USER`); empty when unknown.
+    pub pusher: String,
+    pub update: RefUpdate,
+    /// New commits this message announces, newest first (as `git log` prints them).
+    pub new_commits: IdList,
+    /// Commits now on the ref that were already in the repository.
+    pub known_commits: IdList,
+    /// Commits that were on the ref and are now reachable from nothing.
+    pub discarded_commits: IdList,
+    /// Commits that left the ref but are still reachable from another ref.
+    pub omitted_commits: IdList,
+    pub tag: Option<AnnotatedTag>,
+    /// Extra `key: value` facts from the input side (SVN's project, revname …),
+    /// rendered in text bodies, JSON and headers.
+    pub extra: Vec<(String, String)>,
+}
