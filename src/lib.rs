@@ -1,7 +1,14 @@
 //! hookbus: turns git pushes and Subversion commits into messages on STOMP brokers.
 //!
 //! Data flows one way: input (the [`git`] side) → [`model`] → [`render`] →
-//! [`route`] → [`deliver`]. The CLI in `main.rs` only wires these together.
+//! [`route`] → [`deliver`]; [`emit`] runs the steps after the input side and
+//! [`config`] holds what the user configured. The CLI in `main.rs` only wires
+//! these together.
 
+pub mod config;
 pub mod deliver;
+pub mod emit;
+pub mod git;
 pub mod model;
+pub mod render;
+pub mod route;

@@ -1,1 +1,7 @@
-fn main() {}
+//! The `hookbus` binary: a thin command line over the library.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -154,6 +154,9 @@ pub struct FileChange {
     pub binary: bool,
     pub insertions: usize,
     pub deletions: usize,
+    /// Sizes in bytes before and after, for binary files (shown in the stat).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binary_sizes: Option<(u64, u64)>,
 }
 
 /// A commit's patch, already cut to the per-commit line limit.
@@ -234,13 +237,43 @@ impl IdList {
     }
 }
 
+/// How much of a patch a commit loader keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PatchLimits {
+    /// Lines kept per commit (the total is still counted).
+    pub max_lines: usize,
+    /// Characters kept per line; longer lines end in a visible marker.
+    pub max_line_length: usize,
+}
+
+impl PatchLimits {
+    /// Shortens one line to the limit, marking how much was cut.
+    pub fn clip<'a>(&self, line: &'a str) -> std::borrow::Cow<'a, str> {
+        clip_line(line, self.max_line_length)
+    }
+}
+
+/// Shortens `line` to at most `max_chars` characters plus a marker naming the cut.
+pub fn clip_line(line: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
+    match line.char_indices().nth(max_chars) {
+        None => std::borrow::Cow::Borrowed(line),
+        Some((cut, _)) => {
+            let rest = line[cut..].chars().count();
+            std::borrow::Cow::Owned(format!("{}[hookbus: +{rest} chars]", &line[..cut]))
+        }
+    }
+}
+
 /// Where the commits of a notification come from; implemented by the git and SVN
 /// sides so that rendering can load full commits lazily, one at a time, and stay
 /// within bounded memory however large the push.
 pub trait CommitSource {
-    /// Loads one commit with its file list and a patch of at most `max_diff_lines`
-    /// lines (the total is still counted).
-    fn load(&self, id: &str, max_diff_lines: usize) -> anyhow::Result<Commit>;
+    /// Loads one commit with its file list and a patch cut to `limits` (the
+    /// total line count is still given).
+    fn load(&self, id: &str, limits: &PatchLimits) -> anyhow::Result<Commit>;
+
+    /// The first line of a commit's message, without loading its patch.
+    fn subject(&self, id: &str) -> anyhow::Result<String>;
 }
 
 /// Everything one message is about: a classified ref update and the commits it
@@ -265,4 +298,15 @@ pub struct Notification {
     /// Extra `key: value` facts from the input side (SVN's project, revname …),
     /// rendered in text bodies, JSON and headers.
     pub extra: Vec<(String, String)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_line_counts_characters_not_bytes() {
+        assert_eq!(clip_line("héllo", 10), "héllo");
+        assert_eq!(clip_line("héllo wörld", 5), "héllo[hookbus: +6 chars]");
+    }
 }

@@ -70,7 +70,10 @@ impl Outbox {
         let temp = self.dir.join(format!("{TEMP_PREFIX}{name}"));
         let path = self.dir.join(&name);
         let write = || -> std::io::Result<()> {
-            let mut file = OpenOptions::new().write(true).create_new(true).open(&temp)?;
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temp)?;
             let envelope = Envelope {
                 destination: message.destination.clone(),
                 headers: message.headers.clone(),
@@ -233,6 +236,9 @@ mod tests {
     #[test]
     fn missing_directory_is_empty() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(Outbox::new(dir.path().join("none")).list().unwrap().is_empty());
+        assert!(Outbox::new(dir.path().join("none"))
+            .list()
+            .unwrap()
+            .is_empty());
     }
 }

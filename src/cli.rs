@@ -1,0 +1,325 @@
+//! The command line: argument definitions and the wiring of library parts into
+//! commands. Nothing below this module knows it exists.
+
+use clap::{Parser, Subcommand};
+use hookbus::config::Config;
+use hookbus::deliver::dry_run::{to_json_line, DryRun};
+use hookbus::deliver::outbox::Outbox;
+use hookbus::deliver::Transport;
+use hookbus::emit::{self, Report};
+use hookbus::git::{self, HookEnv, PushContext, ReplayRequest};
+use hookbus::model::Notification;
+use hookbus::render::MAX_LISTED_IDS;
+use hookbus::route::Router;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit statuses; documented in hookbus(1). Bad command-line usage exits with 2
+/// (clap's own status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Everything was handled.
+    Ok = 0,
+    /// The config file is missing, unreadable or invalid.
+    Config = 3,
+    /// Some input (a stdin line, a revision) was bad; the rest was handled.
+    Input = 4,
+    /// The repository is missing or could not be read.
+    Repository = 5,
+    /// Messages could not be delivered or saved anywhere.
+    Delivery = 6,
+}
+
+impl Status {
+    fn worst(self, other: Status) -> Status {
+        if other as u8 > self as u8 {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// A failure with the status it exits with.
+pub struct Failure {
+    status: Status,
+    error: anyhow::Error,
+}
+
+trait WithStatus<T> {
+    fn status(self, status: Status) -> Result<T, Failure>;
+}
+
+impl<T, E: Into<anyhow::Error>> WithStatus<T> for Result<T, E> {
+    fn status(self, status: Status) -> Result<T, Failure> {
+        self.map_err(|error| Failure {
+            status,
+            error: error.into(),
+        })
+    }
+}
+
+/// Turns git pushes and Subversion commits into messages on STOMP brokers.
+#[derive(Debug, Parser)]
+#[command(name = "hookbus", version, about, long_about = None)]
+pub struct Cli {
+    /// Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Say more on stderr (repeat for even more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run as a git post-receive hook: read `OLD NEW REFNAME` lines on stdin and
+    /// emit one message per ref update and matching route
+    PostReceive {
+        /// Print the messages as JSON lines instead of sending them
+        #[arg(long)]
+        dry_run: bool,
+        /// The repository [default: $GIT_DIR or the current directory]
+        #[arg(long, value_name = "DIR")]
+        repo: Option<PathBuf>,
+    },
+    /// Emit what a push of OLDREV..NEWREV to REFNAME would have, treating every
+    /// commit in the range as new
+    Replay {
+        /// Print the messages as JSON lines instead of sending them
+        #[arg(long)]
+        dry_run: bool,
+        /// The repository [default: $GIT_DIR or the current directory]
+        #[arg(long, value_name = "DIR")]
+        repo: Option<PathBuf>,
+        /// One message per commit, oldest first, as if pushed one by one
+        #[arg(long)]
+        each: bool,
+        /// The ref the commits were pushed to, e.g. refs/heads/master
+        refname: String,
+        /// Where the ref was before (any revision; all zeros for "from the start")
+        oldrev: String,
+        /// Where the ref went (any revision)
+        newrev: String,
+    },
+    /// Look at messages waiting in the local outbox
+    Outbox {
+        #[command(subcommand)]
+        action: OutboxAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OutboxAction {
+    /// List waiting messages, oldest first
+    List,
+    /// Print one waiting message as a JSON line (like --dry-run)
+    Show {
+        /// The message's file name as `list` shows it (a unique prefix is enough)
+        name: String,
+    },
+}
+
+/// Parses arguments, runs the command and reports errors on stderr.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let status = match run(&cli) {
+        Ok(status) => status,
+        Err(failure) => {
+            eprintln!("hookbus: error: {:#}", failure.error);
+            failure.status
+        }
+    };
+    ExitCode::from(status as u8)
+}
+
+fn run(cli: &Cli) -> Result<Status, Failure> {
+    let config = Config::load(cli.config.as_deref()).status(Status::Config)?;
+    match &cli.command {
+        Command::PostReceive { dry_run, repo } => {
+            post_receive(cli, &config, *dry_run, repo.clone())
+        }
+        Command::Replay {
+            dry_run,
+            repo,
+            each,
+            refname,
+            oldrev,
+            newrev,
+        } => {
+            let request = ReplayRequest {
+                refname: refname.clone(),
+                oldrev: oldrev.clone(),
+                newrev: newrev.clone(),
+                each: *each,
+            };
+            replay(cli, &config, *dry_run, repo.clone(), &request)
+        }
+        Command::Outbox { action } => outbox(&config, action),
+    }
+}
+
+/// The repository, its per-repo settings and the naming context of a run.
+struct Opened {
+    repo: git2::Repository,
+    context: PushContext,
+    router: Router,
+    enabled: bool,
+}
+
+fn open(config: &Config, dir: Option<PathBuf>) -> Result<Opened, Failure> {
+    let repo = git::open(dir.as_deref()).status(Status::Repository)?;
+    let settings = git::settings(&repo).status(Status::Config)?;
+    let env = HookEnv::from_process();
+    let router = Router::new(&config.effective_routes()).status(Status::Config)?;
+    let router = match &settings.routes {
+        Some(names) => router.select(names),
+        None => router,
+    };
+    let context = PushContext {
+        repo_name: git::repo_name(&repo, &settings, &env, config.repos.base.as_deref()),
+        pusher: env.pusher(),
+        announce_notes: config.git.announce_notes,
+        max_listed: config.limits.max_commits + MAX_LISTED_IDS,
+    };
+    Ok(Opened {
+        repo,
+        context,
+        router,
+        enabled: settings.enabled,
+    })
+}
+
+fn post_receive(
+    cli: &Cli,
+    config: &Config,
+    dry_run: bool,
+    dir: Option<PathBuf>,
+) -> Result<Status, Failure> {
+    let mut input = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut input)
+        .status(Status::Input)?;
+    let opened = open(config, dir)?;
+    if !opened.enabled {
+        if cli.verbose > 0 {
+            eprintln!("hookbus: disabled for this repository (git config hookbus.enabled = false)");
+        }
+        return Ok(Status::Ok);
+    }
+    let mut status = Status::Ok;
+    let mut lines = Vec::new();
+    for parsed in git::input::parse(&input) {
+        match parsed {
+            Ok(line) => lines.push(line),
+            Err(err) => {
+                eprintln!("hookbus: error: {err}");
+                status = Status::Input;
+            }
+        }
+    }
+    let mut notifications = Vec::new();
+    for result in git::analyze(&opened.repo, lines, &opened.context) {
+        match result {
+            Ok(notification) => notifications.push(notification),
+            Err(err) => {
+                eprintln!("hookbus: error: {err}");
+                status = Status::Input;
+            }
+        }
+    }
+    Ok(status.worst(emit_all(cli, config, &opened, &notifications, dry_run)?))
+}
+
+fn replay(
+    cli: &Cli,
+    config: &Config,
+    dry_run: bool,
+    dir: Option<PathBuf>,
+    request: &ReplayRequest,
+) -> Result<Status, Failure> {
+    let opened = open(config, dir)?;
+    let notifications =
+        git::replay(&opened.repo, request, &opened.context).status(Status::Input)?;
+    emit_all(cli, config, &opened, &notifications, dry_run)
+}
+
+/// Renders and delivers, reporting on stderr what happened.
+fn emit_all(
+    cli: &Cli,
+    config: &Config,
+    opened: &Opened,
+    notifications: &[Notification],
+    dry_run: bool,
+) -> Result<Status, Failure> {
+    let source = git::GitCommits::new(&opened.repo);
+    let mut transport: Box<dyn Transport> = if dry_run {
+        Box::new(DryRun::new(std::io::stdout().lock()))
+    } else {
+        Box::new(Outbox::new(config.outbox_dir()))
+    };
+    let report: Report = emit::emit(
+        notifications,
+        &source,
+        &opened.router,
+        &config.limits,
+        transport.as_mut(),
+    )
+    .status(Status::Delivery)?;
+    for note in &report.delivered.notes {
+        eprintln!("{note}");
+    }
+    if cli.verbose > 0 {
+        eprintln!(
+            "hookbus: {}: {} update(s), {} message(s) rendered, {} accepted",
+            opened.context.repo_name,
+            notifications.len(),
+            report.rendered,
+            report.delivered.accepted
+        );
+    }
+    for failure in &report.failures {
+        eprintln!("hookbus: error: {failure:#}");
+    }
+    Ok(if report.failures.is_empty() {
+        Status::Ok
+    } else {
+        Status::Repository
+    })
+}
+
+fn outbox(config: &Config, action: &OutboxAction) -> Result<Status, Failure> {
+    let outbox = Outbox::new(config.outbox_dir());
+    let mut out = std::io::stdout().lock();
+    match action {
+        OutboxAction::List => {
+            let entries = outbox.list().status(Status::Delivery)?;
+            for entry in &entries {
+                let message = outbox.read(entry).status(Status::Delivery)?;
+                let _ = writeln!(
+                    out,
+                    "{}\t{}\t{}",
+                    entry.name,
+                    message.destination,
+                    message.header("subject").unwrap_or("")
+                );
+            }
+            eprintln!(
+                "hookbus: {} message(s) in {}",
+                entries.len(),
+                outbox.dir().display()
+            );
+        }
+        OutboxAction::Show { name } => {
+            let entry = outbox.find(name).status(Status::Input)?;
+            let message = outbox.read(&entry).status(Status::Delivery)?;
+            let _ = writeln!(out, "{}", to_json_line(&message));
+        }
+    }
+    Ok(Status::Ok)
+}

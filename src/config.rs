@@ -1,0 +1,219 @@
+//! The TOML configuration: limits, routes, naming and the outbox location.
+//!
+//! One readable file (`--config FILE`, else `$HOOKBUS_CONFIG`, else
+//! `/etc/hookbus/hookbus.toml`); a missing default file means the built-in
+//! defaults. Unknown keys are errors so that typos do not silently do nothing.
+
+use crate::render::{Format, Limits};
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Where the config is read from when neither `--config` nor `$HOOKBUS_CONFIG` is set.
+pub const DEFAULT_PATH: &str = "/etc/hookbus/hookbus.toml";
+
+/// The destination of the built-in route used when no `[[route]]` is configured.
+pub const DEFAULT_DESTINATION: &str = "/topic/git.commits";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub repos: RepoNaming,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub git: GitOptions,
+    #[serde(default)]
+    pub outbox: OutboxOptions,
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RouteConfig>,
+    /// The file this was read from, if any (for messages and permission checks).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+/// How repository names are derived.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoNaming {
+    /// Repositories below this directory are named by their path relative to it
+    /// (without `.git`), e.g. `team/app` for `BASE/team/app.git`.
+    pub base: Option<PathBuf>,
+}
+
+/// Options of the git side.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitOptions {
+    /// Announce `refs/notes/*` updates (off by default, like git-multimail).
+    #[serde(default)]
+    pub announce_notes: bool,
+}
+
+/// Where undelivered messages are kept.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxOptions {
+    pub dir: Option<PathBuf>,
+}
+
+/// One `[[route]]` table: which updates go where, in which format.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Destination template; `{repo}`, `{refname}`, `{branch}`, `{name}`,
+    /// `{reftype}`, `{change}` and `{project}` are replaced.
+    pub destination: String,
+    #[serde(default)]
+    pub format: Format,
+    /// Repository name globs; empty means every repository.
+    #[serde(default)]
+    pub repos: Vec<String>,
+    /// Refname globs (`refs/heads/*`); empty means every ref.
+    #[serde(default)]
+    pub refs: Vec<String>,
+    /// Change kinds: create, update, delete, fast-forward, rewind, non-fast-forward.
+    #[serde(default)]
+    pub changes: Vec<String>,
+    /// Ref kinds: branch, tag, annotated-tag, notes, other.
+    #[serde(default)]
+    pub reftypes: Vec<String>,
+    /// Ask the broker to keep the message across restarts (STOMP `persistent`).
+    #[serde(default = "default_true")]
+    pub persistent: bool,
+    /// A name for this route, for per-repository selection with `hookbus.routes`.
+    pub name: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl RouteConfig {
+    /// The route used when the config has none: everything, as text.
+    pub fn default_route() -> Self {
+        RouteConfig {
+            destination: DEFAULT_DESTINATION.to_string(),
+            format: Format::Text,
+            repos: Vec::new(),
+            refs: Vec::new(),
+            changes: Vec::new(),
+            reftypes: Vec::new(),
+            persistent: true,
+            name: Some("default".to_string()),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the config: `explicit` (from `--config`), else `$HOOKBUS_CONFIG`, else
+    /// the default path if it exists, else built-in defaults.
+    pub fn load(explicit: Option<&Path>) -> Result<Config> {
+        let from_env = std::env::var_os("HOOKBUS_CONFIG")
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from);
+        match explicit.map(Path::to_path_buf).or(from_env) {
+            Some(path) => Config::from_file(&path),
+            None if Path::new(DEFAULT_PATH).exists() => Config::from_file(Path::new(DEFAULT_PATH)),
+            None => Ok(Config::default()),
+        }
+    }
+
+    /// Reads and validates one config file.
+    pub fn from_file(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "cannot read config {} (pass --config FILE or set HOOKBUS_CONFIG)",
+                path.display()
+            )
+        })?;
+        let mut config =
+            Config::parse(&text).with_context(|| format!("bad config {}", path.display()))?;
+        config.source = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// Parses and validates config text.
+    pub fn parse(text: &str) -> Result<Config> {
+        let config: Config = toml::from_str(text)?;
+        config.limits.validate()?;
+        crate::route::Router::new(&config.effective_routes())?;
+        Ok(config)
+    }
+
+    /// The configured routes, or the built-in default route when there are none.
+    pub fn effective_routes(&self) -> Vec<RouteConfig> {
+        if self.routes.is_empty() {
+            vec![RouteConfig::default_route()]
+        } else {
+            self.routes.clone()
+        }
+    }
+
+    /// The outbox directory: `[outbox] dir`, else `$HOOKBUS_OUTBOX`, else
+    /// `$XDG_STATE_HOME/hookbus/outbox`, else `~/.local/state/hookbus/outbox`,
+    /// else `/var/spool/hookbus/outbox`.
+    pub fn outbox_dir(&self) -> PathBuf {
+        let env_dir = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+        if let Some(dir) = &self.outbox.dir {
+            return dir.clone();
+        }
+        if let Some(dir) = env_dir("HOOKBUS_OUTBOX") {
+            return PathBuf::from(dir);
+        }
+        if let Some(state) = env_dir("XDG_STATE_HOME") {
+            return Path::new(&state).join("hookbus/outbox");
+        }
+        if let Some(home) = env_dir("HOME") {
+            return Path::new(&home).join(".local/state/hookbus/outbox");
+        }
+        PathBuf::from("/var/spool/hookbus/outbox")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_has_one_default_text_route() {
+        let config = Config::parse("").unwrap();
+        let routes = config.effective_routes();
+        assert_eq!(routes.len(), 1);
+        assert_eq!(routes[0].destination, DEFAULT_DESTINATION);
+        assert_eq!(routes[0].format, Format::Text);
+    }
+
+    #[test]
+    fn routes_and_limits_parse() {
+        let config = Config::parse(
+            r#"
+            [limits]
+            max_bytes = 4096
+            [[route]]
+            destination = "/topic/git.{repo}"
+            format = "json"
+            refs = ["refs/heads/*"]
+            changes = ["create", "fast-forward"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.limits.max_bytes, 4096);
+        assert_eq!(config.routes[0].format, Format::Json);
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_errors() {
+        for bad in [
+            "[[route]]\ndestinaton = \"/topic/x\"",
+            "[[route]]\ndestination = \"/topic/x\"\nformat = \"xml\"",
+            "[[route]]\ndestination = \"/topic/{nope}\"",
+            "[[route]]\ndestination = \"/topic/x\"\nchanges = [\"push\"]",
+            "[limits]\nmax_bytes = 10",
+        ] {
+            assert!(Config::parse(bad).is_err(), "accepted: {bad}");
+        }
+    }
+}

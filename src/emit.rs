@@ -1,0 +1,121 @@
+//! The pipeline after the input side: for each notification, the routes it
+//! matches, rendered once per format, become messages handed to a transport in
+//! bounded batches (so a replay of 20,000 commits never holds them all).
+
+use crate::deliver::{Message, Outcome, Transport};
+use crate::model::{CommitSource, Notification};
+use crate::render::{self, Format, Limits, Rendered};
+use crate::route::Router;
+use anyhow::Result;
+
+/// Messages per batch handed to the transport.
+const BATCH_MESSAGES: usize = 256;
+/// Bytes per batch handed to the transport.
+const BATCH_BYTES: usize = 8 * 1024 * 1024;
+
+/// What one run emitted.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Messages rendered.
+    pub rendered: usize,
+    /// What the transport said, summed over batches.
+    pub delivered: Outcome,
+    /// Notifications that could not be rendered (the others still were).
+    pub failures: Vec<anyhow::Error>,
+}
+
+/// Renders every notification for its matching routes and delivers the messages.
+/// A notification that fails to render is reported and skipped; a transport
+/// failure stops the run (what was accepted so far is in the report).
+pub fn emit(
+    notifications: &[Notification],
+    source: &dyn CommitSource,
+    router: &Router,
+    limits: &Limits,
+    transport: &mut dyn Transport,
+) -> Result<Report> {
+    let mut report = Report::default();
+    let mut batch: Vec<Message> = Vec::new();
+    let mut batch_bytes = 0;
+    for notification in notifications {
+        let messages = match messages_for(notification, source, router, limits) {
+            Ok(messages) => messages,
+            Err(err) => {
+                report.failures.push(err.context(format!(
+                    "cannot render {} of {}",
+                    notification.update.refname, notification.repo
+                )));
+                continue;
+            }
+        };
+        for message in messages {
+            report.rendered += 1;
+            batch_bytes += message.body.len();
+            batch.push(message);
+        }
+        if batch.len() >= BATCH_MESSAGES || batch_bytes >= BATCH_BYTES {
+            deliver(transport, &mut batch, &mut report)?;
+            batch_bytes = 0;
+        }
+    }
+    deliver(transport, &mut batch, &mut report)?;
+    Ok(report)
+}
+
+fn deliver(
+    transport: &mut dyn Transport,
+    batch: &mut Vec<Message>,
+    report: &mut Report,
+) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let outcome = transport.deliver(batch)?;
+    report.delivered.accepted += outcome.accepted;
+    for note in outcome.notes {
+        if !report.delivered.notes.contains(&note) {
+            report.delivered.notes.push(note);
+        }
+    }
+    batch.clear();
+    Ok(())
+}
+
+/// The messages one notification produces: one per matching route.
+pub fn messages_for(
+    notification: &Notification,
+    source: &dyn CommitSource,
+    router: &Router,
+    limits: &Limits,
+) -> Result<Vec<Message>> {
+    let routes: Vec<_> = router.matching(notification).collect();
+    if routes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let prepared = render::prepare(notification, source, limits)?;
+    let mut rendered: Vec<(Format, Rendered)> = Vec::new();
+    let mut messages = Vec::with_capacity(routes.len());
+    for route in routes {
+        let body = match rendered.iter().find(|(format, _)| *format == route.format) {
+            Some((_, body)) => body.clone(),
+            None => {
+                let body = render::render(route.format, &prepared, limits);
+                rendered.push((route.format, body.clone()));
+                body
+            }
+        };
+        let destination = route.destination(notification);
+        let mut headers = body.headers;
+        headers.push((
+            "hookbus-id".into(),
+            route.message_id(notification, &destination),
+        ));
+        headers.push(("persistent".into(), route.persistent.to_string()));
+        messages.push(Message {
+            destination,
+            headers,
+            body: body.body.into_bytes(),
+        });
+    }
+    Ok(messages)
+}

@@ -1,0 +1,273 @@
+//! The git side: reads a repository and hook input and produces
+//! [`Notification`]s. Plumbing (input parsing, commit loading, the push rule)
+//! lives in submodules; this module opens repositories and names them.
+
+pub mod commits;
+pub mod input;
+pub mod push;
+
+use crate::model::{Change, IdList, Notification, RefUpdate};
+use anyhow::{Context, Result};
+use git2::{ObjectFormat, Oid, Repository};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+pub use commits::GitCommits;
+pub use push::{analyze, PushContext};
+
+/// Why one ref update could not be turned into a message.
+#[derive(Debug, Error)]
+pub enum UpdateError {
+    #[error(transparent)]
+    Input(#[from] input::InputError),
+    #[error(
+        "stdin line {line}: unknown revision {id} for {refname}; is this the repository that received the push? (run the hook inside it or pass --repo DIR)"
+    )]
+    UnknownRevision {
+        line: usize,
+        id: String,
+        refname: String,
+    },
+    #[error("stdin line {line}: ids must have {expected} hex digits in this repository")]
+    WrongIdLength { line: usize, expected: usize },
+    #[error("stdin line {line}: {refname}: {message}")]
+    Git {
+        line: usize,
+        refname: String,
+        message: String,
+    },
+}
+
+impl UpdateError {
+    pub(crate) fn git(line: usize, refname: &str, err: &dyn std::fmt::Display) -> Self {
+        UpdateError::Git {
+            line,
+            refname: refname.to_string(),
+            message: err.to_string(),
+        }
+    }
+}
+
+/// Number of hex digits of an object id in this repository.
+pub(crate) fn hex_len(repo: &Repository) -> usize {
+    match repo.object_format() {
+        ObjectFormat::Sha1 => 40,
+        ObjectFormat::Sha256 => 64,
+    }
+}
+
+/// Opens the repository a hook runs in (`$GIT_DIR` or the current directory), or
+/// `dir` when given.
+pub fn open(dir: Option<&Path>) -> Result<Repository> {
+    match dir {
+        Some(dir) => Repository::open(dir)
+            .with_context(|| format!("{} is not a git repository (check --repo)", dir.display())),
+        None => Repository::open_from_env().context(
+            "not inside a git repository: run from the repository (hooks do) or pass --repo DIR",
+        ),
+    }
+}
+
+/// Per-repository settings from `git config hookbus.*` (gitolite writes these from
+/// `config` lines in gitolite.conf).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepoSettings {
+    /// `hookbus.name`: the repository's name in messages.
+    pub name: Option<String>,
+    /// `hookbus.enabled`: false turns hookbus off for this repository.
+    pub enabled: bool,
+    /// `hookbus.routes`: names of the routes that apply (all when unset).
+    pub routes: Option<Vec<String>>,
+}
+
+/// Reads `hookbus.*` settings of a repository.
+pub fn settings(repo: &Repository) -> Result<RepoSettings> {
+    let config = repo
+        .config()
+        .context("cannot read the repository's git config")?;
+    let routes = config.get_string("hookbus.routes").ok().map(|value| {
+        value
+            .split([',', ' '])
+            .filter(|name| !name.is_empty())
+            .map(str::to_string)
+            .collect()
+    });
+    let enabled = match config.get_entry("hookbus.enabled") {
+        Ok(_) => config
+            .get_bool("hookbus.enabled")
+            .context("git config hookbus.enabled must be true or false")?,
+        Err(_) => true,
+    };
+    Ok(RepoSettings {
+        name: config
+            .get_string("hookbus.name")
+            .ok()
+            .filter(|n| !n.is_empty()),
+        enabled,
+        routes,
+    })
+}
+
+/// The environment a hook runs in, as far as naming goes.
+#[derive(Debug, Clone, Default)]
+pub struct HookEnv {
+    /// gitolite's logical repository name.
+    pub gl_repo: Option<String>,
+    /// gitolite's name for the pusher.
+    pub gl_user: Option<String>,
+    /// The Unix user, when gitolite gives none.
+    pub user: Option<String>,
+}
+
+impl HookEnv {
+    /// Reads `GL_REPO`, `GL_USER` and `USER` from the process environment.
+    pub fn from_process() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        HookEnv {
+            gl_repo: var("GL_REPO"),
+            gl_user: var("GL_USER"),
+            user: var("USER").or_else(|| var("LOGNAME")),
+        }
+    }
+
+    /// The pusher: `GL_USER`, else `$USER`, else empty.
+    pub fn pusher(&self) -> String {
+        self.gl_user
+            .clone()
+            .or_else(|| self.user.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// The repository's name: `git config hookbus.name`, else `GL_REPO`, else its path
+/// relative to `base`, else its directory name; always without `.git`.
+pub fn repo_name(
+    repo: &Repository,
+    settings: &RepoSettings,
+    env: &HookEnv,
+    base: Option<&Path>,
+) -> String {
+    if let Some(name) = &settings.name {
+        return name.clone();
+    }
+    if let Some(name) = &env.gl_repo {
+        return name.clone();
+    }
+    let dir: PathBuf = if repo.is_bare() {
+        repo.path().to_path_buf()
+    } else {
+        repo.path().parent().unwrap_or(repo.path()).to_path_buf()
+    };
+    let dir = dir.canonicalize().unwrap_or(dir);
+    let relative = base
+        .and_then(|base| {
+            let base = base.canonicalize().unwrap_or_else(|_| base.to_path_buf());
+            dir.strip_prefix(base).ok().map(Path::to_path_buf)
+        })
+        .filter(|path| !path.as_os_str().is_empty());
+    let name = match relative {
+        Some(path) => path.to_string_lossy().into_owned(),
+        None => dir
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    let name = name.trim_end_matches('/');
+    name.strip_suffix(".git").unwrap_or(name).to_string()
+}
+
+/// One replay request: announce every commit in `OLD..NEW` of `refname`, as if
+/// pushed now (refs have moved on since, so the push rule would find nothing).
+#[derive(Debug, Clone)]
+pub struct ReplayRequest {
+    pub refname: String,
+    /// Any revision; all zeros (or empty) for "from the beginning".
+    pub oldrev: String,
+    pub newrev: String,
+    /// One notification per commit, oldest first, as if pushed one by one.
+    pub each: bool,
+}
+
+/// Builds the notifications a replay emits.
+pub fn replay(
+    repo: &Repository,
+    request: &ReplayRequest,
+    context: &PushContext,
+) -> Result<Vec<Notification>> {
+    let resolve = |rev: &str| -> Result<Option<(git2::Object, String)>> {
+        if rev.is_empty() || input::is_null_id(rev) {
+            return Ok(None);
+        }
+        let object = repo.revparse_single(rev).with_context(|| {
+            format!("unknown revision {rev:?} (give a commit id, tag or branch)")
+        })?;
+        let id = object.id().to_string();
+        Ok(Some((object, id)))
+    };
+    let old = resolve(&request.oldrev)?;
+    let (new_object, new_id) = resolve(&request.newrev)?.with_context(|| {
+        format!(
+            "NEWREV {:?} is null; replay needs something to announce",
+            request.newrev
+        )
+    })?;
+    let to_commit = |object: &git2::Object| object.peel_to_commit().map(|c| c.id()).ok();
+    let new_commit = to_commit(&new_object)
+        .with_context(|| format!("{} does not lead to a commit", request.newrev))?;
+    let old_commit = old.as_ref().and_then(|(object, _)| to_commit(object));
+    let null = "0".repeat(hex_len(repo));
+    let ids = push::walk(repo, &[new_commit], old_commit.as_slice())?;
+    let keep = context.max_listed;
+    let base = |update: RefUpdate, commits: Vec<Oid>| Notification {
+        repo: context.repo_name.clone(),
+        pusher: context.pusher.clone(),
+        update,
+        new_commits: IdList::collect(commits.into_iter().map(|id| id.to_string()), keep),
+        known_commits: IdList::default(),
+        discarded_commits: IdList::default(),
+        omitted_commits: IdList::default(),
+        tag: None,
+        extra: Vec::new(),
+    };
+    if request.each {
+        let mut notifications = Vec::with_capacity(ids.len());
+        for id in ids.into_iter().rev() {
+            let commit = repo.find_commit(id)?;
+            let parent = commit.parent_id(0).ok();
+            let update = RefUpdate {
+                refname: request.refname.clone(),
+                oldrev: parent.map_or_else(|| null.clone(), |p| p.to_string()),
+                newrev: id.to_string(),
+                kind: push::ref_kind(&request.refname, Some(git2::ObjectType::Commit)),
+                change: if parent.is_some() {
+                    Change::Update
+                } else {
+                    Change::Create
+                },
+                shape: parent.map(|_| crate::model::UpdateShape::FastForward),
+            };
+            notifications.push(base(update, vec![id]));
+        }
+        return Ok(notifications);
+    }
+    let shape = match old_commit {
+        Some(old) => Some(push::shape(repo, old, new_commit)?),
+        None => None,
+    };
+    let update = RefUpdate {
+        refname: request.refname.clone(),
+        oldrev: old.map_or_else(|| null.clone(), |(_, id)| id),
+        newrev: new_id,
+        kind: push::ref_kind(
+            &request.refname,
+            Some(new_object.kind().unwrap_or(git2::ObjectType::Commit)),
+        ),
+        change: if old_commit.is_some() {
+            Change::Update
+        } else {
+            Change::Create
+        },
+        shape,
+    };
+    Ok(vec![base(update, ids)])
+}

@@ -1,0 +1,284 @@
+//! Routing: which configured routes a notification matches, and the destination
+//! each one names. Routes are compiled once from the config and validated there,
+//! so a bad glob or placeholder is a config error, not a failed push.
+
+use crate::config::RouteConfig;
+use crate::model::{Notification, RefKind};
+use crate::render::Format;
+use anyhow::{bail, Context, Result};
+use glob::Pattern;
+use sha2::{Digest, Sha256};
+
+/// Placeholders a destination template may use.
+const PLACEHOLDERS: [&str; 7] = [
+    "repo", "refname", "branch", "name", "reftype", "change", "project",
+];
+
+/// A validated route.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub name: Option<String>,
+    pub format: Format,
+    pub persistent: bool,
+    destination: String,
+    repos: Vec<Pattern>,
+    refs: Vec<Pattern>,
+    changes: Vec<String>,
+    reftypes: Vec<String>,
+}
+
+/// Change names a route's `changes` filter accepts.
+const CHANGE_NAMES: [&str; 6] = [
+    "create",
+    "update",
+    "delete",
+    "fast-forward",
+    "rewind",
+    "non-fast-forward",
+];
+
+impl Route {
+    fn compile(index: usize, config: &RouteConfig) -> Result<Route> {
+        let context = || format!("[[route]] number {}", index + 1);
+        check_template(&config.destination).with_context(context)?;
+        let globs = |list: &[String], what: &str| -> Result<Vec<Pattern>> {
+            list.iter()
+                .map(|glob| Pattern::new(glob).with_context(|| format!("bad {what} glob {glob:?}")))
+                .collect()
+        };
+        for change in &config.changes {
+            if !CHANGE_NAMES.contains(&change.as_str()) {
+                bail!(
+                    "{}: unknown change {change:?}; use one of {}",
+                    context(),
+                    CHANGE_NAMES.join(", ")
+                );
+            }
+        }
+        for reftype in &config.reftypes {
+            if !RefKind::ALL.iter().any(|kind| kind.as_str() == reftype) {
+                let names: Vec<&str> = RefKind::ALL.iter().map(|kind| kind.as_str()).collect();
+                bail!(
+                    "{}: unknown reftype {reftype:?}; use one of {}",
+                    context(),
+                    names.join(", ")
+                );
+            }
+        }
+        Ok(Route {
+            name: config.name.clone(),
+            format: config.format,
+            persistent: config.persistent,
+            destination: config.destination.clone(),
+            repos: globs(&config.repos, "repos").with_context(context)?,
+            refs: globs(&config.refs, "refs").with_context(context)?,
+            changes: config.changes.clone(),
+            reftypes: config.reftypes.clone(),
+        })
+    }
+
+    /// True when the notification passes every filter of this route.
+    pub fn matches(&self, notification: &Notification) -> bool {
+        let update = &notification.update;
+        let any_glob = |patterns: &[Pattern], text: &str| {
+            patterns.is_empty() || patterns.iter().any(|pattern| pattern.matches(text))
+        };
+        let change_ok = self.changes.is_empty()
+            || self.changes.iter().any(|name| {
+                name == update.change.as_str()
+                    || update.shape.is_some_and(|shape| shape.as_str() == name)
+            });
+        let reftype_ok = self.reftypes.is_empty()
+            || self
+                .reftypes
+                .iter()
+                .any(|name| name == update.kind.as_str());
+        any_glob(&self.repos, &notification.repo)
+            && any_glob(&self.refs, &update.refname)
+            && change_ok
+            && reftype_ok
+    }
+
+    /// The destination for this notification, with placeholders filled in.
+    pub fn destination(&self, notification: &Notification) -> String {
+        let update = &notification.update;
+        let project = notification
+            .extra
+            .iter()
+            .find(|(key, _)| key == "project")
+            .map_or("", |(_, value)| value.as_str());
+        let mut out = self.destination.clone();
+        for (key, value) in [
+            ("repo", notification.repo.as_str()),
+            ("refname", update.refname.as_str()),
+            ("branch", update.branch()),
+            ("name", update.short_name()),
+            ("reftype", update.kind.as_str()),
+            ("change", update.change.as_str()),
+            ("project", project),
+        ] {
+            out = out.replace(&format!("{{{key}}}"), value);
+        }
+        out
+    }
+
+    /// A stable id for this update on this route: the same when the same update is
+    /// rendered again, so consumers can drop duplicates.
+    pub fn message_id(&self, notification: &Notification, destination: &str) -> String {
+        let update = &notification.update;
+        let mut hasher = Sha256::new();
+        for part in [
+            notification.repo.as_str(),
+            update.refname.as_str(),
+            update.oldrev.as_str(),
+            update.newrev.as_str(),
+            destination,
+            self.format.as_str(),
+        ] {
+            hasher.update(part.as_bytes());
+            hasher.update([0]);
+        }
+        let digest = hasher.finalize();
+        digest[..16]
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    }
+}
+
+fn check_template(template: &str) -> Result<()> {
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        let end = rest[start..]
+            .find('}')
+            .with_context(|| format!("destination {template:?} has an unclosed '{{'"))?;
+        let key = &rest[start + 1..start + end];
+        if !PLACEHOLDERS.contains(&key) {
+            bail!(
+                "destination {template:?} uses unknown placeholder {{{key}}}; use one of {}",
+                PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(" ")
+            );
+        }
+        rest = &rest[start + end + 1..];
+    }
+    if template.trim().is_empty() || template.contains(['\n', '\r', '\0']) {
+        bail!("destination {template:?} must be non-empty and on one line");
+    }
+    Ok(())
+}
+
+/// The compiled set of routes.
+#[derive(Debug, Clone)]
+pub struct Router {
+    routes: Vec<Route>,
+}
+
+impl Router {
+    /// Compiles and validates the routes.
+    pub fn new(configs: &[RouteConfig]) -> Result<Router> {
+        let routes = configs
+            .iter()
+            .enumerate()
+            .map(|(index, config)| Route::compile(index, config))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Router { routes })
+    }
+
+    /// Keeps only the routes whose names are listed (a per-repository selection).
+    pub fn select(&self, names: &[String]) -> Router {
+        Router {
+            routes: self
+                .routes
+                .iter()
+                .filter(|route| {
+                    route
+                        .name
+                        .as_ref()
+                        .is_some_and(|name| names.iter().any(|wanted| wanted == name))
+                })
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// The routes a notification matches, in config order.
+    pub fn matching<'a>(
+        &'a self,
+        notification: &'a Notification,
+    ) -> impl Iterator<Item = &'a Route> {
+        self.routes
+            .iter()
+            .filter(move |route| route.matches(notification))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Change, IdList, RefUpdate, UpdateShape};
+
+    fn notification(refname: &str, change: Change, shape: Option<UpdateShape>) -> Notification {
+        Notification {
+            repo: "team/app".into(),
+            pusher: "alice".into(),
+            update: RefUpdate {
+                refname: refname.into(),
+                oldrev: "1".repeat(40),
+                newrev: "2".repeat(40),
+                kind: RefKind::Branch,
+                change,
+                shape,
+            },
+            new_commits: IdList::default(),
+            known_commits: IdList::default(),
+            discarded_commits: IdList::default(),
+            omitted_commits: IdList::default(),
+            tag: None,
+            extra: Vec::new(),
+        }
+    }
+
+    fn route(toml_route: &str) -> Route {
+        let config: crate::config::Config =
+            toml::from_str(&format!("[[route]]\n{toml_route}")).unwrap();
+        Router::new(&config.routes).unwrap().routes.remove(0)
+    }
+
+    #[test]
+    fn destination_template_and_filters() {
+        let route = route(
+            "destination = \"/topic/git.{repo}.{branch}\"\nrefs = [\"refs/heads/*\"]\nchanges = [\"fast-forward\", \"create\"]",
+        );
+        let ff = notification(
+            "refs/heads/feature/x",
+            Change::Update,
+            Some(UpdateShape::FastForward),
+        );
+        assert!(route.matches(&ff));
+        assert_eq!(route.destination(&ff), "/topic/git.team/app.feature/x");
+        let rewind = notification(
+            "refs/heads/master",
+            Change::Update,
+            Some(UpdateShape::Rewind),
+        );
+        assert!(!route.matches(&rewind));
+        let tag = notification("refs/tags/v1", Change::Create, None);
+        assert!(!route.matches(&tag));
+    }
+
+    #[test]
+    fn message_id_is_stable_and_distinct() {
+        let route = route("destination = \"/topic/x\"");
+        let a = notification("refs/heads/master", Change::Update, None);
+        let b = notification("refs/heads/other", Change::Update, None);
+        assert_eq!(
+            route.message_id(&a, "/topic/x"),
+            route.message_id(&a, "/topic/x")
+        );
+        assert_ne!(
+            route.message_id(&a, "/topic/x"),
+            route.message_id(&b, "/topic/x")
+        );
+        assert_eq!(route.message_id(&a, "/topic/x").len(), 32);
+    }
+}
