@@ -93,7 +93,7 @@ mod tests {
         let a = "a".repeat(40);
         let z = "0".repeat(40);
         let input = format!(
-            "{z} {a} refs/heads/master\n\n{a} {z}\nnot an id refs/heads/x\n{z} {} refs/heads/y\n{} {} refs/tags/v1\n",
+            "{z} {a} refs/heads/master\n\n{a} {z}\nnot-an-id {a} refs/heads/x\n{z} {} refs/heads/y\n{} {} refs/tags/v1\n",
             "b".repeat(64),
             "c".repeat(64),
             "0".repeat(64)
