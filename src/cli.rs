@@ -8,7 +8,7 @@ use hookbus::deliver::outbox::Outbox;
 use hookbus::deliver::Transport;
 use hookbus::emit::{self, Report};
 use hookbus::git::{self, HookEnv, PushContext, ReplayRequest};
-use hookbus::model::Notification;
+use hookbus::model::{CommitSource, Notification};
 use hookbus::render::MAX_LISTED_IDS;
 use hookbus::route::Router;
 use std::io::{Read, Write};
@@ -233,7 +233,14 @@ fn post_receive(
             }
         }
     }
-    Ok(status.worst(emit_all(cli, config, &opened, &notifications, dry_run)?))
+    let source = git::GitCommits::new(&opened.repo);
+    let run = Run {
+        cli,
+        config,
+        router: &opened.router,
+        dry_run,
+    };
+    Ok(status.worst(run.emit(&notifications, &source)?))
 }
 
 fn replay(
@@ -249,48 +256,55 @@ fn replay(
     emit_all(cli, config, &opened, &notifications, dry_run)
 }
 
-/// Renders and delivers, reporting on stderr what happened.
-fn emit_all(
-    cli: &Cli,
-    config: &Config,
-    opened: &Opened,
-    notifications: &[Notification],
+/// What every emitting command shares: options, config and the routes in force.
+struct Run<'a> {
+    cli: &'a Cli,
+    config: &'a Config,
+    router: &'a Router,
     dry_run: bool,
-) -> Result<Status, Failure> {
-    let source = git::GitCommits::new(&opened.repo);
-    let mut transport: Box<dyn Transport> = if dry_run {
-        Box::new(DryRun::new(std::io::stdout().lock()))
-    } else {
-        Box::new(Outbox::new(config.outbox_dir()))
-    };
-    let report: Report = emit::emit(
-        notifications,
-        &source,
-        &opened.router,
-        &config.limits,
-        transport.as_mut(),
-    )
-    .status(Status::Delivery)?;
-    for note in &report.delivered.notes {
-        eprintln!("{note}");
+}
+
+impl Run<'_> {
+    /// Renders and delivers, reporting on stderr what happened.
+    fn emit(
+        &self,
+        notifications: &[Notification],
+        source: &dyn CommitSource,
+    ) -> Result<Status, Failure> {
+        let mut transport: Box<dyn Transport> = if self.dry_run {
+            Box::new(DryRun::new(std::io::stdout().lock()))
+        } else {
+            Box::new(Outbox::new(self.config.outbox_dir()))
+        };
+        let report: Report = emit::emit(
+            notifications,
+            source,
+            self.router,
+            &self.config.limits,
+            transport.as_mut(),
+        )
+        .status(Status::Delivery)?;
+        for note in &report.delivered.notes {
+            eprintln!("{note}");
+        }
+        if self.cli.verbose > 0 {
+            let repo = notifications.first().map_or("", |n| n.repo.as_str());
+            eprintln!(
+                "hookbus: {repo}: {} update(s), {} message(s) rendered, {} accepted",
+                notifications.len(),
+                report.rendered,
+                report.delivered.accepted
+            );
+        }
+        for failure in &report.failures {
+            eprintln!("hookbus: error: {failure:#}");
+        }
+        Ok(if report.failures.is_empty() {
+            Status::Ok
+        } else {
+            Status::Repository
+        })
     }
-    if cli.verbose > 0 {
-        eprintln!(
-            "hookbus: {}: {} update(s), {} message(s) rendered, {} accepted",
-            opened.context.repo_name,
-            notifications.len(),
-            report.rendered,
-            report.delivered.accepted
-        );
-    }
-    for failure in &report.failures {
-        eprintln!("hookbus: error: {failure:#}");
-    }
-    Ok(if report.failures.is_empty() {
-        Status::Ok
-    } else {
-        Status::Repository
-    })
 }
 
 fn outbox(config: &Config, action: &OutboxAction) -> Result<Status, Failure> {
