@@ -253,7 +253,14 @@ fn replay(
     let opened = open(config, dir)?;
     let notifications =
         git::replay(&opened.repo, request, &opened.context).status(Status::Input)?;
-    emit_all(cli, config, &opened, &notifications, dry_run)
+    let source = git::GitCommits::new(&opened.repo);
+    let run = Run {
+        cli,
+        config,
+        router: &opened.router,
+        dry_run,
+    };
+    run.emit(&notifications, &source)
 }
 
 /// What every emitting command shares: options, config and the routes in force.
