@@ -22,7 +22,8 @@ pub fn render(prepared: &Prepared, limits: &Limits) -> String {
     };
     let short = |id: &str| id[..7.min(id.len())].to_string();
     let new = notification.new_commits.total;
-    let commits = |n: usize| format!("{n} {}", if n == 1 { "commit" } else { "commits" });
+    let counted = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let commits = |n: usize| counted(n, "commit");
     let headline = prepared
         .shown
         .first()
@@ -45,7 +46,10 @@ pub fn render(prepared: &Prepared, limits: &Limits) -> String {
             line
         }
         (Change::Create, _) if update.kind == RefKind::Branch => {
-            format!("{who} created branch {name} with {} new", commits(new))
+            format!(
+                "{who} created branch {name} with {}",
+                counted(new, "new commit")
+            )
         }
         (Change::Create, _) => format!("{who} created {what} {name} at {}", short(&update.newrev)),
         (Change::Update, Some(UpdateShape::Rewind)) => format!(
