@@ -205,6 +205,12 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_config_is_valid() {
+        let config = Config::parse(include_str!("../contrib/hookbus.toml")).unwrap();
+        assert_eq!(config.routes.len(), 2);
+    }
+
+    #[test]
     fn typos_and_bad_values_are_errors() {
         for bad in [
             "[[route]]\ndestinaton = \"/topic/x\"",
