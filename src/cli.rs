@@ -1,6 +1,7 @@
 //! The command line: argument definitions and the wiring of library parts into
 //! commands. Nothing below this module knows it exists.
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use hookbus::config::Config;
 use hookbus::deliver::dry_run::{to_json_line, DryRun};
@@ -8,11 +9,12 @@ use hookbus::deliver::outbox::Outbox;
 use hookbus::deliver::Transport;
 use hookbus::emit::{self, Report};
 use hookbus::git::{self, HookEnv, PushContext, ReplayRequest};
+use hookbus::install::{self, Installed};
 use hookbus::model::{CommitSource, Notification};
 use hookbus::render::MAX_LISTED_IDS;
 use hookbus::route::Router;
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Exit statuses; documented in hookbus(1). Bad command-line usage exits with 2
@@ -107,6 +109,20 @@ enum Command {
         /// Where the ref went (any revision)
         newrev: String,
     },
+    /// Install the post-receive hook into bare repositories; an existing
+    /// post-receive is kept and chained, never replaced
+    Install {
+        /// One repository
+        #[arg(long, value_name = "DIR", required_unless_present = "all")]
+        repo: Option<PathBuf>,
+        /// Every bare repository below BASEDIR, except those [repos] skip names
+        /// (gitolite-admin by default)
+        #[arg(long, value_name = "BASEDIR", conflicts_with = "repo")]
+        all: Option<PathBuf>,
+        /// The hookbus binary the hook runs [default: this one]
+        #[arg(long, value_name = "PATH")]
+        hookbus: Option<PathBuf>,
+    },
     /// Look at messages waiting in the local outbox
     Outbox {
         #[command(subcommand)]
@@ -160,6 +176,9 @@ fn run(cli: &Cli) -> Result<Status, Failure> {
             };
             replay(cli, &config, *dry_run, repo.clone(), &request)
         }
+        Command::Install { repo, all, hookbus } => {
+            install(&config, repo.as_deref(), all.as_deref(), hookbus.clone())
+        }
         Command::Outbox { action } => outbox(&config, action),
     }
 }
@@ -169,7 +188,8 @@ struct Opened {
     repo: git2::Repository,
     context: PushContext,
     router: Router,
-    enabled: bool,
+    /// Why hooks stay silent for this repository, if they do.
+    silenced: Option<&'static str>,
 }
 
 fn open(config: &Config, dir: Option<PathBuf>) -> Result<Opened, Failure> {
@@ -181,8 +201,16 @@ fn open(config: &Config, dir: Option<PathBuf>) -> Result<Opened, Failure> {
         Some(names) => router.select(names),
         None => router,
     };
+    let repo_name = git::repo_name(&repo, &settings, &env, config.repos.base.as_deref());
+    let silenced = if !settings.enabled {
+        Some("git config hookbus.enabled = false")
+    } else if config.repos.is_skipped(&repo_name) {
+        Some("its name matches [repos] skip")
+    } else {
+        None
+    };
     let context = PushContext {
-        repo_name: git::repo_name(&repo, &settings, &env, config.repos.base.as_deref()),
+        repo_name,
         pusher: env.pusher(),
         announce_notes: config.git.announce_notes,
         max_listed: config.limits.max_commits + MAX_LISTED_IDS,
@@ -191,7 +219,7 @@ fn open(config: &Config, dir: Option<PathBuf>) -> Result<Opened, Failure> {
         repo,
         context,
         router,
-        enabled: settings.enabled,
+        silenced,
     })
 }
 
@@ -206,9 +234,12 @@ fn post_receive(
         .read_to_end(&mut input)
         .status(Status::Input)?;
     let opened = open(config, dir)?;
-    if !opened.enabled {
+    if let Some(reason) = opened.silenced {
         if cli.verbose > 0 {
-            eprintln!("hookbus: disabled for this repository (git config hookbus.enabled = false)");
+            eprintln!(
+                "hookbus: {}: nothing sent: {reason}",
+                opened.context.repo_name
+            );
         }
         return Ok(Status::Ok);
     }
@@ -312,6 +343,46 @@ impl Run<'_> {
             Status::Repository
         })
     }
+}
+
+fn install(
+    config: &Config,
+    repo: Option<&Path>,
+    all: Option<&Path>,
+    hookbus: Option<PathBuf>,
+) -> Result<Status, Failure> {
+    let hookbus = match hookbus {
+        Some(path) => path,
+        None => std::env::current_exe()
+            .context("cannot tell where this hookbus binary is; pass --hookbus PATH")
+            .status(Status::Config)?,
+    };
+    let repos = match (repo, all) {
+        (Some(repo), _) => vec![repo.to_path_buf()],
+        (None, Some(base)) => install::find_bare_repos(base)
+            .status(Status::Repository)?
+            .into_iter()
+            .filter(|found| !config.repos.is_skipped(&install::name_below(base, found)))
+            .collect(),
+        (None, None) => unreachable!("clap requires --repo or --all"),
+    };
+    let mut status = Status::Ok;
+    for repo in repos {
+        match install::install(&repo, &hookbus) {
+            Ok(Installed::Fresh) => println!("{}: installed", repo.display()),
+            Ok(Installed::AlreadyThere) => println!("{}: already installed", repo.display()),
+            Ok(Installed::Chained { previous }) => println!(
+                "{}: chained: the existing post-receive now runs from {}, then hookbus",
+                repo.display(),
+                previous.display()
+            ),
+            Err(err) => {
+                eprintln!("hookbus: error: {}: {err:#}", repo.display());
+                status = Status::Repository;
+            }
+        }
+    }
+    Ok(status)
 }
 
 fn outbox(config: &Config, action: &OutboxAction) -> Result<Status, Failure> {

@@ -34,13 +34,46 @@ pub struct Config {
     pub source: Option<PathBuf>,
 }
 
-/// How repository names are derived.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// How repositories are named, and which are never announced.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RepoNaming {
     /// Repositories below this directory are named by their path relative to it
     /// (without `.git`), e.g. `team/app` for `BASE/team/app.git`.
     pub base: Option<PathBuf>,
+    /// Repository name globs hookbus stays silent for. gitolite-admin by default:
+    /// its pushes are access-control changes, not code.
+    #[serde(default = "default_skip")]
+    pub skip: Vec<String>,
+}
+
+impl Default for RepoNaming {
+    fn default() -> Self {
+        RepoNaming {
+            base: None,
+            skip: default_skip(),
+        }
+    }
+}
+
+fn default_skip() -> Vec<String> {
+    vec!["gitolite-admin".to_string()]
+}
+
+impl RepoNaming {
+    /// True when `repo` matches one of the `skip` globs.
+    pub fn is_skipped(&self, repo: &str) -> bool {
+        self.skip
+            .iter()
+            .any(|glob| glob::Pattern::new(glob).is_ok_and(|pattern| pattern.matches(repo)))
+    }
+
+    fn validate(&self) -> Result<()> {
+        for glob in &self.skip {
+            glob::Pattern::new(glob).with_context(|| format!("[repos] skip: bad glob {glob:?}"))?;
+        }
+        Ok(())
+    }
 }
 
 /// Options of the git side.
@@ -139,6 +172,7 @@ impl Config {
     pub fn parse(text: &str) -> Result<Config> {
         let config: Config = toml::from_str(text)?;
         config.limits.validate()?;
+        config.repos.validate()?;
         crate::route::Router::new(&config.effective_routes())?;
         Ok(config)
     }
@@ -205,6 +239,18 @@ mod tests {
     }
 
     #[test]
+    fn gitolite_admin_is_skipped_unless_configured_otherwise() {
+        assert!(Config::parse("")
+            .unwrap()
+            .repos
+            .is_skipped("gitolite-admin"));
+        assert!(!Config::parse("").unwrap().repos.is_skipped("app"));
+        let config = Config::parse("[repos]\nskip = [\"scratch/*\"]").unwrap();
+        assert!(config.repos.is_skipped("scratch/x"));
+        assert!(!config.repos.is_skipped("gitolite-admin"));
+    }
+
+    #[test]
     fn the_shipped_example_config_is_valid() {
         let config = Config::parse(include_str!("../contrib/hookbus.toml")).unwrap();
         assert_eq!(config.routes.len(), 2);
@@ -218,6 +264,7 @@ mod tests {
             "[[route]]\ndestination = \"/topic/{nope}\"",
             "[[route]]\ndestination = \"/topic/x\"\nchanges = [\"push\"]",
             "[limits]\nmax_bytes = 10",
+            "[repos]\nskip = [\"[oops\"]",
         ] {
             assert!(Config::parse(bad).is_err(), "accepted: {bad}");
         }
