@@ -9,6 +9,7 @@ pub mod config;
 pub mod deliver;
 pub mod emit;
 pub mod git;
+pub mod install;
 pub mod model;
 pub mod render;
 pub mod route;

@@ -330,3 +330,53 @@ fn per_repository_git_config_can_disable_hookbus_or_select_routes() {
     f.commit("three", &[("a.txt", b"c\n")]);
     assert!(f.push(&["master"]).is_empty());
 }
+
+#[test]
+fn install_chains_an_existing_post_receive_and_both_get_the_whole_push() {
+    // The fixture's own hook (a --dry-run printer) plays the repository's
+    // existing post-receive.
+    let f = Fixture::new();
+    let outbox = f.root.join("outbox");
+    let config = f.root.join("installed.toml");
+    std::fs::write(&config, format!("[outbox]\ndir = '{}'\n", outbox.display())).unwrap();
+    let install = || {
+        let out = Command::new(HOOKBUS)
+            .args(["install", "--repo"])
+            .arg(&f.bare)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    assert!(install().contains(": chained: the existing post-receive now runs from"));
+    assert!(install().contains(": already installed"));
+
+    let a = f.commit("first", &[("a.txt", b"a\n")]);
+    f.git(&["branch", "topic"]);
+    let mut push = f.git_cmd(&["push", "-q", "origin", "master", "topic"]);
+    push.env("HOOKBUS_CONFIG", &config);
+    run_ok(push);
+
+    let previous = parse_lines(&std::fs::read_to_string(&f.out).unwrap());
+    let refs: Vec<&str> = previous.iter().map(|m| m.header("refname")).collect();
+    assert_eq!(refs.len(), 4, "two refs, two routes: {refs:?}");
+    assert!(refs.contains(&"refs/heads/master") && refs.contains(&"refs/heads/topic"));
+
+    let outbox = hookbus::deliver::outbox::Outbox::new(&outbox);
+    let stored: Vec<String> = outbox
+        .list()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            outbox
+                .read(entry)
+                .unwrap()
+                .header("subject")
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    assert!(stored.contains(&format!("[app] refs/heads/master {a}")));
+    assert!(stored.contains(&format!("[app] refs/heads/topic {a}")));
+}

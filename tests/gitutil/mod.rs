@@ -94,7 +94,8 @@ pub struct Fixture {
     pub bare: PathBuf,
     pub work: PathBuf,
     pub config: PathBuf,
-    out: PathBuf,
+    /// Where the fixture's dry-run hook appends the messages it prints.
+    pub out: PathBuf,
     err: PathBuf,
     clock: std::cell::Cell<u64>,
 }

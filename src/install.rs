@@ -1,0 +1,244 @@
+//! Putting the post-receive hook into bare repositories without clobbering
+//! hooks that are already there.
+//!
+//! A repository with no post-receive gets the shipped hook. One whose
+//! post-receive is somebody else's gets a small chaining hook instead: the old
+//! hook is kept under another name and both run, each with the push's full stdin.
+//! Installing twice changes nothing.
+
+use anyhow::{bail, Context, Result};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// The hook shipped in `hooks/post-receive`; its marker line identifies hooks
+/// that are already ours.
+const SHIPPED_HOOK: &str = include_str!("../hooks/post-receive");
+
+/// The line every hook hookbus writes carries.
+const MARKER: &str = "# hookbus: post-receive hook";
+
+/// Where a chained repository's previous post-receive is kept.
+pub const PREVIOUS_HOOK: &str = "post-receive.pre-hookbus";
+
+/// What `install` did to one repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Installed {
+    /// There was no post-receive; hookbus's is there now.
+    Fresh,
+    /// A hookbus post-receive was already there; nothing changed.
+    AlreadyThere,
+    /// Another post-receive was there; it was moved aside and now runs first.
+    Chained { previous: PathBuf },
+}
+
+/// Installs the post-receive hook into the repository at `repo_dir`, running the
+/// binary at `hookbus` (unless `$HOOKBUS` says otherwise when the hook runs).
+pub fn install(repo_dir: &Path, hookbus: &Path) -> Result<Installed> {
+    let hooks = hooks_dir(repo_dir)?;
+    let hook = hooks.join("post-receive");
+    let existing = match fs::read(&hook) {
+        Ok(bytes) => Some(bytes),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => {
+            return Err(err).with_context(|| format!("cannot read {}", hook.display()));
+        }
+    };
+    let Some(existing) = existing else {
+        write_executable(&hook, &plain_hook(hookbus))?;
+        return Ok(Installed::Fresh);
+    };
+    if String::from_utf8_lossy(&existing).contains(MARKER) {
+        return Ok(Installed::AlreadyThere);
+    }
+    let previous = hooks.join(PREVIOUS_HOOK);
+    if previous.symlink_metadata().is_ok() {
+        bail!(
+            "{} is not hookbus's, and {} already exists: merge the two by hand, then run install again",
+            hook.display(),
+            previous.display()
+        );
+    }
+    fs::rename(&hook, &previous).with_context(|| {
+        format!(
+            "cannot move {} aside to {}",
+            hook.display(),
+            previous.display()
+        )
+    })?;
+    write_executable(&hook, &chaining_hook(hookbus))?;
+    Ok(Installed::Chained { previous })
+}
+
+/// The repository's hooks directory: `core.hooksPath` when set, else `hooks/` in
+/// the git directory.
+fn hooks_dir(repo_dir: &Path) -> Result<PathBuf> {
+    let repo = git2::Repository::open(repo_dir)
+        .with_context(|| format!("{} is not a git repository", repo_dir.display()))?;
+    let configured = repo
+        .config()
+        .ok()
+        .and_then(|config| config.get_path("core.hooksPath").ok());
+    let dir = match configured {
+        Some(path) if path.is_absolute() => path,
+        Some(path) => repo.path().join(path),
+        None => repo.path().join("hooks"),
+    };
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// The shipped hook with `hookbus`'s absolute path as its default binary, so it
+/// works where PATH does not lead to hookbus.
+fn plain_hook(hookbus: &Path) -> String {
+    SHIPPED_HOOK.replace("${HOOKBUS:-hookbus}", &default_binary(hookbus))
+}
+
+/// A hook that runs the previous post-receive and then hookbus, each with the
+/// whole stdin, and exits with the previous hook's status.
+fn chaining_hook(hookbus: &Path) -> String {
+    format!(
+        r#"#!/bin/sh
+{MARKER} (chained by `hookbus install`)
+# Runs the repository's previous post-receive ({PREVIOUS_HOOK}), then hookbus;
+# both get the push's full stdin. The previous hook's exit status is kept.
+input=$(mktemp "${{TMPDIR:-/tmp}}/hookbus-push.XXXXXX") || exit 1
+trap 'rm -f "$input"' EXIT
+cat > "$input"
+status=0
+previous="$(dirname "$0")/{PREVIOUS_HOOK}"
+if [ -x "$previous" ]; then
+    "$previous" "$@" < "$input"
+    status=$?
+fi
+"{binary}" post-receive < "$input"
+exit $status
+"#,
+        binary = default_binary(hookbus)
+    )
+}
+
+/// `${HOOKBUS:-PATH}` with the path quoted for a double-quoted shell string.
+fn default_binary(hookbus: &Path) -> String {
+    let path = hookbus.to_string_lossy();
+    let escaped: String = path
+        .chars()
+        .flat_map(|c| match c {
+            '"' | '\\' | '$' | '`' => vec!['\\', c],
+            _ => vec![c],
+        })
+        .collect();
+    format!("${{HOOKBUS:-{escaped}}}")
+}
+
+/// Writes a file atomically (temporary name, then rename) with mode 0755, so a
+/// push never runs a half-written hook.
+fn write_executable(path: &Path, text: &str) -> Result<()> {
+    let temp = path.with_extension(format!("hookbus-tmp-{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut file = fs::File::create(&temp)?;
+        file.write_all(text.as_bytes())?;
+        file.set_permissions(fs::Permissions::from_mode(0o755))?;
+        file.sync_all()?;
+        fs::rename(&temp, path)
+    };
+    write().map_err(|err| {
+        let _ = fs::remove_file(&temp);
+        anyhow::Error::new(err).context(format!("cannot write {}", path.display()))
+    })
+}
+
+/// Every bare repository below `base` (directories holding `HEAD`, `objects/`
+/// and `refs/`), sorted; repositories inside repositories are not searched.
+pub fn find_bare_repos(base: &Path) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let mut pending = vec![base.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        if ["HEAD", "objects", "refs"]
+            .iter()
+            .all(|part| dir.join(part).exists())
+        {
+            found.push(dir);
+            continue;
+        }
+        let entries =
+            fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        for entry in entries {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                pending.push(entry.path());
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The name of a repository found below `base`: its relative path without `.git`
+/// (what `[repos] base` naming gives), for `[repos] skip`.
+pub fn name_below(base: &Path, repo: &Path) -> String {
+    let relative = repo.strip_prefix(base).unwrap_or(repo).to_string_lossy();
+    let relative = relative.trim_end_matches('/');
+    relative
+        .strip_suffix(".git")
+        .unwrap_or(relative)
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bare(dir: &Path) -> PathBuf {
+        git2::Repository::init_bare(dir).unwrap();
+        dir.to_path_buf()
+    }
+
+    #[test]
+    fn fresh_then_already_there() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = bare(&tmp.path().join("a.git"));
+        let hookbus = Path::new("/opt/hook bus/hookbus");
+        assert_eq!(install(&repo, hookbus).unwrap(), Installed::Fresh);
+        let hook = fs::read_to_string(repo.join("hooks/post-receive")).unwrap();
+        assert!(hook.contains(r#""${HOOKBUS:-/opt/hook bus/hookbus}" post-receive"#));
+        assert_eq!(install(&repo, hookbus).unwrap(), Installed::AlreadyThere);
+    }
+
+    #[test]
+    fn a_foreign_hook_is_chained_once_and_a_second_foreign_one_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = bare(&tmp.path().join("a.git"));
+        let hook = repo.join("hooks/post-receive");
+        fs::write(&hook, "#!/bin/sh\necho mine\n").unwrap();
+        let outcome = install(&repo, Path::new("/usr/bin/hookbus")).unwrap();
+        assert_eq!(
+            outcome,
+            Installed::Chained {
+                previous: repo.join("hooks").join(PREVIOUS_HOOK)
+            }
+        );
+        assert_eq!(
+            fs::read_to_string(repo.join("hooks").join(PREVIOUS_HOOK)).unwrap(),
+            "#!/bin/sh\necho mine\n"
+        );
+        fs::write(&hook, "#!/bin/sh\necho another\n").unwrap();
+        let err = install(&repo, Path::new("/usr/bin/hookbus")).unwrap_err();
+        assert!(format!("{err:#}").contains("merge the two by hand"));
+    }
+
+    #[test]
+    fn finds_bare_repos_below_a_base_and_names_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        bare(&tmp.path().join("team/app.git"));
+        bare(&tmp.path().join("gitolite-admin.git"));
+        fs::create_dir_all(tmp.path().join("empty/dir")).unwrap();
+        let names: Vec<String> = find_bare_repos(tmp.path())
+            .unwrap()
+            .iter()
+            .map(|repo| name_below(tmp.path(), repo))
+            .collect();
+        assert_eq!(names, ["gitolite-admin", "team/app"]);
+    }
+}
