@@ -10,6 +10,7 @@ use hookbus::deliver::Transport;
 use hookbus::emit::{self, Report};
 use hookbus::git::{self, HookEnv, PushContext, ReplayRequest};
 use hookbus::install::{self, Installed};
+use hookbus::legacy::LegacyConfig;
 use hookbus::model::{CommitSource, Notification};
 use hookbus::render::MAX_LISTED_IDS;
 use hookbus::route::Router;
@@ -123,10 +124,26 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         hookbus: Option<PathBuf>,
     },
+    /// Work with config files
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Look at messages waiting in the local outbox
     Outbox {
         #[command(subcommand)]
         action: OutboxAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigAction {
+    /// Print the hookbus.toml equivalent of the seed's Ruby hook config
+    /// (stomp-postrec.yaml, svn-stomp.yaml), with comments where its options
+    /// were silently ignored
+    ImportLegacy {
+        /// The seed's YAML file
+        file: PathBuf,
     },
 }
 
@@ -155,6 +172,12 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<Status, Failure> {
+    if let Command::Config {
+        action: ConfigAction::ImportLegacy { file },
+    } = &cli.command
+    {
+        return import_legacy(file);
+    }
     let config = Config::load(cli.config.as_deref()).status(Status::Config)?;
     match &cli.command {
         Command::PostReceive { dry_run, repo } => {
@@ -180,6 +203,7 @@ fn run(cli: &Cli) -> Result<Status, Failure> {
             install(&config, repo.as_deref(), all.as_deref(), hookbus.clone())
         }
         Command::Outbox { action } => outbox(&config, action),
+        Command::Config { .. } => unreachable!("handled before the config is loaded"),
     }
 }
 
@@ -383,6 +407,21 @@ fn install(
         }
     }
     Ok(status)
+}
+
+fn import_legacy(file: &Path) -> Result<Status, Failure> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read {}", file.display()))
+        .status(Status::Input)?;
+    let legacy = LegacyConfig::parse(&text)
+        .with_context(|| format!("{} is not a seed hook config", file.display()))
+        .status(Status::Input)?;
+    let name = file
+        .file_name()
+        .unwrap_or(file.as_os_str())
+        .to_string_lossy();
+    print!("{}", legacy.to_toml(&name));
+    Ok(Status::Ok)
 }
 
 fn outbox(config: &Config, action: &OutboxAction) -> Result<Status, Failure> {

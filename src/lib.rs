@@ -10,6 +10,7 @@ pub mod deliver;
 pub mod emit;
 pub mod git;
 pub mod install;
+pub mod legacy;
 pub mod model;
 pub mod render;
 pub mod route;
