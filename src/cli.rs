@@ -63,9 +63,34 @@ impl<T, E: Into<anyhow::Error>> WithStatus<T> for Result<T, E> {
     }
 }
 
+/// What `--help` and hookbus(1) say after the options.
+const AFTER_HELP: &str = "\
+Exit status:
+  0  done
+  2  bad usage
+  3  bad or unreadable config
+  4  bad input (a malformed stdin line, an unknown revision); the other refs were still handled
+  5  repository missing or unreadable
+  6  messages could neither be delivered nor saved
+
+Environment:
+  HOOKBUS_CONFIG  config file when --config is not given
+  HOOKBUS_OUTBOX  outbox directory when [outbox] dir is not set
+  GL_USER, GL_REPO  set by gitolite: the pusher and the repository name
+
+Files:
+  /etc/hookbus/hookbus.toml  the config, see hookbus.toml(5)";
+
 /// Turns git pushes and Subversion commits into messages on STOMP brokers.
 #[derive(Debug, Parser)]
-#[command(name = "hookbus", version, about, long_about = None)]
+#[command(
+    name = "hookbus",
+    version,
+    about,
+    long_about = None,
+    after_long_help = AFTER_HELP,
+    disable_help_subcommand = true
+)]
 pub struct Cli {
     /// Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]
     #[arg(long, global = true, value_name = "FILE")]

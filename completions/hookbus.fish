@@ -1,0 +1,70 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_hookbus_global_optspecs
+    string join \n config= v/verbose h/help V/version
+end
+
+function __fish_hookbus_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_hookbus_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_hookbus_using_subcommand
+    set -l cmd (__fish_hookbus_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c hookbus -n "__fish_hookbus_needs_command" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_needs_command" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hookbus -n "__fish_hookbus_needs_command" -s V -l version -d 'Print version'
+complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "post-receive" -d 'Run as a git post-receive hook: read `OLD NEW REFNAME` lines on stdin and emit one message per ref update and matching route'
+complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "replay" -d 'Emit what a push of OLDREV..NEWREV to REFNAME would have, treating every commit in the range as new'
+complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "install" -d 'Install the post-receive hook into bare repositories; an existing post-receive is kept and chained, never replaced'
+complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "config" -d 'Work with config files'
+complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "outbox" -d 'Look at messages waiting in the local outbox'
+complete -c hookbus -n "__fish_hookbus_using_subcommand post-receive" -l repo -d 'The repository [default: $GIT_DIR or the current directory]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand post-receive" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand post-receive" -l dry-run -d 'Print the messages as JSON lines instead of sending them'
+complete -c hookbus -n "__fish_hookbus_using_subcommand post-receive" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand post-receive" -s h -l help -d 'Print help'
+complete -c hookbus -n "__fish_hookbus_using_subcommand replay" -l repo -d 'The repository [default: $GIT_DIR or the current directory]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand replay" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand replay" -l dry-run -d 'Print the messages as JSON lines instead of sending them'
+complete -c hookbus -n "__fish_hookbus_using_subcommand replay" -l each -d 'One message per commit, oldest first, as if pushed one by one'
+complete -c hookbus -n "__fish_hookbus_using_subcommand replay" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand replay" -s h -l help -d 'Print help'
+complete -c hookbus -n "__fish_hookbus_using_subcommand install" -l repo -d 'One repository' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand install" -l all -d 'Every bare repository below BASEDIR, except those [repos] skip names (gitolite-admin by default)' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand install" -l hookbus -d 'The hookbus binary the hook runs [default: this one]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand install" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand install" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand install" -s h -l help -d 'Print help'
+complete -c hookbus -n "__fish_hookbus_using_subcommand config; and not __fish_seen_subcommand_from import-legacy" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand config; and not __fish_seen_subcommand_from import-legacy" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand config; and not __fish_seen_subcommand_from import-legacy" -s h -l help -d 'Print help'
+complete -c hookbus -n "__fish_hookbus_using_subcommand config; and not __fish_seen_subcommand_from import-legacy" -f -a "import-legacy" -d 'Print the hookbus.toml equivalent of the seed\'s Ruby hook config (stomp-postrec.yaml, svn-stomp.yaml), with comments where its options were silently ignored'
+complete -c hookbus -n "__fish_hookbus_using_subcommand config; and __fish_seen_subcommand_from import-legacy" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand config; and __fish_seen_subcommand_from import-legacy" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand config; and __fish_seen_subcommand_from import-legacy" -s h -l help -d 'Print help'
+complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and not __fish_seen_subcommand_from list show" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and not __fish_seen_subcommand_from list show" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and not __fish_seen_subcommand_from list show" -s h -l help -d 'Print help'
+complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and not __fish_seen_subcommand_from list show" -f -a "list" -d 'List waiting messages, oldest first'
+complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and not __fish_seen_subcommand_from list show" -f -a "show" -d 'Print one waiting message as a JSON line (like --dry-run)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and __fish_seen_subcommand_from list" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and __fish_seen_subcommand_from show" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
