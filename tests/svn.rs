@@ -49,6 +49,11 @@ fn files(message: &Msg) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Asserts that `text` contains `needle`, showing the text when it does not.
+fn assert_has(text: &str, needle: &str) {
+    assert!(text.contains(needle), "no {needle:?} in:\n{text}");
+}
+
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -79,7 +84,7 @@ fn a_trunk_commit_gives_one_message_per_route_with_the_seed_lines() {
         "\nAdded: projA/trunk/README\n",
         "\n+two\n",
     ] {
-        assert!(text.body.contains(line), "no {line:?} in {}", text.body);
+        assert_has(&text.body, line);
     }
     assert_eq!(text.header("subject"), "[depot] refs/heads/trunk r2");
     assert_eq!(text.header("pusher"), "alice");
@@ -132,15 +137,11 @@ fn branch_and_tag_creation_by_copy_and_branch_deletion() {
     let f = SvnFixture::new("");
     f.write(&[("projA/trunk/README", b"x\n")]);
     f.commit("Add a README");
-    f.svn(&[
+    let msgs = f.commit_urls(
         "copy",
-        "-q",
-        "-m",
+        &["projA/trunk", "projA/branches/feature-x"],
         "Branch feature-x",
-        &f.url("projA/trunk"),
-        &f.url("projA/branches/feature-x"),
-    ]);
-    let msgs = f.take_messages();
+    );
     assert_eq!(
         summary(&msgs),
         vec![triple("refs/heads/feature-x", "projA", "create")]
@@ -154,33 +155,19 @@ fn branch_and_tag_creation_by_copy_and_branch_deletion() {
     assert_eq!(file["status"], "copied");
     assert_eq!(file["old_path"], "projA/trunk@2");
     assert_eq!(commit(json)["diff"], "", "a copy has no diff");
-    assert!(on(&msgs, "/topic/text")[0]
-        .body
-        .contains("\ncopied-from: projA/trunk@2\n"));
+    assert_has(
+        &on(&msgs, "/topic/text")[0].body,
+        "\ncopied-from: projA/trunk@2\n",
+    );
 
-    f.svn(&[
-        "copy",
-        "-q",
-        "-m",
-        "Tag v1.0",
-        &f.url("projA/trunk"),
-        &f.url("projA/tags/v1.0"),
-    ]);
-    let msgs = f.take_messages();
+    let msgs = f.commit_urls("copy", &["projA/trunk", "projA/tags/v1.0"], "Tag v1.0");
     assert_eq!(
         summary(&msgs),
         vec![triple("refs/tags/v1.0", "projA", "create")]
     );
     assert_eq!(msgs[0].header("reftype"), "tag");
 
-    f.svn(&[
-        "delete",
-        "-q",
-        "-m",
-        "Drop feature-x",
-        &f.url("projA/branches/feature-x"),
-    ]);
-    let msgs = f.take_messages();
+    let msgs = f.commit_urls("delete", &["projA/branches/feature-x"], "Drop feature-x");
     assert_eq!(
         summary(&msgs),
         vec![triple("refs/heads/feature-x", "projA", "delete")]
@@ -201,38 +188,21 @@ fn property_changes_renames_and_binary_files_show_their_action() {
         ("projA/trunk/README", b"x\n"),
         ("projA/trunk/logo.png", &logo),
     ]);
-    f.svn(&[
-        "propset",
-        "-q",
-        "svn:mime-type",
-        "image/png",
-        "projA/trunk/logo.png",
-    ]);
+    f.propset("svn:mime-type", "image/png", "projA/trunk/logo.png");
     let msgs = f.commit("Add a logo");
     let json = on(&msgs, "/topic/json")[0];
     let logo_file = &commit(json)["files"][1];
     assert_eq!(logo_file["path"], "projA/trunk/logo.png");
     assert_eq!(logo_file["binary"], true);
     assert_eq!(logo_file["binary_sizes"], serde_json::json!([0, 2048]));
-    assert!(commit(json)["diff"]
-        .as_str()
-        .unwrap()
-        .contains("(Binary files differ)"));
-    let text = on(&msgs, "/topic/text")[0];
-    assert!(
-        text.body
-            .contains("projA/trunk/logo.png | Bin 0 -> 2048 bytes"),
-        "{}",
-        text.body
+    assert_has(
+        commit(json)["diff"].as_str().unwrap(),
+        "(Binary files differ)",
     );
+    let text = on(&msgs, "/topic/text")[0];
+    assert_has(&text.body, "projA/trunk/logo.png | Bin 0 -> 2048 bytes");
 
-    f.svn(&[
-        "propset",
-        "-q",
-        "custom:reviewed",
-        "yes",
-        "projA/trunk/README",
-    ]);
+    f.propset("custom:reviewed", "yes", "projA/trunk/README");
     let msgs = f.commit("Mark reviewed");
     let json = on(&msgs, "/topic/json")[0];
     assert_eq!(
@@ -240,11 +210,8 @@ fn property_changes_renames_and_binary_files_show_their_action() {
         vec![("projA/trunk/README".into(), "properties-changed".into())]
     );
     let diff = commit(json)["diff"].as_str().unwrap().to_string();
-    assert!(
-        diff.contains("Property changes on: projA/trunk/README\n"),
-        "{diff}"
-    );
-    assert!(diff.contains("Added: custom:reviewed\n"), "{diff}");
+    assert_has(&diff, "Property changes on: projA/trunk/README\n");
+    assert_has(&diff, "Added: custom:reviewed\n");
 
     f.svn(&["move", "-q", "projA/trunk/README", "projA/trunk/README.txt"]);
     let msgs = f.commit("Rename README");
@@ -265,13 +232,9 @@ fn non_ascii_paths_and_logs_survive_the_empty_hook_environment() {
     f.write(&[("projA/trunk/café.txt", b"na\xc3\xafve\n")]);
     let msgs = f.commit("Ünïcödé log ✓");
     let text = on(&msgs, "/topic/text")[0];
-    assert!(text.body.contains("\n    Ünïcödé log ✓\n"), "{}", text.body);
-    assert!(
-        text.body.contains("\nAdded: projA/trunk/café.txt\n"),
-        "{}",
-        text.body
-    );
-    assert!(text.body.contains("\n+naïve\n"), "{}", text.body);
+    assert_has(&text.body, "\n    Ünïcödé log ✓\n");
+    assert_has(&text.body, "\nAdded: projA/trunk/café.txt\n");
+    assert_has(&text.body, "\n+naïve\n");
     let json = on(&msgs, "/topic/json")[0];
     assert_eq!(
         files(json),
@@ -325,11 +288,7 @@ fn a_legacy_latin1_log_is_decoded_not_a_crash() {
     assert!(out.status.success(), "{}", stderr(&out));
     let msgs = parse_lines(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(msgs.len(), 1, "{msgs:#?}");
-    assert!(
-        msgs[0].body.contains("\n    latin1 log: café\n"),
-        "{}",
-        msgs[0].body
-    );
+    assert_has(&msgs[0].body, "\n    latin1 log: café\n");
     assert_eq!(msgs[0].header("refname"), "refs/svn/unmatched");
     assert_eq!(msgs[0].header("pusher"), "alice");
 }
@@ -460,7 +419,7 @@ fn bad_input_gets_one_clear_line_and_its_own_status() {
             stderr(&out)
         );
         let err = stderr(&out);
-        assert!(err.contains(expected), "{err}");
+        assert_has(&err, expected);
         assert_eq!(err.lines().count(), 1, "{err}");
     }
     let config = f.root.join("no-svnlook.toml");
@@ -473,6 +432,6 @@ fn bad_input_gets_one_clear_line_and_its_own_status() {
         .unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("set [svn] svnlook in the config"), "{err}");
+    assert_has(&err, "set [svn] svnlook in the config");
     assert_eq!(err.lines().count(), 1, "{err}");
 }

@@ -255,23 +255,21 @@ impl SvnRepository {
         if let Some(cached) = self.cache.borrow().as_ref().filter(|r| r.number == number) {
             return Ok(Rc::clone(cached));
         }
-        let rev = number.to_string();
-        let changed = changed::parse(
-            &self
-                .look
-                .output("changed", &["--copy-info", "-r", &rev])
-                .with_context(|| format!("cannot read r{number}"))?,
-        )?;
-        let prop = |name: &str| -> Result<String> {
-            let bytes = self.look.revprop(number, name)?.unwrap_or_default();
-            Ok(crate::git::commits::decode_text(&bytes, None).into_owned())
-        };
+        let output = self
+            .look
+            .changes_and_revprops(number, &["svn:author", "svn:date", "svn:log"])
+            .with_context(|| format!("cannot read r{number}"))?;
+        let mut props = output.revprops.into_iter().map(|value| {
+            let bytes = value.unwrap_or_default();
+            crate::git::commits::decode_text(&bytes, None).into_owned()
+        });
+        let mut prop = || props.next().unwrap_or_default();
         let revision = Rc::new(Revision {
             number,
-            changed,
-            author: prop("svn:author")?,
-            date: prop("svn:date")?,
-            log: prop("svn:log")?,
+            changed: changed::parse(&output.changed)?,
+            author: prop(),
+            date: prop(),
+            log: prop(),
         });
         *self.cache.borrow_mut() = Some(Rc::clone(&revision));
         Ok(revision)

@@ -141,10 +141,25 @@ impl SvnFixture {
         }
     }
 
+    /// Sets a property on a working-copy path (committed with the next commit).
+    pub fn propset(&self, name: &str, value: &str, path: &str) {
+        self.svn(&["propset", "-q", name, value, path]);
+    }
+
     /// Commits the working copy and returns the messages the hook stored.
     pub fn commit(&self, message: &str) -> Vec<Msg> {
         self.svn(&["commit", "-q", "-m", message]);
         self.svn(&["update", "-q"]);
+        self.take_messages()
+    }
+
+    /// Commits `svn OPERATION URLs…` straight to the repository (`copy`,
+    /// `delete`) and returns the messages the hook stored.
+    pub fn commit_urls(&self, operation: &str, paths: &[&str], message: &str) -> Vec<Msg> {
+        let urls: Vec<String> = paths.iter().map(|path| self.url(path)).collect();
+        let mut args = vec![operation, "-q", "-m", message];
+        args.extend(urls.iter().map(String::as_str));
+        self.svn(&args);
         self.take_messages()
     }
 
