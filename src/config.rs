@@ -246,6 +246,19 @@ mod tests {
     }
 
     #[test]
+    fn svn_options_parse_with_their_defaults() {
+        let config = Config::parse("").unwrap();
+        assert_eq!(config.svn.svnlook, Path::new("/usr/bin/svnlook"));
+        assert_eq!(config.svn.locale, "C.UTF-8");
+        let config = Config::parse(
+            "[svn]\nlocale = \"C\"\n[[svn.layout]]\npattern = \"(?P<project>[^/]+)/\"\nrefname = \"refs/heads/main\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.svn.locale, "C");
+        assert_eq!(config.svn.layouts[0].refname, "refs/heads/main");
+    }
+
+    #[test]
     fn the_shipped_example_config_is_valid() {
         let config = Config::parse(include_str!("../contrib/hookbus.toml")).unwrap();
         assert_eq!(config.routes.len(), 2);
@@ -259,6 +272,9 @@ mod tests {
             "[[route]]\ndestination = \"/topic/{nope}\"",
             "[[route]]\ndestination = \"/topic/x\"\nchanges = [\"push\"]",
             "[limits]\nmax_bytes = 10",
+            "[svn]\nsvnlok = \"/usr/bin/svnlook\"",
+            "[[svn.layout]]\npattern = \"(\"\nrefname = \"refs/heads/x\"",
+            "[[svn.layout]]\npattern = \"b/\"\nrefname = \"refs/heads/{branch}\"",
         ] {
             assert!(Config::parse(bad).is_err(), "accepted: {bad}");
         }

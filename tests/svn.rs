@@ -391,6 +391,29 @@ fn replay_emits_each_revision_of_a_range_in_order() {
 }
 
 #[test]
+fn configured_layouts_replace_the_defaults() {
+    let f = SvnFixture::new(
+        r#"
+[[svn.layout]]
+pattern = "(?P<project>[^/]+)/trunk/"
+refname = "refs/heads/main"
+[[svn.layout]]
+pattern = ""
+refname = "refs/heads/elsewhere"
+"#,
+    );
+    f.write(&[("projA/trunk/a.txt", b"a\n"), ("notes.txt", b"n\n")]);
+    let msgs = f.commit("Custom layout");
+    assert_eq!(
+        summary(&msgs),
+        vec![
+            triple("refs/heads/elsewhere", "depot", "update"),
+            triple("refs/heads/main", "projA", "update"),
+        ]
+    );
+}
+
+#[test]
 fn bad_input_gets_one_clear_line_and_its_own_status() {
     let f = SvnFixture::new("");
     let repo = f.repo.to_str().unwrap();

@@ -67,11 +67,7 @@ impl Svnlook {
     /// Reads what a revision shows in one go: `changed --copy-info` and the
     /// given revision properties, run side by side since each svnlook costs
     /// 10–20 ms of startup. Properties that are not set are `None`.
-    pub fn changes_and_revprops(
-        &self,
-        revision: u64,
-        names: &[&str],
-    ) -> Result<RevisionOutput> {
+    pub fn changes_and_revprops(&self, revision: u64, names: &[&str]) -> Result<RevisionOutput> {
         let rev = revision.to_string();
         let changed = self.spawn("changed", &["--copy-info", "-r", &rev], &[])?;
         let props = names

@@ -42,8 +42,9 @@ pub fn svnadmin(args: &[&str]) -> Command {
 }
 
 impl SvnFixture {
-    /// A repository with the `projA` and `projB` layouts (r1) and a working copy.
-    pub fn new(limits: &str) -> SvnFixture {
+    /// A repository with the `projA` and `projB` layouts (r1) and a working copy;
+    /// `extra_config` is prepended to the hook's config (limits, layouts).
+    pub fn new(extra_config: &str) -> SvnFixture {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();
         let repo = root.join("depot");
@@ -53,7 +54,7 @@ impl SvnFixture {
         fs::write(
             &config,
             format!(
-                "{limits}\n[outbox]\ndir = '{}'\n{}",
+                "{extra_config}\n[outbox]\ndir = '{}'\n{}",
                 outbox.display(),
                 crate::gitutil::TWO_ROUTES
             ),
