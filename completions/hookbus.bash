@@ -31,6 +31,12 @@ _hookbus() {
             hookbus,replay)
                 cmd="hookbus__subcmd__replay"
                 ;;
+            hookbus,svn-post-commit)
+                cmd="hookbus__subcmd__svn__subcmd__post__subcmd__commit"
+                ;;
+            hookbus,svn-replay)
+                cmd="hookbus__subcmd__svn__subcmd__replay"
+                ;;
             hookbus__subcmd__config,import-legacy)
                 cmd="hookbus__subcmd__config__subcmd__import__subcmd__legacy"
                 ;;
@@ -47,7 +53,7 @@ _hookbus() {
 
     case "${cmd}" in
         hookbus)
-            opts="-v -h -V --config --verbose --help --version post-receive replay install config outbox"
+            opts="-v -h -V --config --verbose --help --version post-receive replay install config svn-post-commit svn-replay outbox"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -214,6 +220,50 @@ _hookbus() {
             fi
             case "${prev}" in
                 --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookbus__subcmd__svn__subcmd__post__subcmd__commit)
+            opts="-v -h --dry-run --name --config --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookbus__subcmd__svn__subcmd__replay)
+            opts="-v -h --dry-run --name --config --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --name)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

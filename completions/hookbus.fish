@@ -32,6 +32,8 @@ complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "post-receive" -d 'R
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "replay" -d 'Emit what a push of OLDREV..NEWREV to REFNAME would have, treating every commit in the range as new'
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "install" -d 'Install the post-receive hook into bare repositories; an existing post-receive is kept and chained, never replaced'
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "config" -d 'Work with config files'
+complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "svn-post-commit" -d 'Run as a Subversion post-commit hook: emit one message per (project, branch) revision REV touches and matching route'
+complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "svn-replay" -d 'Emit what the post-commit hook would have for each revision of FROM[:TO] (TO may be HEAD), oldest first'
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "outbox" -d 'Look at messages waiting in the local outbox'
 complete -c hookbus -n "__fish_hookbus_using_subcommand post-receive" -l repo -d 'The repository [default: $GIT_DIR or the current directory]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand post-receive" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
@@ -57,6 +59,16 @@ complete -c hookbus -n "__fish_hookbus_using_subcommand config; and not __fish_s
 complete -c hookbus -n "__fish_hookbus_using_subcommand config; and __fish_seen_subcommand_from import-legacy" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand config; and __fish_seen_subcommand_from import-legacy" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
 complete -c hookbus -n "__fish_hookbus_using_subcommand config; and __fish_seen_subcommand_from import-legacy" -s h -l help -d 'Print help'
+complete -c hookbus -n "__fish_hookbus_using_subcommand svn-post-commit" -l name -d 'The repository\'s name in messages [default: its path below [repos] base, else its directory name]' -r
+complete -c hookbus -n "__fish_hookbus_using_subcommand svn-post-commit" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand svn-post-commit" -l dry-run -d 'Print the messages as JSON lines instead of sending them'
+complete -c hookbus -n "__fish_hookbus_using_subcommand svn-post-commit" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand svn-post-commit" -s h -l help -d 'Print help'
+complete -c hookbus -n "__fish_hookbus_using_subcommand svn-replay" -l name -d 'The repository\'s name in messages [default: its path below [repos] base, else its directory name]' -r
+complete -c hookbus -n "__fish_hookbus_using_subcommand svn-replay" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand svn-replay" -l dry-run -d 'Print the messages as JSON lines instead of sending them'
+complete -c hookbus -n "__fish_hookbus_using_subcommand svn-replay" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand svn-replay" -s h -l help -d 'Print help'
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and not __fish_seen_subcommand_from list show" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and not __fish_seen_subcommand_from list show" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and not __fish_seen_subcommand_from list show" -s h -l help -d 'Print help'

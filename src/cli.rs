@@ -14,6 +14,7 @@ use hookbus::legacy::LegacyConfig;
 use hookbus::model::{CommitSource, Notification};
 use hookbus::render::MAX_LISTED_IDS;
 use hookbus::route::Router;
+use hookbus::svn::{RevisionRange, SvnRepository};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -154,11 +155,43 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Run as a Subversion post-commit hook: emit one message per (project,
+    /// branch) revision REV touches and matching route
+    SvnPostCommit {
+        #[command(flatten)]
+        svn: SvnArgs,
+        /// The revision that was committed
+        rev: u64,
+        /// The transaction name svn passes (unused)
+        txn: Option<String>,
+    },
+    /// Emit what the post-commit hook would have for each revision of FROM[:TO]
+    /// (TO may be HEAD), oldest first
+    SvnReplay {
+        #[command(flatten)]
+        svn: SvnArgs,
+        /// Revisions: N, FROM:TO or FROM:HEAD
+        range: String,
+    },
     /// Look at messages waiting in the local outbox
     Outbox {
         #[command(subcommand)]
         action: OutboxAction,
     },
+}
+
+/// What both Subversion commands take.
+#[derive(Debug, clap::Args)]
+struct SvnArgs {
+    /// Print the messages as JSON lines instead of sending them
+    #[arg(long)]
+    dry_run: bool,
+    /// The repository's name in messages [default: its path below [repos] base,
+    /// else its directory name]
+    #[arg(long, env = "HOOKBUS_REPO_NAME", value_name = "NAME")]
+    name: Option<String>,
+    /// The repository directory (svn passes it to hooks)
+    repos: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -226,6 +259,17 @@ fn run(cli: &Cli) -> Result<Status, Failure> {
         }
         Command::Install { repo, all, hookbus } => {
             install(&config, repo.as_deref(), all.as_deref(), hookbus.clone())
+        }
+        Command::SvnPostCommit { svn, rev, txn: _ } => {
+            let range = RevisionRange {
+                from: *rev,
+                to: Some(*rev),
+            };
+            svn_emit(cli, &config, svn, range)
+        }
+        Command::SvnReplay { svn, range } => {
+            let range = RevisionRange::parse(range).status(Status::Input)?;
+            svn_emit(cli, &config, svn, range)
         }
         Command::Outbox { action } => outbox(&config, action),
         Command::Config { .. } => unreachable!("handled before the config is loaded"),
@@ -341,6 +385,42 @@ fn replay(
         dry_run,
     };
     run.emit(&notifications, &source)
+}
+
+/// Emits the messages of each revision in `range`, oldest first. A revision that
+/// cannot be read is reported and the others still emitted.
+fn svn_emit(
+    cli: &Cli,
+    config: &Config,
+    args: &SvnArgs,
+    range: RevisionRange,
+) -> Result<Status, Failure> {
+    let repo = SvnRepository::open(
+        &args.repos,
+        &config.svn,
+        args.name.as_deref(),
+        config.repos.base.as_deref(),
+    )
+    .status(Status::Repository)?;
+    let router = Router::new(&config.effective_routes()).status(Status::Config)?;
+    let mut status = Status::Ok;
+    let mut notifications = Vec::new();
+    for revision in repo.revisions(range).status(Status::Input)? {
+        match repo.notifications(revision) {
+            Ok(mut more) => notifications.append(&mut more),
+            Err(err) => {
+                eprintln!("hookbus: error: r{revision} of {}: {err:#}", repo.name());
+                status = Status::Repository;
+            }
+        }
+    }
+    let run = Run {
+        cli,
+        config,
+        router: &router,
+        dry_run: args.dry_run,
+    };
+    Ok(status.worst(run.emit(&notifications, &repo)?))
 }
 
 /// What every emitting command shares: options, config and the routes in force.

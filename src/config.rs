@@ -27,6 +27,8 @@ pub struct Config {
     pub git: GitOptions,
     #[serde(default)]
     pub outbox: OutboxOptions,
+    #[serde(default)]
+    pub svn: SvnOptions,
     #[serde(default, rename = "route")]
     pub routes: Vec<RouteConfig>,
     /// The file this was read from, if any (for messages and permission checks).
@@ -83,6 +85,44 @@ pub struct GitOptions {
     /// Announce `refs/notes/*` updates (off by default, like git-multimail).
     #[serde(default)]
     pub announce_notes: bool,
+}
+
+/// Options of the Subversion side (`[svn]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SvnOptions {
+    /// Absolute path of `svnlook`: svn runs hooks with an empty environment (no PATH).
+    pub svnlook: PathBuf,
+    /// `LC_ALL` for svnlook: in the C locale it mangles non-ASCII text and
+    /// `svnlook diff` fails on non-ASCII paths.
+    pub locale: String,
+    /// How changed paths map to projects and refnames, tried in order; empty
+    /// means [`crate::svn::layout::default_rules`].
+    #[serde(rename = "layout")]
+    pub layouts: Vec<LayoutRule>,
+}
+
+impl Default for SvnOptions {
+    fn default() -> Self {
+        SvnOptions {
+            svnlook: PathBuf::from("/usr/bin/svnlook"),
+            locale: "C.UTF-8".to_string(),
+            layouts: Vec::new(),
+        }
+    }
+}
+
+/// One `[[svn.layout]]` rule: a regex for the top of a branch directory and the
+/// refname it stands for.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LayoutRule {
+    /// Matched at the start of a repository path (directories end in `/`); named
+    /// captures (`project`, `branch`, `tag`, …) fill the refname template. End it
+    /// with `/` so that `trunk/` does not match `trunk2/`.
+    pub pattern: String,
+    /// Refname template, e.g. `refs/heads/{branch}`.
+    pub refname: String,
 }
 
 /// Where undelivered messages are kept.
@@ -174,6 +214,7 @@ impl Config {
         config.limits.validate()?;
         config.repos.validate()?;
         crate::route::Router::new(&config.effective_routes())?;
+        crate::svn::layout::Layouts::compile(&config.svn.layouts)?;
         Ok(config)
     }
 
@@ -251,6 +292,19 @@ mod tests {
     }
 
     #[test]
+    fn svn_options_parse_with_their_defaults() {
+        let config = Config::parse("").unwrap();
+        assert_eq!(config.svn.svnlook, Path::new("/usr/bin/svnlook"));
+        assert_eq!(config.svn.locale, "C.UTF-8");
+        let config = Config::parse(
+            "[svn]\nlocale = \"C\"\n[[svn.layout]]\npattern = \"(?P<project>[^/]+)/\"\nrefname = \"refs/heads/main\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.svn.locale, "C");
+        assert_eq!(config.svn.layouts[0].refname, "refs/heads/main");
+    }
+
+    #[test]
     fn the_shipped_example_config_is_valid() {
         let config = Config::parse(include_str!("../contrib/hookbus.toml")).unwrap();
         assert_eq!(config.routes.len(), 2);
@@ -265,6 +319,9 @@ mod tests {
             "[[route]]\ndestination = \"/topic/x\"\nchanges = [\"push\"]",
             "[limits]\nmax_bytes = 10",
             "[repos]\nskip = [\"[oops\"]",
+            "[svn]\nsvnlok = \"/usr/bin/svnlook\"",
+            "[[svn.layout]]\npattern = \"(\"\nrefname = \"refs/heads/x\"",
+            "[[svn.layout]]\npattern = \"b/\"\nrefname = \"refs/heads/{branch}\"",
         ] {
             assert!(Config::parse(bad).is_err(), "accepted: {bad}");
         }

@@ -1,6 +1,6 @@
 //! hookbus: turns git pushes and Subversion commits into messages on STOMP brokers.
 //!
-//! Data flows one way: input (the [`git`] side) → [`model`] → [`render`] →
+//! Data flows one way: input (the [`git`] and [`svn`] sides) → [`model`] → [`render`] →
 //! [`route`] → [`deliver`]; [`emit`] runs the steps after the input side and
 //! [`config`] holds what the user configured. The CLI in `main.rs` only wires
 //! these together.
@@ -14,3 +14,4 @@ pub mod legacy;
 pub mod model;
 pub mod render;
 pub mod route;
+pub mod svn;

@@ -130,6 +130,18 @@ pub struct Signature {
     pub git_date: String,
 }
 
+impl Signature {
+    /// A signature at `date`, kept to the second, in both date forms.
+    pub fn at(name: String, email: String, date: chrono::DateTime<chrono::FixedOffset>) -> Self {
+        Signature {
+            name,
+            email,
+            date: date.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            git_date: date.format("%a %b %-d %H:%M:%S %Y %z").to_string(),
+        }
+    }
+}
+
 /// How a file changed in one commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -140,6 +152,10 @@ pub enum FileStatus {
     Renamed,
     Copied,
     TypeChanged,
+    /// Deleted and added again in the same commit (Subversion's `R`).
+    Replaced,
+    /// Only metadata changed (Subversion properties), not the content.
+    PropertiesChanged,
 }
 
 /// One file touched by a commit, with its line counts.
@@ -171,6 +187,17 @@ pub struct Patch {
 }
 
 impl Patch {
+    /// Appends one line (clipped to the line length) while under the line limit;
+    /// every line is counted either way.
+    pub fn push_line(&mut self, line: &str, limits: &PatchLimits) {
+        self.total_lines += 1;
+        if self.shown_lines < limits.max_lines {
+            self.shown_lines += 1;
+            self.text.push_str(&limits.clip(line));
+            self.text.push('\n');
+        }
+    }
+
     /// True when lines were dropped to honour the per-commit limit.
     pub fn is_truncated(&self) -> bool {
         self.shown_lines < self.total_lines
@@ -189,6 +216,9 @@ pub struct Commit {
     /// Files changed relative to the first parent; empty for merges, like `git log -p`.
     pub files: Vec<FileChange>,
     pub patch: Patch,
+    /// More `Label: value` lines the text format shows under the date (SVN's
+    /// `Project:` and `Dirs:`, which the seed's consumers read); empty for git.
+    pub fields: Vec<(String, String)>,
 }
 
 impl Commit {
@@ -274,6 +304,18 @@ pub trait CommitSource {
 
     /// The first line of a commit's message, without loading its patch.
     fn subject(&self, id: &str) -> anyhow::Result<String>;
+
+    /// Loads a commit as `notification` shows it. A source whose commits span
+    /// several notifications (an SVN revision touching two branches) narrows the
+    /// files and patch to the notification's part; by default the whole commit.
+    fn load_for(
+        &self,
+        _notification: &Notification,
+        id: &str,
+        limits: &PatchLimits,
+    ) -> anyhow::Result<Commit> {
+        self.load(id, limits)
+    }
 }
 
 /// Everything one message is about: a classified ref update and the commits it

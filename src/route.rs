@@ -138,6 +138,14 @@ impl Route {
             hasher.update(part.as_bytes());
             hasher.update([0]);
         }
+        // Extra facts tell apart updates of the same refname and revisions (two
+        // SVN projects' trunks in one revision); git updates have none.
+        for (key, value) in &notification.extra {
+            for part in [key, value] {
+                hasher.update(part.as_bytes());
+                hasher.update([0]);
+            }
+        }
         let digest = hasher.finalize();
         digest[..16]
             .iter()

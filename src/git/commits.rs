@@ -51,6 +51,7 @@ impl CommitSource for GitCommits<'_> {
             message: decode_text(commit.message_raw_bytes(), encoding).into_owned(),
             files,
             patch,
+            fields: Vec::new(),
         })
     }
 
@@ -84,12 +85,7 @@ pub(crate) fn signature(sig: &git2::Signature, encoding: Option<&str>) -> Signat
     let date = DateTime::from_timestamp(when.seconds(), 0)
         .unwrap_or_default()
         .with_timezone(&offset);
-    Signature {
-        name: decode(sig.name_bytes()),
-        email: decode(sig.email_bytes()),
-        date: date.to_rfc3339(),
-        git_date: date.format("%a %b %-d %H:%M:%S %Y %z").to_string(),
-    }
+    Signature::at(decode(sig.name_bytes()), decode(sig.email_bytes()), date)
 }
 
 fn diff_first_parent(
@@ -218,12 +214,7 @@ impl PatchBuilder {
     }
 
     fn line(&mut self, line: &str) {
-        self.patch.total_lines += 1;
-        if self.patch.shown_lines < self.limits.max_lines {
-            self.patch.shown_lines += 1;
-            self.patch.text.push_str(&self.limits.clip(line));
-            self.patch.text.push('\n');
-        }
+        self.patch.push_line(line, &self.limits);
     }
 
     /// The `diff --git` header block of one file, with our own path quoting.

@@ -122,7 +122,10 @@ fn commit_value(commit: &Commit) -> Value {
         match file.status {
             FileStatus::Added | FileStatus::Copied => added.push(&file.path),
             FileStatus::Removed => removed.push(&file.path),
-            FileStatus::Modified | FileStatus::TypeChanged => modified.push(&file.path),
+            FileStatus::Modified
+            | FileStatus::TypeChanged
+            | FileStatus::Replaced
+            | FileStatus::PropertiesChanged => modified.push(&file.path),
             FileStatus::Renamed => {
                 removed.extend(file.old_path.as_ref());
                 added.push(&file.path);

@@ -131,7 +131,7 @@ pub fn prepare<'a>(
     let patch_limits = limits.patch_limits();
     for id in &notification.new_commits.ids {
         if prepared.shown.len() < limits.max_commits && loaded_bytes < limits.max_bytes {
-            let commit = source.load(id, &patch_limits)?;
+            let commit = source.load_for(notification, id, &patch_limits)?;
             loaded_bytes += commit.patch.text.len() + commit.message.len();
             prepared.shown.push(commit);
         } else {

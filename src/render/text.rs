@@ -109,12 +109,20 @@ fn write_commit(out: &mut String, commit: &Commit, limits: &Limits) {
             .collect();
         let _ = writeln!(out, "Merge: {}", short.join(" "));
     }
-    let _ = writeln!(
-        out,
-        "Author: {} <{}>",
-        commit.author.name, commit.author.email
-    );
+    if commit.author.email.is_empty() {
+        // SVN authors are bare user names.
+        let _ = writeln!(out, "Author: {}", commit.author.name);
+    } else {
+        let _ = writeln!(
+            out,
+            "Author: {} <{}>",
+            commit.author.name, commit.author.email
+        );
+    }
     let _ = writeln!(out, "Date:   {}", commit.author.git_date);
+    for (label, value) in &commit.fields {
+        let _ = writeln!(out, "{label}: {value}");
+    }
     out.push('\n');
     for line in commit.message.trim_end().lines() {
         let line = clip_line(line, limits.max_line_length);
