@@ -285,6 +285,10 @@ impl PatchLimits {
 
 /// Shortens `line` to at most `max_chars` characters plus a marker naming the cut.
 pub fn clip_line(line: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
+    // No more bytes than the limit means no more characters: skip counting them.
+    if line.len() <= max_chars {
+        return std::borrow::Cow::Borrowed(line);
+    }
     match line.char_indices().nth(max_chars) {
         None => std::borrow::Cow::Borrowed(line),
         Some((cut, _)) => {

@@ -10,6 +10,7 @@ use crate::model::{Change, IdList, Notification, RefUpdate};
 use anyhow::{Context, Result};
 use git2::{ObjectFormat, Oid, Repository};
 use std::path::{Path, PathBuf};
+use std::sync::Once;
 use thiserror::Error;
 
 pub use commits::GitCommits;
@@ -56,9 +57,37 @@ pub(crate) fn hex_len(repo: &Repository) -> usize {
     }
 }
 
+/// Bytes of pack files libgit2 keeps mapped at once. Its defaults (1 GiB windows,
+/// 8 GiB in all) let a walk over a large pack map the whole file, and every page
+/// it touches counts in the hook's resident memory: 84 MB for 20,000 commits.
+const PACK_MAPPED_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Bytes per mapped pack window: small, so that the limit holds many of them.
+const PACK_WINDOW_SIZE: usize = 1024 * 1024;
+
+/// Sets libgit2's process-wide options, once per process: bounded pack mappings,
+/// and no re-hashing of every object read. git does not re-hash on read either
+/// (index-pack checked the objects when they were received), and hashing with
+/// collision detection was a quarter of the time spent rendering a push.
+fn configure_libgit2() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        git2::opts::strict_hash_verification(false);
+        // SAFETY: these set plain libgit2 globals; Once makes this the only
+        // writer, and it runs before this process opens its first repository.
+        // They cannot fail for these options; a failure would only leave
+        // libgit2's defaults in force.
+        unsafe {
+            let _ = git2::opts::set_mwindow_size(PACK_WINDOW_SIZE);
+            let _ = git2::opts::set_mwindow_mapped_limit(PACK_MAPPED_LIMIT);
+        }
+    });
+}
+
 /// Opens the repository a hook runs in (`$GIT_DIR` or the current directory), or
 /// `dir` when given.
 pub fn open(dir: Option<&Path>) -> Result<Repository> {
+    configure_libgit2();
     match dir {
         Some(dir) => Repository::open(dir)
             .with_context(|| format!("{} is not a git repository (check --repo)", dir.display())),
