@@ -64,7 +64,10 @@ fn text_commits_match_git_log_p_stat() {
         &[("a.txt", b"a\n"), ("dir/b.txt", b"x\ny\n")],
     );
     f.push(&["master"]);
-    f.commit("second", &[("a.txt", b"a\nmore\n"), ("dir/b.txt", b"y\n")]);
+    f.commit(
+        "second\n\nwhy, in a paragraph\n\nand another",
+        &[("a.txt", b"a\nmore\n"), ("dir/b.txt", b"y\n")],
+    );
     let c = f.commit("third", &[("c.txt", b"c\n")]);
     let msgs = f.push(&["master"]);
     let text = text_for(&msgs, "refs/heads/master");

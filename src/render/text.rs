@@ -125,12 +125,8 @@ fn write_commit(out: &mut String, commit: &Commit, limits: &Limits) {
     }
     out.push('\n');
     for line in commit.message.trim_end().lines() {
-        let line = clip_line(line, limits.max_line_length);
-        if line.is_empty() {
-            out.push('\n');
-        } else {
-            let _ = writeln!(out, "    {line}");
-        }
+        // git indents every message line, blank ones included.
+        let _ = writeln!(out, "    {}", clip_line(line, limits.max_line_length));
     }
     if !commit.files.is_empty() {
         // git separates message and stat with "---" when a patch follows.
