@@ -12,3 +12,4 @@ pub mod git;
 pub mod model;
 pub mod render;
 pub mod route;
+pub mod stomp;

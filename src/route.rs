@@ -7,7 +7,6 @@ use crate::model::{Notification, RefKind};
 use crate::render::Format;
 use anyhow::{bail, Context, Result};
 use glob::Pattern;
-use sha2::{Digest, Sha256};
 
 /// Placeholders a destination template may use.
 const PLACEHOLDERS: [&str; 7] = [
@@ -126,23 +125,14 @@ impl Route {
     /// rendered again, so consumers can drop duplicates.
     pub fn message_id(&self, notification: &Notification, destination: &str) -> String {
         let update = &notification.update;
-        let mut hasher = Sha256::new();
-        for part in [
-            notification.repo.as_str(),
-            update.refname.as_str(),
-            update.oldrev.as_str(),
-            update.newrev.as_str(),
-            destination,
-            self.format.as_str(),
-        ] {
-            hasher.update(part.as_bytes());
-            hasher.update([0]);
-        }
-        let digest = hasher.finalize();
-        digest[..16]
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect()
+        crate::deliver::stable_id(&[
+            notification.repo.as_bytes(),
+            update.refname.as_bytes(),
+            update.oldrev.as_bytes(),
+            update.newrev.as_bytes(),
+            destination.as_bytes(),
+            self.format.as_str().as_bytes(),
+        ])
     }
 }
 
