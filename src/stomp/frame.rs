@@ -86,6 +86,7 @@ impl Frame {
         let body = body.trim();
         match (self.get("message"), body.is_empty()) {
             (Some(message), true) => message.to_string(),
+            (Some(message), false) if first_line(body) == message => message.to_string(),
             (Some(message), false) => format!("{message}: {}", first_line(body)),
             (None, false) => first_line(body).to_string(),
             (None, true) => "(no message)".to_string(),
