@@ -98,6 +98,7 @@ impl Publisher {
         };
         let mut round = 0;
         loop {
+            let mut worth_retrying = false;
             for host in &hosts {
                 let remaining = &messages[failure.delivered..];
                 let (delivered, result) = self.publish_on(host, remaining, deadline);
@@ -106,19 +107,17 @@ impl Publisher {
                     return Ok(());
                 };
                 failure.permanent = error.is_permanent();
-                record(&mut failure.attempts, host.display(), error.to_string());
+                worth_retrying |= !error.is_permanent();
+                record(&mut failure.attempts, host.display(), &error);
                 if !error.fails_over() || Instant::now() >= deadline {
                     return Err(failure);
                 }
             }
-            if failover
+            let out_of_attempts = failover
                 .max_reconnect_attempts
-                .is_some_and(|attempts| round >= attempts)
-            {
-                return Err(failure);
-            }
+                .is_some_and(|attempts| round >= attempts);
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if !worth_retrying || out_of_attempts || left.is_zero() {
                 return Err(failure);
             }
             std::thread::sleep(failover.delay(round).min(left));
@@ -222,13 +221,22 @@ impl Publisher {
     }
 }
 
-/// Keeps only the latest reason per host, so long retry rounds stay readable.
-fn record(attempts: &mut Vec<(String, String)>, host: String, reason: String) {
+/// Keeps one reason per host, so long retry rounds stay readable: the latest,
+/// except that running out of time on a retry does not hide the first reason.
+fn record(attempts: &mut Vec<(String, String)>, host: String, error: &StompError) {
+    let reason = error.to_string();
     match attempts.iter_mut().find(|(known, _)| *known == host) {
+        Some(entry) if matches!(error, StompError::Timeout(_)) => {
+            if !entry.1.ends_with(RETRIED) {
+                entry.1.push_str(RETRIED);
+            }
+        }
         Some(entry) => entry.1 = reason,
         None => attempts.push((host, reason)),
     }
 }
+
+const RETRIED: &str = " (retried until the deadline)";
 
 /// The SEND frame for message number `index` of a batch.
 fn send_frame(message: &Message, index: usize) -> Frame {
