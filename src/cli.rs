@@ -347,10 +347,10 @@ impl Run<'_> {
 /// Where messages go: stdout for `--dry-run`, the broker when one is
 /// configured (with the outbox for what it does not take), else the outbox.
 fn transport(config: &Config, dry_run: bool) -> Result<Box<dyn Transport>, Failure> {
-    let outbox = Outbox::new(config.outbox_dir());
     if dry_run {
         return Ok(Box::new(DryRun::new(std::io::stdout().lock())));
     }
+    let outbox = Outbox::new(config.outbox_dir());
     match publisher(config)? {
         Some(publisher) => Ok(Box::new(Stomp::new(publisher, outbox))),
         None => Ok(Box::new(outbox)),

@@ -120,7 +120,9 @@ fn bodies_with_nul_and_invalid_utf8_arrive_byte_exact() {
         publisher(&broker.config())
             .publish(&[message(&queue, "binary", &body)])
             .unwrap();
-        assert_eq!(subscription.messages()[0].body, body, "{}", broker.name);
+        let got = &subscription.messages()[0];
+        assert_eq!(got.body, body, "{}", broker.name);
+        assert_eq!(got.header("content-type"), "application/octet-stream");
     }
 }
 
@@ -329,6 +331,7 @@ fn send_publishes_stdin_with_its_headers_and_dry_run_shows_no_passcode() {
         assert_eq!(got[0].header("build"), "42");
         assert_eq!(got[0].header("result"), "a=b");
         assert_eq!(got[0].header("subject"), "Build 42: ok");
+        assert_eq!(got[0].header("content-type"), "text/plain; charset=utf-8");
 
         let mut dry = args.to_vec();
         dry.push("--dry-run");

@@ -35,8 +35,9 @@ impl Message {
 
 impl Message {
     /// A message made by hand (`hookbus send`): the given headers, then
-    /// `subject`, `persistent:true` and a `hookbus-id` derived from the content,
-    /// unless given. Header names the publisher sets itself are refused.
+    /// `subject`, a `content-type` (UTF-8 text or octet-stream),
+    /// `persistent:true` and a `hookbus-id` derived from the content, unless
+    /// given. Header names the publisher sets itself are refused.
     pub fn compose(
         destination: &str,
         subject: Option<&str>,
@@ -62,6 +63,15 @@ impl Message {
             message
                 .headers
                 .push(("subject".into(), subject.to_string()));
+        }
+        if message.header("content-type").is_none() {
+            let content_type = match std::str::from_utf8(&message.body) {
+                Ok(_) => "text/plain; charset=utf-8",
+                Err(_) => "application/octet-stream",
+            };
+            message
+                .headers
+                .push(("content-type".into(), content_type.into()));
         }
         if message.header("persistent").is_none() {
             message.headers.push(("persistent".into(), "true".into()));
@@ -107,4 +117,38 @@ pub trait Transport {
     /// Takes every message or fails; on failure nothing is reported as accepted
     /// that was not.
     fn deliver(&mut self, messages: &[Message]) -> anyhow::Result<Outcome>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn composed_messages_get_a_stable_id_and_a_content_type() {
+        let compose = |body: &[u8]| {
+            let headers = [("build".to_string(), "42".to_string())];
+            Message::compose("/topic/ci", Some("ok"), &headers, body.to_vec()).unwrap()
+        };
+        assert_eq!(compose(b"a"), compose(b"a"));
+        assert_ne!(
+            compose(b"a").header("hookbus-id"),
+            compose(b"b").header("hookbus-id")
+        );
+        assert_eq!(
+            compose(b"a").header("content-type"),
+            Some("text/plain; charset=utf-8")
+        );
+        assert_eq!(
+            compose(b"\xff").header("content-type"),
+            Some("application/octet-stream")
+        );
+        assert_eq!(compose(b"a").header("persistent"), Some("true"));
+    }
+
+    #[test]
+    fn composing_refuses_bad_destinations_and_reserved_headers() {
+        assert!(Message::compose("/topic/a\nb", None, &[], Vec::new()).is_err());
+        let receipt = [("receipt".to_string(), "1".to_string())];
+        assert!(Message::compose("/topic/a", None, &receipt, Vec::new()).is_err());
+    }
 }

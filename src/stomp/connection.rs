@@ -222,6 +222,11 @@ impl Connection {
         result.map_err(|err| io_error(err, "sending"))
     }
 
+    /// A frame already received and decoded, without waiting for more bytes.
+    pub fn buffered_frame(&mut self) -> Result<Option<Frame>, StompError> {
+        Ok(self.decoder.next_frame()?)
+    }
+
     /// The next frame from the broker; EOF or the deadline is an error naming
     /// what was awaited.
     pub fn read_frame(&mut self, waiting_for: &'static str) -> Result<Frame, StompError> {

@@ -200,19 +200,22 @@ impl Publisher {
             if sent < messages.len() && sent - receipts.leading < WINDOW {
                 continue;
             }
-            let frame = match connection.read_frame("waiting for a RECEIPT") {
-                Ok(frame) => frame,
-                Err(error) => return (receipts.leading, Err(error)),
-            };
-            match frame.command.as_str() {
-                "RECEIPT" => receipts.mark(frame.get("receipt-id")),
-                "ERROR" => {
-                    return (
-                        receipts.leading,
-                        Err(StompError::Refused(frame.error_text())),
-                    )
+            // Wait for one frame, then take every frame that came with it.
+            let mut next = connection.read_frame("waiting for a RECEIPT").map(Some);
+            while let Some(frame) = next.transpose() {
+                let frame = match frame {
+                    Ok(frame) => frame,
+                    Err(error) => return (receipts.leading, Err(error)),
+                };
+                match frame.command.as_str() {
+                    "RECEIPT" => receipts.mark(frame.get("receipt-id")),
+                    "ERROR" => {
+                        let error = StompError::Refused(frame.error_text());
+                        return (receipts.leading, Err(error));
+                    }
+                    _ => {}
                 }
-                _ => {}
+                next = connection.buffered_frame();
             }
         }
         // Every message is receipted: a failing DISCONNECT loses nothing.
