@@ -162,6 +162,19 @@ impl BrokerConfig {
     }
 }
 
+/// A TOML error on one line, without the quoted source line (it may hold a
+/// passcode).
+fn syntax_error(text: &str, err: &toml::de::Error) -> anyhow::Error {
+    let place = err
+        .span()
+        .map(|span| {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: ")
+        })
+        .unwrap_or_default();
+    anyhow::anyhow!("{place}{}", err.message().trim())
+}
+
 fn read_passcode_file(file: &Path) -> Result<Secret> {
     let text = std::fs::read_to_string(file).with_context(|| {
         format!(
@@ -262,7 +275,7 @@ impl Config {
 
     /// Parses and validates config text.
     pub fn parse(text: &str) -> Result<Config> {
-        let config: Config = toml::from_str(text)?;
+        let config: Config = toml::from_str(text).map_err(|err| syntax_error(text, &err))?;
         config.limits.validate()?;
         crate::route::Router::new(&config.effective_routes())?;
         if let Some(broker) = &config.broker {
@@ -354,7 +367,13 @@ mod tests {
         assert_eq!((login, pass.unwrap().expose()), (Some("hook"), "p\\a:ss"));
         let (login, pass) = settings.credentials(&settings.url.hosts[0]);
         assert_eq!((login, pass.unwrap().expose()), (Some("u"), "urlpass"));
-        for shown in [format!("{config:?}"), format!("{settings:?}")] {
+        let typo = Config::parse("[broker]\nurl = \"stomp://h\"\npasscod = \"hunter2\"");
+        let typo = format!("{:#}", typo.unwrap_err());
+        assert!(
+            typo.starts_with("line 3: unknown field `passcod`") && !typo.contains("hunter2"),
+            "{typo}"
+        );
+        for shown in [format!("{config:?}"), format!("{settings:?}"), typo] {
             assert!(
                 !shown.contains("urlpass") && !shown.contains("p\\a:ss"),
                 "{shown}"
