@@ -9,6 +9,7 @@ prints them as one JSON list of {"headers": {...}, "body": BASE64} and exits.
 """
 import base64
 import json
+import signal
 import sys
 import threading
 import time
@@ -46,6 +47,7 @@ class Collector(stomp.ConnectionListener):
 def main():
     host, port, login, passcode, vhost, destination, count, timeout = sys.argv[1:9]
     count, deadline = int(count), time.monotonic() + float(timeout)
+    signal.alarm(int(float(timeout)) + 5)  # a hard stop, whatever the broker does
     connection = stomp.Connection([(host, int(port))], heartbeats=(0, 0), vhost=vhost,
                                   auto_decode=False)
     collector = Collector(count)
