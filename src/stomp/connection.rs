@@ -31,6 +31,8 @@ pub enum StompError {
     Refused(String),
     #[error("not a STOMP broker? {0}")]
     Protocol(#[from] FrameError),
+    #[error("not a STOMP broker? expected CONNECTED, got {0:?}")]
+    NotConnected(String),
 }
 
 impl StompError {
@@ -188,9 +190,7 @@ impl Connection {
                 Ok(connection)
             }
             "ERROR" => Err(StompError::LoginRefused(reply.error_text())),
-            other => Err(StompError::Protocol(FrameError::HeaderWithoutColon(
-                format!("expected CONNECTED, got {other}"),
-            ))),
+            other => Err(StompError::NotConnected(other.to_string())),
         }
     }
 
