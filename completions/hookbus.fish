@@ -34,6 +34,8 @@ complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "install" -d 'Instal
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "config" -d 'Work with config files'
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "svn-post-commit" -d 'Run as a Subversion post-commit hook: emit one message per (project, branch) revision REV touches and matching route'
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "svn-replay" -d 'Emit what the post-commit hook would have for each revision of FROM[:TO] (TO may be HEAD), oldest first'
+complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "send" -d 'Publish stdin, byte for byte, as one message'
+complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "check" -d 'Validate the config and try each broker: reachable, authenticated, protocol version, round trip'
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "outbox" -d 'Look at messages waiting in the local outbox'
 complete -c hookbus -n "__fish_hookbus_using_subcommand post-receive" -l repo -d 'The repository [default: $GIT_DIR or the current directory]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand post-receive" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
@@ -69,6 +71,16 @@ complete -c hookbus -n "__fish_hookbus_using_subcommand svn-replay" -l config -d
 complete -c hookbus -n "__fish_hookbus_using_subcommand svn-replay" -l dry-run -d 'Print the messages as JSON lines instead of sending them'
 complete -c hookbus -n "__fish_hookbus_using_subcommand svn-replay" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
 complete -c hookbus -n "__fish_hookbus_using_subcommand svn-replay" -s h -l help -d 'Print help'
+complete -c hookbus -n "__fish_hookbus_using_subcommand send" -l destination -d 'Where to send it, e.g. /topic/builds' -r
+complete -c hookbus -n "__fish_hookbus_using_subcommand send" -l header -d 'An extra header (repeatable)' -r
+complete -c hookbus -n "__fish_hookbus_using_subcommand send" -l subject -d 'The subject header' -r
+complete -c hookbus -n "__fish_hookbus_using_subcommand send" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand send" -l dry-run -d 'Print the message as a JSON line instead of sending it'
+complete -c hookbus -n "__fish_hookbus_using_subcommand send" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand send" -s h -l help -d 'Print help'
+complete -c hookbus -n "__fish_hookbus_using_subcommand check" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand check" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand check" -s h -l help -d 'Print help'
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and not __fish_seen_subcommand_from list show" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and not __fish_seen_subcommand_from list show" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and not __fish_seen_subcommand_from list show" -s h -l help -d 'Print help'

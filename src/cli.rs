@@ -6,7 +6,8 @@ use clap::{Parser, Subcommand};
 use hookbus::config::Config;
 use hookbus::deliver::dry_run::{to_json_line, DryRun};
 use hookbus::deliver::outbox::Outbox;
-use hookbus::deliver::Transport;
+use hookbus::deliver::stomp::Stomp;
+use hookbus::deliver::{Message, Transport};
 use hookbus::emit::{self, Report};
 use hookbus::git::{self, HookEnv, PushContext, ReplayRequest};
 use hookbus::install::{self, Installed};
@@ -14,6 +15,7 @@ use hookbus::legacy::LegacyConfig;
 use hookbus::model::{CommitSource, Notification};
 use hookbus::render::MAX_LISTED_IDS;
 use hookbus::route::Router;
+use hookbus::stomp::Publisher;
 use hookbus::svn::{RevisionRange, SvnRepository};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -173,6 +175,24 @@ enum Command {
         /// Revisions: N, FROM:TO or FROM:HEAD
         range: String,
     },
+    /// Publish stdin, byte for byte, as one message
+    Send {
+        /// Print the message as a JSON line instead of sending it
+        #[arg(long)]
+        dry_run: bool,
+        /// Where to send it, e.g. /topic/builds
+        #[arg(long, value_name = "D")]
+        destination: String,
+        /// An extra header (repeatable)
+        #[arg(long = "header", value_name = "KEY=VALUE", value_parser = parse_header)]
+        headers: Vec<(String, String)>,
+        /// The subject header
+        #[arg(long)]
+        subject: Option<String>,
+    },
+    /// Validate the config and try each broker: reachable, authenticated,
+    /// protocol version, round trip
+    Check,
     /// Look at messages waiting in the local outbox
     Outbox {
         #[command(subcommand)]
@@ -214,6 +234,13 @@ enum OutboxAction {
         /// The message's file name as `list` shows it (a unique prefix is enough)
         name: String,
     },
+}
+
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
 }
 
 /// Parses arguments, runs the command and reports errors on stderr.
@@ -271,6 +298,13 @@ fn run(cli: &Cli) -> Result<Status, Failure> {
             let range = RevisionRange::parse(range).status(Status::Input)?;
             svn_emit(cli, &config, svn, range)
         }
+        Command::Send {
+            dry_run,
+            destination,
+            headers,
+            subject,
+        } => send(&config, *dry_run, destination, headers, subject.as_deref()),
+        Command::Check => check(&config),
         Command::Outbox { action } => outbox(&config, action),
         Command::Config { .. } => unreachable!("handled before the config is loaded"),
     }
@@ -438,11 +472,7 @@ impl Run<'_> {
         notifications: &[Notification],
         source: &dyn CommitSource,
     ) -> Result<Status, Failure> {
-        let mut transport: Box<dyn Transport> = if self.dry_run {
-            Box::new(DryRun::new(std::io::stdout().lock()))
-        } else {
-            Box::new(Outbox::new(self.config.outbox_dir()))
-        };
+        let mut transport = transport(self.config, self.dry_run)?;
         let report: Report = emit::emit(
             notifications,
             source,
@@ -527,6 +557,88 @@ fn import_legacy(file: &Path) -> Result<Status, Failure> {
         .to_string_lossy();
     print!("{}", legacy.to_toml(&name));
     Ok(Status::Ok)
+}
+
+/// Where messages go: stdout for `--dry-run`, the broker when one is
+/// configured (with the outbox for what it does not take), else the outbox.
+fn transport(config: &Config, dry_run: bool) -> Result<Box<dyn Transport>, Failure> {
+    if dry_run {
+        return Ok(Box::new(DryRun::new(std::io::stdout().lock())));
+    }
+    let outbox = Outbox::new(config.outbox_dir());
+    match publisher(config)? {
+        Some(publisher) => Ok(Box::new(Stomp::new(publisher, outbox))),
+        None => Ok(Box::new(outbox)),
+    }
+}
+
+/// The configured publisher, with its warnings said on stderr.
+fn publisher(config: &Config) -> Result<Option<Publisher>, Failure> {
+    let Some(broker) = &config.broker else {
+        return Ok(None);
+    };
+    let settings = broker
+        .resolve(config.source.as_deref())
+        .status(Status::Config)?;
+    for warning in &settings.warnings {
+        eprintln!("hookbus: {warning}");
+    }
+    Publisher::new(settings).status(Status::Config).map(Some)
+}
+
+fn send(
+    config: &Config,
+    dry_run: bool,
+    destination: &str,
+    headers: &[(String, String)],
+    subject: Option<&str>,
+) -> Result<Status, Failure> {
+    let mut body = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut body)
+        .status(Status::Input)?;
+    let message = Message::compose(destination, subject, headers, body).status(Status::Input)?;
+    let outcome = transport(config, dry_run)?
+        .deliver(std::slice::from_ref(&message))
+        .status(Status::Delivery)?;
+    for note in &outcome.notes {
+        eprintln!("{note}");
+    }
+    Ok(Status::Ok)
+}
+
+fn check(config: &Config) -> Result<Status, Failure> {
+    let Some(publisher) = publisher(config)? else {
+        println!("config is valid; no [broker] configured: messages stay in the outbox");
+        return Ok(Status::Ok);
+    };
+    let mut usable = false;
+    for report in publisher.check() {
+        match report.result {
+            Ok((session, round_trip)) => {
+                usable = true;
+                println!(
+                    "{}: reachable, authenticated, STOMP {} ({}), round trip {:.1} ms",
+                    report.host,
+                    session.version,
+                    session.server.as_deref().unwrap_or("server unnamed"),
+                    round_trip.as_secs_f64() * 1000.0
+                );
+            }
+            Err(error) if error.is_unreachable() => {
+                println!("{}: unreachable: {error}", report.host)
+            }
+            Err(error) => println!("{}: reachable, not usable: {error}", report.host),
+        }
+    }
+    if usable {
+        Ok(Status::Ok)
+    } else {
+        Err(Failure {
+            status: Status::Delivery,
+            error: anyhow::anyhow!("no broker in [broker] url is usable"),
+        })
+    }
 }
 
 fn outbox(config: &Config, action: &OutboxAction) -> Result<Status, Failure> {

@@ -1,11 +1,14 @@
-//! The TOML configuration: limits, routes, naming and the outbox location.
+//! The TOML configuration: limits, routes, naming, the outbox location and the
+//! broker.
 //!
 //! One readable file (`--config FILE`, else `$HOOKBUS_CONFIG`, else
 //! `/etc/hookbus/hookbus.toml`); a missing default file means the built-in
 //! defaults. Unknown keys are errors so that typos do not silently do nothing.
 
 use crate::render::{Format, Limits};
-use anyhow::{Context, Result};
+use crate::stomp::settings::{BrokerSettings, PASSCODE_ENV};
+use crate::stomp::{BrokerUrl, Secret};
+use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -31,6 +34,8 @@ pub struct Config {
     pub svn: SvnOptions,
     #[serde(default, rename = "route")]
     pub routes: Vec<RouteConfig>,
+    /// Where messages are published; without it they stay in the outbox.
+    pub broker: Option<BrokerConfig>,
     /// The file this was read from, if any (for messages and permission checks).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -132,6 +137,139 @@ pub struct OutboxOptions {
     pub dir: Option<PathBuf>,
 }
 
+/// The `[broker]` table as written; [`BrokerConfig::resolve`] turns it into
+/// [`BrokerSettings`].
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// `stomp://host:port`, `stomp+ssl://host:port` or
+    /// `failover://(stomp://h1:61613,stomp://h2:61613)?options`.
+    pub url: String,
+    pub login: Option<String>,
+    /// A file whose content (less a trailing newline) is the passcode.
+    pub passcode_file: Option<PathBuf>,
+    /// The passcode itself; allowed, but warned about in a world-readable file.
+    pub passcode: Option<String>,
+    /// The CONNECT `host` header (RabbitMQ's vhost); `/` when unset.
+    pub vhost: Option<String>,
+    /// Bound on one whole publish, failover included.
+    #[serde(default = "default_deadline_ms")]
+    pub deadline_ms: u64,
+    /// PEM CA certificates to trust for `stomp+ssl://` instead of the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// Check that the broker's certificate names the host; turning it off is loud.
+    #[serde(default = "default_true")]
+    pub tls_verify_hostname: bool,
+    /// Escape CONNECT header values (RabbitMQ needs it for a `\` in a passcode).
+    #[serde(default = "default_true")]
+    pub escape_connect_headers: bool,
+}
+
+impl std::fmt::Debug for BrokerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerConfig")
+            .field("url", &crate::stomp::url::redact(&self.url))
+            .field("login", &self.login)
+            .field("passcode_file", &self.passcode_file)
+            .field("passcode", &self.passcode.as_ref().map(|_| "***"))
+            .field("vhost", &self.vhost)
+            .field("deadline_ms", &self.deadline_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+fn default_deadline_ms() -> u64 {
+    crate::stomp::settings::DEFAULT_DEADLINE.as_millis() as u64
+}
+
+impl BrokerConfig {
+    /// Parses the URL, reads the passcode (`$HOOKBUS_PASSCODE`, else
+    /// `passcode_file`, else `passcode`) and collects warnings. `config_file` is
+    /// where this table was read from, for the world-readable check.
+    pub fn resolve(&self, config_file: Option<&Path>) -> Result<BrokerSettings> {
+        let url = BrokerUrl::parse(&self.url).context("[broker] url")?;
+        if !(1..=600_000).contains(&self.deadline_ms) {
+            bail!("[broker] deadline_ms must be between 1 and 600000 (a hook must not hang)");
+        }
+        let mut settings = BrokerSettings::for_url(url);
+        settings.login = self.login.clone();
+        settings.vhost = self.vhost.clone();
+        settings.deadline = std::time::Duration::from_millis(self.deadline_ms);
+        settings.ca_file = self.ca_file.clone();
+        settings.tls_verify_hostname = self.tls_verify_hostname;
+        settings.escape_connect_headers = self.escape_connect_headers;
+        settings.env_passcode = std::env::var(PASSCODE_ENV)
+            .ok()
+            .filter(|value| !value.is_empty())
+            .map(Secret::new);
+        settings.passcode = match (&self.passcode_file, &self.passcode) {
+            (Some(_), Some(_)) => {
+                bail!("[broker] has both passcode_file and passcode; keep passcode_file")
+            }
+            (Some(file), None) => {
+                if world_readable(file) {
+                    settings.warnings.push(format!(
+                        "passcode file {} is world-readable; chmod 600 it",
+                        file.display()
+                    ));
+                }
+                Some(read_passcode_file(file)?)
+            }
+            (None, Some(literal)) => Some(Secret::new(literal.clone())),
+            (None, None) => None,
+        };
+        let literal_in_config =
+            self.passcode.is_some() || settings.url.hosts.iter().any(|h| h.passcode.is_some());
+        if let Some(file) = config_file.filter(|file| literal_in_config && world_readable(file)) {
+            settings.warnings.push(format!(
+                "config {} holds a passcode and is world-readable; chmod 600 it or use passcode_file or ${PASSCODE_ENV}",
+                file.display()
+            ));
+        }
+        if !self.tls_verify_hostname && settings.uses_tls() {
+            settings.warnings.push(
+                "WARNING: [broker] tls_verify_hostname = false: any certificate from a trusted CA is accepted for any broker name".to_string(),
+            );
+        }
+        Ok(settings)
+    }
+}
+
+/// A TOML error on one line, without the quoted source line (it may hold a
+/// passcode).
+fn syntax_error(text: &str, err: &toml::de::Error) -> anyhow::Error {
+    let place = err
+        .span()
+        .map(|span| {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: ")
+        })
+        .unwrap_or_default();
+    anyhow::anyhow!("{place}{}", err.message().trim())
+}
+
+fn read_passcode_file(file: &Path) -> Result<Secret> {
+    let text = std::fs::read_to_string(file).with_context(|| {
+        format!(
+            "cannot read [broker] passcode_file {} (make it readable by the hook's user)",
+            file.display()
+        )
+    })?;
+    let passcode = text
+        .strip_suffix('\n')
+        .map(|line| line.strip_suffix('\r').unwrap_or(line))
+        .unwrap_or(&text);
+    if passcode.is_empty() {
+        bail!("[broker] passcode_file {} is empty", file.display());
+    }
+    Ok(Secret::new(passcode))
+}
+
+fn world_readable(file: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(file).is_ok_and(|meta| meta.permissions().mode() & 0o004 != 0)
+}
+
 /// One `[[route]]` table: which updates go where, in which format.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -210,11 +348,14 @@ impl Config {
 
     /// Parses and validates config text.
     pub fn parse(text: &str) -> Result<Config> {
-        let config: Config = toml::from_str(text)?;
+        let config: Config = toml::from_str(text).map_err(|err| syntax_error(text, &err))?;
         config.limits.validate()?;
         config.repos.validate()?;
         crate::route::Router::new(&config.effective_routes())?;
         crate::svn::layout::Layouts::compile(&config.svn.layouts)?;
+        if let Some(broker) = &config.broker {
+            BrokerUrl::parse(&broker.url).context("[broker] url")?;
+        }
         Ok(config)
     }
 
@@ -311,6 +452,36 @@ mod tests {
     }
 
     #[test]
+    fn broker_passcode_sources_and_secrecy() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("passcode");
+        std::fs::write(&file, "p\\a:ss\n").unwrap();
+        let config = Config::parse(&format!(
+            "[broker]\nurl = \"failover:(stomp://u:urlpass@a,stomp://b)\"\nlogin = \"hook\"\npasscode_file = {:?}\nvhost = \"v\"",
+            file
+        ))
+        .unwrap();
+        let broker = config.broker.as_ref().unwrap();
+        let settings = broker.resolve(None).unwrap();
+        let (login, pass) = settings.credentials(&settings.url.hosts[1]);
+        assert_eq!((login, pass.unwrap().expose()), (Some("hook"), "p\\a:ss"));
+        let (login, pass) = settings.credentials(&settings.url.hosts[0]);
+        assert_eq!((login, pass.unwrap().expose()), (Some("u"), "urlpass"));
+        let typo = Config::parse("[broker]\nurl = \"stomp://h\"\npasscod = \"hunter2\"");
+        let typo = format!("{:#}", typo.unwrap_err());
+        assert!(
+            typo.starts_with("line 3: unknown field `passcod`") && !typo.contains("hunter2"),
+            "{typo}"
+        );
+        for shown in [format!("{config:?}"), format!("{settings:?}"), typo] {
+            assert!(
+                !shown.contains("urlpass") && !shown.contains("p\\a:ss"),
+                "{shown}"
+            );
+        }
+    }
+
+    #[test]
     fn typos_and_bad_values_are_errors() {
         for bad in [
             "[[route]]\ndestinaton = \"/topic/x\"",
@@ -322,6 +493,9 @@ mod tests {
             "[svn]\nsvnlok = \"/usr/bin/svnlook\"",
             "[[svn.layout]]\npattern = \"(\"\nrefname = \"refs/heads/x\"",
             "[[svn.layout]]\npattern = \"b/\"\nrefname = \"refs/heads/{branch}\"",
+            "[broker]\nurl = \"stomp://h\"\npasscod = \"x\"",
+            "[broker]\nurl = \"amqp://h\"",
+            "[broker]\nurl = \"failover:(stomp://h)?maxreconnectdelay=soon\"",
         ] {
             assert!(Config::parse(bad).is_err(), "accepted: {bad}");
         }

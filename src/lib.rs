@@ -14,4 +14,5 @@ pub mod legacy;
 pub mod model;
 pub mod render;
 pub mod route;
+pub mod stomp;
 pub mod svn;

@@ -7,7 +7,6 @@ use crate::model::{Notification, RefKind};
 use crate::render::Format;
 use anyhow::{bail, Context, Result};
 use glob::Pattern;
-use sha2::{Digest, Sha256};
 
 /// Placeholders a destination template may use.
 const PLACEHOLDERS: [&str; 7] = [
@@ -126,31 +125,21 @@ impl Route {
     /// rendered again, so consumers can drop duplicates.
     pub fn message_id(&self, notification: &Notification, destination: &str) -> String {
         let update = &notification.update;
-        let mut hasher = Sha256::new();
-        for part in [
-            notification.repo.as_str(),
-            update.refname.as_str(),
-            update.oldrev.as_str(),
-            update.newrev.as_str(),
-            destination,
-            self.format.as_str(),
-        ] {
-            hasher.update(part.as_bytes());
-            hasher.update([0]);
-        }
+        let mut parts: Vec<&[u8]> = vec![
+            notification.repo.as_bytes(),
+            update.refname.as_bytes(),
+            update.oldrev.as_bytes(),
+            update.newrev.as_bytes(),
+            destination.as_bytes(),
+            self.format.as_str().as_bytes(),
+        ];
         // Extra facts tell apart updates of the same refname and revisions (two
         // SVN projects' trunks in one revision); git updates have none.
         for (key, value) in &notification.extra {
-            for part in [key, value] {
-                hasher.update(part.as_bytes());
-                hasher.update([0]);
-            }
+            parts.push(key.as_bytes());
+            parts.push(value.as_bytes());
         }
-        let digest = hasher.finalize();
-        digest[..16]
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect()
+        crate::deliver::stable_id(&parts)
     }
 }
 

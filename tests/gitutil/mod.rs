@@ -184,16 +184,24 @@ impl Fixture {
             work,
             clock: std::cell::Cell::new(1_700_000_000),
         };
-        fixture.install_hook();
+        fixture.install_hook("--dry-run");
         fixture
     }
 
-    fn install_hook(&self) {
+    /// Like [`Fixture::with_config`], but the hook publishes for real (to the
+    /// config's `[broker]`, else the outbox) instead of printing.
+    pub fn publishing(config: &str) -> Fixture {
+        let fixture = Fixture::with_config(config);
+        fixture.install_hook("");
+        fixture
+    }
+
+    fn install_hook(&self, options: &str) {
         let hook = self.bare.join("hooks/post-receive");
         fs::write(
             &hook,
             format!(
-                "#!/bin/sh\nexec '{HOOKBUS}' --config '{}' post-receive --dry-run >>'{}' 2>>'{}'\n",
+                "#!/bin/sh\nexec '{HOOKBUS}' --config '{}' post-receive {options} >>'{}' 2>>'{}'\n",
                 self.config.display(),
                 self.out.display(),
                 self.err.display()

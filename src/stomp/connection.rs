@@ -1,0 +1,344 @@
+//! One STOMP connection over TCP or TLS: every step (name lookup, connect, TLS
+//! handshake, each read and write) is bounded by the caller's deadline.
+
+use super::frame::{Decoder, Escaping, Frame, FrameError};
+use super::secret::Secret;
+use super::url::HostSpec;
+use rustls::pki_types::ServerName;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+/// Why a STOMP step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StompError {
+    #[error("cannot resolve {0}")]
+    Resolve(String),
+    #[error("cannot connect: {0}")]
+    Connect(io::Error),
+    #[error("timed out {0}")]
+    Timeout(&'static str),
+    #[error("connection closed by the broker {0}")]
+    Closed(&'static str),
+    #[error("{0}")]
+    Io(io::Error),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("broker refused the connection: {0} (check login, passcode and vhost)")]
+    LoginRefused(String),
+    #[error("broker refused a message: {0}")]
+    Refused(String),
+    #[error("not a STOMP broker? {0}")]
+    Protocol(#[from] FrameError),
+    #[error("not a STOMP broker? expected CONNECTED, got {0:?}")]
+    NotConnected(String),
+}
+
+impl StompError {
+    /// True when trying again later cannot help (the broker said no); false for
+    /// network trouble that may pass.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            StompError::LoginRefused(_) | StompError::Refused(_) | StompError::Tls(_)
+        )
+    }
+
+    /// True when another host of a failover list may do better. A refused login
+    /// or message would be refused there too.
+    pub fn fails_over(&self) -> bool {
+        !matches!(self, StompError::LoginRefused(_) | StompError::Refused(_))
+    }
+
+    /// True when the TCP connection itself could not be made.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, StompError::Resolve(_) | StompError::Connect(_))
+            || matches!(self, StompError::Timeout(step) if *step == CONNECTING)
+    }
+}
+
+const CONNECTING: &str = "connecting";
+
+/// What CONNECT needs besides the host.
+#[derive(Debug, Clone)]
+pub struct ConnectParams<'a> {
+    pub login: Option<&'a str>,
+    pub passcode: Option<&'a Secret>,
+    /// The `host` header: the vhost (`/` when not configured).
+    pub vhost: &'a str,
+    /// Escape CONNECT headers (RabbitMQ unescapes them; ActiveMQ takes both).
+    pub escape_connect_headers: bool,
+    /// TLS settings, required for `stomp+ssl://` hosts.
+    pub tls: Option<&'a Arc<rustls::ClientConfig>>,
+}
+
+/// What the broker said in CONNECTED.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Negotiated protocol version.
+    pub version: String,
+    /// The broker's `server` header, if any.
+    pub server: Option<String>,
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(tcp) => tcp,
+            Stream::Tls(tls) => tls.get_ref(),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(tcp) => tcp.read(buf),
+            Stream::Tls(tls) => tls.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(tcp) => tcp.write(buf),
+            Stream::Tls(tls) => tls.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(tcp) => tcp.flush(),
+            Stream::Tls(tls) => tls.flush(),
+        }
+    }
+}
+
+/// An open, logged-in STOMP connection.
+pub struct Connection {
+    stream: Stream,
+    decoder: Decoder,
+    escaping: Escaping,
+    deadline: Instant,
+    pending: Vec<u8>,
+    /// What the broker said when it accepted the login.
+    pub session: Session,
+}
+
+impl Connection {
+    /// Connects, logs in and waits for CONNECTED, all before `deadline`.
+    pub fn open(
+        host: &HostSpec,
+        params: &ConnectParams<'_>,
+        deadline: Instant,
+    ) -> Result<Connection, StompError> {
+        let tcp = connect_tcp(host, deadline)?;
+        tcp.set_nodelay(true).map_err(StompError::Io)?;
+        let stream = if host.tls {
+            let config = params.tls.ok_or_else(|| {
+                StompError::Tls("no TLS settings for a stomp+ssl host".to_string())
+            })?;
+            Stream::Tls(Box::new(handshake(tcp, host, config, deadline)?))
+        } else {
+            Stream::Plain(tcp)
+        };
+        let mut connection = Connection {
+            stream,
+            decoder: Decoder::new(Escaping::None),
+            escaping: Escaping::None,
+            deadline,
+            pending: Vec::new(),
+            session: Session {
+                version: String::new(),
+                server: None,
+            },
+        };
+        let mut connect = Frame::new("CONNECT")
+            .header("accept-version", "1.0,1.1,1.2")
+            .header("host", params.vhost)
+            .header("heart-beat", "0,0");
+        if let Some(login) = params.login {
+            connect = connect.header("login", login);
+        }
+        if let Some(passcode) = params.passcode {
+            connect = connect.header("passcode", passcode.expose());
+        }
+        let connect_escaping = if params.escape_connect_headers {
+            Escaping::V12
+        } else {
+            Escaping::None
+        };
+        connect.encode(connect_escaping, &mut connection.pending);
+        connection.flush()?;
+        let reply = connection.read_frame("waiting for CONNECTED")?;
+        match reply.command.as_str() {
+            "CONNECTED" => {
+                let version = reply.get("version").unwrap_or("1.0").to_string();
+                connection.escaping = Escaping::for_version(&version);
+                connection.decoder.set_escaping(connection.escaping);
+                connection.session = Session {
+                    version,
+                    server: reply.get("server").map(str::to_string),
+                };
+                Ok(connection)
+            }
+            "ERROR" => Err(StompError::LoginRefused(reply.error_text())),
+            other => Err(StompError::NotConnected(other.to_string())),
+        }
+    }
+
+    /// Queues a frame; nothing is written until [`Connection::flush`].
+    pub fn queue(&mut self, frame: &Frame) {
+        frame.encode(self.escaping, &mut self.pending);
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn queued_bytes(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Writes every queued frame.
+    pub fn flush(&mut self) -> Result<(), StompError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let remaining = self.remaining("sending")?;
+        self.stream
+            .tcp()
+            .set_write_timeout(Some(remaining))
+            .map_err(StompError::Io)?;
+        let result = self
+            .stream
+            .write_all(&self.pending)
+            .and_then(|()| self.stream.flush());
+        self.pending.clear();
+        result.map_err(|err| io_error(err, "sending"))
+    }
+
+    /// A frame already received and decoded, without waiting for more bytes.
+    pub fn buffered_frame(&mut self) -> Result<Option<Frame>, StompError> {
+        Ok(self.decoder.next_frame()?)
+    }
+
+    /// The next frame from the broker; EOF or the deadline is an error naming
+    /// what was awaited.
+    pub fn read_frame(&mut self, waiting_for: &'static str) -> Result<Frame, StompError> {
+        let mut buffer = [0u8; 16 * 1024];
+        loop {
+            if let Some(frame) = self.decoder.next_frame()? {
+                return Ok(frame);
+            }
+            let remaining = self.remaining(waiting_for)?;
+            self.stream
+                .tcp()
+                .set_read_timeout(Some(remaining))
+                .map_err(StompError::Io)?;
+            match self.stream.read(&mut buffer) {
+                Ok(0) => return Err(StompError::Closed(waiting_for)),
+                Ok(read) => self.decoder.push(&buffer[..read]),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(io_error(err, waiting_for)),
+            }
+        }
+    }
+
+    /// Sends DISCONNECT with a receipt and waits for it; any ERROR fails.
+    pub fn disconnect(mut self) -> Result<(), StompError> {
+        self.queue(&Frame::new("DISCONNECT").header("receipt", "disconnect"));
+        self.flush()?;
+        loop {
+            let frame = self.read_frame("waiting for the DISCONNECT receipt")?;
+            match frame.command.as_str() {
+                "RECEIPT" if frame.get("receipt-id") == Some("disconnect") => return Ok(()),
+                "ERROR" => return Err(StompError::Refused(frame.error_text())),
+                _ => {}
+            }
+        }
+    }
+
+    fn remaining(&self, step: &'static str) -> Result<Duration, StompError> {
+        remaining(self.deadline, step)
+    }
+}
+
+fn remaining(deadline: Instant, step: &'static str) -> Result<Duration, StompError> {
+    deadline
+        .checked_duration_since(Instant::now())
+        .filter(|left| !left.is_zero())
+        .ok_or(StompError::Timeout(step))
+}
+
+fn io_error(err: io::Error, step: &'static str) -> StompError {
+    match err.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => StompError::Timeout(step),
+        io::ErrorKind::UnexpectedEof => StompError::Closed(step),
+        _ => StompError::Io(err),
+    }
+}
+
+/// Resolves (in a helper thread, since the system resolver has no timeout) and
+/// connects to the first address that answers.
+fn connect_tcp(host: &HostSpec, deadline: Instant) -> Result<TcpStream, StompError> {
+    let addresses: Vec<SocketAddr> = match host.host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, host.port)],
+        Err(_) => {
+            let (sender, receiver) = mpsc::channel();
+            let name = (host.host.clone(), host.port);
+            std::thread::spawn(move || {
+                let _ = sender.send(name.to_socket_addrs().map(Iterator::collect::<Vec<_>>));
+            });
+            match receiver.recv_timeout(remaining(deadline, CONNECTING)?) {
+                Ok(Ok(addresses)) => addresses,
+                Ok(Err(err)) => return Err(StompError::Resolve(format!("{}: {err}", host.host))),
+                Err(_) => return Err(StompError::Timeout(CONNECTING)),
+            }
+        }
+    };
+    let mut last = StompError::Resolve(format!("{}: no addresses", host.host));
+    for address in addresses {
+        match TcpStream::connect_timeout(&address, remaining(deadline, CONNECTING)?) {
+            Ok(tcp) => return Ok(tcp),
+            Err(err) => {
+                last = match io_error(err, CONNECTING) {
+                    StompError::Io(err) => StompError::Connect(err),
+                    other => other,
+                }
+            }
+        }
+    }
+    Err(last)
+}
+
+fn handshake(
+    mut tcp: TcpStream,
+    host: &HostSpec,
+    config: &Arc<rustls::ClientConfig>,
+    deadline: Instant,
+) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>, StompError> {
+    let name = ServerName::try_from(host.host.clone())
+        .map_err(|_| StompError::Tls(format!("{:?} is not a valid server name", host.host)))?;
+    let mut session = rustls::ClientConnection::new(Arc::clone(config), name)
+        .map_err(|err| StompError::Tls(err.to_string()))?;
+    while session.is_handshaking() {
+        let left = remaining(deadline, "in the TLS handshake")?;
+        tcp.set_read_timeout(Some(left)).map_err(StompError::Io)?;
+        tcp.set_write_timeout(Some(left)).map_err(StompError::Io)?;
+        session.complete_io(&mut tcp).map_err(|err| {
+            match err
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            {
+                Some(tls) => StompError::Tls(tls.to_string()),
+                None => io_error(err, "in the TLS handshake"),
+            }
+        })?;
+    }
+    Ok(rustls::StreamOwned::new(session, tcp))
+}

@@ -1,0 +1,422 @@
+//! The STOMP frame codec: encoding with header escaping and incremental decoding
+//! of frames from a byte buffer (STOMP 1.0, 1.1 and 1.2).
+
+use std::fmt;
+
+/// Largest frame the decoder accepts; brokers only send us small control frames
+/// (CONNECTED, RECEIPT, ERROR) and, for `check` and tests, messages.
+pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+/// How header names and values are escaped on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escaping {
+    /// STOMP 1.0, and CONNECT/CONNECTED frames: bytes as they are.
+    None,
+    /// STOMP 1.1: `\\`, `\n`, `\c`.
+    V11,
+    /// STOMP 1.2: 1.1 plus `\r`.
+    V12,
+}
+
+impl Escaping {
+    /// The escaping a negotiated protocol version uses for ordinary frames.
+    pub fn for_version(version: &str) -> Escaping {
+        match version {
+            "1.0" => Escaping::None,
+            "1.1" => Escaping::V11,
+            _ => Escaping::V12,
+        }
+    }
+}
+
+/// One STOMP frame: a command, ordered headers and a byte-exact body.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub command: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl fmt::Debug for Frame {
+    // Frames may carry a passcode: never print header values of CONNECT.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(key, value)| {
+                let shown = if key == "passcode" { "***" } else { value };
+                (key.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("Frame")
+            .field("command", &self.command)
+            .field("headers", &headers)
+            .field("body", &String::from_utf8_lossy(&self.body))
+            .finish()
+    }
+}
+
+impl Frame {
+    /// A frame with no headers and no body.
+    pub fn new(command: &str) -> Frame {
+        Frame {
+            command: command.to_string(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Adds a header (builder style).
+    pub fn header(mut self, key: &str, value: &str) -> Frame {
+        self.headers.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// The first value of header `key` (STOMP: the first occurrence wins).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The broker's explanation in an ERROR frame: its `message` header and body.
+    pub fn error_text(&self) -> String {
+        let body = String::from_utf8_lossy(&self.body);
+        let body = body.trim();
+        match (self.get("message"), body.is_empty()) {
+            (Some(message), true) => message.to_string(),
+            (Some(message), false) if first_line(body) == message => message.to_string(),
+            (Some(message), false) => format!("{message}: {}", first_line(body)),
+            (None, false) => first_line(body).to_string(),
+            (None, true) => "(no message)".to_string(),
+        }
+    }
+
+    /// Appends the wire form to `out`. A body, or any SEND, gets a
+    /// `content-length` so NUL bytes and invalid UTF-8 survive.
+    pub fn encode(&self, escaping: Escaping, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.command.as_bytes());
+        out.push(b'\n');
+        for (key, value) in &self.headers {
+            escape_into(key, escaping, out);
+            out.push(b':');
+            escape_into(value, escaping, out);
+            out.push(b'\n');
+        }
+        if !self.body.is_empty() || self.command == "SEND" {
+            out.extend_from_slice(format!("content-length:{}\n", self.body.len()).as_bytes());
+        }
+        out.push(b'\n');
+        out.extend_from_slice(&self.body);
+        out.push(0);
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
+}
+
+/// Escapes one header name or value. Without escaping (1.0, CONNECT) a line break
+/// or colon cannot be expressed, so it becomes a space rather than a new header.
+/// NUL is never valid inside a header line and becomes U+FFFD.
+fn escape_into(text: &str, escaping: Escaping, out: &mut Vec<u8>) {
+    let mut buf = [0u8; 4];
+    for ch in text.chars() {
+        let replacement: &[u8] = match (ch, escaping) {
+            ('\0', _) => "\u{FFFD}".as_bytes(),
+            ('\n' | '\r', Escaping::None) => b" ",
+            ('\\', Escaping::V11 | Escaping::V12) => b"\\\\",
+            ('\n', Escaping::V11 | Escaping::V12) => b"\\n",
+            (':', Escaping::V11 | Escaping::V12) => b"\\c",
+            ('\r', Escaping::V12) => b"\\r",
+            // 1.1 has no escape for CR: a space keeps the header on one line.
+            ('\r', Escaping::V11) => b" ",
+            _ => ch.encode_utf8(&mut buf).as_bytes(),
+        };
+        out.extend_from_slice(replacement);
+    }
+}
+
+/// Why bytes from the broker are not a frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame larger than {MAX_FRAME_BYTES} bytes")]
+    TooLarge,
+    #[error("header line without a colon: {0:?}")]
+    HeaderWithoutColon(String),
+    #[error("undefined escape sequence in header: {0:?}")]
+    BadEscape(String),
+    #[error("bad content-length {0:?}")]
+    BadContentLength(String),
+    #[error("body of declared length is not followed by NUL")]
+    MissingNul,
+}
+
+/// Decodes frames from bytes as they arrive, in any split.
+#[derive(Debug)]
+pub struct Decoder {
+    buffer: Vec<u8>,
+    escaping: Escaping,
+}
+
+impl Decoder {
+    /// A decoder that unescapes headers as `escaping` says.
+    pub fn new(escaping: Escaping) -> Decoder {
+        Decoder {
+            buffer: Vec::new(),
+            escaping,
+        }
+    }
+
+    /// Switches escaping once the protocol version is known.
+    pub fn set_escaping(&mut self, escaping: Escaping) {
+        self.escaping = escaping;
+    }
+
+    /// Adds received bytes.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buffer.extend_from_slice(bytes);
+    }
+
+    /// The next complete frame, `None` when more bytes are needed.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, FrameError> {
+        // Heart-beats and the optional EOLs after a frame's NUL are bare line ends.
+        let skip = self
+            .buffer
+            .iter()
+            .take_while(|&&b| b == b'\n' || b == b'\r')
+            .count();
+        self.buffer.drain(..skip);
+        let Some(head_end) = find_head_end(&self.buffer) else {
+            return if self.buffer.len() > MAX_FRAME_BYTES {
+                Err(FrameError::TooLarge)
+            } else {
+                Ok(None)
+            };
+        };
+        let head = &self.buffer[..head_end.lines_end];
+        let mut lines = head
+            .split(|&b| b == b'\n')
+            .map(|line| line.strip_suffix(b"\r").unwrap_or(line));
+        let command = String::from_utf8_lossy(lines.next().unwrap_or_default()).into_owned();
+        let mut headers = Vec::new();
+        for line in lines {
+            let text = String::from_utf8_lossy(line);
+            let (key, value) = text
+                .split_once(':')
+                .ok_or_else(|| FrameError::HeaderWithoutColon(text.to_string()))?;
+            let escaping = if command == "CONNECTED" {
+                Escaping::None
+            } else {
+                self.escaping
+            };
+            headers.push((unescape(key, escaping)?, unescape(value, escaping)?));
+        }
+        let body_start = head_end.body_start;
+        let content_length = headers
+            .iter()
+            .find(|(key, _)| key == "content-length")
+            .map(|(_, value)| {
+                value
+                    .trim()
+                    .parse::<usize>()
+                    .map_err(|_| FrameError::BadContentLength(value.clone()))
+            })
+            .transpose()?;
+        let (body_end, frame_end) = match content_length {
+            Some(length) => {
+                if length > MAX_FRAME_BYTES {
+                    return Err(FrameError::TooLarge);
+                }
+                let end = body_start + length;
+                if self.buffer.len() <= end {
+                    return Ok(None);
+                }
+                if self.buffer[end] != 0 {
+                    return Err(FrameError::MissingNul);
+                }
+                (end, end + 1)
+            }
+            None => match self.buffer[body_start..].iter().position(|&b| b == 0) {
+                Some(offset) => (body_start + offset, body_start + offset + 1),
+                None if self.buffer.len() > MAX_FRAME_BYTES => return Err(FrameError::TooLarge),
+                None => return Ok(None),
+            },
+        };
+        let body = self.buffer[body_start..body_end].to_vec();
+        self.buffer.drain(..frame_end);
+        Ok(Some(Frame {
+            command,
+            headers,
+            body,
+        }))
+    }
+}
+
+/// Where the command and header lines end and where the body starts.
+struct HeadEnd {
+    lines_end: usize,
+    body_start: usize,
+}
+
+/// Finds the blank line (`\n\n` or `\r\n\r\n`, mixed allowed) ending the headers.
+fn find_head_end(buffer: &[u8]) -> Option<HeadEnd> {
+    let mut index = 0;
+    while let Some(offset) = buffer[index..].iter().position(|&b| b == b'\n') {
+        let newline = index + offset;
+        let rest = &buffer[newline + 1..];
+        let blank = if rest.starts_with(b"\n") {
+            Some(1)
+        } else if rest.starts_with(b"\r\n") {
+            Some(2)
+        } else {
+            None
+        };
+        if let Some(blank_len) = blank {
+            let lines_end = if newline > 0 && buffer[newline - 1] == b'\r' {
+                newline - 1
+            } else {
+                newline
+            };
+            return Some(HeadEnd {
+                lines_end,
+                body_start: newline + 1 + blank_len,
+            });
+        }
+        index = newline + 1;
+    }
+    None
+}
+
+fn unescape(text: &str, escaping: Escaping) -> Result<String, FrameError> {
+    if escaping == Escaping::None || !text.contains('\\') {
+        return Ok(text.to_string());
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(ch) = chars.next() {
+        if ch != '\\' {
+            out.push(ch);
+            continue;
+        }
+        match (chars.next(), escaping) {
+            (Some('\\'), _) => out.push('\\'),
+            (Some('n'), _) => out.push('\n'),
+            (Some('c'), _) => out.push(':'),
+            (Some('r'), Escaping::V12) => out.push('\r'),
+            _ => return Err(FrameError::BadEscape(text.to_string())),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(frame: &Frame, escaping: Escaping) -> Vec<u8> {
+        let mut out = Vec::new();
+        frame.encode(escaping, &mut out);
+        out
+    }
+
+    fn decode_all(bytes: &[u8], escaping: Escaping) -> Vec<Frame> {
+        let mut decoder = Decoder::new(escaping);
+        decoder.push(bytes);
+        let mut frames = Vec::new();
+        while let Some(frame) = decoder.next_frame().unwrap() {
+            frames.push(frame);
+        }
+        frames
+    }
+
+    #[test]
+    fn send_escapes_headers_and_counts_the_body() {
+        let frame = Frame::new("SEND")
+            .header("destination", "/topic/x")
+            .header("subject", "a\nb:c\\d\re");
+        assert_eq!(
+            encode(&frame, Escaping::V12),
+            b"SEND\ndestination:/topic/x\nsubject:a\\nb\\cc\\\\d\\re\ncontent-length:0\n\n\0"
+        );
+    }
+
+    #[test]
+    fn unescaped_frames_cannot_gain_headers() {
+        let frame = Frame::new("CONNECT").header("login", "a\nreceipt:x");
+        let bytes = encode(&frame, Escaping::None);
+        let back = decode_all(&bytes, Escaping::None);
+        assert_eq!(back[0].headers.len(), 1);
+        assert_eq!(back[0].get("login"), Some("a receipt:x"));
+    }
+
+    #[test]
+    fn round_trips_binary_bodies_and_unicode_headers() {
+        let frame = Frame {
+            command: "MESSAGE".into(),
+            headers: vec![("subject".into(), "héllo\n:\\ wörld".into())],
+            body: vec![0, 0xff, 0xfe, b'\n', 0, b'x'],
+        };
+        for escaping in [Escaping::V11, Escaping::V12] {
+            let mut bytes = encode(&frame, escaping);
+            bytes.extend_from_slice(b"\n\r\n");
+            let mut expected = frame.clone();
+            expected.headers.push(("content-length".into(), "6".into()));
+            assert_eq!(decode_all(&bytes, escaping), vec![expected]);
+        }
+    }
+
+    #[test]
+    fn decodes_byte_by_byte_and_back_to_back() {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(b"\n\nRECEIPT\r\nreceipt-id:m-1\r\n\r\n\0");
+        bytes.extend_from_slice(b"ERROR\nmessage:denied\n\nno write access\0\n");
+        let mut decoder = Decoder::new(Escaping::V12);
+        let mut frames = Vec::new();
+        for byte in &bytes {
+            decoder.push(std::slice::from_ref(byte));
+            while let Some(frame) = decoder.next_frame().unwrap() {
+                frames.push(frame);
+            }
+        }
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[0].get("receipt-id"), Some("m-1"));
+        assert_eq!(frames[1].error_text(), "denied: no write access");
+    }
+
+    #[test]
+    fn connected_headers_are_not_unescaped() {
+        let frames = decode_all(b"CONNECTED\nserver:a\\b\nversion:1.2\n\n\0", Escaping::V12);
+        assert_eq!(frames[0].get("server"), Some("a\\b"));
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_panic() {
+        for bad in [
+            &b"MESSAGE\nno colon here\n\n\0"[..],
+            b"MESSAGE\nkey:bad \\t escape\n\n\0",
+            b"MESSAGE\ncontent-length:x\n\n\0",
+            b"MESSAGE\ncontent-length:1\n\nab\0",
+        ] {
+            let mut decoder = Decoder::new(Escaping::V12);
+            decoder.push(bad);
+            assert!(decoder.next_frame().is_err(), "accepted {bad:?}");
+        }
+    }
+
+    #[test]
+    fn incomplete_frames_wait_for_more() {
+        let mut decoder = Decoder::new(Escaping::V12);
+        decoder.push(b"MESSAGE\ncontent-length:4\n\nab");
+        assert_eq!(decoder.next_frame().unwrap(), None);
+        decoder.push(b"\0d\0");
+        assert_eq!(decoder.next_frame().unwrap().unwrap().body, b"ab\0d");
+    }
+
+    #[test]
+    fn debug_output_hides_the_passcode() {
+        let frame = Frame::new("CONNECT").header("passcode", "hunter2");
+        assert!(!format!("{frame:?}").contains("hunter2"));
+    }
+}
