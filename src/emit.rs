@@ -92,7 +92,11 @@ pub fn messages_for(
     if routes.is_empty() {
         return Ok(Vec::new());
     }
-    let prepared = render::prepare(notification, source, limits)?;
+    let prepared = if routes.iter().all(|route| route.format == Format::Summary) {
+        render::prepare_headline(notification, source)?
+    } else {
+        render::prepare(notification, source, limits)?
+    };
     let mut rendered: Vec<(Format, Rendered)> = Vec::new();
     let mut messages = Vec::with_capacity(routes.len());
     for route in routes {

@@ -149,6 +149,27 @@ pub fn prepare<'a>(
     Ok(prepared)
 }
 
+/// What a summary line needs and no more: the newest commit's subject and the
+/// counts. Loading patches for a one-line message would be most of its cost.
+pub fn prepare_headline<'a>(
+    notification: &'a Notification,
+    source: &dyn CommitSource,
+) -> Result<Prepared<'a>> {
+    let not_shown = match notification.new_commits.ids.first() {
+        Some(id) => vec![ListedCommit {
+            id: id.clone(),
+            subject: source.subject(id)?,
+        }],
+        None => Vec::new(),
+    };
+    Ok(Prepared {
+        notification,
+        shown: Vec::new(),
+        not_shown,
+        not_shown_total: notification.new_commits.total,
+    })
+}
+
 /// A rendered message body with its headers, before routing adds a destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
