@@ -5,7 +5,9 @@
 mod brokers;
 mod gitutil;
 
-use brokers::{activemq, activemq_tls, both, dead_address, rabbitmq, test_ca, unique, Broker};
+use brokers::{
+    activemq, activemq_tls, both, dead_address, rabbitmq, test_ca, unique, Broker, LOGIN, PASSCODE,
+};
 use hookbus::config::Config;
 use hookbus::deliver::Message;
 use hookbus::stomp::{PublishError, Publisher};
@@ -473,5 +475,52 @@ fn an_unreachable_broker_keeps_the_messages_in_the_outbox() {
         text(&out.stderr).contains("neither delivered"),
         "{}",
         text(&out.stderr)
+    );
+}
+
+#[test]
+fn an_imported_legacy_config_passes_check_against_a_real_broker() {
+    // The seed's example file, pointed at a dead port and the test ActiveMQ.
+    let amq = activemq();
+    let dead = dead_address();
+    let seed = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/legacy/stomp-postrec.yaml"),
+    )
+    .unwrap()
+    .replace("gituser:gitpass", &format!("{LOGIN}:seedpass"))
+    .replace("amq1.example.com:61613", &dead)
+    .replace("amq2.example.com:61613", &amq.address);
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = dir.path().join("stomp-postrec.yaml");
+    std::fs::write(&yaml, seed).unwrap();
+    let out = Command::new(gitutil::HOOKBUS)
+        .args(["config", "import-legacy"])
+        .arg(&yaml)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let imported = text(&out.stdout);
+    assert!(!imported.contains("seedpass"), "{imported}");
+
+    // What the comment tells the admin to do: put the passcode in the file.
+    let passcode = dir.path().join("passcode");
+    std::fs::write(&passcode, PASSCODE).unwrap();
+    private(&passcode);
+    let config = imported.replace(
+        "passcode_file = \"/etc/hookbus/passcode\"",
+        &format!("passcode_file = {:?}", passcode.display().to_string()),
+    );
+    assert_ne!(config, imported, "the import names a passcode file");
+    let out = hookbus(&config, &["check"], b"", &[]);
+    let report = text(&out.stdout);
+    assert!(out.status.success(), "{report}{}", text(&out.stderr));
+    assert!(
+        report.lines().next().unwrap().contains("unreachable"),
+        "{report}"
+    );
+    assert!(
+        report.contains("authenticated, STOMP 1.2 (ActiveMQ"),
+        "{report}"
     );
 }
