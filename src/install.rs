@@ -178,12 +178,7 @@ pub fn find_bare_repos(base: &Path) -> Result<Vec<PathBuf>> {
 /// The name of a repository found below `base`: its relative path without `.git`
 /// (what `[repos] base` naming gives), for `[repos] skip`.
 pub fn name_below(base: &Path, repo: &Path) -> String {
-    let relative = repo.strip_prefix(base).unwrap_or(repo).to_string_lossy();
-    let relative = relative.trim_end_matches('/');
-    relative
-        .strip_suffix(".git")
-        .unwrap_or(relative)
-        .to_string()
+    crate::git::name_from_path(repo.strip_prefix(base).unwrap_or(repo))
 }
 
 #[cfg(test)]

@@ -194,15 +194,21 @@ pub fn repo_name(
             dir.strip_prefix(base).ok().map(Path::to_path_buf)
         })
         .filter(|path| !path.as_os_str().is_empty());
-    let name = match relative {
-        Some(path) => path.to_string_lossy().into_owned(),
+    match relative {
+        Some(path) => name_from_path(&path),
         None => dir
             .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    };
-    let name = name.trim_end_matches('/');
-    name.strip_suffix(".git").unwrap_or(name).to_string()
+            .map(Path::new)
+            .map_or_else(String::new, name_from_path),
+    }
+}
+
+/// A repository name from a (relative) path: its text without a trailing `/`
+/// or `.git`.
+pub fn name_from_path(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let text = text.trim_end_matches('/');
+    text.strip_suffix(".git").unwrap_or(text).to_string()
 }
 
 /// One replay request: announce every commit in `OLD..NEW` of `refname`, as if
