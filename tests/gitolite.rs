@@ -4,13 +4,15 @@
 //! gitolite's common post-receive hook, per-repository settings come from
 //! `config hookbus.* = …` lines in gitolite.conf, and messages land in the outbox.
 
+mod gitutil;
+
+use gitutil::{run_ok, HOOKBUS};
 use hookbus::deliver::outbox::Outbox;
 use hookbus::deliver::Message;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const HOOKBUS: &str = env!("CARGO_BIN_EXE_hookbus");
 const GITOLITE_SHELL: &str = "/usr/share/gitolite3/gitolite-shell";
 
 /// A gitolite server under a scratch directory and a client that pushes to it.
@@ -44,10 +46,7 @@ impl Server {
         )
         .unwrap();
 
-        run(Command::new("gitolite")
-            .args(["setup", "-a", "admin"])
-            .env("HOME", &srv_home)
-            .current_dir(&srv_home));
+        gitolite(&srv_home, &["setup", "-a", "admin"]);
         let rc = srv_home.join(".gitolite.rc");
         let text = fs::read_to_string(&rc).unwrap();
         let text = text
@@ -70,10 +69,7 @@ impl Server {
             common.join("post-receive"),
         )
         .unwrap();
-        run(Command::new("gitolite")
-            .args(["setup", "--hooks-only"])
-            .env("HOME", &srv_home)
-            .current_dir(&srv_home));
+        gitolite(&srv_home, &["setup", "--hooks-only"]);
 
         // What sshd plus gitolite's authorized_keys forced command would do: a clean
         // environment, SSH_ORIGINAL_COMMAND, and gitolite-shell with the user name.
@@ -92,7 +88,9 @@ impl Server {
             ),
         )
         .unwrap();
-        run(Command::new("chmod").arg("+x").arg(&fake_ssh));
+        let mut chmod = Command::new("chmod");
+        chmod.arg("+x").arg(&fake_ssh);
+        run_ok(chmod);
         Server {
             _tmp: tmp,
             srv_home,
@@ -104,17 +102,11 @@ impl Server {
 
     /// A git command on the client side, as gitolite user `user`.
     fn git(&self, user: &str, dir: &Path, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(dir)
+        let out = gitutil::git(dir, args)
             .env("HOME", &self.cli_home)
             .env("GIT_SSH_COMMAND", &self.fake_ssh)
             .env("GIT_SSH_VARIANT", "simple")
             .env("FAKE_GL_USER", user)
-            .env("GIT_AUTHOR_NAME", "Dev")
-            .env("GIT_AUTHOR_EMAIL", "dev@example.com")
-            .env("GIT_COMMITTER_NAME", "Dev")
-            .env("GIT_COMMITTER_EMAIL", "dev@example.com")
             .output()
             .unwrap();
         assert!(
@@ -139,14 +131,14 @@ impl Server {
     }
 }
 
-fn run(command: &mut Command) {
-    let out = command.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{command:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// Runs gitolite as the hosting user whose HOME is `srv_home`.
+fn gitolite(srv_home: &Path, args: &[&str]) {
+    let mut command = Command::new("gitolite");
+    command
+        .args(args)
+        .env("HOME", srv_home)
+        .current_dir(srv_home);
+    run_ok(command);
 }
 
 fn json(message: &Message) -> serde_json::Value {
