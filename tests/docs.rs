@@ -27,3 +27,40 @@ fn every_key_of_the_example_config_is_in_the_config_man_page() {
         "keys of contrib/hookbus.toml missing from man/hookbus.toml.5: {missing:?}"
     );
 }
+
+/// The non-blank lines of README.md's `## TITLE` section, up to the next one.
+fn readme_section(title: &str) -> Vec<String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let heading = format!("## {title}");
+    let mut lines = readme.lines().skip_while(|line| *line != heading);
+    assert!(lines.next().is_some(), "README.md has no {heading:?}");
+    lines
+        .take_while(|line| !line.starts_with("## "))
+        .filter(|line| !line.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn readme_gives_the_delivery_guarantees_in_five_lines() {
+    let section = readme_section("Delivery guarantees");
+    assert_eq!(section.len(), 5, "{section:#?}");
+    let text = section.join("\n");
+    for topic in [
+        "outbox",
+        "deadline_ms",
+        "hookbus flush",
+        "hookbus-id",
+        "dead",
+    ] {
+        assert!(text.contains(topic), "no {topic:?} in {text}");
+    }
+}
+
+#[test]
+fn readme_installs_on_a_git_server_in_at_most_ten_lines() {
+    let section = readme_section("Install on a git server");
+    assert!((1..=10).contains(&section.len()), "{section:#?}");
+    assert!(section.iter().any(|line| line.contains("hookbus-flush@")));
+}
