@@ -765,6 +765,16 @@ fn check(config: &Config) -> Result<Status, Failure> {
         println!("config is valid; no [broker] configured: messages stay in the outbox");
         return Ok(Status::Ok);
     };
+    let outbox = Outbox::new(config.outbox_dir());
+    match (outbox.list(), outbox.list_dead()) {
+        (Ok(waiting), Ok(dead)) => println!(
+            "outbox {}: {} file(s) waiting, {} dead letter(s)",
+            outbox.dir().display(),
+            waiting.len(),
+            dead.len()
+        ),
+        (Err(error), _) | (_, Err(error)) => println!("outbox: {error:#}"),
+    }
     let mut usable = false;
     for report in publisher.check() {
         match report.result {
