@@ -22,7 +22,7 @@ use hookbus::syslog::{Severity, Syslog};
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Exit statuses; documented in hookbus(1). Bad command-line usage exits with 2
 /// (clap's own status).
@@ -564,9 +564,7 @@ impl Run<'_> {
         let broker = self.config.broker.as_ref()?;
         Some(match (self.hook, broker.background) {
             (true, true) => Waiting::Never,
-            (true, false) => {
-                Waiting::Until(Instant::now() + Duration::from_millis(broker.deadline_ms))
-            }
+            (true, false) => Waiting::Bounded(Duration::from_millis(broker.deadline_ms)),
             (false, _) => Waiting::PerPublish,
         })
     }
@@ -588,7 +586,7 @@ fn say_outcome(config: &Config, outcome: &Outcome, waiting: Option<Waiting>) {
             outcome.queued,
             dir.display()
         ),
-        Some(Waiting::Until(_) | Waiting::PerPublish) if outcome.queued > 0 => eprintln!(
+        Some(Waiting::Bounded(_) | Waiting::PerPublish) if outcome.queued > 0 => eprintln!(
             "hookbus: {} message(s) queued in {} ({}); the next push or `hookbus flush` delivers them",
             outcome.queued,
             dir.display(),
@@ -779,16 +777,6 @@ fn check(config: &Config) -> Result<Status, Failure> {
         println!("config is valid; no [broker] configured: messages stay in the outbox");
         return Ok(Status::Ok);
     };
-    let outbox = Outbox::new(config.outbox_dir());
-    match (outbox.list(), outbox.list_dead()) {
-        (Ok(waiting), Ok(dead)) => println!(
-            "outbox {}: {} file(s) waiting, {} dead letter(s)",
-            outbox.dir().display(),
-            waiting.len(),
-            dead.len()
-        ),
-        (Err(error), _) | (_, Err(error)) => println!("outbox: {error:#}"),
-    }
     let mut usable = false;
     for report in publisher.check() {
         match report.result {
@@ -807,6 +795,16 @@ fn check(config: &Config) -> Result<Status, Failure> {
             }
             Err(error) => println!("{}: reachable, not usable: {error}", report.host),
         }
+    }
+    let outbox = Outbox::new(config.outbox_dir());
+    match (outbox.list(), outbox.list_dead()) {
+        (Ok(waiting), Ok(dead)) => println!(
+            "outbox {}: {} file(s) waiting, {} dead letter(s)",
+            outbox.dir().display(),
+            waiting.len(),
+            dead.len()
+        ),
+        (Err(error), _) | (_, Err(error)) => println!("outbox: {error:#}"),
     }
     if usable {
         Ok(Status::Ok)
