@@ -537,7 +537,7 @@ impl Run<'_> {
                     eprintln!("hookbus: messages are queued, but {error:#}; run `hookbus flush`");
                 }
             }
-            let severity = if outcome.queued_because.is_some() {
+            let severity = if outcome.queued_because.is_some() || outcome.dead_lettered > 0 {
                 Severity::Warning
             } else {
                 Severity::Info
@@ -578,6 +578,13 @@ fn say_outcome(config: &Config, outcome: &Outcome, waiting: Option<Waiting>) {
         eprintln!(
             "hookbus: {} message(s) could not be saved ({why}); they were published directly",
             outcome.unsaved
+        );
+    }
+    if outcome.dead_lettered > 0 {
+        eprintln!(
+            "hookbus: {} message(s) refused by the broker for good, kept in {} (see `hookbus outbox list`)",
+            outcome.dead_lettered,
+            dir.join("dead").display()
         );
     }
     match waiting {
@@ -623,6 +630,9 @@ fn push_line(notifications: &[Notification], report: &Report) -> String {
         outcome.accepted - outcome.queued,
         outcome.queued
     );
+    if outcome.dead_lettered > 0 {
+        line.push_str(&format!(", {} dead-lettered", outcome.dead_lettered));
+    }
     if let Some(why) = &outcome.queued_because {
         line.push_str(&format!(" ({why})"));
     }

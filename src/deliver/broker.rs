@@ -133,17 +133,20 @@ impl Transport for Broker {
         }
         if self.stalled.is_none() {
             match self.flush() {
-                Ok(report) => match report.stopped {
-                    Some(stopped) => {
-                        if report.done.contains(&entry.name) {
-                            outcome.queued = 0;
-                        } else if stopped.entry.as_deref() == Some(entry.name.as_str()) {
-                            outcome.queued = stopped.left;
+                Ok(report) => {
+                    outcome.dead_lettered = report.dead_lettered;
+                    match report.stopped {
+                        Some(stopped) => {
+                            if report.done.contains(&entry.name) {
+                                outcome.queued = 0;
+                            } else if stopped.entry.as_deref() == Some(entry.name.as_str()) {
+                                outcome.queued = stopped.left;
+                            }
+                            self.stalled = Some(stopped.reason);
                         }
-                        self.stalled = Some(stopped.reason);
+                        None => outcome.queued = 0,
                     }
-                    None => outcome.queued = 0,
-                },
+                }
                 Err(why) => self.stalled = Some(why),
             }
         }
