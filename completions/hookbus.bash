@@ -22,6 +22,9 @@ _hookbus() {
             hookbus,config)
                 cmd="hookbus__subcmd__config"
                 ;;
+            hookbus,flush)
+                cmd="hookbus__subcmd__flush"
+                ;;
             hookbus,install)
                 cmd="hookbus__subcmd__install"
                 ;;
@@ -49,6 +52,9 @@ _hookbus() {
             hookbus__subcmd__outbox,list)
                 cmd="hookbus__subcmd__outbox__subcmd__list"
                 ;;
+            hookbus__subcmd__outbox,retry)
+                cmd="hookbus__subcmd__outbox__subcmd__retry"
+                ;;
             hookbus__subcmd__outbox,show)
                 cmd="hookbus__subcmd__outbox__subcmd__show"
                 ;;
@@ -59,7 +65,7 @@ _hookbus() {
 
     case "${cmd}" in
         hookbus)
-            opts="-v -h -V --config --verbose --help --version post-receive replay install config svn-post-commit svn-replay send check outbox"
+            opts="-v -h -V --config --verbose --help --version post-receive replay install config svn-post-commit svn-replay send check flush outbox"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -130,6 +136,28 @@ _hookbus() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        hookbus__subcmd__flush)
+            opts="-v -h --wait --config --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         hookbus__subcmd__install)
             opts="-v -h --repo --all --hookbus --config --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -161,7 +189,7 @@ _hookbus() {
             return 0
             ;;
         hookbus__subcmd__outbox)
-            opts="-v -h --config --verbose --help list show"
+            opts="-v -h --config --verbose --help list show retry"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -180,6 +208,24 @@ _hookbus() {
             ;;
         hookbus__subcmd__outbox__subcmd__list)
             opts="-v -h --config --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookbus__subcmd__outbox__subcmd__retry)
+            opts="-v -h --all --config --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

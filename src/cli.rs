@@ -4,10 +4,11 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use hookbus::config::Config;
+use hookbus::deliver::broker::{Broker, Waiting};
 use hookbus::deliver::dry_run::{to_json_line, DryRun};
+use hookbus::deliver::flush;
 use hookbus::deliver::outbox::Outbox;
-use hookbus::deliver::stomp::Stomp;
-use hookbus::deliver::{Message, Transport};
+use hookbus::deliver::{Message, Outcome, Transport};
 use hookbus::emit::{self, Report};
 use hookbus::git::{self, HookEnv, PushContext, ReplayRequest};
 use hookbus::install::{self, Installed};
@@ -17,9 +18,11 @@ use hookbus::render::MAX_LISTED_IDS;
 use hookbus::route::Router;
 use hookbus::stomp::Publisher;
 use hookbus::svn::{RevisionRange, SvnRepository};
-use std::io::{Read, Write};
+use hookbus::syslog::{Severity, Syslog};
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 /// Exit statuses; documented in hookbus(1). Bad command-line usage exits with 2
 /// (clap's own status).
@@ -33,7 +36,8 @@ pub enum Status {
     Input = 4,
     /// The repository is missing or could not be read.
     Repository = 5,
-    /// Messages could not be delivered or saved anywhere.
+    /// Messages could not be delivered or saved anywhere (for `flush`: some
+    /// are still waiting, or were refused for good).
     Delivery = 6,
 }
 
@@ -74,7 +78,8 @@ Exit status:
   3  bad or unreadable config
   4  bad input (a malformed stdin line, an unknown revision); the other refs were still handled
   5  repository missing or unreadable
-  6  messages could neither be delivered nor saved
+  6  messages could neither be delivered nor saved; for flush: messages are
+     still waiting or were dead-lettered
 
 Environment:
   HOOKBUS_CONFIG  config file when --config is not given
@@ -193,7 +198,15 @@ enum Command {
     /// Validate the config and try each broker: reachable, authenticated,
     /// protocol version, round trip
     Check,
-    /// Look at messages waiting in the local outbox
+    /// Deliver the messages waiting in the outbox, oldest first, stopping at the
+    /// first failure; messages the broker refuses for good become dead letters
+    Flush {
+        /// How long to wait for another hookbus that is delivering from the
+        /// outbox (seconds)
+        #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+        wait: u64,
+    },
+    /// Look at messages waiting in the local outbox, and dead letters
     Outbox {
         #[command(subcommand)]
         action: OutboxAction,
@@ -227,12 +240,23 @@ enum ConfigAction {
 
 #[derive(Debug, Subcommand)]
 enum OutboxAction {
-    /// List waiting messages, oldest first
+    /// List waiting messages, oldest first, then dead letters with their reasons
     List,
-    /// Print one waiting message as a JSON line (like --dry-run)
+    /// Print the messages of one file as JSON lines (like --dry-run)
     Show {
-        /// The message's file name as `list` shows it (a unique prefix is enough)
+        /// The file name as `list` shows it, without `#N` (a unique prefix is
+        /// enough; `dead/NAME` for a dead letter)
         name: String,
+    },
+    /// Put dead letters back in the outbox, ahead of newer messages, for the
+    /// next flush
+    Retry {
+        /// Dead letters as `list` shows them (`dead/NAME`)
+        #[arg(required_unless_present = "all")]
+        names: Vec<String>,
+        /// Every dead letter
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
     },
 }
 
@@ -292,11 +316,11 @@ fn run(cli: &Cli) -> Result<Status, Failure> {
                 from: *rev,
                 to: Some(*rev),
             };
-            svn_emit(cli, &config, svn, range)
+            svn_emit(cli, &config, svn, range, true)
         }
         Command::SvnReplay { svn, range } => {
             let range = RevisionRange::parse(range).status(Status::Input)?;
-            svn_emit(cli, &config, svn, range)
+            svn_emit(cli, &config, svn, range, false)
         }
         Command::Send {
             dry_run,
@@ -305,6 +329,7 @@ fn run(cli: &Cli) -> Result<Status, Failure> {
             subject,
         } => send(&config, *dry_run, destination, headers, subject.as_deref()),
         Command::Check => check(&config),
+        Command::Flush { wait } => flush(&config, Duration::from_secs(*wait)),
         Command::Outbox { action } => outbox(&config, action),
         Command::Config { .. } => unreachable!("handled before the config is loaded"),
     }
@@ -397,6 +422,7 @@ fn post_receive(
         config,
         router: &opened.router,
         dry_run,
+        hook: true,
     };
     Ok(status.worst(run.emit(&notifications, &source)?))
 }
@@ -417,6 +443,7 @@ fn replay(
         config,
         router: &opened.router,
         dry_run,
+        hook: false,
     };
     run.emit(&notifications, &source)
 }
@@ -428,6 +455,7 @@ fn svn_emit(
     config: &Config,
     args: &SvnArgs,
     range: RevisionRange,
+    hook: bool,
 ) -> Result<Status, Failure> {
     let repo = SvnRepository::open(
         &args.repos,
@@ -453,6 +481,7 @@ fn svn_emit(
         config,
         router: &router,
         dry_run: args.dry_run,
+        hook,
     };
     Ok(status.worst(run.emit(&notifications, &repo)?))
 }
@@ -463,6 +492,9 @@ struct Run<'a> {
     config: &'a Config,
     router: &'a Router,
     dry_run: bool,
+    /// Run by git or svn: delivery waits at most the configured bound, and
+    /// `background = true` applies.
+    hook: bool,
 }
 
 impl Run<'_> {
@@ -472,7 +504,8 @@ impl Run<'_> {
         notifications: &[Notification],
         source: &dyn CommitSource,
     ) -> Result<Status, Failure> {
-        let mut transport = transport(self.config, self.dry_run)?;
+        let waiting = self.waiting();
+        let mut transport = transport(self.config, self.dry_run, waiting)?;
         let report: Report = emit::emit(
             notifications,
             source,
@@ -481,16 +514,25 @@ impl Run<'_> {
             transport.as_mut(),
         )
         .status(Status::Delivery)?;
-        for note in &report.delivered.notes {
-            eprintln!("{note}");
-        }
-        if self.cli.verbose > 0 {
-            let repo = notifications.first().map_or("", |n| n.repo.as_str());
-            eprintln!(
-                "hookbus: {repo}: {} update(s), {} message(s) rendered, {} accepted",
-                notifications.len(),
-                report.rendered,
-                report.delivered.accepted
+        drop(transport); // lets go of the outbox lock before a background flush
+        let outcome = &report.delivered;
+        if !self.dry_run {
+            say_outcome(self.config, outcome, waiting);
+            if waiting == Some(Waiting::Never) && outcome.queued > 0 {
+                if let Err(error) = spawn_flush(self.cli) {
+                    eprintln!("hookbus: messages are queued, but {error:#}; run `hookbus flush`");
+                }
+            }
+            let severity = if outcome.queued_because.is_some() {
+                Severity::Warning
+            } else {
+                Severity::Info
+            };
+            log_line(
+                self.cli,
+                self.config,
+                severity,
+                &push_line(notifications, &report),
             );
         }
         for failure in &report.failures {
@@ -502,6 +544,112 @@ impl Run<'_> {
             Status::Repository
         })
     }
+
+    /// How long delivery may take; `None` without a broker.
+    fn waiting(&self) -> Option<Waiting> {
+        let broker = self.config.broker.as_ref()?;
+        Some(match (self.hook, broker.background) {
+            (true, true) => Waiting::Never,
+            (true, false) => {
+                Waiting::Until(Instant::now() + Duration::from_millis(broker.deadline_ms))
+            }
+            (false, _) => Waiting::PerPublish,
+        })
+    }
+}
+
+/// The pusher's view: nothing when all went out (or goes out in the
+/// background), else one line saying where the messages wait and what sends them.
+fn say_outcome(config: &Config, outcome: &Outcome, waiting: Option<Waiting>) {
+    let dir = config.outbox_dir();
+    if let Some(why) = &outcome.unsaved_because {
+        eprintln!(
+            "hookbus: {} message(s) could not be saved ({why}); they were published directly",
+            outcome.unsaved
+        );
+    }
+    match waiting {
+        None if outcome.queued > 0 => eprintln!(
+            "hookbus: {} message(s) saved in outbox {} (no [broker] configured)",
+            outcome.queued,
+            dir.display()
+        ),
+        Some(Waiting::Until(_) | Waiting::PerPublish) if outcome.queued > 0 => eprintln!(
+            "hookbus: {} message(s) queued in {} ({}); the next push or `hookbus flush` delivers them",
+            outcome.queued,
+            dir.display(),
+            outcome
+                .queued_because
+                .as_deref()
+                .unwrap_or("not delivered yet")
+        ),
+        _ => {}
+    }
+}
+
+/// The log line of one emitting run: repository, refs, counts.
+fn push_line(notifications: &[Notification], report: &Report) -> String {
+    const SHOWN_REFS: usize = 5;
+    let repo = notifications.first().map_or("-", |n| n.repo.as_str());
+    let mut refs: Vec<&str> = Vec::new();
+    for notification in notifications {
+        let refname = notification.update.refname.as_str();
+        if !refs.contains(&refname) {
+            refs.push(refname);
+        }
+    }
+    let more = refs.len().saturating_sub(SHOWN_REFS);
+    refs.truncate(SHOWN_REFS);
+    let mut refs = refs.join(",");
+    if more > 0 {
+        refs.push_str(&format!(",+{more} more"));
+    }
+    let outcome = &report.delivered;
+    let mut line = format!(
+        "{repo}: {refs}: {} message(s), {} delivered, {} queued",
+        report.rendered,
+        outcome.accepted - outcome.queued,
+        outcome.queued
+    );
+    if let Some(why) = &outcome.queued_because {
+        line.push_str(&format!(" ({why})"));
+    }
+    line
+}
+
+/// One line for the record: on stderr when a person watches it (a terminal,
+/// or `-v`), in the system log otherwise.
+fn log_line(cli: &Cli, config: &Config, severity: Severity, line: &str) {
+    let interactive = std::io::stderr().is_terminal();
+    if interactive || cli.verbose > 0 {
+        eprintln!("hookbus: {line}");
+    }
+    if !interactive {
+        if let Some(socket) = config.log.syslog_socket() {
+            Syslog::new(socket).send(severity, line);
+        }
+    }
+}
+
+/// Starts `hookbus flush` detached from the hook: its own process group, no
+/// stdin, stdout or stderr, so git does not wait for it.
+fn spawn_flush(cli: &Cli) -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe().context("cannot find the hookbus binary")?;
+    let mut command = Command::new(exe);
+    if let Some(config) = &cli.config {
+        command.arg("--config").arg(config);
+    }
+    command
+        .arg("flush")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .context("cannot start a background `hookbus flush`")?;
+    Ok(())
 }
 
 fn install(
@@ -559,16 +707,20 @@ fn import_legacy(file: &Path) -> Result<Status, Failure> {
     Ok(Status::Ok)
 }
 
-/// Where messages go: stdout for `--dry-run`, the broker when one is
-/// configured (with the outbox for what it does not take), else the outbox.
-fn transport(config: &Config, dry_run: bool) -> Result<Box<dyn Transport>, Failure> {
+/// Where messages go: stdout for `--dry-run`, the outbox and then the broker
+/// when one is configured, else the outbox.
+fn transport(
+    config: &Config,
+    dry_run: bool,
+    waiting: Option<Waiting>,
+) -> Result<Box<dyn Transport>, Failure> {
     if dry_run {
         return Ok(Box::new(DryRun::new(std::io::stdout().lock())));
     }
     let outbox = Outbox::new(config.outbox_dir());
-    match publisher(config)? {
-        Some(publisher) => Ok(Box::new(Stomp::new(publisher, outbox))),
-        None => Ok(Box::new(outbox)),
+    match (publisher(config)?, waiting) {
+        (Some(publisher), Some(waiting)) => Ok(Box::new(Broker::new(publisher, outbox, waiting))),
+        _ => Ok(Box::new(outbox)),
     }
 }
 
@@ -598,11 +750,12 @@ fn send(
         .read_to_end(&mut body)
         .status(Status::Input)?;
     let message = Message::compose(destination, subject, headers, body).status(Status::Input)?;
-    let outcome = transport(config, dry_run)?
+    let waiting = config.broker.as_ref().map(|_| Waiting::PerPublish);
+    let outcome = transport(config, dry_run, waiting)?
         .deliver(std::slice::from_ref(&message))
         .status(Status::Delivery)?;
-    for note in &outcome.notes {
-        eprintln!("{note}");
+    if !dry_run {
+        say_outcome(config, &outcome, waiting);
     }
     Ok(Status::Ok)
 }
@@ -641,32 +794,147 @@ fn check(config: &Config) -> Result<Status, Failure> {
     }
 }
 
+/// `hookbus flush`: delivers the outbox under its lock.
+fn flush(config: &Config, wait: Duration) -> Result<Status, Failure> {
+    let Some(publisher) = publisher(config)? else {
+        return Err(Failure {
+            status: Status::Config,
+            error: anyhow::anyhow!(
+                "no [broker] configured, so there is nowhere to flush to; add a [broker] table (see hookbus.toml(5))"
+            ),
+        });
+    };
+    let outbox = Outbox::new(config.outbox_dir());
+    let Some(_lock) = outbox.lock(wait).status(Status::Delivery)? else {
+        eprintln!(
+            "hookbus: flush: another hookbus is still delivering from {} after {} s; it sends these messages",
+            outbox.dir().display(),
+            wait.as_secs()
+        );
+        return Ok(Status::Ok);
+    };
+    outbox.remove_stale_temps();
+    let report = flush::flush(&outbox, &publisher, None).status(Status::Delivery)?;
+    let mut left = 0;
+    for entry in outbox.list().status(Status::Delivery)? {
+        left += outbox.read(&entry).map_or(1, |messages| messages.len());
+    }
+    let mut line = format!(
+        "flush: {} delivered, {} dead-lettered, {left} left in {}",
+        report.delivered,
+        report.dead_lettered,
+        outbox.dir().display()
+    );
+    if let Some(stopped) = &report.stopped {
+        line.push_str(&format!(" ({})", stopped.reason));
+    }
+    eprintln!("hookbus: {line}");
+    for damaged in &report.set_aside {
+        eprintln!("hookbus: set aside in dead/: {damaged}");
+    }
+    let trouble = left > 0 || report.dead_lettered > 0 || !report.set_aside.is_empty();
+    let severity = if trouble {
+        Severity::Warning
+    } else {
+        Severity::Info
+    };
+    if !std::io::stderr().is_terminal() && (report.delivered > 0 || trouble) {
+        if let Some(socket) = config.log.syslog_socket() {
+            Syslog::new(socket).send(severity, &line);
+        }
+    }
+    Ok(if trouble {
+        Status::Delivery
+    } else {
+        Status::Ok
+    })
+}
+
 fn outbox(config: &Config, action: &OutboxAction) -> Result<Status, Failure> {
     let outbox = Outbox::new(config.outbox_dir());
     let mut out = std::io::stdout().lock();
     match action {
         OutboxAction::List => {
-            let entries = outbox.list().status(Status::Delivery)?;
-            for entry in &entries {
-                let message = outbox.read(entry).status(Status::Delivery)?;
-                let _ = writeln!(
-                    out,
-                    "{}\t{}\t{}",
-                    entry.name,
-                    message.destination,
-                    message.header("subject").unwrap_or("")
-                );
+            let mut waiting = 0;
+            for entry in &outbox.list().status(Status::Delivery)? {
+                for (index, message) in outbox
+                    .read(entry)
+                    .status(Status::Delivery)?
+                    .iter()
+                    .enumerate()
+                {
+                    waiting += 1;
+                    let _ = writeln!(
+                        out,
+                        "{}#{index}\t{}\t{}",
+                        entry.name,
+                        message.destination,
+                        message.header("subject").unwrap_or("")
+                    );
+                }
+            }
+            let mut dead = 0;
+            for entry in &outbox.list_dead().status(Status::Delivery)? {
+                match outbox.read_dead(entry) {
+                    Ok(letters) => {
+                        for (index, letter) in letters.iter().enumerate() {
+                            dead += 1;
+                            let _ = writeln!(
+                                out,
+                                "{}#{index}\t{}\t{}\t{}",
+                                entry.name,
+                                letter.message.destination,
+                                letter.message.header("subject").unwrap_or(""),
+                                letter.reason
+                            );
+                        }
+                    }
+                    Err(error) => {
+                        dead += 1;
+                        let _ = writeln!(out, "{}\t\t\t{error:#}", entry.name);
+                    }
+                }
             }
             eprintln!(
-                "hookbus: {} message(s) in {}",
-                entries.len(),
+                "hookbus: {waiting} message(s) waiting, {dead} dead letter(s) in {}",
                 outbox.dir().display()
             );
         }
         OutboxAction::Show { name } => {
+            let name = name.split('#').next().unwrap_or(name);
             let entry = outbox.find(name).status(Status::Input)?;
-            let message = outbox.read(&entry).status(Status::Delivery)?;
-            let _ = writeln!(out, "{}", to_json_line(&message));
+            let letters =
+                hookbus::deliver::outbox::read_file(&entry.path).status(Status::Delivery)?;
+            for letter in letters {
+                let _ = writeln!(out, "{}", to_json_line(&letter.message));
+            }
+        }
+        OutboxAction::Retry { names, all } => {
+            let entries = if *all {
+                outbox.list_dead().status(Status::Delivery)?
+            } else {
+                names
+                    .iter()
+                    .map(|name| {
+                        let name = name.split('#').next().unwrap_or(name);
+                        let name = if name.starts_with("dead/") {
+                            name.to_string()
+                        } else {
+                            format!("dead/{name}")
+                        };
+                        outbox.find(&name)
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()
+                    .status(Status::Input)?
+            };
+            for entry in &entries {
+                outbox.retry(entry).status(Status::Delivery)?;
+            }
+            eprintln!(
+                "hookbus: {} dead letter file(s) put back in {}; `hookbus flush` sends them",
+                entries.len(),
+                outbox.dir().display()
+            );
         }
     }
     Ok(Status::Ok)

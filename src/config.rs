@@ -34,6 +34,8 @@ pub struct Config {
     pub svn: SvnOptions,
     #[serde(default, rename = "route")]
     pub routes: Vec<RouteConfig>,
+    #[serde(default)]
+    pub log: LogOptions,
     /// Where messages are published; without it they stay in the outbox.
     pub broker: Option<BrokerConfig>,
     /// The file this was read from, if any (for messages and permission checks).
@@ -137,6 +139,34 @@ pub struct OutboxOptions {
     pub dir: Option<PathBuf>,
 }
 
+/// Where the one line per run is logged.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogOptions {
+    /// The syslog datagram socket (journald listens there too); empty: no log.
+    #[serde(default = "default_syslog")]
+    pub syslog: PathBuf,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            syslog: default_syslog(),
+        }
+    }
+}
+
+fn default_syslog() -> PathBuf {
+    PathBuf::from("/dev/log")
+}
+
+impl LogOptions {
+    /// The socket to log to, unless logging is off.
+    pub fn syslog_socket(&self) -> Option<&Path> {
+        Some(self.syslog.as_path()).filter(|path| !path.as_os_str().is_empty())
+    }
+}
+
 /// The `[broker]` table as written; [`BrokerConfig::resolve`] turns it into
 /// [`BrokerSettings`].
 #[derive(Clone, Deserialize)]
@@ -152,9 +182,14 @@ pub struct BrokerConfig {
     pub passcode: Option<String>,
     /// The CONNECT `host` header (RabbitMQ's vhost); `/` when unset.
     pub vhost: Option<String>,
-    /// Bound on one whole publish, failover included.
+    /// Bound on one whole publish, failover included; in a hook, the bound on
+    /// the whole wait for delivery.
     #[serde(default = "default_deadline_ms")]
     pub deadline_ms: u64,
+    /// Hooks store the messages and leave delivery to a detached `hookbus
+    /// flush`, so a push never waits for the broker.
+    #[serde(default)]
+    pub background: bool,
     /// PEM CA certificates to trust for `stomp+ssl://` instead of the system roots.
     pub ca_file: Option<PathBuf>,
     /// Check that the broker's certificate names the host; turning it off is loud.

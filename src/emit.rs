@@ -73,13 +73,7 @@ fn deliver(
     if batch.is_empty() {
         return Ok(());
     }
-    let outcome = transport.deliver(batch)?;
-    report.delivered.accepted += outcome.accepted;
-    for note in outcome.notes {
-        if !report.delivered.notes.contains(&note) {
-            report.delivered.notes.push(note);
-        }
-    }
+    report.delivered.add(transport.deliver(batch)?);
     batch.clear();
     Ok(())
 }

@@ -2,7 +2,8 @@
 //!
 //! Data flows one way: input (the [`git`] and [`svn`] sides) → [`model`] → [`render`] →
 //! [`route`] → [`deliver`]; [`emit`] runs the steps after the input side and
-//! [`config`] holds what the user configured. The CLI in `main.rs` only wires
+//! [`config`] holds what the user configured; [`syslog`] leaves a line per run
+//! in the system log. The CLI in `main.rs` only wires
 //! these together.
 
 pub mod config;
@@ -16,3 +17,4 @@ pub mod render;
 pub mod route;
 pub mod stomp;
 pub mod svn;
+pub mod syslog;

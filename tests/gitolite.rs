@@ -122,7 +122,7 @@ impl Server {
         let entries = self.outbox.list().unwrap();
         let messages = entries
             .iter()
-            .map(|entry| self.outbox.read(entry).unwrap())
+            .flat_map(|entry| self.outbox.read(entry).unwrap())
             .collect();
         for entry in &entries {
             self.outbox.remove(entry).unwrap();

@@ -57,7 +57,7 @@ impl<W: Write> Transport for DryRun<W> {
         self.out.flush()?;
         Ok(Outcome {
             accepted: messages.len(),
-            notes: Vec::new(),
+            ..Outcome::default()
         })
     }
 }

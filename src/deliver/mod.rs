@@ -1,10 +1,12 @@
 //! Delivery: where rendered messages go. A [`Transport`] takes finished
-//! [`Message`]s; the dry-run printer, the local outbox and the STOMP publisher are
-//! transports, so the emitting side never knows which one it feeds.
+//! [`Message`]s; the dry-run printer, the local outbox and the broker (outbox
+//! first, then published) are transports, so the emitting side never knows which
+//! one it feeds. [`flush`] delivers what waits in the outbox.
 
+pub mod broker;
 pub mod dry_run;
+pub mod flush;
 pub mod outbox;
-pub mod stomp;
 
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -107,9 +109,25 @@ pub struct Outcome {
     /// Messages the transport has taken responsibility for (printed, stored or
     /// receipted by a broker).
     pub accepted: usize,
-    /// Human-readable lines for the person running the command (e.g. where the
-    /// outbox put the messages).
-    pub notes: Vec<String>,
+    /// Of those, the ones left in the outbox for a later delivery.
+    pub queued: usize,
+    /// Why they were left there, when a delivery was tried and failed.
+    pub queued_because: Option<String>,
+    /// Messages that could not be saved in the outbox but went out directly.
+    pub unsaved: usize,
+    /// Why they could not be saved.
+    pub unsaved_because: Option<String>,
+}
+
+impl Outcome {
+    /// Adds up two outcomes (batches of one run); the first reason wins.
+    pub fn add(&mut self, other: Outcome) {
+        self.accepted += other.accepted;
+        self.queued += other.queued;
+        self.unsaved += other.unsaved;
+        self.queued_because = self.queued_because.take().or(other.queued_because);
+        self.unsaved_because = self.unsaved_because.take().or(other.unsaved_because);
+    }
 }
 
 /// A place messages can be handed to.

@@ -1,22 +1,36 @@
 //! The local outbox: a directory of message files written durably, oldest first.
 //!
-//! With no broker configured it is where messages go (the embedded default); with
-//! a broker it keeps what could not be delivered yet. Each message is one file:
-//! a JSON line with destination and headers, then the body bytes verbatim. Files
-//! are written under a temporary name, fsynced, renamed and the directory fsynced,
-//! so a crash leaves either the whole message or nothing.
+//! Every message passes through it: a run stores its messages here before it
+//! publishes them and removes them once the broker receipted them, so a crash or
+//! an outage at any point loses nothing. With no broker configured it is where
+//! messages stay (the embedded default).
+//!
+//! Layout: `NAME.msg` files, one per batch (a hook run is one batch), names
+//! sorting oldest first; `.tmp-*` files being written; `.lock`, held by whoever
+//! delivers; `dead/` for messages the broker refused for good, each with its
+//! reason. A file holds one or more messages, each a JSON line (destination,
+//! headers, body length) followed by the body bytes verbatim. Files are written
+//! under a temporary name, fsynced, renamed and the directory fsynced, so a crash
+//! leaves either the whole file or nothing.
 
 use super::{Message, Outcome, Transport};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const SUFFIX: &str = ".msg";
 const TEMP_PREFIX: &str = ".tmp-";
+const LOCK_FILE: &str = ".lock";
+const DEAD_DIR: &str = "dead";
+/// A temporary file this old was left by a writer that died; it never became a
+/// message, so removing it loses nothing.
+const STALE_TEMP: Duration = Duration::from_secs(3600);
+/// How often a waiting run tries the lock again.
+const LOCK_POLL: Duration = Duration::from_millis(10);
 
 /// A directory holding messages that have not been delivered yet.
 #[derive(Debug, Clone)]
@@ -24,18 +38,39 @@ pub struct Outbox {
     dir: PathBuf,
 }
 
-/// One stored message file.
+/// One stored file of messages, pending or dead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    /// File name; names sort in the order the messages were stored.
+    /// File name (`dead/NAME` for a dead letter); pending names sort in the
+    /// order the files were stored.
     pub name: String,
     pub path: PathBuf,
+}
+
+/// A message the broker refused for good, and what it said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub message: Message,
+    pub reason: String,
 }
 
 #[derive(Serialize, Deserialize)]
 struct Envelope {
     destination: String,
     headers: Vec<(String, String)>,
+    /// Body bytes after the line; absent in single-message files, whose body is
+    /// the rest of the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    length: Option<usize>,
+    /// Why a dead letter was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+/// The exclusive right to deliver from an outbox; released on drop.
+#[derive(Debug)]
+pub struct OutboxLock {
+    _file: File,
 }
 
 impl Outbox {
@@ -49,126 +84,272 @@ impl Outbox {
         &self.dir
     }
 
-    /// Stores every message durably, in order, and returns their entries.
-    pub fn store(&self, messages: &[Message]) -> Result<Vec<Entry>> {
-        fs::create_dir_all(&self.dir).with_context(|| {
+    fn create_dir(&self, dir: &Path) -> Result<()> {
+        fs::create_dir_all(dir).with_context(|| {
             format!(
                 "cannot create outbox directory {} (set [outbox] dir in the config to a writable directory)",
-                self.dir.display()
+                dir.display()
             )
-        })?;
-        let entries = messages
-            .iter()
-            .map(|message| self.store_one(message))
-            .collect::<Result<Vec<_>>>()?;
-        sync_dir(&self.dir)?;
-        Ok(entries)
+        })
     }
 
-    fn store_one(&self, message: &Message) -> Result<Entry> {
+    /// Stores the messages durably, in order, as one file.
+    pub fn store(&self, messages: &[Message]) -> Result<Entry> {
         let name = next_name();
-        let temp = self.dir.join(format!("{TEMP_PREFIX}{name}"));
         let path = self.dir.join(&name);
-        let write = || -> std::io::Result<()> {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&temp)?;
-            let envelope = Envelope {
-                destination: message.destination.clone(),
-                headers: message.headers.clone(),
-            };
-            serde_json::to_writer(&mut file, &envelope)?;
-            file.write_all(b"\n")?;
-            file.write_all(&message.body)?;
-            file.sync_all()?;
-            fs::rename(&temp, &path)
-        };
-        if let Err(err) = write() {
-            let _ = fs::remove_file(&temp);
-            return Err(err).with_context(|| {
+        let records: Vec<(&Message, Option<&str>)> = messages.iter().map(|m| (m, None)).collect();
+        self.create_dir(&self.dir)
+            .and_then(|()| write_file(&self.dir, &path, &records))
+            .with_context(|| {
                 format!(
-                    "cannot save message for {} in outbox {}",
-                    message.destination,
+                    "cannot save {} message(s) in outbox {}",
+                    messages.len(),
                     self.dir.display()
                 )
-            });
-        }
+            })?;
         Ok(Entry { name, path })
     }
 
-    /// Every stored message, oldest first. A missing directory is an empty outbox.
+    /// Pending files, oldest first. A missing directory is an empty outbox.
     pub fn list(&self) -> Result<Vec<Entry>> {
-        let read = match fs::read_dir(&self.dir) {
-            Ok(read) => read,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(err) => {
-                return Err(err)
-                    .with_context(|| format!("cannot read outbox {}", self.dir.display()))
-            }
-        };
-        let mut entries = Vec::new();
-        for item in read {
-            let item = item?;
-            let name = item.file_name().to_string_lossy().into_owned();
-            if name.ends_with(SUFFIX) && !name.starts_with(TEMP_PREFIX) {
-                entries.push(Entry {
-                    path: item.path(),
-                    name,
-                });
-            }
-        }
-        entries.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(entries)
+        list_dir(&self.dir, "")
     }
 
-    /// Reads a stored message back.
-    pub fn read(&self, entry: &Entry) -> Result<Message> {
-        read_message(&entry.path)
+    /// Dead letters, oldest first.
+    pub fn list_dead(&self) -> Result<Vec<Entry>> {
+        list_dir(&self.dir.join(DEAD_DIR), "dead/")
     }
 
-    /// Finds an entry by its file name (or a unique prefix of it).
+    /// Reads a stored file back: its messages in order.
+    pub fn read(&self, entry: &Entry) -> Result<Vec<Message>> {
+        Ok(read_file(&entry.path)?
+            .into_iter()
+            .map(|letter| letter.message)
+            .collect())
+    }
+
+    /// Reads a dead-letter file back, with the reasons.
+    pub fn read_dead(&self, entry: &Entry) -> Result<Vec<DeadLetter>> {
+        read_file(&entry.path)
+    }
+
+    /// Finds a file by its name (or a unique prefix of it); `dead/NAME` finds a
+    /// dead letter.
     pub fn find(&self, name: &str) -> Result<Entry> {
-        let matches: Vec<Entry> = self
-            .list()?
+        let pool = if name.starts_with("dead/") {
+            self.list_dead()?
+        } else {
+            self.list()?
+        };
+        let matches: Vec<Entry> = pool
             .into_iter()
             .filter(|entry| entry.name.starts_with(name))
             .collect();
         match matches.len() {
             1 => Ok(matches.into_iter().next().expect("one match")),
             0 => bail!(
-                "no message named {name} in outbox {} (see `hookbus outbox list`)",
+                "no file named {name} in outbox {} (see `hookbus outbox list`)",
                 self.dir.display()
             ),
-            n => bail!("{n} messages start with {name}; give more of the name"),
+            n => bail!("{n} files start with {name}; give more of the name"),
         }
     }
 
-    /// Removes a delivered message.
+    /// Removes a delivered file.
     pub fn remove(&self, entry: &Entry) -> Result<()> {
         fs::remove_file(&entry.path)
             .with_context(|| format!("cannot remove {}", entry.path.display()))?;
+        sync_dir(parent(&entry.path))
+    }
+
+    /// Replaces a pending file's messages by `rest` (the ones not delivered yet),
+    /// keeping its name and so its place in the order; removes it when `rest`
+    /// is empty.
+    pub fn keep_only(&self, entry: &Entry, rest: &[Message]) -> Result<()> {
+        if rest.is_empty() {
+            return self.remove(entry);
+        }
+        let records: Vec<(&Message, Option<&str>)> = rest.iter().map(|m| (m, None)).collect();
+        write_file(&self.dir, &entry.path, &records)
+            .with_context(|| format!("cannot rewrite {}", entry.path.display()))
+    }
+
+    /// Moves one message of a pending file to the dead letters with its reason.
+    /// The caller then drops it from the pending file with [`Outbox::keep_only`].
+    pub fn bury(&self, entry: &Entry, index: usize, message: &Message, reason: &str) -> Result<()> {
+        let dead = self.dir.join(DEAD_DIR);
+        self.create_dir(&dead)?;
+        let stem = entry.name.trim_end_matches(SUFFIX);
+        let path = dead.join(format!("{stem}-{index:05}{SUFFIX}"));
+        write_file(&dead, &path, &[(message, Some(reason))])
+            .with_context(|| format!("cannot save dead letter {}", path.display()))
+    }
+
+    /// Moves a whole pending file to the dead letters as it is (one that cannot
+    /// be read, so it cannot be sent either).
+    pub fn set_aside(&self, entry: &Entry) -> Result<()> {
+        let dead = self.dir.join(DEAD_DIR);
+        self.create_dir(&dead)?;
+        fs::rename(&entry.path, dead.join(&entry.name))
+            .with_context(|| format!("cannot move {} to {}", entry.name, dead.display()))?;
+        sync_dir(&dead)?;
         sync_dir(&self.dir)
+    }
+
+    /// Puts a dead-letter file back among the pending ones, under its old name,
+    /// so that the next flush sends it before anything newer.
+    pub fn retry(&self, entry: &Entry) -> Result<()> {
+        let name = entry.name.trim_start_matches("dead/");
+        let target = self.dir.join(name);
+        let letters = read_file(&entry.path)?;
+        let records: Vec<(&Message, Option<&str>)> = letters
+            .iter()
+            .map(|letter| (&letter.message, None))
+            .collect();
+        write_file(&self.dir, &target, &records)
+            .with_context(|| format!("cannot put {} back", entry.name))?;
+        self.remove(entry)
+    }
+
+    /// Takes the delivery lock, waiting at most `wait` for another holder to
+    /// finish; `None` when it stayed busy.
+    pub fn lock(&self, wait: Duration) -> Result<Option<OutboxLock>> {
+        self.create_dir(&self.dir)?;
+        let path = self.dir.join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open lock file {}", path.display()))?;
+        let until = Instant::now() + wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Some(OutboxLock { _file: file })),
+                Err(TryLockError::WouldBlock) if Instant::now() < until => {
+                    std::thread::sleep(LOCK_POLL)
+                }
+                Err(TryLockError::WouldBlock) => return Ok(None),
+                Err(TryLockError::Error(err)) => {
+                    return Err(err).with_context(|| format!("cannot lock {}", path.display()))
+                }
+            }
+        }
+    }
+
+    /// Removes temporary files left by writers that died long ago.
+    pub fn remove_stale_temps(&self) {
+        let Ok(read) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for item in read.flatten() {
+            let is_temp = item.file_name().to_string_lossy().starts_with(TEMP_PREFIX);
+            let age = item
+                .metadata()
+                .and_then(|meta| meta.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok());
+            if is_temp && age.is_some_and(|age| age > STALE_TEMP) {
+                let _ = fs::remove_file(item.path());
+            }
+        }
     }
 }
 
-/// Reads one message file.
-pub fn read_message(path: &Path) -> Result<Message> {
-    let mut bytes = Vec::new();
-    File::open(path)
-        .and_then(|mut file| file.read_to_end(&mut bytes))
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let split = bytes
-        .iter()
-        .position(|&b| b == b'\n')
-        .with_context(|| format!("{} is not a hookbus message file", path.display()))?;
-    let envelope: Envelope = serde_json::from_slice(&bytes[..split])
-        .with_context(|| format!("{} has a damaged header line", path.display()))?;
-    Ok(Message {
-        destination: envelope.destination,
-        headers: envelope.headers,
-        body: bytes[split + 1..].to_vec(),
-    })
+fn parent(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
+}
+
+fn list_dir(dir: &Path, prefix: &str) -> Result<Vec<Entry>> {
+    let read = match fs::read_dir(dir) {
+        Ok(read) => read,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => {
+            return Err(err).with_context(|| format!("cannot read outbox {}", dir.display()))
+        }
+    };
+    let mut entries = Vec::new();
+    for item in read {
+        let item = item.with_context(|| format!("cannot read outbox {}", dir.display()))?;
+        let name = item.file_name().to_string_lossy().into_owned();
+        if name.ends_with(SUFFIX) && !name.starts_with(TEMP_PREFIX) {
+            entries.push(Entry {
+                path: item.path(),
+                name: format!("{prefix}{name}"),
+            });
+        }
+    }
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(entries)
+}
+
+/// Writes `records` to `path` atomically: a temporary file in `dir`, fsync,
+/// rename over `path`, fsync of `dir`.
+fn write_file(dir: &Path, path: &Path, records: &[(&Message, Option<&str>)]) -> Result<()> {
+    let file_name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temp = dir.join(format!("{TEMP_PREFIX}{}-{file_name}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut file = std::io::BufWriter::new(
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&temp)?,
+        );
+        for (message, reason) in records {
+            let envelope = Envelope {
+                destination: message.destination.clone(),
+                headers: message.headers.clone(),
+                length: Some(message.body.len()),
+                reason: reason.map(str::to_string),
+            };
+            serde_json::to_writer(&mut file, &envelope)?;
+            file.write_all(b"\n")?;
+            file.write_all(&message.body)?;
+        }
+        let file = file.into_inner().map_err(|err| err.into_error())?;
+        file.sync_all()?;
+        fs::rename(&temp, path)
+    };
+    if let Err(err) = write() {
+        let _ = fs::remove_file(&temp);
+        return Err(err.into());
+    }
+    sync_dir(dir)
+}
+
+/// Reads one message file: every message in it, with its reason when dead.
+pub fn read_file(path: &Path) -> Result<Vec<DeadLetter>> {
+    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let damaged = || format!("{} is damaged (not a hookbus message file)", path.display());
+    let mut letters = Vec::new();
+    let mut rest = &bytes[..];
+    while !rest.is_empty() {
+        let split = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .with_context(damaged)?;
+        let envelope: Envelope = serde_json::from_slice(&rest[..split]).with_context(damaged)?;
+        let body_start = split + 1;
+        let body_end = match envelope.length {
+            Some(length) => body_start + length,
+            None => rest.len(),
+        };
+        let body = rest
+            .get(body_start..body_end)
+            .with_context(damaged)?
+            .to_vec();
+        rest = &rest[body_end..];
+        letters.push(DeadLetter {
+            message: Message {
+                destination: envelope.destination,
+                headers: envelope.headers,
+                body,
+            },
+            reason: envelope.reason.unwrap_or_default(),
+        });
+    }
+    Ok(letters)
 }
 
 /// A file name that sorts after every earlier one from this or another process.
@@ -197,14 +378,11 @@ impl Transport for Outbox {
         if messages.is_empty() {
             return Ok(Outcome::default());
         }
-        let entries = self.store(messages)?;
+        self.store(messages)?;
         Ok(Outcome {
-            accepted: entries.len(),
-            notes: vec![format!(
-                "hookbus: {} message(s) saved in outbox {}",
-                entries.len(),
-                self.dir.display()
-            )],
+            accepted: messages.len(),
+            queued: messages.len(),
+            ..Outcome::default()
         })
     }
 }
@@ -213,24 +391,95 @@ impl Transport for Outbox {
 mod tests {
     use super::*;
 
-    #[test]
-    fn stores_and_reads_back_byte_exact_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let outbox = Outbox::new(dir.path().join("box"));
-        let messages: Vec<Message> = (0..3u8)
+    fn messages(count: u8) -> Vec<Message> {
+        (0..count)
             .map(|i| Message {
                 destination: format!("/topic/t{i}"),
                 headers: vec![("subject".into(), format!("line\nbreak {i}"))],
                 body: vec![0, 0xff, b'\n', i],
             })
-            .collect();
-        outbox.store(&messages).unwrap();
+            .collect()
+    }
+
+    #[test]
+    fn stores_and_reads_back_byte_exact_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::new(dir.path().join("box"));
+        let sent = messages(3);
+        outbox.store(&sent[..2]).unwrap();
+        outbox.store(&sent[2..]).unwrap();
         let entries = outbox.list().unwrap();
-        assert_eq!(entries.len(), 3);
-        let back: Vec<Message> = entries.iter().map(|e| outbox.read(e).unwrap()).collect();
-        assert_eq!(back, messages);
-        outbox.remove(&entries[0]).unwrap();
-        assert_eq!(outbox.list().unwrap().len(), 2);
+        assert_eq!(entries.len(), 2);
+        let back: Vec<Message> = entries
+            .iter()
+            .flat_map(|e| outbox.read(e).unwrap())
+            .collect();
+        assert_eq!(back, sent);
+        outbox.keep_only(&entries[0], &sent[1..2]).unwrap();
+        assert_eq!(outbox.read(&entries[0]).unwrap(), &sent[1..2]);
+        outbox.keep_only(&entries[0], &[]).unwrap();
+        assert_eq!(outbox.list().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn reads_single_message_files_without_a_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.msg");
+        fs::write(
+            &path,
+            b"{\"destination\":\"/topic/a\",\"headers\":[]}\nbody\nwith lines",
+        )
+        .unwrap();
+        let letters = read_file(&path).unwrap();
+        assert_eq!(letters.len(), 1);
+        assert_eq!(letters[0].message.body, b"body\nwith lines");
+    }
+
+    #[test]
+    fn damaged_files_are_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.msg");
+        for bytes in [
+            &b"no newline"[..],
+            b"{}\n",
+            b"{\"destination\":\"/a\",\"headers\":[],\"length\":99}\nshort",
+        ] {
+            fs::write(&path, bytes).unwrap();
+            assert!(read_file(&path).is_err(), "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn dead_letters_keep_their_reason_and_can_be_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::new(dir.path());
+        let sent = messages(2);
+        let entry = outbox.store(&sent).unwrap();
+        outbox.bury(&entry, 0, &sent[0], "not authorized").unwrap();
+        outbox.keep_only(&entry, &sent[1..]).unwrap();
+        let dead = outbox.list_dead().unwrap();
+        assert_eq!(dead.len(), 1);
+        assert!(dead[0].name.starts_with("dead/"));
+        let letters = outbox.read_dead(&dead[0]).unwrap();
+        assert_eq!(letters[0].reason, "not authorized");
+        assert_eq!(letters[0].message, sent[0]);
+        outbox.retry(&dead[0]).unwrap();
+        assert!(outbox.list_dead().unwrap().is_empty());
+        let pending = outbox.list().unwrap();
+        assert_eq!(pending.len(), 2);
+        // The retried message sorts before the rest of the file it came from.
+        assert_eq!(outbox.read(&pending[0]).unwrap(), &sent[..1]);
+    }
+
+    #[test]
+    fn the_lock_is_exclusive_and_released_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::new(dir.path());
+        let held = outbox.lock(Duration::ZERO).unwrap();
+        assert!(held.is_some());
+        assert!(outbox.lock(Duration::from_millis(30)).unwrap().is_none());
+        drop(held);
+        assert!(outbox.lock(Duration::ZERO).unwrap().is_some());
     }
 
     #[test]

@@ -27,8 +27,23 @@ pub struct PublishError {
     pub delivered: usize,
     /// True when retrying cannot help (refused login or message, TLS trust).
     pub permanent: bool,
+    /// True when the broker refused a message (an ERROR after a SEND), as
+    /// opposed to the connection or the login: other messages may still pass.
+    pub refused: bool,
     /// The last failure on each host tried, as `host: reason`.
     pub attempts: Vec<(String, String)>,
+}
+
+impl PublishError {
+    /// What went wrong on each host tried, as `host: reason; …`.
+    pub fn reasons(&self) -> String {
+        let reasons: Vec<String> = self
+            .attempts
+            .iter()
+            .map(|(host, reason)| format!("{host}: {reason}"))
+            .collect();
+        reasons.join("; ")
+    }
 }
 
 impl fmt::Display for PublishError {
@@ -40,15 +55,10 @@ impl fmt::Display for PublishError {
         };
         write!(
             f,
-            "{} leading message(s) receipted before a {kind} failure: ",
-            self.delivered
-        )?;
-        let reasons: Vec<String> = self
-            .attempts
-            .iter()
-            .map(|(host, reason)| format!("{host}: {reason}"))
-            .collect();
-        f.write_str(&reasons.join("; "))
+            "{} leading message(s) receipted before a {kind} failure: {}",
+            self.delivered,
+            self.reasons()
+        )
     }
 }
 
@@ -84,16 +94,31 @@ impl Publisher {
         Ok(Publisher { settings, tls })
     }
 
-    /// Sends every message, receipted, within the deadline; fails over between
+    /// Sends every message, receipted, within the configured deadline; see
+    /// [`Publisher::publish_until`].
+    pub fn publish(&self, messages: &[Message]) -> Result<(), PublishError> {
+        self.publish_until(messages, Instant::now() + self.settings.deadline)
+    }
+
+    /// The configured bound on one publish.
+    pub fn deadline(&self) -> Duration {
+        self.settings.deadline
+    }
+
+    /// Sends every message, receipted, before `deadline`; fails over between
     /// hosts on connection trouble, resending from the first unreceipted message
     /// (at-least-once: `hookbus-id` lets consumers drop duplicates).
-    pub fn publish(&self, messages: &[Message]) -> Result<(), PublishError> {
-        let deadline = Instant::now() + self.settings.deadline;
+    pub fn publish_until(
+        &self,
+        messages: &[Message],
+        deadline: Instant,
+    ) -> Result<(), PublishError> {
         let failover = &self.settings.url.failover;
         let hosts = self.host_order();
         let mut failure = PublishError {
             delivered: 0,
             permanent: false,
+            refused: false,
             attempts: Vec::new(),
         };
         let mut round = 0;
@@ -107,6 +132,7 @@ impl Publisher {
                     return Ok(());
                 };
                 failure.permanent = error.is_permanent();
+                failure.refused = matches!(error, StompError::Refused(_));
                 worth_retrying |= !error.is_permanent();
                 record(&mut failure.attempts, host.display(), &error);
                 if !error.fails_over() || Instant::now() >= deadline {

@@ -180,9 +180,10 @@ impl SvnFixture {
         let entries = self.outbox.list().unwrap();
         let mut lines = String::new();
         for entry in &entries {
-            let message = self.outbox.read(entry).unwrap();
-            lines.push_str(&to_json_line(&message));
-            lines.push('\n');
+            for message in self.outbox.read(entry).unwrap() {
+                lines.push_str(&to_json_line(&message));
+                lines.push('\n');
+            }
             self.outbox.remove(entry).unwrap();
         }
         parse_lines(&lines)

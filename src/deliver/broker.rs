@@ -1,0 +1,148 @@
+//! The broker transport: every batch is first stored in the outbox, then the
+//! outbox is flushed (older messages first, so order holds), so a crash, an
+//! outage or a slow broker at any point loses nothing.
+
+use super::flush::{self, FlushReport};
+use super::outbox::{Outbox, OutboxLock};
+use super::{Message, Outcome, Transport};
+use crate::stomp::Publisher;
+use anyhow::{bail, Result};
+use std::time::{Duration, Instant};
+
+/// How long a run without a time bound (a replay by hand) waits for another
+/// delivering process to let go of the outbox.
+pub const LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// How long a run may wait for delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// A hook: lock and publishing together end at this instant; whatever is
+    /// not delivered by then stays queued.
+    Until(Instant),
+    /// A run by hand: each publish has the broker's deadline.
+    PerPublish,
+    /// Store only; something else (a background `hookbus flush`) delivers.
+    Never,
+}
+
+/// Stores, then publishes what the outbox holds.
+pub struct Broker {
+    publisher: Publisher,
+    outbox: Outbox,
+    waiting: Waiting,
+    lock: Option<OutboxLock>,
+    /// Why delivery stopped earlier in this run: later batches are only stored.
+    stalled: Option<String>,
+}
+
+impl Broker {
+    /// A transport storing in `outbox` and publishing with `publisher`.
+    pub fn new(publisher: Publisher, outbox: Outbox, waiting: Waiting) -> Broker {
+        Broker {
+            publisher,
+            outbox,
+            waiting,
+            lock: None,
+            stalled: None,
+        }
+    }
+
+    fn until(&self) -> Option<Instant> {
+        match self.waiting {
+            Waiting::Until(until) => Some(until),
+            Waiting::PerPublish | Waiting::Never => None,
+        }
+    }
+
+    /// Flushes the outbox under its lock; returns the report, or why it could
+    /// not flush at all.
+    fn flush(&mut self) -> Result<FlushReport, String> {
+        if self.lock.is_none() {
+            let wait = match self.waiting {
+                Waiting::Until(until) => until.saturating_duration_since(Instant::now()),
+                Waiting::PerPublish | Waiting::Never => LOCK_WAIT,
+            };
+            match self.outbox.lock(wait) {
+                Ok(Some(lock)) => self.lock = Some(lock),
+                Ok(None) => return Err("another hookbus is delivering from the outbox".into()),
+                Err(error) => return Err(format!("{error:#}")),
+            }
+        }
+        flush::flush(&self.outbox, &self.publisher, self.until()).map_err(|e| format!("{e:#}"))
+    }
+
+    /// The outbox cannot take the messages: publish them directly, or fail
+    /// saying exactly which messages are gone.
+    fn deliver_unsaved(&self, messages: &[Message], why: anyhow::Error) -> Result<Outcome> {
+        let deadline = self
+            .until()
+            .unwrap_or_else(|| Instant::now() + self.publisher.deadline());
+        let error = match self.publisher.publish_until(messages, deadline) {
+            Ok(()) => {
+                return Ok(Outcome {
+                    accepted: messages.len(),
+                    unsaved: messages.len(),
+                    unsaved_because: Some(format!("{why:#}")),
+                    ..Outcome::default()
+                })
+            }
+            Err(error) => error,
+        };
+        let lost: Vec<String> = messages[error.delivered..]
+            .iter()
+            .map(|message| {
+                format!(
+                    "{} {} ({})",
+                    message.destination,
+                    message.header("hookbus-id").unwrap_or("-"),
+                    message.header("subject").unwrap_or("")
+                )
+            })
+            .collect();
+        bail!(
+            "{why:#}; publishing them directly failed too ({}); not delivered: {}",
+            error.reasons(),
+            lost.join(", ")
+        )
+    }
+}
+
+impl Transport for Broker {
+    fn deliver(&mut self, messages: &[Message]) -> Result<Outcome> {
+        if messages.is_empty() {
+            return Ok(Outcome::default());
+        }
+        let entry = match self.outbox.store(messages) {
+            Ok(entry) => entry,
+            Err(why) => return self.deliver_unsaved(messages, why),
+        };
+        let mut outcome = Outcome {
+            accepted: messages.len(),
+            queued: messages.len(),
+            ..Outcome::default()
+        };
+        if self.waiting == Waiting::Never {
+            return Ok(outcome);
+        }
+        if self.stalled.is_none() {
+            match self.flush() {
+                Ok(report) => match report.stopped {
+                    Some(stopped) => {
+                        if report.done.contains(&entry.name) {
+                            outcome.queued = 0;
+                        } else if stopped.entry.as_deref() == Some(entry.name.as_str()) {
+                            outcome.queued = stopped.left;
+                        }
+                        self.stalled = Some(stopped.reason);
+                    }
+                    None => outcome.queued = 0,
+                },
+                Err(why) => self.stalled = Some(why),
+            }
+        }
+        if outcome.queued > 0 {
+            outcome.queued_because = self.stalled.clone();
+        }
+        Ok(outcome)
+    }
+}
