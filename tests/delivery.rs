@@ -9,7 +9,7 @@ mod brokers;
 mod gitutil;
 
 use brokers::{activemq, activemq_at, dead_address, unique, Broker, Received};
-use gitutil::{git, hookbus, parse_lines, run_ok, Fixture, Z40};
+use gitutil::{files_in, git, hookbus, parse_lines, run_ok, Fixture, Z40};
 use std::collections::HashSet;
 use std::fs;
 use std::net::TcpListener;
@@ -129,25 +129,6 @@ impl Setup {
         let files = files_in(&self.outbox);
         assert!(files.is_empty(), "files left in the outbox: {files:?}");
     }
-}
-
-/// Message and temporary files in an outbox and its dead/ folder (the lock
-/// file does not count).
-fn files_in(outbox: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    for dir in [outbox.to_path_buf(), outbox.join("dead")] {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries {
-            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-            if name.ends_with(".msg") || name.starts_with(".tmp-") {
-                found.push(dir.join(name).display().to_string());
-            }
-        }
-    }
-    found.sort();
-    found
 }
 
 /// Pending message files (not temporary, not dead).

@@ -346,6 +346,25 @@ pub fn hookbus(config: &Path, dir: &Path) -> Command {
     cmd
 }
 
+/// Message and temporary files in an outbox directory and its dead/ folder
+/// (the lock file does not count), sorted.
+pub fn files_in(outbox: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for dir in [outbox.to_path_buf(), outbox.join("dead")] {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            if name.ends_with(".msg") || name.starts_with(".tmp-") {
+                found.push(dir.join(name).display().to_string());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
 /// Messages sent to one destination.
 pub fn to<'a>(messages: &'a [Msg], destination: &str) -> Vec<&'a Msg> {
     messages
