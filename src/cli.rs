@@ -81,6 +81,13 @@ Exit status:
   6  messages could neither be delivered nor saved; for flush: messages are
      still waiting or were dead-lettered
 
+Delivery:
+  With a [broker], every message is saved in the outbox first, then published,
+  older messages first. A hook waits at most [broker] deadline_ms and leaves the
+  rest queued for the next push or `hookbus flush` (run it from a timer). Delivery
+  is at least once: a re-sent message keeps its hookbus-id header, so consumers
+  can drop duplicates. Messages the broker refuses for good wait in outbox/dead/.
+
 Environment:
   HOOKBUS_CONFIG  config file when --config is not given
   HOOKBUS_OUTBOX  outbox directory when [outbox] dir is not set
@@ -200,6 +207,13 @@ enum Command {
     Check,
     /// Deliver the messages waiting in the outbox, oldest first, stopping at the
     /// first failure; messages the broker refuses for good become dead letters
+    ///
+    /// Safe to run at any time, beside hooks and other flushes: one lock on the
+    /// outbox makes sure no two processes send the same message. Meant for a
+    /// timer (contrib/systemd) or cron, as the user the hooks run as, so that it
+    /// finds the same outbox. Exits 0 when the outbox is empty, 6 when messages
+    /// are still waiting (the broker is down) or were moved to outbox/dead/ by
+    /// this run (see `hookbus outbox list`).
     Flush {
         /// How long to wait for another hookbus that is delivering from the
         /// outbox (seconds)
@@ -765,6 +779,16 @@ fn check(config: &Config) -> Result<Status, Failure> {
         println!("config is valid; no [broker] configured: messages stay in the outbox");
         return Ok(Status::Ok);
     };
+    let outbox = Outbox::new(config.outbox_dir());
+    match (outbox.list(), outbox.list_dead()) {
+        (Ok(waiting), Ok(dead)) => println!(
+            "outbox {}: {} file(s) waiting, {} dead letter(s)",
+            outbox.dir().display(),
+            waiting.len(),
+            dead.len()
+        ),
+        (Err(error), _) | (_, Err(error)) => println!("outbox: {error:#}"),
+    }
     let mut usable = false;
     for report in publisher.check() {
         match report.result {

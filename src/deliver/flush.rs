@@ -138,7 +138,9 @@ impl Flush<'_> {
             }
             next += 1;
         }
-        self.outbox.remove(entry)?;
+        if on_disk > 0 {
+            self.outbox.remove(entry)?;
+        }
         self.report.done.push(entry.name.clone());
         Ok(())
     }
