@@ -472,7 +472,7 @@ fn concurrent_pushes_and_flushes_lose_nothing_and_leave_a_clean_outbox() {
     let amq = activemq();
     let setup = Setup::new(&amq);
     let base = setup.fixture.commit("base", &[("base", b"base\n")]);
-    let subscription = amq.drain(&setup.queue, 1 + CLONES * PUSHES, IDLE, CAP);
+    let mut subscription = amq.drain(&setup.queue, 1 + CLONES * PUSHES, IDLE, CAP);
     setup.fixture.push(&["master"]);
     let clones: Vec<PathBuf> = (0..CLONES)
         .map(|i| setup.fixture.clone_work(&format!("clone{i}")))
@@ -570,7 +570,6 @@ fn concurrent_pushes_and_flushes_lose_nothing_and_leave_a_clean_outbox() {
         &format!("{}\n", updates.join("\n")),
     );
     assert_eq!(expected.len(), 1 + CLONES * PUSHES);
-    let mut subscription = subscription;
     let received = ids(&subscription.received());
     let duplicates = assert_all_received(&expected, &received);
     eprintln!(
