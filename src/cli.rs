@@ -22,7 +22,7 @@ use hookbus::syslog::{Severity, Syslog};
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Exit statuses; documented in hookbus(1). Bad command-line usage exits with 2
 /// (clap's own status).
@@ -537,7 +537,7 @@ impl Run<'_> {
                     eprintln!("hookbus: messages are queued, but {error:#}; run `hookbus flush`");
                 }
             }
-            let severity = if outcome.queued_because.is_some() {
+            let severity = if outcome.queued_because.is_some() || outcome.dead_lettered > 0 {
                 Severity::Warning
             } else {
                 Severity::Info
@@ -564,9 +564,7 @@ impl Run<'_> {
         let broker = self.config.broker.as_ref()?;
         Some(match (self.hook, broker.background) {
             (true, true) => Waiting::Never,
-            (true, false) => {
-                Waiting::Until(Instant::now() + Duration::from_millis(broker.deadline_ms))
-            }
+            (true, false) => Waiting::Bounded(Duration::from_millis(broker.deadline_ms)),
             (false, _) => Waiting::PerPublish,
         })
     }
@@ -582,13 +580,20 @@ fn say_outcome(config: &Config, outcome: &Outcome, waiting: Option<Waiting>) {
             outcome.unsaved
         );
     }
+    if outcome.dead_lettered > 0 {
+        eprintln!(
+            "hookbus: {} message(s) refused by the broker for good, kept in {} (see `hookbus outbox list`)",
+            outcome.dead_lettered,
+            dir.join("dead").display()
+        );
+    }
     match waiting {
         None if outcome.queued > 0 => eprintln!(
             "hookbus: {} message(s) saved in outbox {} (no [broker] configured)",
             outcome.queued,
             dir.display()
         ),
-        Some(Waiting::Until(_) | Waiting::PerPublish) if outcome.queued > 0 => eprintln!(
+        Some(Waiting::Bounded(_) | Waiting::PerPublish) if outcome.queued > 0 => eprintln!(
             "hookbus: {} message(s) queued in {} ({}); the next push or `hookbus flush` delivers them",
             outcome.queued,
             dir.display(),
@@ -625,6 +630,9 @@ fn push_line(notifications: &[Notification], report: &Report) -> String {
         outcome.accepted - outcome.queued,
         outcome.queued
     );
+    if outcome.dead_lettered > 0 {
+        line.push_str(&format!(", {} dead-lettered", outcome.dead_lettered));
+    }
     if let Some(why) = &outcome.queued_because {
         line.push_str(&format!(" ({why})"));
     }
@@ -779,16 +787,6 @@ fn check(config: &Config) -> Result<Status, Failure> {
         println!("config is valid; no [broker] configured: messages stay in the outbox");
         return Ok(Status::Ok);
     };
-    let outbox = Outbox::new(config.outbox_dir());
-    match (outbox.list(), outbox.list_dead()) {
-        (Ok(waiting), Ok(dead)) => println!(
-            "outbox {}: {} file(s) waiting, {} dead letter(s)",
-            outbox.dir().display(),
-            waiting.len(),
-            dead.len()
-        ),
-        (Err(error), _) | (_, Err(error)) => println!("outbox: {error:#}"),
-    }
     let mut usable = false;
     for report in publisher.check() {
         match report.result {
@@ -807,6 +805,16 @@ fn check(config: &Config) -> Result<Status, Failure> {
             }
             Err(error) => println!("{}: reachable, not usable: {error}", report.host),
         }
+    }
+    let outbox = Outbox::new(config.outbox_dir());
+    match (outbox.list(), outbox.list_dead()) {
+        (Ok(waiting), Ok(dead)) => println!(
+            "outbox {}: {} file(s) waiting, {} dead letter(s)",
+            outbox.dir().display(),
+            waiting.len(),
+            dead.len()
+        ),
+        (Err(error), _) | (_, Err(error)) => println!("outbox: {error:#}"),
     }
     if usable {
         Ok(Status::Ok)

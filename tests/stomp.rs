@@ -481,6 +481,46 @@ fn an_unreachable_broker_keeps_the_messages_in_the_outbox() {
 }
 
 #[test]
+fn a_message_the_broker_refuses_becomes_a_dead_letter_and_the_next_still_arrives() {
+    // RabbitMQ answers a SEND to a missing exchange with ERROR and closes: the
+    // push's first message is refused, its second must not be held back.
+    let broker = rabbitmq();
+    let good = unique("queue", "after-refused");
+    let refused = unique("exchange", "missing") + "/key";
+    let outbox = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{}[outbox]\ndir = {:?}\n[[route]]\ndestination = {refused:?}\nformat = \"summary\"\n[[route]]\ndestination = {good:?}\nformat = \"summary\"\n",
+        broker.config(),
+        outbox.path(),
+    );
+    let fixture = gitutil::Fixture::publishing(&config);
+    private(&fixture.config);
+    let subscription = broker.subscribe(&good, 1);
+    let commit = fixture.commit("one", &[("a", b"a\n")]);
+    fixture.push(&["master"]);
+    let got = subscription.messages();
+    assert!(got[0].header("subject").contains(&commit));
+    let stderr = fixture.hook_stderr();
+    assert!(
+        stderr.contains("1 message(s) refused by the broker for good, kept in"),
+        "{stderr}"
+    );
+    let listed = fixture.hookbus(&["outbox", "list"], "");
+    let listing = text(&listed.stdout);
+    let lines: Vec<&str> = listing.lines().collect();
+    assert_eq!(lines.len(), 1, "{listing}");
+    assert!(lines[0].starts_with("dead/"), "{listing}");
+    assert!(lines[0].contains(&refused), "{listing}");
+    assert!(
+        lines[0].contains("not_found"),
+        "the broker's reason: {listing}"
+    );
+    // Nothing is left pending, so a flush has nothing to do and succeeds.
+    let flushed = fixture.hookbus(&["flush"], "");
+    assert_eq!(flushed.status.code(), Some(0), "{}", text(&flushed.stderr));
+}
+
+#[test]
 fn an_imported_legacy_config_passes_check_against_a_real_broker() {
     // The seed's example file, pointed at a dead port and the test ActiveMQ.
     let amq = activemq();

@@ -16,9 +16,10 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(60);
 /// How long a run may wait for delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Waiting {
-    /// A hook: lock and publishing together end at this instant; whatever is
-    /// not delivered by then stays queued.
-    Until(Instant),
+    /// A hook: waiting for the lock and publishing take at most this long in
+    /// all, counted from the first batch (rendering does not eat into it);
+    /// whatever is not delivered by then stays queued.
+    Bounded(Duration),
     /// A run by hand: each publish has the broker's deadline.
     PerPublish,
     /// Store only; something else (a background `hookbus flush`) delivers.
@@ -30,6 +31,8 @@ pub struct Broker {
     publisher: Publisher,
     outbox: Outbox,
     waiting: Waiting,
+    /// When a bounded wait ends; set by the first batch.
+    until: Option<Instant>,
     lock: Option<OutboxLock>,
     /// Why delivery stopped earlier in this run: later batches are only stored.
     stalled: Option<String>,
@@ -42,14 +45,17 @@ impl Broker {
             publisher,
             outbox,
             waiting,
+            until: None,
             lock: None,
             stalled: None,
         }
     }
 
-    fn until(&self) -> Option<Instant> {
+    fn until(&mut self) -> Option<Instant> {
         match self.waiting {
-            Waiting::Until(until) => Some(until),
+            Waiting::Bounded(bound) => {
+                Some(*self.until.get_or_insert_with(|| Instant::now() + bound))
+            }
             Waiting::PerPublish | Waiting::Never => None,
         }
     }
@@ -58,9 +64,9 @@ impl Broker {
     /// not flush at all.
     fn flush(&mut self) -> Result<FlushReport, String> {
         if self.lock.is_none() {
-            let wait = match self.waiting {
-                Waiting::Until(until) => until.saturating_duration_since(Instant::now()),
-                Waiting::PerPublish | Waiting::Never => LOCK_WAIT,
+            let wait = match self.until() {
+                Some(until) => until.saturating_duration_since(Instant::now()),
+                None => LOCK_WAIT,
             };
             match self.outbox.lock(wait) {
                 Ok(Some(lock)) => self.lock = Some(lock),
@@ -68,12 +74,13 @@ impl Broker {
                 Err(error) => return Err(format!("{error:#}")),
             }
         }
-        flush::flush(&self.outbox, &self.publisher, self.until()).map_err(|e| format!("{e:#}"))
+        let until = self.until();
+        flush::flush(&self.outbox, &self.publisher, until).map_err(|e| format!("{e:#}"))
     }
 
     /// The outbox cannot take the messages: publish them directly, or fail
     /// saying exactly which messages are gone.
-    fn deliver_unsaved(&self, messages: &[Message], why: anyhow::Error) -> Result<Outcome> {
+    fn deliver_unsaved(&mut self, messages: &[Message], why: anyhow::Error) -> Result<Outcome> {
         let deadline = self
             .until()
             .unwrap_or_else(|| Instant::now() + self.publisher.deadline());
@@ -126,17 +133,20 @@ impl Transport for Broker {
         }
         if self.stalled.is_none() {
             match self.flush() {
-                Ok(report) => match report.stopped {
-                    Some(stopped) => {
-                        if report.done.contains(&entry.name) {
-                            outcome.queued = 0;
-                        } else if stopped.entry.as_deref() == Some(entry.name.as_str()) {
-                            outcome.queued = stopped.left;
+                Ok(report) => {
+                    outcome.dead_lettered = report.dead_lettered;
+                    match report.stopped {
+                        Some(stopped) => {
+                            if report.done.contains(&entry.name) {
+                                outcome.queued = 0;
+                            } else if stopped.entry.as_deref() == Some(entry.name.as_str()) {
+                                outcome.queued = stopped.left;
+                            }
+                            self.stalled = Some(stopped.reason);
                         }
-                        self.stalled = Some(stopped.reason);
+                        None => outcome.queued = 0,
                     }
-                    None => outcome.queued = 0,
-                },
+                }
                 Err(why) => self.stalled = Some(why),
             }
         }

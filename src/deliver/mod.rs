@@ -113,6 +113,9 @@ pub struct Outcome {
     pub queued: usize,
     /// Why they were left there, when a delivery was tried and failed.
     pub queued_because: Option<String>,
+    /// Messages (of this run or older) the broker refused for good, now dead
+    /// letters in the outbox.
+    pub dead_lettered: usize,
     /// Messages that could not be saved in the outbox but went out directly.
     pub unsaved: usize,
     /// Why they could not be saved.
@@ -124,6 +127,7 @@ impl Outcome {
     pub fn add(&mut self, other: Outcome) {
         self.accepted += other.accepted;
         self.queued += other.queued;
+        self.dead_lettered += other.dead_lettered;
         self.unsaved += other.unsaved;
         self.queued_because = self.queued_because.take().or(other.queued_because);
         self.unsaved_because = self.unsaved_because.take().or(other.unsaved_because);
