@@ -51,14 +51,20 @@ struct Setup {
     fixture: Fixture,
     outbox: PathBuf,
     queue: String,
+    deadline_ms: u64,
 }
 
 impl Setup {
     fn new(broker: &Broker) -> Setup {
+        Setup::with_deadline(broker, DEADLINE_MS)
+    }
+
+    fn with_deadline(broker: &Broker, deadline_ms: u64) -> Setup {
         let fixture = Fixture::publishing("");
         let setup = Setup {
             outbox: fixture.root.join("outbox"),
             queue: unique("queue", "delivery"),
+            deadline_ms,
             fixture,
         };
         setup.point_at(broker);
@@ -74,8 +80,8 @@ impl Setup {
     /// directory and the syslog socket ("" for none).
     fn write(&self, broker: &str, broker_extra: &str, outbox: &Path, syslog: &str) {
         self.fixture.write_config(&format!(
-            "{broker}deadline_ms = {DEADLINE_MS}\n{broker_extra}\n[outbox]\ndir = {outbox:?}\n\n[log]\nsyslog = {syslog:?}\n\n[[route]]\ndestination = \"{}\"\nformat = \"json\"\n",
-            self.queue
+            "{broker}deadline_ms = {}\n{broker_extra}\n[outbox]\ndir = {outbox:?}\n\n[log]\nsyslog = {syslog:?}\n\n[[route]]\ndestination = \"{}\"\nformat = \"json\"\n",
+            self.deadline_ms, self.queue
         ));
     }
 
@@ -439,11 +445,12 @@ fn a_replay_killed_in_the_middle_of_delivery_loses_nothing_after_flushing() {
 
 #[test]
 fn one_flush_delivers_a_backlog_larger_than_one_deadline_can_carry() {
-    // 1,500 persistent messages take ActiveMQ longer than deadline_ms to
-    // receipt; a flush has no hook waiting on it and must not give up.
+    // deadline_ms bounds a hook's wait. A flush has no pusher waiting on it:
+    // a healthy broker that receipts steadily but needs longer than
+    // deadline_ms for the whole backlog must not make it give up.
     const COMMITS: usize = 1500;
     let amq = activemq();
-    let setup = Setup::new(&activemq_at(dead_address()));
+    let setup = Setup::with_deadline(&activemq_at(dead_address()), 100);
     let (mut replay, tip) = bulk_replay(&setup, COMMITS);
     replay.push(&tip);
     let out = setup.fixture.hookbus(&replay, "");
