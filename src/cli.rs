@@ -849,7 +849,9 @@ fn flush(config: &Config, wait: Duration) -> Result<Status, Failure> {
     let report = flush::flush(&outbox, &publisher, None).status(Status::Delivery)?;
     let mut left = 0;
     for entry in outbox.list().status(Status::Delivery)? {
-        left += outbox.read(&entry).map_or(1, |messages| messages.len());
+        left += outbox
+            .read_if_present(&entry)
+            .map_or(1, |messages| messages.map_or(0, |messages| messages.len()));
     }
     let mut line = format!(
         "flush: {} delivered, {} dead-lettered, {left} left in {}",
@@ -889,12 +891,9 @@ fn outbox(config: &Config, action: &OutboxAction) -> Result<Status, Failure> {
         OutboxAction::List => {
             let mut waiting = 0;
             for entry in &outbox.list().status(Status::Delivery)? {
-                for (index, message) in outbox
-                    .read(entry)
-                    .status(Status::Delivery)?
-                    .iter()
-                    .enumerate()
-                {
+                // A file a flush delivered since the listing is simply gone.
+                let messages = outbox.read_if_present(entry).status(Status::Delivery)?;
+                for (index, message) in messages.iter().flatten().enumerate() {
                     waiting += 1;
                     let _ = writeln!(
                         out,

@@ -5,8 +5,6 @@ mod gitutil;
 
 use gitutil::*;
 
-const Z40: &str = "0000000000000000000000000000000000000000";
-
 fn first_lines(body: &str, n: usize) -> Vec<&str> {
     body.lines().take(n).collect()
 }

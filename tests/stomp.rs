@@ -131,10 +131,7 @@ fn bodies_with_nul_and_invalid_utf8_arrive_byte_exact() {
 #[test]
 fn activemq_refuses_a_send_the_user_may_not_make() {
     let broker = activemq();
-    let config = broker
-        .config()
-        .replace("login = \"hookbus\"", "login = \"reader\"")
-        .replace(brokers::PASSCODE, "reader");
+    let config = broker.reader_config();
     let queue = unique("queue", "forbidden");
     let error = publish_error(&publisher(&config), &[message(&queue, "no", b"x")]);
     assert_eq!(error.delivered, 0);

@@ -92,8 +92,9 @@ impl Flush<'_> {
 
     /// Delivers one file; on failure keeps what is left of it in place.
     fn file(&mut self, entry: &Entry) -> Result<()> {
-        let messages = match self.outbox.read(entry) {
-            Ok(messages) => messages,
+        let messages = match self.outbox.read_if_present(entry) {
+            Ok(Some(messages)) => messages,
+            Ok(None) => return Ok(()),
             Err(damaged) => {
                 // Unreadable: nothing to send, but it must not block the rest.
                 self.outbox.set_aside(entry)?;
@@ -118,6 +119,12 @@ impl Flush<'_> {
             self.report.delivered += error.delivered;
             next += error.delivered;
             if !error.refused {
+                // With no pusher waiting, a publish that got somewhere before
+                // its deadline (a busy broker) is worth another: only one
+                // that makes no progress stops the flush.
+                if self.until.is_none() && error.delivered > 0 && !error.permanent {
+                    continue;
+                }
                 return self.stop(entry, &messages[next..], on_disk, &error);
             }
             // An ERROR may name any message still unreceipted: try the first

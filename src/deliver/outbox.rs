@@ -128,6 +128,16 @@ impl Outbox {
             .collect())
     }
 
+    /// Like [`Outbox::read`], but `None` when the file is gone: a flush
+    /// delivered it since it was listed.
+    pub fn read_if_present(&self, entry: &Entry) -> Result<Option<Vec<Message>>> {
+        match self.read(entry) {
+            Ok(messages) => Ok(Some(messages)),
+            Err(error) if is_not_found(&error) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Reads a dead-letter file back, with the reasons.
     pub fn read_dead(&self, entry: &Entry) -> Result<Vec<DeadLetter>> {
         read_file(&entry.path)
@@ -254,6 +264,13 @@ impl Outbox {
             }
         }
     }
+}
+
+fn is_not_found(error: &anyhow::Error) -> bool {
+    error
+        .root_cause()
+        .downcast_ref::<std::io::Error>()
+        .is_some_and(|error| error.kind() == std::io::ErrorKind::NotFound)
 }
 
 fn parent(path: &Path) -> &Path {
@@ -419,6 +436,7 @@ mod tests {
         assert_eq!(outbox.read(&entries[0]).unwrap(), &sent[1..2]);
         outbox.keep_only(&entries[0], &[]).unwrap();
         assert_eq!(outbox.list().unwrap().len(), 1);
+        assert_eq!(outbox.read_if_present(&entries[0]).unwrap(), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 /// The publishing account on both brokers (see scripts/brokers): the passcode
 /// holds a backslash and a colon on purpose.
@@ -39,9 +40,15 @@ fn address(variable: &str) -> String {
 }
 
 pub fn activemq() -> Broker {
+    activemq_at(address("HOOKBUS_TEST_ACTIVEMQ"))
+}
+
+/// An ActiveMQ started by `scripts/brokers start-activemq` at `address`, such
+/// as one a test starts and stops itself.
+pub fn activemq_at(address: String) -> Broker {
     Broker {
         name: "ActiveMQ",
-        address: address("HOOKBUS_TEST_ACTIVEMQ"),
+        address,
         vhost: "/",
         subscriber_login: "reader",
         subscriber_passcode: "reader",
@@ -103,16 +110,48 @@ impl Broker {
         )
     }
 
+    /// The same `[broker]` table with ActiveMQ's `reader` account, which may
+    /// log in and read but not write: every SEND is refused.
+    pub fn reader_config(&self) -> String {
+        self.config()
+            .replace(&format!("login = \"{LOGIN}\""), "login = \"reader\"")
+            .replace(PASSCODE, "reader")
+    }
+
     /// Subscribes with the independent client; returns once the broker has
     /// receipted the subscription.
     pub fn subscribe(&self, destination: &str, count: usize) -> Subscription {
+        self.listen(destination, count, SUBSCRIBER_TIMEOUT_S as f64, None)
+    }
+
+    /// Like [`Broker::subscribe`], but after `count` messages it goes on until
+    /// none has come for `idle`, so a duplicate shows; with `count` 0 it drains
+    /// a queue until idle. `cap` bounds the whole wait.
+    pub fn drain(
+        &self,
+        destination: &str,
+        count: usize,
+        idle: Duration,
+        cap: Duration,
+    ) -> Subscription {
+        self.listen(destination, count, cap.as_secs_f64(), Some(idle))
+    }
+
+    fn listen(
+        &self,
+        destination: &str,
+        count: usize,
+        timeout_s: f64,
+        idle: Option<Duration>,
+    ) -> Subscription {
         let (host, port) = self.address.rsplit_once(':').unwrap();
         let mut child = Command::new("/usr/bin/python3")
             .arg(SUBSCRIBER)
             .args([host, port, self.subscriber_login, self.subscriber_passcode])
             .args([self.vhost, destination])
             .arg(count.to_string())
-            .arg(SUBSCRIBER_TIMEOUT_S.to_string())
+            .arg(timeout_s.to_string())
+            .args(idle.map(|idle| idle.as_secs_f64().to_string()))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -175,12 +214,22 @@ impl Subscription {
         messages
     }
 
-    /// Whatever arrived before the subscriber's timeout; the subscriber stops
-    /// itself (SIGALRM) shortly after it, so reading to its end is bounded.
-    fn received(&mut self) -> Vec<Received> {
+    /// Returns once the first message has arrived; fails when none came
+    /// before the subscriber's timeout.
+    pub fn wait_first(&mut self) {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "FIRST", "no message arrived");
+    }
+
+    /// Whatever arrived before the subscriber's timeout (or idle end); the
+    /// subscriber stops itself (SIGALRM) shortly after it, so reading to its
+    /// end is bounded.
+    pub fn received(&mut self) -> Vec<Received> {
         let mut out = String::new();
         self.stdout.read_to_string(&mut out).unwrap();
         let _ = self.child.wait();
+        let out = out.trim_start().strip_prefix("FIRST").unwrap_or(&out);
         let list: Vec<Value> =
             serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out:?}"));
         list.into_iter()

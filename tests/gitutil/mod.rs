@@ -11,6 +11,9 @@ use std::process::{Command, Output};
 
 pub const HOOKBUS: &str = env!("CARGO_BIN_EXE_hookbus");
 
+/// The all-zeros SHA-1 revision git uses for "no ref".
+pub const Z40: &str = "0000000000000000000000000000000000000000";
+
 /// One message as `--dry-run` prints it.
 #[derive(Debug, Clone)]
 pub struct Msg {
@@ -212,6 +215,58 @@ impl Fixture {
         fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).unwrap();
     }
 
+    /// Replaces the config file, readable by its owner only (as a config
+    /// holding a passcode should be, so hookbus does not warn about it).
+    pub fn write_config(&self, config: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        fs::write(&self.config, config).unwrap();
+        fs::set_permissions(&self.config, fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    /// Another working clone of the bare repository, in `name` beside it.
+    pub fn clone_work(&self, name: &str) -> PathBuf {
+        let path = self.root.join(name);
+        run_ok(git(
+            &self.root,
+            &[
+                "clone",
+                "-q",
+                self.bare.to_str().unwrap(),
+                path.to_str().unwrap(),
+            ],
+        ));
+        path
+    }
+
+    /// Writes `count` commits (each changing one file) on a new branch of the
+    /// bare repository with `git fast-import`: thousands in a second, and no
+    /// hook runs. Returns the branch's tip.
+    pub fn fast_commits(&self, branch: &str, count: usize) -> String {
+        use std::io::Write;
+        let mut stream = Vec::new();
+        for i in 0..count {
+            let message = format!("bulk commit {i}\n");
+            let content = format!("{i}\n");
+            write!(
+                stream,
+                "commit refs/heads/{branch}\ncommitter Alice Example <alice@example.com> {} +0000\ndata {}\n{message}M 644 inline count.txt\ndata {}\n{content}\n",
+                1_700_000_000 + i,
+                message.len(),
+                content.len()
+            )
+            .unwrap();
+        }
+        let mut child = git(&self.bare, &["fast-import", "--quiet"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&stream).unwrap();
+        assert!(child.wait().unwrap().success(), "git fast-import failed");
+        run_ok(git(&self.bare, &["rev-parse", branch]))
+            .trim()
+            .to_string()
+    }
+
     /// Runs git in the working clone.
     pub fn git(&self, args: &[&str]) -> String {
         run_ok(self.git_cmd(args))
@@ -261,14 +316,8 @@ impl Fixture {
     /// Runs hookbus directly inside the bare repository.
     pub fn hookbus(&self, args: &[&str], stdin: &str) -> Output {
         use std::io::Write;
-        let mut child = Command::new(HOOKBUS)
-            .current_dir(&self.bare)
-            .arg("--config")
-            .arg(&self.config)
+        let mut child = hookbus(&self.config, &self.bare)
             .args(args)
-            .env_remove("GL_REPO")
-            .env_remove("GL_USER")
-            .env("USER", "alice")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -282,6 +331,38 @@ impl Fixture {
             .unwrap();
         child.wait_with_output().unwrap()
     }
+}
+
+/// hookbus with `config`, run in `dir` as the hook would be (no gitolite
+/// variables), for tests that need it on another thread than the fixture's.
+pub fn hookbus(config: &Path, dir: &Path) -> Command {
+    let mut cmd = Command::new(HOOKBUS);
+    cmd.current_dir(dir)
+        .arg("--config")
+        .arg(config)
+        .env_remove("GL_REPO")
+        .env_remove("GL_USER")
+        .env("USER", "alice");
+    cmd
+}
+
+/// Message and temporary files in an outbox directory and its dead/ folder
+/// (the lock file does not count), sorted.
+pub fn files_in(outbox: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for dir in [outbox.to_path_buf(), outbox.join("dead")] {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            if name.ends_with(".msg") || name.starts_with(".tmp-") {
+                found.push(dir.join(name).display().to_string());
+            }
+        }
+    }
+    found.sort();
+    found
 }
 
 /// Messages sent to one destination.
