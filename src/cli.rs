@@ -16,7 +16,7 @@ use hookbus::legacy::LegacyConfig;
 use hookbus::model::{CommitSource, Notification};
 use hookbus::render::MAX_LISTED_IDS;
 use hookbus::route::Router;
-use hookbus::stomp::Publisher;
+use hookbus::stomp::{Publisher, Retry};
 use hookbus::svn::{RevisionRange, SvnRepository};
 use hookbus::syslog::{Severity, Syslog};
 use std::io::{IsTerminal, Read, Write};
@@ -846,7 +846,8 @@ fn flush(config: &Config, wait: Duration) -> Result<Status, Failure> {
         return Ok(Status::Ok);
     };
     outbox.remove_stale_temps();
-    let report = flush::flush(&outbox, &publisher, None).status(Status::Delivery)?;
+    let report =
+        flush::flush(&outbox, &publisher, None, Retry::UntilDeadline).status(Status::Delivery)?;
     let mut left = 0;
     for entry in outbox.list().status(Status::Delivery)? {
         left += outbox

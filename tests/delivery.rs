@@ -309,6 +309,22 @@ fn a_push_to_a_closed_port_is_queued_and_flushed_once() {
 }
 
 #[test]
+fn during_an_outage_only_the_first_push_retries_until_the_deadline() {
+    // The first push finds no backlog and retries the broker until deadline_ms;
+    // a later one finds messages waiting, knows the broker was down, and tries
+    // it once, so pushes during an outage do not each take the whole bound.
+    let setup = Setup::new(&activemq_at(dead_address()));
+    setup.commit_and_push("first");
+    let first = setup.fixture.hook_stderr();
+    assert!(first.contains("(retried until the deadline)"), "{first}");
+    setup.commit_and_push("second");
+    let second = &setup.fixture.hook_stderr()[first.len()..];
+    assert!(second.contains("queued in"), "{second}");
+    assert!(!second.contains("retried"), "{second}");
+    assert_eq!(setup.list().len(), 2);
+}
+
+#[test]
 fn the_next_push_delivers_older_queued_messages_first() {
     let amq = activemq();
     let setup = Setup::new(&activemq_at(dead_address()));

@@ -5,7 +5,7 @@
 use super::flush::{self, FlushReport};
 use super::outbox::{Outbox, OutboxLock};
 use super::{Message, Outcome, Transport};
-use crate::stomp::Publisher;
+use crate::stomp::{Publisher, Retry};
 use anyhow::{bail, Result};
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,8 @@ pub struct Broker {
     waiting: Waiting,
     /// When a bounded wait ends; set by the first batch.
     until: Option<Instant>,
+    /// Whether publishing retries failed hosts; set by the first batch.
+    retry: Option<Retry>,
     lock: Option<OutboxLock>,
     /// Why delivery stopped earlier in this run: later batches are only stored.
     stalled: Option<String>,
@@ -46,6 +48,7 @@ impl Broker {
             outbox,
             waiting,
             until: None,
+            retry: None,
             lock: None,
             stalled: None,
         }
@@ -57,6 +60,18 @@ impl Broker {
                 Some(*self.until.get_or_insert_with(|| Instant::now() + bound))
             }
             Waiting::PerPublish | Waiting::Never => None,
+        }
+    }
+
+    /// How patient this run's publishing is: a hook that finds messages of
+    /// earlier runs still waiting knows the broker was down, so it tries each
+    /// host once rather than spend its whole bound retrying (during an outage
+    /// every push would otherwise take deadline_ms); the flush timer retries.
+    fn first_retry(&self) -> Retry {
+        let backlog = self.outbox.list().is_ok_and(|entries| !entries.is_empty());
+        match self.waiting {
+            Waiting::Bounded(_) if backlog => Retry::OneRound,
+            _ => Retry::UntilDeadline,
         }
     }
 
@@ -75,7 +90,8 @@ impl Broker {
             }
         }
         let until = self.until();
-        flush::flush(&self.outbox, &self.publisher, until).map_err(|e| format!("{e:#}"))
+        let retry = self.retry.unwrap_or(Retry::UntilDeadline);
+        flush::flush(&self.outbox, &self.publisher, until, retry).map_err(|e| format!("{e:#}"))
     }
 
     /// The outbox cannot take the messages: publish them directly, or fail
@@ -84,7 +100,8 @@ impl Broker {
         let deadline = self
             .until()
             .unwrap_or_else(|| Instant::now() + self.publisher.deadline());
-        let error = match self.publisher.publish_until(messages, deadline) {
+        let retry = self.retry.unwrap_or(Retry::UntilDeadline);
+        let error = match self.publisher.publish_until(messages, deadline, retry) {
             Ok(()) => {
                 return Ok(Outcome {
                     accepted: messages.len(),
@@ -118,6 +135,9 @@ impl Transport for Broker {
     fn deliver(&mut self, messages: &[Message]) -> Result<Outcome> {
         if messages.is_empty() {
             return Ok(Outcome::default());
+        }
+        if self.retry.is_none() {
+            self.retry = Some(self.first_retry());
         }
         let entry = match self.outbox.store(messages) {
             Ok(entry) => entry,

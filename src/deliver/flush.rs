@@ -7,7 +7,7 @@
 use super::outbox::{Entry, Outbox};
 use super::Message;
 use crate::stomp::publisher::PublishError;
-use crate::stomp::Publisher;
+use crate::stomp::{Publisher, Retry};
 use anyhow::Result;
 use std::time::Instant;
 
@@ -38,16 +38,19 @@ pub struct Stopped {
 
 /// Delivers every pending file, oldest first, including files stored while it
 /// runs. `until` bounds the whole flush (a hook's wait); without it each
-/// publish has the broker's own deadline.
+/// publish has the broker's own deadline. `retry` says whether a publish
+/// whose hosts all failed tries them again within its deadline.
 pub fn flush(
     outbox: &Outbox,
     publisher: &Publisher,
     until: Option<Instant>,
+    retry: Retry,
 ) -> Result<FlushReport> {
     let mut flush = Flush {
         outbox,
         publisher,
         until,
+        retry,
         report: FlushReport::default(),
     };
     loop {
@@ -77,6 +80,7 @@ struct Flush<'a> {
     outbox: &'a Outbox,
     publisher: &'a Publisher,
     until: Option<Instant>,
+    retry: Retry,
     report: FlushReport,
 }
 
@@ -108,7 +112,10 @@ impl Flush<'_> {
         let mut on_disk = messages.len();
         while next < messages.len() {
             let rest = &messages[next..];
-            let error = match self.publisher.publish_until(rest, self.deadline()) {
+            let error = match self
+                .publisher
+                .publish_until(rest, self.deadline(), self.retry)
+            {
                 Ok(()) => {
                     self.report.delivered += rest.len();
                     next = messages.len();
@@ -131,7 +138,7 @@ impl Flush<'_> {
             // alone to learn whether it is the one refused.
             match self
                 .publisher
-                .publish_until(&messages[next..=next], self.deadline())
+                .publish_until(&messages[next..=next], self.deadline(), self.retry)
             {
                 Ok(()) => self.report.delivered += 1,
                 Err(single) if single.refused => {

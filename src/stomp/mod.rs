@@ -12,7 +12,7 @@ pub mod tls;
 pub mod url;
 
 pub use connection::StompError;
-pub use publisher::{HostReport, PublishError, Publisher};
+pub use publisher::{HostReport, PublishError, Publisher, Retry};
 pub use secret::Secret;
 pub use settings::BrokerSettings;
 pub use url::BrokerUrl;

@@ -20,6 +20,17 @@ const WRITE_CHUNK: usize = 64 * 1024;
 /// Headers the publisher sets itself; a message's own copies are dropped.
 pub const RESERVED_HEADERS: [&str; 4] = ["destination", "receipt", "content-length", "transaction"];
 
+/// Whether a publish goes round the hosts again, with the URL's back-off,
+/// after every host failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Until the deadline (or the URL's maxReconnectAttempts).
+    UntilDeadline,
+    /// Once round: the broker is known to have been down, and what fails now
+    /// waits in the outbox anyway.
+    OneRound,
+}
+
 /// A publish that did not fully succeed.
 #[derive(Debug)]
 pub struct PublishError {
@@ -97,7 +108,8 @@ impl Publisher {
     /// Sends every message, receipted, within the configured deadline; see
     /// [`Publisher::publish_until`].
     pub fn publish(&self, messages: &[Message]) -> Result<(), PublishError> {
-        self.publish_until(messages, Instant::now() + self.settings.deadline)
+        let deadline = Instant::now() + self.settings.deadline;
+        self.publish_until(messages, deadline, Retry::UntilDeadline)
     }
 
     /// The configured bound on one publish.
@@ -112,6 +124,7 @@ impl Publisher {
         &self,
         messages: &[Message],
         deadline: Instant,
+        retry: Retry,
     ) -> Result<(), PublishError> {
         let failover = &self.settings.url.failover;
         let hosts = self.host_order();
@@ -143,7 +156,7 @@ impl Publisher {
                 .max_reconnect_attempts
                 .is_some_and(|attempts| round >= attempts);
             let left = deadline.saturating_duration_since(Instant::now());
-            if !worth_retrying || out_of_attempts || left.is_zero() {
+            if retry == Retry::OneRound || !worth_retrying || out_of_attempts || left.is_zero() {
                 return Err(failure);
             }
             std::thread::sleep(failover.delay(round).min(left));
