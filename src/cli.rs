@@ -773,9 +773,11 @@ fn send(
         .status(Status::Input)?;
     let message = Message::compose(destination, subject, headers, body).status(Status::Input)?;
     let waiting = config.broker.as_ref().map(|_| Waiting::PerPublish);
-    let outcome = transport(config, dry_run, waiting)?
+    let mut transport = transport(config, dry_run, waiting)?;
+    let mut outcome = transport
         .deliver(std::slice::from_ref(&message))
         .status(Status::Delivery)?;
+    outcome.add(transport.finish().status(Status::Delivery)?);
     if !dry_run {
         say_outcome(config, &outcome, waiting);
     }

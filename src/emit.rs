@@ -62,6 +62,7 @@ pub fn emit(
         }
     }
     deliver(transport, &mut batch, &mut report)?;
+    report.delivered.add(transport.finish()?);
     Ok(report)
 }
 

@@ -1,12 +1,19 @@
 //! The broker transport: every batch is first stored in the outbox, then the
 //! outbox is flushed (older messages first, so order holds), so a crash, an
 //! outage or a slow broker at any point loses nothing.
+//!
+//! Flushing runs on a thread of its own, so that the broker receipts batch N
+//! while batch N+1 renders; the batch is on disk before the thread hears of it.
 
-use super::flush::{self, FlushReport};
-use super::outbox::{Outbox, OutboxLock};
+use super::flush::{self, Stopped};
+use super::outbox::Outbox;
 use super::{Message, Outcome, Transport};
 use crate::stomp::{Publisher, Retry};
 use anyhow::{bail, Result};
+use std::collections::HashSet;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How long a run without a time bound (a replay by hand) waits for another
@@ -28,87 +35,129 @@ pub enum Waiting {
 
 /// Stores, then publishes what the outbox holds.
 pub struct Broker {
-    publisher: Publisher,
+    publisher: Arc<Publisher>,
     outbox: Outbox,
     waiting: Waiting,
-    /// When a bounded wait ends; set by the first batch.
+    /// Set by the first batch: the bound and patience of this run.
+    plan: Option<Plan>,
+    /// The delivering thread, once a batch is stored.
+    worker: Option<Worker>,
+    /// This run's files and how many messages each holds.
+    stored: Vec<(String, usize)>,
+    /// Messages published directly because the outbox could not take them.
+    unsaved: Outcome,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Plan {
     until: Option<Instant>,
-    /// Whether publishing retries failed hosts; set by the first batch.
-    retry: Option<Retry>,
-    lock: Option<OutboxLock>,
-    /// Why delivery stopped earlier in this run: later batches are only stored.
-    stalled: Option<String>,
+    retry: Retry,
+}
+
+struct Worker {
+    wake: Sender<()>,
+    handle: JoinHandle<Delivered>,
+}
+
+/// What the delivering thread did over the whole run.
+#[derive(Debug, Default)]
+struct Delivered {
+    done: HashSet<String>,
+    dead_lettered: usize,
+    stopped: Option<Stopped>,
+}
+
+impl Delivered {
+    fn stalled(reason: String) -> Delivered {
+        Delivered {
+            stopped: Some(Stopped {
+                entry: None,
+                left: 0,
+                reason,
+            }),
+            ..Delivered::default()
+        }
+    }
 }
 
 impl Broker {
     /// A transport storing in `outbox` and publishing with `publisher`.
     pub fn new(publisher: Publisher, outbox: Outbox, waiting: Waiting) -> Broker {
         Broker {
-            publisher,
+            publisher: Arc::new(publisher),
             outbox,
             waiting,
-            until: None,
-            retry: None,
-            lock: None,
-            stalled: None,
+            plan: None,
+            worker: None,
+            stored: Vec::new(),
+            unsaved: Outcome::default(),
         }
     }
 
-    fn until(&mut self) -> Option<Instant> {
-        match self.waiting {
+    /// The bound and patience of this run, fixed by its first batch. A hook
+    /// that finds messages of earlier runs still waiting knows the broker was
+    /// down, so it tries each host once rather than spend its whole bound
+    /// retrying (during an outage every push would otherwise take
+    /// deadline_ms); the flush timer does the retrying.
+    fn plan(&mut self) -> Plan {
+        *self.plan.get_or_insert_with(|| match self.waiting {
             Waiting::Bounded(bound) => {
-                Some(*self.until.get_or_insert_with(|| Instant::now() + bound))
+                let backlog = self.outbox.list().is_ok_and(|entries| !entries.is_empty());
+                Plan {
+                    until: Some(Instant::now() + bound),
+                    retry: if backlog {
+                        Retry::OneRound
+                    } else {
+                        Retry::UntilDeadline
+                    },
+                }
             }
-            Waiting::PerPublish | Waiting::Never => None,
-        }
+            Waiting::PerPublish | Waiting::Never => Plan {
+                until: None,
+                retry: Retry::UntilDeadline,
+            },
+        })
     }
 
-    /// How patient this run's publishing is: a hook that finds messages of
-    /// earlier runs still waiting knows the broker was down, so it tries each
-    /// host once rather than spend its whole bound retrying (during an outage
-    /// every push would otherwise take deadline_ms); the flush timer retries.
-    fn first_retry(&self) -> Retry {
-        let backlog = self.outbox.list().is_ok_and(|entries| !entries.is_empty());
-        match self.waiting {
-            Waiting::Bounded(_) if backlog => Retry::OneRound,
-            _ => Retry::UntilDeadline,
+    /// Tells the delivering thread a batch is on disk, starting it if needed.
+    fn wake(&mut self, plan: Plan) {
+        if self.waiting == Waiting::Never {
+            return;
         }
-    }
-
-    /// Flushes the outbox under its lock; returns the report, or why it could
-    /// not flush at all.
-    fn flush(&mut self) -> Result<FlushReport, String> {
-        if self.lock.is_none() {
-            let wait = match self.until() {
-                Some(until) => until.saturating_duration_since(Instant::now()),
-                None => LOCK_WAIT,
-            };
-            match self.outbox.lock(wait) {
-                Ok(Some(lock)) => self.lock = Some(lock),
-                Ok(None) => return Err("another hookbus is delivering from the outbox".into()),
-                Err(error) => return Err(format!("{error:#}")),
-            }
-        }
-        let until = self.until();
-        let retry = self.retry.unwrap_or(Retry::UntilDeadline);
-        flush::flush(&self.outbox, &self.publisher, until, retry).map_err(|e| format!("{e:#}"))
+        let worker = self.worker.get_or_insert_with(|| {
+            let (wake, asleep) = mpsc::channel();
+            let outbox = self.outbox.clone();
+            let publisher = Arc::clone(&self.publisher);
+            let handle = std::thread::spawn(move || deliver(&outbox, &publisher, plan, asleep));
+            Worker { wake, handle }
+        });
+        // A thread that already stopped (broker down) leaves the batch queued.
+        let _ = worker.wake.send(());
     }
 
     /// The outbox cannot take the messages: publish them directly, or fail
     /// saying exactly which messages are gone.
-    fn deliver_unsaved(&mut self, messages: &[Message], why: anyhow::Error) -> Result<Outcome> {
-        let deadline = self
-            .until()
+    fn deliver_unsaved(
+        &mut self,
+        messages: &[Message],
+        why: anyhow::Error,
+        plan: Plan,
+    ) -> Result<Outcome> {
+        let deadline = plan
+            .until
             .unwrap_or_else(|| Instant::now() + self.publisher.deadline());
-        let retry = self.retry.unwrap_or(Retry::UntilDeadline);
-        let error = match self.publisher.publish_until(messages, deadline, retry) {
+        let error = match self.publisher.publish_until(messages, deadline, plan.retry) {
             Ok(()) => {
-                return Ok(Outcome {
-                    accepted: messages.len(),
+                let outcome = Outcome {
                     unsaved: messages.len(),
                     unsaved_because: Some(format!("{why:#}")),
                     ..Outcome::default()
-                })
+                };
+                self.unsaved.add(outcome);
+                return Ok(Outcome {
+                    accepted: messages.len(),
+                    ..Outcome::default()
+                });
             }
             Err(error) => error,
         };
@@ -131,47 +180,84 @@ impl Broker {
     }
 }
 
+/// The delivering thread: takes the outbox lock, then flushes each time a
+/// batch is stored, until the run has stored its last batch or a flush stops.
+fn deliver(outbox: &Outbox, publisher: &Publisher, plan: Plan, asleep: Receiver<()>) -> Delivered {
+    let wait = plan.until.map_or(LOCK_WAIT, |until| {
+        until.saturating_duration_since(Instant::now())
+    });
+    let _lock = match outbox.lock(wait) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => {
+            return Delivered::stalled("another hookbus is delivering from the outbox".into())
+        }
+        Err(error) => return Delivered::stalled(format!("{error:#}")),
+    };
+    let mut delivered = Delivered::default();
+    while asleep.recv().is_ok() {
+        // One flush covers every batch stored so far.
+        while asleep.try_recv().is_ok() {}
+        match flush::flush(outbox, publisher, plan.until, plan.retry) {
+            Ok(report) => {
+                delivered.done.extend(report.done);
+                delivered.dead_lettered += report.dead_lettered;
+                if report.stopped.is_some() {
+                    delivered.stopped = report.stopped;
+                    break;
+                }
+            }
+            Err(error) => {
+                delivered.stopped = Delivered::stalled(format!("{error:#}")).stopped;
+                break;
+            }
+        }
+    }
+    delivered
+}
+
 impl Transport for Broker {
     fn deliver(&mut self, messages: &[Message]) -> Result<Outcome> {
         if messages.is_empty() {
             return Ok(Outcome::default());
         }
-        if self.retry.is_none() {
-            self.retry = Some(self.first_retry());
-        }
-        let entry = match self.outbox.store(messages) {
-            Ok(entry) => entry,
-            Err(why) => return self.deliver_unsaved(messages, why),
-        };
-        let mut outcome = Outcome {
-            accepted: messages.len(),
-            queued: messages.len(),
-            ..Outcome::default()
-        };
-        if self.waiting == Waiting::Never {
-            return Ok(outcome);
-        }
-        if self.stalled.is_none() {
-            match self.flush() {
-                Ok(report) => {
-                    outcome.dead_lettered = report.dead_lettered;
-                    match report.stopped {
-                        Some(stopped) => {
-                            if report.done.contains(&entry.name) {
-                                outcome.queued = 0;
-                            } else if stopped.entry.as_deref() == Some(entry.name.as_str()) {
-                                outcome.queued = stopped.left;
-                            }
-                            self.stalled = Some(stopped.reason);
-                        }
-                        None => outcome.queued = 0,
-                    }
-                }
-                Err(why) => self.stalled = Some(why),
+        let plan = self.plan();
+        match self.outbox.store(messages) {
+            Ok(entry) => {
+                self.stored.push((entry.name, messages.len()));
+                self.wake(plan);
+                Ok(Outcome {
+                    accepted: messages.len(),
+                    ..Outcome::default()
+                })
             }
+            Err(why) => self.deliver_unsaved(messages, why, plan),
         }
+    }
+
+    /// Waits for the delivering thread and counts what is left queued.
+    fn finish(&mut self) -> Result<Outcome> {
+        let mut outcome = std::mem::take(&mut self.unsaved);
+        let delivered = match self.worker.take() {
+            Some(Worker { wake, handle }) => {
+                drop(wake);
+                handle
+                    .join()
+                    .unwrap_or_else(|_| Delivered::stalled("the delivering thread failed".into()))
+            }
+            None => Delivered::default(),
+        };
+        for (name, count) in self.stored.drain(..) {
+            if delivered.done.contains(&name) {
+                continue;
+            }
+            outcome.queued += match &delivered.stopped {
+                Some(stopped) if stopped.entry.as_deref() == Some(name.as_str()) => stopped.left,
+                _ => count,
+            };
+        }
+        outcome.dead_lettered = delivered.dead_lettered;
         if outcome.queued > 0 {
-            outcome.queued_because = self.stalled.clone();
+            outcome.queued_because = delivered.stopped.map(|stopped| stopped.reason);
         }
         Ok(outcome)
     }

@@ -139,6 +139,12 @@ pub trait Transport {
     /// Takes every message or fails; on failure nothing is reported as accepted
     /// that was not.
     fn deliver(&mut self, messages: &[Message]) -> anyhow::Result<Outcome>;
+
+    /// Called after the last batch: finishes what runs in the background and
+    /// reports it (what is left queued and why).
+    fn finish(&mut self) -> anyhow::Result<Outcome> {
+        Ok(Outcome::default())
+    }
 }
 
 #[cfg(test)]
