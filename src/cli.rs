@@ -642,14 +642,20 @@ fn push_line(notifications: &[Notification], report: &Report) -> String {
 /// One line for the record: on stderr when a person watches it (a terminal,
 /// or `-v`), in the system log otherwise.
 fn log_line(cli: &Cli, config: &Config, severity: Severity, line: &str) {
-    let interactive = std::io::stderr().is_terminal();
-    if interactive || cli.verbose > 0 {
+    if std::io::stderr().is_terminal() || cli.verbose > 0 {
         eprintln!("hookbus: {line}");
     }
-    if !interactive {
-        if let Some(socket) = config.log.syslog_socket() {
-            Syslog::new(socket).send(severity, line);
-        }
+    to_syslog(config, severity, line);
+}
+
+/// Sends a line to the configured syslog socket, unless a person watches
+/// stderr (a terminal), where the line already went.
+fn to_syslog(config: &Config, severity: Severity, line: &str) {
+    if std::io::stderr().is_terminal() {
+        return;
+    }
+    if let Some(socket) = config.log.syslog_socket() {
+        Syslog::new(socket).send(severity, line);
     }
 }
 
@@ -875,10 +881,8 @@ fn flush(config: &Config, wait: Duration) -> Result<Status, Failure> {
     } else {
         Severity::Info
     };
-    if !std::io::stderr().is_terminal() && (report.delivered > 0 || trouble) {
-        if let Some(socket) = config.log.syslog_socket() {
-            Syslog::new(socket).send(severity, &line);
-        }
+    if report.delivered > 0 || trouble {
+        to_syslog(config, severity, &line);
     }
     Ok(if trouble {
         Status::Delivery
@@ -909,7 +913,7 @@ fn outbox(config: &Config, action: &OutboxAction) -> Result<Status, Failure> {
             }
             let mut dead = 0;
             for entry in &outbox.list_dead().status(Status::Delivery)? {
-                match outbox.read_dead(entry) {
+                match outbox.read_letters(entry) {
                     Ok(letters) => {
                         for (index, letter) in letters.iter().enumerate() {
                             dead += 1;
@@ -937,8 +941,7 @@ fn outbox(config: &Config, action: &OutboxAction) -> Result<Status, Failure> {
         OutboxAction::Show { name } => {
             let name = name.split('#').next().unwrap_or(name);
             let entry = outbox.find(name).status(Status::Input)?;
-            let letters =
-                hookbus::deliver::outbox::read_file(&entry.path).status(Status::Delivery)?;
+            let letters = outbox.read_letters(&entry).status(Status::Delivery)?;
             for letter in letters {
                 let _ = writeln!(out, "{}", to_json_line(&letter.message));
             }

@@ -70,11 +70,7 @@ struct Delivered {
 impl Delivered {
     fn stalled(reason: String) -> Delivered {
         Delivered {
-            stopped: Some(Stopped {
-                entry: None,
-                left: 0,
-                reason,
-            }),
+            stopped: Some(Stopped::before_any_file(reason)),
             ..Delivered::default()
         }
     }
@@ -207,7 +203,7 @@ fn deliver(outbox: &Outbox, publisher: &Publisher, plan: Plan, asleep: Receiver<
                 }
             }
             Err(error) => {
-                delivered.stopped = Delivered::stalled(format!("{error:#}")).stopped;
+                delivered.stopped = Some(Stopped::before_any_file(format!("{error:#}")));
                 break;
             }
         }

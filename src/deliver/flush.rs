@@ -36,6 +36,17 @@ pub struct Stopped {
     pub reason: String,
 }
 
+impl Stopped {
+    /// A stop outside any file: out of time, or no delivery possible at all.
+    pub fn before_any_file(reason: String) -> Stopped {
+        Stopped {
+            entry: None,
+            left: 0,
+            reason,
+        }
+    }
+}
+
 /// Delivers every pending file, oldest first, including files stored while it
 /// runs. `until` bounds the whole flush (a hook's wait); without it each
 /// publish has the broker's own deadline. `retry` says whether a publish
@@ -60,11 +71,9 @@ pub fn flush(
         }
         for entry in &entries {
             if flush.out_of_time() {
-                flush.report.stopped = Some(Stopped {
-                    entry: None,
-                    left: 0,
-                    reason: "the hook's time bound ([broker] deadline_ms) ran out".into(),
-                });
+                flush.report.stopped = Some(Stopped::before_any_file(
+                    "the hook's time bound ([broker] deadline_ms) ran out".into(),
+                ));
             } else {
                 flush.file(entry)?;
             }

@@ -138,8 +138,8 @@ impl Outbox {
         }
     }
 
-    /// Reads a dead-letter file back, with the reasons.
-    pub fn read_dead(&self, entry: &Entry) -> Result<Vec<DeadLetter>> {
+    /// Reads any file back with the reasons (empty unless it is a dead letter).
+    pub fn read_letters(&self, entry: &Entry) -> Result<Vec<DeadLetter>> {
         read_file(&entry.path)
     }
 
@@ -478,7 +478,7 @@ mod tests {
         let dead = outbox.list_dead().unwrap();
         assert_eq!(dead.len(), 1);
         assert!(dead[0].name.starts_with("dead/"));
-        let letters = outbox.read_dead(&dead[0]).unwrap();
+        let letters = outbox.read_letters(&dead[0]).unwrap();
         assert_eq!(letters[0].reason, "not authorized");
         assert_eq!(letters[0].message, sent[0]);
         outbox.retry(&dead[0]).unwrap();
