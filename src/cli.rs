@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod webhook;
+
 /// Exit statuses; documented in hookbus(1). Bad command-line usage exits with 2
 /// (clap's own status).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,6 +227,15 @@ enum Command {
         #[command(subcommand)]
         action: OutboxAction,
     },
+    /// Serve forge webhooks (GitHub, GitLab, Gitea, Forgejo) on [webhook]
+    /// listen: their pushes become the same messages a hook sends
+    ///
+    /// Runs in the foreground until SIGTERM or SIGINT. Each [[webhook.endpoint]]
+    /// checks its requests' signatures with its own secret (401 otherwise);
+    /// pushes are rendered through the routes and stored in the outbox before
+    /// the 202 reply, then published on a thread of their own. Redeliveries
+    /// are answered without emitting twice. One line per request on stderr.
+    Webhook,
 }
 
 /// What both Subversion commands take.
@@ -345,6 +356,7 @@ fn run(cli: &Cli) -> Result<Status, Failure> {
         Command::Check => check(&config),
         Command::Flush { wait } => flush(&config, Duration::from_secs(*wait)),
         Command::Outbox { action } => outbox(&config, action),
+        Command::Webhook => webhook::serve(&config),
         Command::Config { .. } => unreachable!("handled before the config is loaded"),
     }
 }

@@ -38,6 +38,8 @@ pub struct Config {
     pub log: LogOptions,
     /// Where messages are published; without it they stay in the outbox.
     pub broker: Option<BrokerConfig>,
+    /// `hookbus webhook`: forge pushes over HTTP.
+    pub webhook: Option<crate::webhook::WebhookConfig>,
     /// The file this was read from, if any (for messages and permission checks).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -394,6 +396,9 @@ impl Config {
         }
         if let Some(broker) = &config.broker {
             BrokerUrl::parse(&broker.url).context("[broker] url")?;
+        }
+        if let Some(webhook) = &config.webhook {
+            webhook.validate()?;
         }
         Ok(config)
     }

@@ -18,3 +18,4 @@ pub mod route;
 pub mod stomp;
 pub mod svn;
 pub mod syslog;
+pub mod webhook;
