@@ -455,7 +455,13 @@ fn bad_requests_get_their_status_and_one_log_line_each_and_sigterm_stops_cleanly
         outbox_messages(dir.path()).is_empty(),
         "nothing stored for bad requests"
     );
-    // The server goes on serving.
+    // A sender that stalls in the middle of its body holds up nobody else.
+    let mut stalled = std::net::TcpStream::connect(&server.address).unwrap();
+    std::io::Write::write_all(
+        &mut stalled,
+        b"POST /github HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n{\"ref\"",
+    )
+    .unwrap();
     let headers = github_headers("push", "good", &body);
     assert_eq!(server.post("/github", &pairs(&headers), &body).0, 202);
     let log = server.log();
@@ -477,6 +483,16 @@ fn bad_requests_get_their_status_and_one_log_line_each_and_sigterm_stops_cleanly
         7,
         "{log}"
     );
+    // Once it gives up, its request is answered and logged like any other.
+    drop(stalled);
+    eventually("the stalled request's line", || {
+        server
+            .log()
+            .lines()
+            .filter(|line| line.contains(" POST /"))
+            .count()
+            == 8
+    });
     let status = server.stop();
     assert!(status.success(), "{status}: {}", server.log());
     assert!(

@@ -206,6 +206,23 @@ mod tests {
     }
 
     #[test]
+    fn the_example_configs_webhook_tables_are_valid_uncommented() {
+        let example = include_str!("../../contrib/hookbus.toml");
+        let start = example.find("# [webhook]\n").expect("a [webhook] example");
+        let text: String = example[start..]
+            .lines()
+            .filter_map(|line| line.strip_prefix("# "))
+            .filter(|line| line.starts_with('[') || line.contains(" = "))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let config = crate::config::Config::parse(&text).unwrap();
+        let webhook = config.webhook.unwrap();
+        assert_eq!(webhook.endpoints[0].kind, ForgeKind::Github);
+        assert_eq!(webhook.repo("octo-org/app").0, "app");
+        assert_eq!(webhook.forwards.len(), 1);
+    }
+
+    #[test]
     fn repo_names_default_to_the_full_name() {
         let config = parse(
             "listen = \"127.0.0.1:0\"\n[[endpoint]]\npath = \"/g\"\nkind = \"gitlab\"\nsecret_file = \"/s\"\n[[repo]]\nfull_name = \"mike/diaspora\"\nname = \"diaspora\"\nmirror = \"/srv/m.git\"\n",

@@ -2,7 +2,7 @@
 //! then the push rendered through the routes and stored durably in the outbox
 //! before the 202. Independent of HTTP, so it is tested without a socket.
 
-use super::config::{read_secret, EndpointConfig, ForgeKind};
+use super::config::{read_secret, EndpointConfig, ForgeKind, WebhookConfig};
 use super::convert::{self, PayloadCommits};
 use super::deliveries::{Claim, Deliveries};
 use super::forge::{self, Event, Push};
@@ -63,6 +63,7 @@ struct Endpoint {
 /// outbox, the delivery ids and the delivering thread's wake-up.
 pub struct Webhook {
     config: Config,
+    settings: WebhookConfig,
     endpoints: Vec<Endpoint>,
     router: Router,
     outbox: Outbox,
@@ -96,6 +97,7 @@ impl Webhook {
         let retention = Duration::from_secs(settings.remember_hours * 3600);
         Ok(Webhook {
             config: config.clone(),
+            settings: settings.clone(),
             endpoints,
             router: Router::new(&config.effective_routes())?,
             outbox: Outbox::new(config.outbox_dir()),
@@ -166,8 +168,7 @@ impl Webhook {
     }
 
     fn handle_push(&self, kind: ForgeKind, push: &Push) -> Reply {
-        let settings = super::settings(&self.config).expect("checked at start");
-        let (repo, mirror) = settings.repo(&push.full_name);
+        let (repo, mirror) = self.settings.repo(&push.full_name);
         if self.config.repos.is_skipped(&repo) {
             return reply(
                 202,
@@ -175,7 +176,7 @@ impl Webhook {
             );
         }
         let rendered = match mirror {
-            Some(mirror) => self.render_from_mirror(mirror, &repo, push, settings.fetch_timeout_ms),
+            Some(mirror) => self.render_from_mirror(mirror, &repo, push),
             None => self.render_from_payload(&repo, push, None),
         };
         let mut messages = match rendered {
@@ -212,20 +213,17 @@ impl Webhook {
         crate::emit::messages_for(&notification, &source, &self.router, &self.config.limits)
     }
 
-    fn render_from_mirror(
-        &self,
-        mirror: &Path,
-        repo: &str,
-        push: &Push,
-        timeout_ms: u64,
-    ) -> Result<Vec<Message>> {
+    fn render_from_mirror(&self, mirror: &Path, repo: &str, push: &Push) -> Result<Vec<Message>> {
         let lock = {
             let mut mirrors = self.mirrors.lock().unwrap_or_else(|p| p.into_inner());
             Arc::clone(mirrors.entry(mirror.to_path_buf()).or_default())
         };
         let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
         let from_git = || -> Result<Vec<Message>> {
-            mirror::fetch(mirror, Duration::from_millis(timeout_ms))?;
+            mirror::fetch(
+                mirror,
+                Duration::from_millis(self.settings.fetch_timeout_ms),
+            )?;
             let git = crate::git::open(Some(mirror))?;
             let context = PushContext {
                 repo_name: repo.to_string(),
@@ -250,8 +248,8 @@ impl Webhook {
     /// Other events: published as their JSON payload where a
     /// `[[webhook.forward]]` asks for them, else acknowledged and dropped.
     fn forward(&self, kind: ForgeKind, event: &str, body: &[u8]) -> Reply {
-        let settings = super::settings(&self.config).expect("checked at start");
-        let wanted: Vec<_> = settings
+        let wanted: Vec<_> = self
+            .settings
             .forwards
             .iter()
             .filter(|forward| forward.events.iter().any(|name| name == event))
@@ -266,7 +264,7 @@ impl Webhook {
             return reply(400, format!("malformed {event} payload: not JSON"));
         }
         let full_name = forge::repository_of(kind, body).unwrap_or_default();
-        let repo = settings.repo(&full_name).0;
+        let repo = self.settings.repo(&full_name).0;
         let mut messages = Vec::new();
         for forward in wanted {
             let destination = forward
