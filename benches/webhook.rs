@@ -96,6 +96,7 @@ fn main() {
             |q: f64| sorted[((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1];
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         let goal = match case.name {
+            _ if !measuring => "- (cargo test: a check that it runs)",
             "payload only" if at(0.99) <= P99_GOAL => "p99 ≤ 20 ms met",
             "payload only" => "p99 ≤ 20 ms MISSED",
             _ => "-",

@@ -3,8 +3,9 @@
 //! Data flows one way: input (the [`git`] and [`svn`] sides) → [`model`] → [`render`] →
 //! [`route`] → [`deliver`]; [`emit`] runs the steps after the input side and
 //! [`config`] holds what the user configured; [`syslog`] leaves a line per run
-//! in the system log. The CLI in `main.rs` only wires
-//! these together.
+//! in the system log. [`webhook`] is a third input side: forge pushes over
+//! HTTP, rendered and delivered through the same steps. The CLI in `main.rs`
+//! only wires these together.
 
 pub mod config;
 pub mod deliver;
