@@ -896,10 +896,17 @@ fn outbox(config: &Config, action: &OutboxAction) -> Result<Status, Failure> {
     let mut out = std::io::stdout().lock();
     match action {
         OutboxAction::List => {
-            let mut waiting = 0;
+            let (mut waiting, mut damaged) = (0, 0);
             for entry in &outbox.list().status(Status::Delivery)? {
                 // A file a flush delivered since the listing is simply gone.
-                let messages = outbox.read_if_present(entry).status(Status::Delivery)?;
+                let messages = match outbox.read_if_present(entry) {
+                    Ok(messages) => messages,
+                    Err(error) => {
+                        damaged += 1;
+                        let _ = writeln!(out, "{}\t\t\t{error:#}", entry.name);
+                        continue;
+                    }
+                };
                 for (index, message) in messages.iter().flatten().enumerate() {
                     waiting += 1;
                     let _ = writeln!(
@@ -928,13 +935,13 @@ fn outbox(config: &Config, action: &OutboxAction) -> Result<Status, Failure> {
                         }
                     }
                     Err(error) => {
-                        dead += 1;
+                        damaged += 1;
                         let _ = writeln!(out, "{}\t\t\t{error:#}", entry.name);
                     }
                 }
             }
             eprintln!(
-                "hookbus: {waiting} message(s) waiting, {dead} dead letter(s) in {}",
+                "hookbus: {waiting} message(s) waiting, {dead} dead letter(s), {damaged} damaged file(s) in {}",
                 outbox.dir().display()
             );
         }
@@ -964,14 +971,23 @@ fn outbox(config: &Config, action: &OutboxAction) -> Result<Status, Failure> {
                     .collect::<anyhow::Result<Vec<_>>>()
                     .status(Status::Input)?
             };
+            let mut status = Status::Ok;
+            let mut put_back = 0;
             for entry in &entries {
-                outbox.retry(entry).status(Status::Delivery)?;
+                // A damaged file stays where it is; the others still go back.
+                match outbox.retry(entry) {
+                    Ok(()) => put_back += 1,
+                    Err(error) => {
+                        eprintln!("hookbus: error: {error:#}");
+                        status = Status::Input;
+                    }
+                }
             }
             eprintln!(
-                "hookbus: {} dead letter file(s) put back in {}; `hookbus flush` sends them",
-                entries.len(),
+                "hookbus: {put_back} dead letter file(s) put back in {}; `hookbus flush` sends them",
                 outbox.dir().display()
             );
+            return Ok(status);
         }
     }
     Ok(Status::Ok)

@@ -211,7 +211,8 @@ impl Outbox {
     pub fn retry(&self, entry: &Entry) -> Result<()> {
         let name = entry.name.trim_start_matches("dead/");
         let target = self.dir.join(name);
-        let letters = read_file(&entry.path)?;
+        let letters =
+            read_file(&entry.path).with_context(|| format!("{} cannot be put back", entry.name))?;
         let records: Vec<(&Message, Option<&str>)> = letters
             .iter()
             .map(|letter| (&letter.message, None))
@@ -338,6 +339,10 @@ fn write_file(dir: &Path, path: &Path, records: &[(&Message, Option<&str>)]) -> 
 /// Reads one message file: every message in it, with its reason when dead.
 pub fn read_file(path: &Path) -> Result<Vec<DeadLetter>> {
     let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.is_empty() {
+        // Zero messages: sending it would deliver nothing and never finish it.
+        bail!("{} is empty (not a hookbus message file)", path.display());
+    }
     let damaged = || format!("{} is damaged (not a hookbus message file)", path.display());
     let mut letters = Vec::new();
     let mut rest = &bytes[..];
@@ -458,7 +463,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.msg");
         for bytes in [
-            &b"no newline"[..],
+            &b""[..],
+            b"no newline",
             b"{}\n",
             b"{\"destination\":\"/a\",\"headers\":[],\"length\":99}\nshort",
         ] {
