@@ -8,7 +8,6 @@ mod gitutil;
 use brokers::{activemq, dead_address, unique, Broker};
 use gitutil::{files_in, hookbus, Fixture};
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
