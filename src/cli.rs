@@ -7,7 +7,6 @@ use hookbus::config::Config;
 use hookbus::deliver::broker::{Broker, Waiting};
 use hookbus::deliver::dry_run::{to_json_line, DryRun};
 use hookbus::deliver::flush;
-use hookbus::deliver::outbox::Outbox;
 use hookbus::deliver::{Message, Outcome, Transport};
 use hookbus::emit::{self, Report};
 use hookbus::git::{self, HookEnv, PushContext, ReplayRequest};
@@ -745,7 +744,7 @@ fn transport(
     if dry_run {
         return Ok(Box::new(DryRun::new(std::io::stdout().lock())));
     }
-    let outbox = Outbox::new(config.outbox_dir());
+    let outbox = config.outbox();
     match (publisher(config)?, waiting) {
         (Some(publisher), Some(waiting)) => Ok(Box::new(Broker::new(publisher, outbox, waiting))),
         _ => Ok(Box::new(outbox)),
@@ -814,7 +813,7 @@ fn check(config: &Config) -> Result<Status, Failure> {
             Err(error) => println!("{}: reachable, not usable: {error}", report.host),
         }
     }
-    let outbox = Outbox::new(config.outbox_dir());
+    let outbox = config.outbox();
     match (outbox.list(), outbox.list_dead()) {
         (Ok(waiting), Ok(dead)) => println!(
             "outbox {}: {} file(s) waiting, {} dead letter(s)",
@@ -844,7 +843,7 @@ fn flush(config: &Config, wait: Duration) -> Result<Status, Failure> {
             ),
         });
     };
-    let outbox = Outbox::new(config.outbox_dir());
+    let outbox = config.outbox();
     let Some(_lock) = outbox.lock(wait).status(Status::Delivery)? else {
         eprintln!(
             "hookbus: flush: another hookbus is still delivering from {} after {} s; it sends these messages",
@@ -892,7 +891,7 @@ fn flush(config: &Config, wait: Duration) -> Result<Status, Failure> {
 }
 
 fn outbox(config: &Config, action: &OutboxAction) -> Result<Status, Failure> {
-    let outbox = Outbox::new(config.outbox_dir());
+    let outbox = config.outbox();
     let mut out = std::io::stdout().lock();
     match action {
         OutboxAction::List => {

@@ -5,6 +5,8 @@
 //! `/etc/hookbus/hookbus.toml`); a missing default file means the built-in
 //! defaults. Unknown keys are errors so that typos do not silently do nothing.
 
+use crate::deliver::outbox::Outbox;
+use crate::deliver::private::{group_id, Access};
 use crate::render::{Format, Limits};
 use crate::stomp::settings::{BrokerSettings, PASSCODE_ENV};
 use crate::stomp::{BrokerUrl, Secret};
@@ -137,6 +139,12 @@ pub struct LayoutRule {
 #[serde(deny_unknown_fields)]
 pub struct OutboxOptions {
     pub dir: Option<PathBuf>,
+    /// A group (name or id) whose members share the outbox: directories 2770,
+    /// files 0640 in that group. Without it the outbox is private (0700/0600).
+    pub group: Option<String>,
+    /// The group's id, looked up when the config is parsed.
+    #[serde(skip)]
+    gid: Option<u32>,
 }
 
 /// Where the one line per run is logged.
@@ -383,7 +391,7 @@ impl Config {
 
     /// Parses and validates config text.
     pub fn parse(text: &str) -> Result<Config> {
-        let config: Config = toml::from_str(text).map_err(|err| syntax_error(text, &err))?;
+        let mut config: Config = toml::from_str(text).map_err(|err| syntax_error(text, &err))?;
         config.limits.validate()?;
         config.repos.validate()?;
         crate::route::Router::new(&config.effective_routes())?;
@@ -395,6 +403,9 @@ impl Config {
         if let Some(broker) = &config.broker {
             BrokerUrl::parse(&broker.url).context("[broker] url")?;
         }
+        if let Some(group) = &config.outbox.group {
+            config.outbox.gid = Some(group_id(group).context("[outbox] group")?);
+        }
         Ok(config)
     }
 
@@ -405,6 +416,12 @@ impl Config {
         } else {
             self.routes.clone()
         }
+    }
+
+    /// The outbox: [`Config::outbox_dir`], shared with `[outbox] group`.
+    pub fn outbox(&self) -> Outbox {
+        let access = self.outbox.gid.map_or(Access::private(), Access::shared);
+        Outbox::with_access(self.outbox_dir(), access)
     }
 
     /// The outbox directory: `[outbox] dir`, else `$HOOKBUS_OUTBOX`, else

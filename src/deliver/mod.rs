@@ -7,6 +7,7 @@ pub mod broker;
 pub mod dry_run;
 pub mod flush;
 pub mod outbox;
+pub mod private;
 
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};

@@ -11,12 +11,14 @@
 //! reason. A file holds one or more messages, each a JSON line (destination,
 //! headers, body length) followed by the body bytes verbatim. Files are written
 //! under a temporary name, fsynced, renamed and the directory fsynced, so a crash
-//! leaves either the whole file or nothing.
+//! leaves either the whole file or nothing. Directories and files are private
+//! to the running user (or a shared group): see [`super::private`].
 
+use super::private::{sync_dir, Access};
 use super::{Message, Outcome, Transport};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{self, File, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -36,6 +38,7 @@ const LOCK_POLL: Duration = Duration::from_millis(10);
 #[derive(Debug, Clone)]
 pub struct Outbox {
     dir: PathBuf,
+    access: Access,
 }
 
 /// One stored file of messages, pending or dead.
@@ -74,9 +77,18 @@ pub struct OutboxLock {
 }
 
 impl Outbox {
-    /// An outbox in `dir`; the directory is created on the first store.
+    /// An outbox in `dir`, private to the running user; the directory is
+    /// created on the first store.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Outbox { dir: dir.into() }
+        Outbox::with_access(dir, Access::private())
+    }
+
+    /// An outbox in `dir` that `access` allows to share.
+    pub fn with_access(dir: impl Into<PathBuf>, access: Access) -> Self {
+        Outbox {
+            dir: dir.into(),
+            access,
+        }
     }
 
     /// The directory this outbox uses.
@@ -85,9 +97,9 @@ impl Outbox {
     }
 
     fn create_dir(&self, dir: &Path) -> Result<()> {
-        fs::create_dir_all(dir).with_context(|| {
+        self.access.ensure_dir(dir).with_context(|| {
             format!(
-                "cannot create outbox directory {} (set [outbox] dir in the config to a writable directory)",
+                "cannot use outbox directory {} (set [outbox] dir in the config to a directory of the hooks' user)",
                 dir.display()
             )
         })
@@ -99,7 +111,7 @@ impl Outbox {
         let path = self.dir.join(&name);
         let records: Vec<(&Message, Option<&str>)> = messages.iter().map(|m| (m, None)).collect();
         self.create_dir(&self.dir)
-            .and_then(|()| write_file(&self.dir, &path, &records))
+            .and_then(|()| self.write_file(&self.dir, &path, &records))
             .with_context(|| {
                 format!(
                     "cannot save {} message(s) in outbox {}",
@@ -112,17 +124,25 @@ impl Outbox {
 
     /// Pending files, oldest first. A missing directory is an empty outbox.
     pub fn list(&self) -> Result<Vec<Entry>> {
-        list_dir(&self.dir, "")
+        self.list_dir(&self.dir, "")
     }
 
     /// Dead letters, oldest first.
     pub fn list_dead(&self) -> Result<Vec<Entry>> {
-        list_dir(&self.dir.join(DEAD_DIR), "dead/")
+        self.list_dir(&self.dir.join(DEAD_DIR), "dead/")
+    }
+
+    fn list_dir(&self, dir: &Path, prefix: &str) -> Result<Vec<Entry>> {
+        if !self.access.check_dir(dir)? {
+            return Ok(Vec::new());
+        }
+        list_dir(dir, prefix)
     }
 
     /// Reads a stored file back: its messages in order.
     pub fn read(&self, entry: &Entry) -> Result<Vec<Message>> {
-        Ok(read_file(&entry.path)?
+        Ok(self
+            .read_letters(entry)?
             .into_iter()
             .map(|letter| letter.message)
             .collect())
@@ -140,7 +160,8 @@ impl Outbox {
 
     /// Reads any file back with the reasons (empty unless it is a dead letter).
     pub fn read_letters(&self, entry: &Entry) -> Result<Vec<DeadLetter>> {
-        read_file(&entry.path)
+        let bytes = self.access.read_trusted(&entry.path)?;
+        parse_file(&entry.path, &bytes)
     }
 
     /// Finds a file by its name (or a unique prefix of it); `dead/NAME` finds a
@@ -180,7 +201,7 @@ impl Outbox {
             return self.remove(entry);
         }
         let records: Vec<(&Message, Option<&str>)> = rest.iter().map(|m| (m, None)).collect();
-        write_file(&self.dir, &entry.path, &records)
+        self.write_file(&self.dir, &entry.path, &records)
             .with_context(|| format!("cannot rewrite {}", entry.path.display()))
     }
 
@@ -191,7 +212,7 @@ impl Outbox {
         self.create_dir(&dead)?;
         let stem = entry.name.trim_end_matches(SUFFIX);
         let path = dead.join(format!("{stem}-{index:05}{SUFFIX}"));
-        write_file(&dead, &path, &[(message, Some(reason))])
+        self.write_file(&dead, &path, &[(message, Some(reason))])
             .with_context(|| format!("cannot save dead letter {}", path.display()))
     }
 
@@ -211,13 +232,14 @@ impl Outbox {
     pub fn retry(&self, entry: &Entry) -> Result<()> {
         let name = entry.name.trim_start_matches("dead/");
         let target = self.dir.join(name);
-        let letters =
-            read_file(&entry.path).with_context(|| format!("{} cannot be put back", entry.name))?;
+        let letters = self
+            .read_letters(entry)
+            .with_context(|| format!("{} cannot be put back", entry.name))?;
         let records: Vec<(&Message, Option<&str>)> = letters
             .iter()
             .map(|letter| (&letter.message, None))
             .collect();
-        write_file(&self.dir, &target, &records)
+        self.write_file(&self.dir, &target, &records)
             .with_context(|| format!("cannot put {} back", entry.name))?;
         self.remove(entry)
     }
@@ -227,12 +249,7 @@ impl Outbox {
     pub fn lock(&self, wait: Duration) -> Result<Option<OutboxLock>> {
         self.create_dir(&self.dir)?;
         let path = self.dir.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("cannot open lock file {}", path.display()))?;
+        let file = self.access.open_lock(&path)?;
         let until = Instant::now() + wait;
         loop {
             match file.try_lock() {
@@ -301,51 +318,42 @@ fn list_dir(dir: &Path, prefix: &str) -> Result<Vec<Entry>> {
     Ok(entries)
 }
 
-/// Writes `records` to `path` atomically: a temporary file in `dir`, fsync,
-/// rename over `path`, fsync of `dir`.
-fn write_file(dir: &Path, path: &Path, records: &[(&Message, Option<&str>)]) -> Result<()> {
-    let file_name = path.file_name().unwrap_or_default().to_string_lossy();
-    let temp = dir.join(format!("{TEMP_PREFIX}{}-{file_name}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut file = std::io::BufWriter::new(
-            OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&temp)?,
-        );
-        for (message, reason) in records {
-            let envelope = Envelope {
-                destination: message.destination.clone(),
-                headers: message.headers.clone(),
-                length: Some(message.body.len()),
-                reason: reason.map(str::to_string),
-            };
-            serde_json::to_writer(&mut file, &envelope)?;
-            file.write_all(b"\n")?;
-            file.write_all(&message.body)?;
-        }
-        let file = file.into_inner().map_err(|err| err.into_error())?;
-        file.sync_all()?;
-        fs::rename(&temp, path)
-    };
-    if let Err(err) = write() {
-        let _ = fs::remove_file(&temp);
-        return Err(err.into());
+impl Outbox {
+    /// Writes `records` to `path` atomically (see [`Access::write_atomic`]).
+    fn write_file(
+        &self,
+        dir: &Path,
+        path: &Path,
+        records: &[(&Message, Option<&str>)],
+    ) -> Result<()> {
+        let file_name = path.file_name().unwrap_or_default().to_string_lossy();
+        let temp = dir.join(format!("{TEMP_PREFIX}{}-{file_name}", std::process::id()));
+        self.access.write_atomic(dir, &temp, path, |file| {
+            for (message, reason) in records {
+                let envelope = Envelope {
+                    destination: message.destination.clone(),
+                    headers: message.headers.clone(),
+                    length: Some(message.body.len()),
+                    reason: reason.map(str::to_string),
+                };
+                serde_json::to_writer(&mut *file, &envelope)?;
+                file.write_all(b"\n")?;
+                file.write_all(&message.body)?;
+            }
+            Ok(())
+        })
     }
-    sync_dir(dir)
 }
 
-/// Reads one message file: every message in it, with its reason when dead.
-pub fn read_file(path: &Path) -> Result<Vec<DeadLetter>> {
-    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+/// Parses one message file: every message in it, with its reason when dead.
+fn parse_file(path: &Path, bytes: &[u8]) -> Result<Vec<DeadLetter>> {
     if bytes.is_empty() {
         // Zero messages: sending it would deliver nothing and never finish it.
         bail!("{} is empty (not a hookbus message file)", path.display());
     }
     let damaged = || format!("{} is damaged (not a hookbus message file)", path.display());
     let mut letters = Vec::new();
-    let mut rest = &bytes[..];
+    let mut rest = bytes;
     while !rest.is_empty() {
         let split = rest
             .iter()
@@ -389,12 +397,6 @@ fn next_name() -> String {
     )
 }
 
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|handle| handle.sync_all())
-        .with_context(|| format!("cannot sync outbox directory {}", dir.display()))
-}
-
 impl Transport for Outbox {
     fn deliver(&mut self, messages: &[Message]) -> Result<Outcome> {
         if messages.is_empty() {
@@ -412,6 +414,10 @@ impl Transport for Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn read_file(path: &Path) -> Result<Vec<DeadLetter>> {
+        parse_file(path, &fs::read(path)?)
+    }
 
     fn messages(count: u8) -> Vec<Message> {
         (0..count)
