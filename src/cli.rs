@@ -15,6 +15,7 @@ use hookbus::legacy::LegacyConfig;
 use hookbus::model::{CommitSource, Notification};
 use hookbus::render::MAX_LISTED_IDS;
 use hookbus::route::Router;
+use hookbus::saved::{HookCall, KeptPushes, ReplayReport};
 use hookbus::stomp::{Publisher, Retry};
 use hookbus::svn::{RevisionRange, SvnRepository};
 use hookbus::syslog::{Severity, Syslog};
@@ -300,7 +301,10 @@ fn run(cli: &Cli) -> Result<Status, Failure> {
     {
         return import_legacy(file);
     }
-    let config = Config::load(cli.config.as_deref()).status(Status::Config)?;
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => return Err(keep_push(cli, error)),
+    };
     match &cli.command {
         Command::PostReceive { dry_run, repo } => {
             post_receive(cli, &config, *dry_run, repo.clone())
@@ -345,6 +349,41 @@ fn run(cli: &Cli) -> Result<Status, Failure> {
         Command::Flush { wait } => flush(&config, Duration::from_secs(*wait)),
         Command::Outbox { action } => outbox(&config, action),
         Command::Config { .. } => unreachable!("handled before the config is loaded"),
+    }
+}
+
+/// A hook whose config cannot be used keeps what it was given, so that
+/// `hookbus flush` runs it again once the config is fixed; it still exits 3.
+fn keep_push(cli: &Cli, error: anyhow::Error) -> Failure {
+    let call = match &cli.command {
+        Command::PostReceive {
+            dry_run: false,
+            repo,
+        } => HookCall::post_receive(repo.as_deref()),
+        Command::SvnPostCommit { svn, rev, .. } if !svn.dry_run => {
+            HookCall::svn_post_commit(&svn.repos, *rev, svn.name.clone())
+        }
+        _ => {
+            return Failure {
+                status: Status::Config,
+                error,
+            }
+        }
+    };
+    let mut stdin = Vec::new();
+    if matches!(call, HookCall::PostReceive { .. }) {
+        let _ = std::io::stdin().read_to_end(&mut stdin);
+    }
+    let error = match KeptPushes::in_default_place().keep(call, &stdin, &error) {
+        Ok(path) => error.context(format!(
+            "push kept in {}: fix the config, then `hookbus flush` (run as this user) sends it",
+            path.display()
+        )),
+        Err(lost) => error.context(format!("the push could not be kept either: {lost:#}")),
+    };
+    Failure {
+        status: Status::Config,
+        error,
     }
 }
 
@@ -833,9 +872,60 @@ fn check(config: &Config) -> Result<Status, Failure> {
     }
 }
 
-/// `hookbus flush`: delivers the outbox under its lock.
+/// Runs the hooks kept while the config could not be used, as they would have
+/// run (this binary, this config, their stdin and environment); says what
+/// stays kept.
+fn replay_kept(config: &Config) -> Result<ReplayReport, Failure> {
+    let exe = std::env::current_exe()
+        .context("cannot find the hookbus binary to run kept pushes")
+        .status(Status::Delivery)?;
+    let kept = KeptPushes::in_default_place();
+    let report = kept
+        .replay_all(config.repos.base.as_deref(), |push, repo| {
+            let mut command = std::process::Command::new(&exe);
+            if let Some(source) = &config.source {
+                command.arg("--config").arg(source);
+            }
+            match push.call() {
+                HookCall::PostReceive { .. } => command.arg("post-receive").arg("--repo").arg(repo),
+                HookCall::SvnPostCommit { rev, name, .. } => {
+                    command.arg("svn-post-commit");
+                    if let Some(name) = name {
+                        command.arg("--name").arg(name);
+                    }
+                    command.arg(repo).arg(rev.to_string())
+                }
+            };
+            // Handled as the hook would have: done, or done but for bad lines.
+            let status = push.run(&mut command)?;
+            Ok(status.is_some_and(|status| matches!(status.code(), Some(0 | 4))))
+        })
+        .status(Status::Delivery)?;
+    if report.emitted > 0 {
+        eprintln!(
+            "hookbus: flush: {} kept push(es) from {} run again",
+            report.emitted,
+            kept.dir().display()
+        );
+    }
+    for line in &report.kept {
+        eprintln!("hookbus: flush: {line}");
+    }
+    Ok(report)
+}
+
+/// `hookbus flush`: runs kept pushes again, then delivers the outbox under its lock.
 fn flush(config: &Config, wait: Duration) -> Result<Status, Failure> {
+    let replayed = replay_kept(config)?;
     let Some(publisher) = publisher(config)? else {
+        if replayed.emitted > 0 || !replayed.kept.is_empty() {
+            // Their messages wait in the outbox, as the hooks would have left them.
+            return Ok(if replayed.kept.is_empty() {
+                Status::Ok
+            } else {
+                Status::Delivery
+            });
+        }
         return Err(Failure {
             status: Status::Config,
             error: anyhow::anyhow!(
@@ -874,7 +964,10 @@ fn flush(config: &Config, wait: Duration) -> Result<Status, Failure> {
     for damaged in &report.set_aside {
         eprintln!("hookbus: set aside in dead/: {damaged}");
     }
-    let trouble = left > 0 || report.dead_lettered > 0 || !report.set_aside.is_empty();
+    let trouble = left > 0
+        || report.dead_lettered > 0
+        || !report.set_aside.is_empty()
+        || !replayed.kept.is_empty();
     let severity = if trouble {
         Severity::Warning
     } else {

@@ -424,25 +424,28 @@ impl Config {
         Outbox::with_access(self.outbox_dir(), access)
     }
 
-    /// The outbox directory: `[outbox] dir`, else `$HOOKBUS_OUTBOX`, else
-    /// `$XDG_STATE_HOME/hookbus/outbox`, else `~/.local/state/hookbus/outbox`,
-    /// else `/var/spool/hookbus/outbox`.
+    /// The outbox directory: `[outbox] dir`, else [`default_outbox_dir`].
     pub fn outbox_dir(&self) -> PathBuf {
-        let env_dir = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
-        if let Some(dir) = &self.outbox.dir {
-            return dir.clone();
-        }
-        if let Some(dir) = env_dir("HOOKBUS_OUTBOX") {
-            return PathBuf::from(dir);
-        }
-        if let Some(state) = env_dir("XDG_STATE_HOME") {
-            return Path::new(&state).join("hookbus/outbox");
-        }
-        if let Some(home) = env_dir("HOME") {
-            return Path::new(&home).join(".local/state/hookbus/outbox");
-        }
-        PathBuf::from("/var/spool/hookbus/outbox")
+        self.outbox.dir.clone().unwrap_or_else(default_outbox_dir)
     }
+}
+
+/// The outbox directory when the config names none (and whatever the config
+/// says, where hooks keep pushes they could not handle): `$HOOKBUS_OUTBOX`,
+/// else `$XDG_STATE_HOME/hookbus/outbox`, else `~/.local/state/hookbus/outbox`,
+/// else `/var/spool/hookbus/outbox`.
+pub fn default_outbox_dir() -> PathBuf {
+    let env_dir = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+    if let Some(dir) = env_dir("HOOKBUS_OUTBOX") {
+        return PathBuf::from(dir);
+    }
+    if let Some(state) = env_dir("XDG_STATE_HOME") {
+        return Path::new(&state).join("hookbus/outbox");
+    }
+    if let Some(home) = env_dir("HOME") {
+        return Path::new(&home).join(".local/state/hookbus/outbox");
+    }
+    PathBuf::from("/var/spool/hookbus/outbox")
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! Data flows one way: input (the [`git`] and [`svn`] sides) → [`model`] → [`render`] →
 //! [`route`] → [`deliver`]; [`emit`] runs the steps after the input side and
 //! [`config`] holds what the user configured; [`syslog`] leaves a line per run
-//! in the system log. The CLI in `main.rs` only wires
+//! in the system log; [`saved`] keeps the pushes a hook could not handle for
+//! want of a usable config. The CLI in `main.rs` only wires
 //! these together.
 
 pub mod config;
@@ -15,6 +16,7 @@ pub mod legacy;
 pub mod model;
 pub mod render;
 pub mod route;
+pub mod saved;
 pub mod stomp;
 pub mod svn;
 pub mod syslog;
