@@ -374,16 +374,39 @@ fn keep_push(cli: &Cli, error: anyhow::Error) -> Failure {
     if matches!(call, HookCall::PostReceive { .. }) {
         let _ = std::io::stdin().read_to_end(&mut stdin);
     }
-    let error = match KeptPushes::in_default_place().keep(call, &stdin, &error) {
+    Failure {
+        status: Status::Config,
+        error: keep(call, &stdin, error, "fix the config"),
+    }
+}
+
+/// A hook whose messages could be neither delivered nor saved (the outbox
+/// refused, the broker down) keeps the push too.
+fn keep_undelivered(
+    emitted: Result<Status, Failure>,
+    call: HookCall,
+    stdin: &[u8],
+) -> Result<Status, Failure> {
+    match emitted {
+        Err(Failure {
+            status: Status::Delivery,
+            error,
+        }) => Err(Failure {
+            status: Status::Delivery,
+            error: keep(call, stdin, error, "once the outbox or broker works"),
+        }),
+        other => other,
+    }
+}
+
+/// Keeps a push; the error then says where, and what sends it.
+fn keep(call: HookCall, stdin: &[u8], error: anyhow::Error, fix: &str) -> anyhow::Error {
+    match KeptPushes::in_default_place().keep(call, stdin, &error) {
         Ok(path) => error.context(format!(
-            "push kept in {}: fix the config, then `hookbus flush` (run as this user) sends it",
+            "push kept in {}: {fix}, then `hookbus flush` (run as this user) sends it",
             path.display()
         )),
         Err(lost) => error.context(format!("the push could not be kept either: {lost:#}")),
-    };
-    Failure {
-        status: Status::Config,
-        error,
     }
 }
 
@@ -437,6 +460,7 @@ fn post_receive(
     std::io::stdin()
         .read_to_end(&mut input)
         .status(Status::Input)?;
+    let call = HookCall::post_receive(dir.as_deref());
     let opened = open(config, dir)?;
     if let Some(reason) = opened.silenced {
         if cli.verbose > 0 {
@@ -476,7 +500,13 @@ fn post_receive(
         dry_run,
         hook: true,
     };
-    Ok(status.worst(run.emit(&notifications, &source)?))
+    let emitted = run.emit(&notifications, &source);
+    let emitted = if dry_run {
+        emitted
+    } else {
+        keep_undelivered(emitted, call, &input)
+    };
+    Ok(status.worst(emitted?))
 }
 
 fn replay(
@@ -535,7 +565,14 @@ fn svn_emit(
         dry_run: args.dry_run,
         hook,
     };
-    Ok(status.worst(run.emit(&notifications, &repo)?))
+    let emitted = run.emit(&notifications, &repo);
+    let emitted = if hook && !args.dry_run {
+        let call = HookCall::svn_post_commit(&args.repos, range.from, args.name.clone());
+        keep_undelivered(emitted, call, &[])
+    } else {
+        emitted
+    };
+    Ok(status.worst(emitted?))
 }
 
 /// What every emitting command shares: options, config and the routes in force.

@@ -28,6 +28,9 @@ const DAMAGED_SUFFIX: &str = ".damaged";
 const VIEW_SUFFIX: &str = ".view";
 /// The environment that names the repository and the pusher.
 const NAMING_ENV: [&str; 5] = ["GL_USER", "GL_REPO", "USER", "LOGNAME", "HOOKBUS_REPO_NAME"];
+/// Set for a hook run again by [`KeptPushes::replay_all`] to its kept file:
+/// failing again, it does not keep the push a second time.
+const REPLAY_ENV: &str = "HOOKBUS_KEPT_PUSH";
 /// How long one replayed hook may run before it is killed (and the push kept).
 pub const REPLAY_BOUND: Duration = Duration::from_secs(600);
 
@@ -134,6 +137,9 @@ impl KeptPushes {
 
     /// Keeps what a hook was given, durably; returns where.
     pub fn keep(&self, call: HookCall, stdin: &[u8], why: &anyhow::Error) -> Result<PathBuf> {
+        if let Some(already) = std::env::var_os(REPLAY_ENV) {
+            return Ok(PathBuf::from(already));
+        }
         let refs = match &call {
             HookCall::PostReceive { repo } => ref_snapshot(repo),
             HookCall::SvnPostCommit { .. } => None,
@@ -403,6 +409,7 @@ impl SavedPush {
         }
         command
             .envs(self.header.env.iter().map(|(k, v)| (k, v)))
+            .env(REPLAY_ENV, &self.path)
             .stdin(Stdio::piped())
             .stdout(Stdio::null());
         let mut child = command.spawn().context("cannot run the hook again")?;

@@ -9,11 +9,11 @@ mod outboxutil;
 
 use brokers::{activemq, activemq_at, dead_address};
 use gitutil::HOOKBUS;
-use outboxutil::{bounded, pending, text, Setup};
+use outboxutil::{bounded_with, pending, text, Setup};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// Ids no account on the test machine uses: another user, a shared group.
@@ -186,7 +186,7 @@ fn a_second_user_gets_a_clear_error_and_loses_nothing() {
     let home = shared.path().join("home");
     fs::create_dir(&home).unwrap();
     std::os::unix::fs::chown(&home, Some(OTHER_UID), Some(OTHER_UID)).unwrap();
-    let as_other = |args: &[&str]| {
+    let as_other_with = |args: &[&str], stdin: Stdio| {
         let mut command = Command::new("setpriv");
         command
             .args([
@@ -200,9 +200,11 @@ fn a_second_user_gets_a_clear_error_and_loses_nothing() {
             .args(args)
             .env("HOME", &home)
             .env_remove("HOOKBUS_OUTBOX")
-            .env_remove("XDG_STATE_HOME");
-        bounded(&mut command)
+            .env_remove("XDG_STATE_HOME")
+            .current_dir(&setup.fixture.bare);
+        bounded_with(&mut command, stdin)
     };
+    let as_other = |args: &[&str]| as_other_with(args, Stdio::null());
     let out = as_other(&["flush"]);
     let stderr = text(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "{stderr}");
@@ -219,4 +221,42 @@ fn a_second_user_gets_a_clear_error_and_loses_nothing() {
     // Nothing of the first user's was touched.
     assert_eq!(pending(&setup.outbox).len(), 1);
     assert_eq!(mode_and_group(&setup.outbox), (0o700, 0));
+
+    // The second user's hook, broker down: the outbox refuses, publishing
+    // fails, so the push is kept in the user's own place.
+    let tip = setup.fixture.fast_commits("other", 1);
+    for dir in [&setup.fixture.root, &setup.fixture.bare] {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let chown = Command::new("chown")
+        .arg("-R")
+        .arg(OTHER_UID.to_string())
+        .arg(&setup.fixture.bare)
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let input = shared.path().join("stdin");
+    fs::write(&input, format!("{} {tip} refs/heads/other\n", gitutil::Z40)).unwrap();
+    let out = as_other_with(&["post-receive"], fs::File::open(&input).unwrap().into());
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    let kept = home.join(".local/state/hookbus/outbox/pushes");
+    assert!(
+        stderr.contains("belongs to user id 0")
+            && stderr.contains(&format!("push kept in {}", kept.display())),
+        "{stderr}"
+    );
+    // Given an outbox of its own, its flush emits the push there.
+    let own = home.join("outbox");
+    fs::write(&config, format!("[outbox]\ndir = {own:?}\n")).unwrap();
+    let out = as_other(&["flush"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = as_other(&["outbox", "list"]);
+    assert!(
+        text(&out.stdout).contains(&format!("refs/heads/other {tip}")),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(pending(&setup.outbox).len(), 1);
 }

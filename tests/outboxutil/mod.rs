@@ -76,8 +76,13 @@ impl Setup {
 
 /// Runs a command with no stdin, killing it (and failing) after `RUN_BOUND`.
 pub fn bounded(command: &mut std::process::Command) -> Output {
+    bounded_with(command, Stdio::null())
+}
+
+/// Like [`bounded`], with `stdin` as the command's standard input.
+pub fn bounded_with(command: &mut std::process::Command, stdin: Stdio) -> Output {
     let mut child = command
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
