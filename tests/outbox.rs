@@ -9,7 +9,7 @@ mod outboxutil;
 use brokers::{activemq, dead_address};
 use outboxutil::{pending, text, Setup, HANG_BOUND, RUN_BOUND};
 use std::fs;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[test]
 fn an_empty_message_file_is_set_aside_once_and_delivery_goes_on() {
@@ -97,4 +97,123 @@ fn outbox_list_shows_damaged_pending_files_and_goes_on() {
         summary.contains("2 message(s) waiting") && summary.contains("2 damaged"),
         "{summary}"
     );
+}
+
+/// Writes `count` one-message files into `outbox`, in the stored format,
+/// sorting before anything stored now.
+fn plant_backlog(outbox: &std::path::Path, destination: &str, count: usize) {
+    fs::create_dir_all(outbox).unwrap();
+    for i in 0..count {
+        let body = format!("backlog message {i}\n");
+        let envelope = serde_json::json!({
+            "destination": destination,
+            "headers": [["subject", format!("backlog {i}")], ["persistent", "true"]],
+            "length": body.len(),
+        });
+        fs::write(
+            outbox.join(format!("000000000001.{i:09}-0000001-00000.msg")),
+            format!("{envelope}\n{body}"),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn a_push_behind_a_ten_thousand_file_backlog_stays_within_its_bound() {
+    const BACKLOG: usize = 10_000;
+    let amq = activemq();
+    let setup = Setup::new(&amq);
+    plant_backlog(&setup.outbox, &setup.queue, BACKLOG);
+
+    // Broker down: the push waits at most its deadline, and its message
+    // joins the backlog.
+    setup.configure(&brokers::activemq_at(dead_address()).config(), "");
+    let (_, took) = setup.commit_and_push("behind a backlog, broker down");
+    eprintln!("push behind {BACKLOG} files, broker down: {took:?}");
+    assert!(took < HANG_BOUND, "the push took {took:?}");
+    assert_eq!(pending(&setup.outbox).len(), BACKLOG + 1);
+    assert!(setup.fixture.hook_stderr().contains("queued"));
+
+    // Broker up: the hook delivers the oldest first for as long as its
+    // deadline allows, then leaves the rest queued.
+    setup.configure(&amq.config(), "");
+    let (_, took) = setup.commit_and_push("behind a backlog, broker up");
+    eprintln!("push behind {BACKLOG} files, broker up: {took:?}");
+    assert!(took < HANG_BOUND, "the push took {took:?}");
+    let left = pending(&setup.outbox).len();
+    assert!(left > 0 && left < BACKLOG + 2, "{left} files pending");
+}
+
+#[test]
+fn kill_9_while_storing_never_leaves_a_half_written_message() {
+    use hookbus::deliver::outbox::Outbox;
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    const SIZE: usize = 4 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("outbox");
+    let config = dir.path().join("hookbus.toml");
+    fs::write(&config, format!("[outbox]\ndir = {outbox:?}\n")).unwrap();
+    let body: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
+    let send = || {
+        let mut child = Command::new(gitutil::HOOKBUS)
+            .arg("--config")
+            .arg(&config)
+            .args(["send", "--destination", "/queue/kill9"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&body).unwrap();
+        child
+    };
+    let temp_of = |pid: u32| {
+        fs::read_dir(&outbox).ok().and_then(|dir| {
+            dir.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .find(|name| name.starts_with(&format!(".tmp-{pid}-")))
+        })
+    };
+    // Each run is killed once its temporary file appears (or it is done),
+    // 0 to 57 ms later: in the middle of writing, or just
+    // after the rename.
+    assert!(send().wait().unwrap().success(), "an unkilled run stores");
+    let (mut killed_mid_store, mut stored) = (0, 1);
+    for run in 0..20u64 {
+        let mut child = send();
+        let end = Instant::now() + RUN_BOUND;
+        while temp_of(child.id()).is_none() && child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < end, "hookbus send never stored");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        std::thread::sleep(Duration::from_millis(run * 3));
+        let _ = child.kill();
+        child.wait().unwrap();
+        if temp_of(child.id()).is_some() {
+            killed_mid_store += 1;
+        } else {
+            stored += 1;
+        }
+    }
+    let outbox = Outbox::new(&outbox);
+    let entries = outbox.list().unwrap();
+    eprintln!(
+        "kill -9 while storing: {killed_mid_store} run(s) killed mid-store, {stored} after, {} stored file(s)",
+        entries.len()
+    );
+    assert!(
+        killed_mid_store > 0,
+        "no kill landed while a file was written: the test proved nothing"
+    );
+    assert!(!entries.is_empty(), "no run got to store its message");
+    for entry in &entries {
+        let messages = outbox.read(entry).unwrap();
+        assert_eq!(messages.len(), 1, "{}", entry.name);
+        assert!(
+            messages[0].body == body,
+            "{}: the body is not whole",
+            entry.name
+        );
+    }
 }

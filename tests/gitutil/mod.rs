@@ -279,6 +279,7 @@ impl Fixture {
         let date = format!("{now} +0000");
         cmd.env("GIT_AUTHOR_DATE", &date)
             .env("GIT_COMMITTER_DATE", &date);
+        own_state(&mut cmd, &self.root);
         cmd
     }
 
@@ -343,7 +344,15 @@ pub fn hookbus(config: &Path, dir: &Path) -> Command {
         .env_remove("GL_REPO")
         .env_remove("GL_USER")
         .env("USER", "alice");
+    own_state(&mut cmd, config.parent().unwrap_or(dir));
     cmd
+}
+
+/// Gives hooks run by `cmd` a state directory below `root` (where a hook keeps
+/// a push it cannot handle), not the user's home.
+fn own_state(cmd: &mut Command, root: &Path) {
+    cmd.env("XDG_STATE_HOME", root.join("state"))
+        .env_remove("HOOKBUS_OUTBOX");
 }
 
 /// Message and temporary files in an outbox directory and its dead/ folder
