@@ -75,11 +75,11 @@ const AFTER_HELP: &str = "\
 Exit status:
   0  done
   2  bad usage
-  3  bad or unreadable config
+  3  bad or unreadable config (a hook still keeps the push for `hookbus flush`)
   4  bad input (a malformed stdin line, an unknown revision); the other refs were still handled
   5  repository missing or unreadable
-  6  messages could neither be delivered nor saved; for flush: messages are
-     still waiting or were dead-lettered
+  6  messages could neither be delivered nor saved (a hook keeps the push);
+     for flush: messages or kept pushes are still waiting, or were dead-lettered
 
 Delivery:
   With a [broker], every message is saved in the outbox first, then published,
@@ -90,7 +90,8 @@ Delivery:
 
 Environment:
   HOOKBUS_CONFIG  config file when --config is not given
-  HOOKBUS_OUTBOX  outbox directory when [outbox] dir is not set
+  HOOKBUS_OUTBOX  outbox directory when [outbox] dir is not set; its pushes/
+                  keeps the pushes hooks could not handle, whatever the config
   GL_USER, GL_REPO  set by gitolite: the pusher and the repository name
 
 Files:
@@ -208,6 +209,10 @@ enum Command {
     /// Deliver the messages waiting in the outbox, oldest first, stopping at the
     /// first failure; messages the broker refuses for good become dead letters
     ///
+    /// First, pushes a hook kept (its config could not be used, or it could
+    /// neither save nor deliver) are run again, as the hook would have run,
+    /// with this config; each one handled is removed.
+    ///
     /// Safe to run at any time, beside hooks and other flushes: one lock on the
     /// outbox makes sure no two processes send the same message. Meant for a
     /// timer (contrib/systemd) or cron, as the user the hooks run as, so that it
@@ -254,7 +259,8 @@ enum ConfigAction {
 
 #[derive(Debug, Subcommand)]
 enum OutboxAction {
-    /// List waiting messages, oldest first, then dead letters with their reasons
+    /// List waiting messages, oldest first, then dead letters with their
+    /// reasons, damaged files, and pushes hooks kept
     List,
     /// Print the messages of one file as JSON lines (like --dry-run)
     Show {
@@ -951,6 +957,33 @@ fn replay_kept(config: &Config) -> Result<ReplayReport, Failure> {
     Ok(report)
 }
 
+/// The pushes hooks kept, one line each, after the outbox's messages.
+fn list_kept(out: &mut impl Write) {
+    let kept = KeptPushes::in_default_place();
+    let paths = match kept.list() {
+        Ok(paths) => paths,
+        Err(error) => return eprintln!("hookbus: kept pushes: {error:#}"),
+    };
+    for path in &paths {
+        let _ = match kept.load(path) {
+            Ok(push) => writeln!(
+                out,
+                "{}\t\t\tkept: {}",
+                push.describe(),
+                push.why().replace('\n', " ")
+            ),
+            Err(error) => writeln!(out, "{}\t\t\t{error:#}", path.display()),
+        };
+    }
+    if !paths.is_empty() {
+        eprintln!(
+            "hookbus: {} push(es) kept in {}; `hookbus flush` runs them again",
+            paths.len(),
+            kept.dir().display()
+        );
+    }
+}
+
 /// `hookbus flush`: runs kept pushes again, then delivers the outbox under its lock.
 fn flush(config: &Config, wait: Duration) -> Result<Status, Failure> {
     let replayed = replay_kept(config)?;
@@ -1073,6 +1106,7 @@ fn outbox(config: &Config, action: &OutboxAction) -> Result<Status, Failure> {
                 "hookbus: {waiting} message(s) waiting, {dead} dead letter(s), {damaged} damaged file(s) in {}",
                 outbox.dir().display()
             );
+            list_kept(&mut out);
         }
         OutboxAction::Show { name } => {
             let name = name.split('#').next().unwrap_or(name);
