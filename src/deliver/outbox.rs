@@ -14,12 +14,12 @@
 //! leaves either the whole file or nothing. Directories and files are private
 //! to the running user (or a shared group): see [`super::private`].
 
+use super::message_file;
+pub use super::message_file::DeadLetter;
 use super::private::{sync_dir, Access};
 use super::{Message, Outcome, Transport};
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
 use std::fs::{self, File, TryLockError};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -48,26 +48,6 @@ pub struct Entry {
     /// order the files were stored.
     pub name: String,
     pub path: PathBuf,
-}
-
-/// A message the broker refused for good, and what it said.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadLetter {
-    pub message: Message,
-    pub reason: String,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Envelope {
-    destination: String,
-    headers: Vec<(String, String)>,
-    /// Body bytes after the line; absent in single-message files, whose body is
-    /// the rest of the file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    length: Option<usize>,
-    /// Why a dead letter was refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
 }
 
 /// The exclusive right to deliver from an outbox; released on drop.
@@ -161,7 +141,7 @@ impl Outbox {
     /// Reads any file back with the reasons (empty unless it is a dead letter).
     pub fn read_letters(&self, entry: &Entry) -> Result<Vec<DeadLetter>> {
         let bytes = self.access.read_trusted(&entry.path)?;
-        parse_file(&entry.path, &bytes)
+        message_file::parse(&entry.path, &bytes)
     }
 
     /// Finds a file by its name (or a unique prefix of it); `dead/NAME` finds a
@@ -328,58 +308,9 @@ impl Outbox {
     ) -> Result<()> {
         let file_name = path.file_name().unwrap_or_default().to_string_lossy();
         let temp = dir.join(format!("{TEMP_PREFIX}{}-{file_name}", std::process::id()));
-        self.access.write_atomic(dir, &temp, path, |file| {
-            for (message, reason) in records {
-                let envelope = Envelope {
-                    destination: message.destination.clone(),
-                    headers: message.headers.clone(),
-                    length: Some(message.body.len()),
-                    reason: reason.map(str::to_string),
-                };
-                serde_json::to_writer(&mut *file, &envelope)?;
-                file.write_all(b"\n")?;
-                file.write_all(&message.body)?;
-            }
-            Ok(())
-        })
+        self.access
+            .write_atomic(dir, &temp, path, |file| message_file::write(file, records))
     }
-}
-
-/// Parses one message file: every message in it, with its reason when dead.
-fn parse_file(path: &Path, bytes: &[u8]) -> Result<Vec<DeadLetter>> {
-    if bytes.is_empty() {
-        // Zero messages: sending it would deliver nothing and never finish it.
-        bail!("{} is empty (not a hookbus message file)", path.display());
-    }
-    let damaged = || format!("{} is damaged (not a hookbus message file)", path.display());
-    let mut letters = Vec::new();
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let split = rest
-            .iter()
-            .position(|&b| b == b'\n')
-            .with_context(damaged)?;
-        let envelope: Envelope = serde_json::from_slice(&rest[..split]).with_context(damaged)?;
-        let body_start = split + 1;
-        let body_end = match envelope.length {
-            Some(length) => body_start + length,
-            None => rest.len(),
-        };
-        let body = rest
-            .get(body_start..body_end)
-            .with_context(damaged)?
-            .to_vec();
-        rest = &rest[body_end..];
-        letters.push(DeadLetter {
-            message: Message {
-                destination: envelope.destination,
-                headers: envelope.headers,
-                body,
-            },
-            reason: envelope.reason.unwrap_or_default(),
-        });
-    }
-    Ok(letters)
 }
 
 /// A file name that sorts after every earlier one from this or another process.
@@ -415,10 +346,6 @@ impl Transport for Outbox {
 mod tests {
     use super::*;
 
-    fn read_file(path: &Path) -> Result<Vec<DeadLetter>> {
-        parse_file(path, &fs::read(path)?)
-    }
-
     fn messages(count: u8) -> Vec<Message> {
         (0..count)
             .map(|i| Message {
@@ -448,35 +375,6 @@ mod tests {
         outbox.keep_only(&entries[0], &[]).unwrap();
         assert_eq!(outbox.list().unwrap().len(), 1);
         assert_eq!(outbox.read_if_present(&entries[0]).unwrap(), None);
-    }
-
-    #[test]
-    fn reads_single_message_files_without_a_length() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.msg");
-        fs::write(
-            &path,
-            b"{\"destination\":\"/topic/a\",\"headers\":[]}\nbody\nwith lines",
-        )
-        .unwrap();
-        let letters = read_file(&path).unwrap();
-        assert_eq!(letters.len(), 1);
-        assert_eq!(letters[0].message.body, b"body\nwith lines");
-    }
-
-    #[test]
-    fn damaged_files_are_an_error_not_a_panic() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bad.msg");
-        for bytes in [
-            &b""[..],
-            b"no newline",
-            b"{}\n",
-            b"{\"destination\":\"/a\",\"headers\":[],\"length\":99}\nshort",
-        ] {
-            fs::write(&path, bytes).unwrap();
-            assert!(read_file(&path).is_err(), "{bytes:?}");
-        }
     }
 
     #[test]

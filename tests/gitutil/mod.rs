@@ -295,6 +295,15 @@ impl Fixture {
         self.rev("HEAD")
     }
 
+    /// Commits a change to `file` and pushes master; returns the new commit
+    /// and how long the push took.
+    pub fn commit_and_push(&self, message: &str) -> (String, std::time::Duration) {
+        let commit = self.commit(message, &[("file", message.as_bytes())]);
+        let start = std::time::Instant::now();
+        self.push(&["master"]);
+        (commit, start.elapsed())
+    }
+
     pub fn rev(&self, rev: &str) -> String {
         self.git(&["rev-parse", rev]).trim().to_string()
     }

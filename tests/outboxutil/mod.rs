@@ -57,12 +57,7 @@ impl Setup {
 
     /// Commits and pushes master; returns the new commit and the push's time.
     pub fn commit_and_push(&self, message: &str) -> (String, Duration) {
-        let commit = self
-            .fixture
-            .commit(message, &[("file", message.as_bytes())]);
-        let start = Instant::now();
-        self.fixture.push(&["master"]);
-        (commit, start.elapsed())
+        self.fixture.commit_and_push(message)
     }
 
     /// `hookbus outbox list`: its lines (it must succeed) and its summary.
