@@ -346,6 +346,39 @@ pub struct Notification {
     pub extra: Vec<(String, String)>,
 }
 
+impl Notification {
+    /// A notification of `update` with no commits listed yet and no extras.
+    pub fn new(repo: &str, pusher: &str, update: RefUpdate) -> Self {
+        Notification {
+            repo: repo.to_string(),
+            pusher: pusher.to_string(),
+            update,
+            new_commits: IdList::default(),
+            known_commits: IdList::default(),
+            discarded_commits: IdList::default(),
+            omitted_commits: IdList::default(),
+            tag: None,
+            extra: Vec::new(),
+        }
+    }
+
+    /// The value of the extra fact `key`, if the input side gave one.
+    pub fn extra(&self, key: &str) -> Option<&str> {
+        self.extra
+            .iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The Subversion project the notification is about; empty for git.
+    pub fn project(&self) -> &str {
+        self.extra(PROJECT).unwrap_or("")
+    }
+}
+
+/// The extra fact naming a Subversion project.
+pub const PROJECT: &str = "project";
+
 #[cfg(test)]
 mod tests {
     use super::*;

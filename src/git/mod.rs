@@ -188,27 +188,7 @@ pub fn repo_name(
         repo.path().parent().unwrap_or(repo.path()).to_path_buf()
     };
     let dir = dir.canonicalize().unwrap_or(dir);
-    let relative = base
-        .and_then(|base| {
-            let base = base.canonicalize().unwrap_or_else(|_| base.to_path_buf());
-            dir.strip_prefix(base).ok().map(Path::to_path_buf)
-        })
-        .filter(|path| !path.as_os_str().is_empty());
-    match relative {
-        Some(path) => name_from_path(&path),
-        None => dir
-            .file_name()
-            .map(Path::new)
-            .map_or_else(String::new, name_from_path),
-    }
-}
-
-/// A repository name from a (relative) path: its text without a trailing `/`
-/// or `.git`.
-pub fn name_from_path(path: &Path) -> String {
-    let text = path.to_string_lossy();
-    let text = text.trim_end_matches('/');
-    text.strip_suffix(".git").unwrap_or(text).to_string()
+    crate::naming::name_of_dir(&dir, base)
 }
 
 /// One replay request: announce every commit in `OLD..NEW` of `refname`, as if
@@ -254,15 +234,8 @@ pub fn replay(
     let ids = push::walk(repo, &[new_commit], old_commit.as_slice())?;
     let keep = context.max_listed;
     let base = |update: RefUpdate, commits: Vec<Oid>| Notification {
-        repo: context.repo_name.clone(),
-        pusher: context.pusher.clone(),
-        update,
         new_commits: IdList::collect(commits.into_iter().map(|id| id.to_string()), keep),
-        known_commits: IdList::default(),
-        discarded_commits: IdList::default(),
-        omitted_commits: IdList::default(),
-        tag: None,
-        extra: Vec::new(),
+        ..Notification::new(&context.repo_name, &context.pusher, update)
     };
     if request.each {
         let mut notifications = Vec::with_capacity(ids.len());

@@ -109,15 +109,12 @@ fn compute(
             .collect();
         let (discarded, omitted) = lost_commits(repo, c, &current_refs)?;
         notifications.push(Ok(Notification {
-            repo: context.repo_name.clone(),
-            pusher: context.pusher.clone(),
-            update: c.update.clone(),
             new_commits: ids(new_list),
             known_commits: ids(known),
             discarded_commits: ids(discarded),
             omitted_commits: ids(omitted),
             tag: c.tag.clone(),
-            extra: Vec::new(),
+            ..Notification::new(&context.repo_name, &context.pusher, c.update.clone())
         }));
     }
     Ok(notifications)
@@ -307,7 +304,7 @@ pub(crate) fn shape(repo: &Repository, old: Oid, new: Oid) -> Result<UpdateShape
 }
 
 fn annotated_tag(tag: &git2::Tag) -> crate::model::AnnotatedTag {
-    let decode = |bytes: &[u8]| super::commits::decode_text(bytes, None).into_owned();
+    let decode = |bytes: &[u8]| crate::text::decode_text(bytes, None).into_owned();
     crate::model::AnnotatedTag {
         name: decode(tag.name_bytes()),
         target: tag.target_id().to_string(),

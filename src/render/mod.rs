@@ -86,6 +86,12 @@ impl Limits {
         Ok(())
     }
 
+    /// How many ids each commit list of a notification keeps: the commits
+    /// rendered in full, then as many as a message lists by id.
+    pub fn max_listed(&self) -> usize {
+        self.max_commits + MAX_LISTED_IDS
+    }
+
     /// The part of the limits a commit loader applies while reading a patch.
     pub fn patch_limits(&self) -> PatchLimits {
         PatchLimits {
