@@ -23,18 +23,25 @@ pub const DEFAULT_PATH: &str = "/etc/hookbus/hookbus.toml";
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
+    /// How repositories are named, and which hooks stay silent for (`[repos]`).
     pub repos: RepoNaming,
     #[serde(default)]
+    /// Per-message limits (`[limits]`).
     pub limits: Limits,
     #[serde(default)]
+    /// Options of the git side (`[git]`).
     pub git: GitOptions,
     #[serde(default)]
+    /// Where undelivered messages are kept (`[outbox]`).
     pub outbox: OutboxOptions,
     #[serde(default)]
+    /// Options of the Subversion side (`[svn]`).
     pub svn: SvnOptions,
     #[serde(default, rename = "route")]
+    /// The `[[route]]` tables, in order; empty means the built-in default route.
     pub routes: Vec<RouteConfig>,
     #[serde(default)]
+    /// Where the line per run is logged (`[log]`).
     pub log: LogOptions,
     /// Where messages are published; without it they stay in the outbox.
     pub broker: Option<BrokerConfig>,
@@ -56,6 +63,7 @@ pub struct GitOptions {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutboxOptions {
+    /// The outbox directory; see [`Config::outbox_dir`] for the fallbacks.
     pub dir: Option<PathBuf>,
 }
 
@@ -95,6 +103,7 @@ pub struct BrokerConfig {
     /// `stomp://host:port`, `stomp+ssl://host:port` or
     /// `failover://(stomp://h1:61613,stomp://h2:61613)?options`.
     pub url: String,
+    /// The STOMP login for hosts whose URL names none.
     pub login: Option<String>,
     /// A file whose content (less a trailing newline) is the passcode.
     pub passcode_file: Option<PathBuf>,

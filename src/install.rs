@@ -30,7 +30,11 @@ pub enum Installed {
     /// A hookbus post-receive was already there; nothing changed.
     AlreadyThere,
     /// Another post-receive was there; it was moved aside and now runs first.
-    Chained { previous: PathBuf },
+    /// An existing post-receive was moved aside and now runs first.
+    Chained {
+        /// Where the previous hook now is.
+        previous: PathBuf,
+    },
 }
 
 /// Installs the post-receive hook into the repository at `repo_dir`, running the

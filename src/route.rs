@@ -19,6 +19,7 @@ pub struct RouteConfig {
     /// `{reftype}`, `{change}` and `{project}` are replaced.
     pub destination: String,
     #[serde(default)]
+    /// The message format: text, json or summary.
     pub format: Format,
     /// Repository name globs; empty means every repository.
     #[serde(default)]
@@ -67,8 +68,11 @@ const PLACEHOLDERS: [&str; 7] = [
 /// A validated route.
 #[derive(Debug, Clone)]
 pub struct Route {
+    /// The route's name, for `hookbus.routes`.
     pub name: Option<String>,
+    /// The format its messages are rendered in.
     pub format: Format,
+    /// Ask the broker to keep its messages across restarts.
     pub persistent: bool,
     destination: String,
     repos: Vec<Pattern>,

@@ -18,15 +18,25 @@ use std::time::Duration;
 
 /// One emitting run: options, config and the routes in force.
 pub struct Run<'a> {
-    pub config: &'a Config,
-    pub router: &'a Router,
-    pub dry_run: bool,
+    config: &'a Config,
+    router: &'a Router,
+    dry_run: bool,
     /// Run by git or svn: delivery waits at most the configured bound, and
     /// `background = true` applies.
-    pub hook: bool,
+    hook: bool,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    /// A run delivering through `router`; `hook` when git or svn runs it.
+    pub fn new(config: &'a Config, router: &'a Router, dry_run: bool, hook: bool) -> Self {
+        Run {
+            config,
+            router,
+            dry_run,
+            hook,
+        }
+    }
+
     /// Renders and delivers (dry runs print on `out`), reporting what happened.
     pub fn emit(
         &self,

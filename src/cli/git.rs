@@ -18,9 +18,9 @@ pub fn post_receive(
     out: &mut dyn Write,
     reporter: &mut Reporter,
 ) -> Result<(), Failure> {
-    let GitRun { opened, context } = open(config, args.repo.as_deref())?;
-    if let Some(reason) = opened.silenced {
-        super::say_silenced(&opened.name, reason, reporter);
+    let git = open(config, args.repo.as_deref())?;
+    if let Some(reason) = git.opened.silenced {
+        super::say_silenced(&git.opened.name, reason, reporter);
         return Ok(());
     }
     let mut lines = Vec::new();
@@ -31,19 +31,14 @@ pub fn post_receive(
         }
     }
     let mut notifications = Vec::new();
-    for result in git::analyze(&opened.repo, lines, &context) {
+    for result in git::analyze(&git.opened.repo, lines, &git.context) {
         match result {
             Ok(notification) => notifications.push(notification),
             Err(err) => reporter.fail(Status::Input, err),
         }
     }
-    let run = Run {
-        config,
-        router: &opened.router,
-        dry_run: args.dry_run,
-        hook: true,
-    };
-    let source = GitCommits::new(&opened.repo);
+    let source = GitCommits::new(&git.opened.repo);
+    let run = Run::new(config, &git.opened.router, args.dry_run, true);
     run.emit(&notifications, &source, out, reporter)
 }
 
@@ -54,21 +49,17 @@ pub fn replay(
     out: &mut dyn Write,
     reporter: &mut Reporter,
 ) -> Result<(), Failure> {
-    let GitRun { opened, context } = open(config, args.repo.as_deref())?;
+    let git = open(config, args.repo.as_deref())?;
     let request = ReplayRequest {
         refname: args.refname.clone(),
         oldrev: args.oldrev.clone(),
         newrev: args.newrev.clone(),
         each: args.each,
     };
-    let notifications = git::replay(&opened.repo, &request, &context).status(Status::Input)?;
-    let run = Run {
-        config,
-        router: &opened.router,
-        dry_run: args.dry_run,
-        hook: false,
-    };
-    let source = GitCommits::new(&opened.repo);
+    let notifications =
+        git::replay(&git.opened.repo, &request, &git.context).status(Status::Input)?;
+    let source = GitCommits::new(&git.opened.repo);
+    let run = Run::new(config, &git.opened.router, args.dry_run, false);
     run.emit(&notifications, &source, out, reporter)
 }
 

@@ -61,11 +61,6 @@ fn emit(
             ),
         }
     }
-    let run = Run {
-        config,
-        router: &opened.router,
-        dry_run: args.dry_run,
-        hook,
-    };
+    let run = Run::new(config, &opened.router, args.dry_run, hook);
     run.emit(&notifications, repo, out, reporter)
 }

@@ -44,13 +44,16 @@ pub struct Entry {
     /// File name (`dead/NAME` for a dead letter); pending names sort in the
     /// order the files were stored.
     pub name: String,
+    /// Where the file is.
     pub path: PathBuf,
 }
 
 /// A message the broker refused for good, and what it said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
+    /// The message as it was stored.
     pub message: Message,
+    /// What the broker said when it refused it.
     pub reason: String,
 }
 

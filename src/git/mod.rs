@@ -20,21 +20,36 @@ pub use push::{analyze, PushContext};
 #[derive(Debug, Error)]
 pub enum UpdateError {
     #[error(transparent)]
+    /// A malformed stdin line.
     Input(#[from] input::InputError),
     #[error(
         "stdin line {line}: unknown revision {id} for {refname}; is this the repository that received the push? (run the hook inside it or pass --repo DIR)"
     )]
+    /// An id the repository does not have.
     UnknownRevision {
+        /// 1-based stdin line number.
         line: usize,
+        /// The id as given.
         id: String,
+        /// The ref the line updates.
         refname: String,
     },
     #[error("stdin line {line}: ids must have {expected} hex digits in this repository")]
-    WrongIdLength { line: usize, expected: usize },
-    #[error("stdin line {line}: {refname}: {message}")]
-    Git {
+    /// Ids of the other hash (SHA-1 in a SHA-256 repository, or the reverse).
+    WrongIdLength {
+        /// 1-based stdin line number.
         line: usize,
+        /// Hex digits of an id in this repository.
+        expected: usize,
+    },
+    #[error("stdin line {line}: {refname}: {message}")]
+    /// libgit2 failed on this update.
+    Git {
+        /// 1-based stdin line number.
+        line: usize,
+        /// The ref the line updates.
         refname: String,
+        /// What libgit2 said.
         message: String,
     },
 }
@@ -195,9 +210,11 @@ pub fn repo_name(
 /// pushed now (refs have moved on since, so the push rule would find nothing).
 #[derive(Debug, Clone)]
 pub struct ReplayRequest {
+    /// The ref the commits were pushed to, e.g. `refs/heads/master`.
     pub refname: String,
     /// Any revision; all zeros (or empty) for "from the beginning".
     pub oldrev: String,
+    /// Any revision the range ends at.
     pub newrev: String,
     /// One notification per commit, oldest first, as if pushed one by one.
     pub each: bool,

@@ -10,7 +10,9 @@ use std::collections::HashSet;
 /// Who and where, for every notification of one run.
 #[derive(Debug, Clone)]
 pub struct PushContext {
+    /// The repository's name in messages.
     pub repo_name: String,
+    /// Who pushed (`GL_USER`, else `$USER`); empty when unknown.
     pub pusher: String,
     /// Announce `refs/notes/*` updates (off by default).
     pub announce_notes: bool,

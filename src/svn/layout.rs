@@ -51,6 +51,7 @@ pub fn default_rules() -> Vec<LayoutRule> {
 pub struct Placement {
     /// The `project` capture; `None` for top-level layouts and unmatched paths.
     pub project: Option<String>,
+    /// The refname the path belongs to.
     pub refname: String,
     /// True when the path is the branch directory itself (its creation or
     /// deletion creates or deletes the branch).
