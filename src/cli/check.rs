@@ -56,3 +56,20 @@ pub fn check(config: &Config, out: &mut dyn Write, reporter: &mut Reporter) -> R
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_broker_the_config_is_valid_and_messages_stay_in_the_outbox() {
+        let (mut reporter, said) = Reporter::captured();
+        let mut out = Vec::new();
+        check(&Config::default(), &mut out, &mut reporter).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "config is valid; no [broker] configured: messages stay in the outbox\n"
+        );
+        assert_eq!(said.text(), "");
+    }
+}

@@ -150,3 +150,36 @@ fn list(outbox: &Outbox, out: &mut dyn Write, reporter: &mut Reporter) -> Result
     ));
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hookbus::message::Message;
+
+    #[test]
+    fn list_and_show_take_names_as_list_prints_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::parse(&format!("[outbox]\ndir = {:?}", dir.path())).unwrap();
+        let message = Message::compose("/topic/a", Some("hi"), &[], b"body".to_vec()).unwrap();
+        let stored = Outbox::new(dir.path()).store(&[message]).unwrap();
+        let (mut reporter, said) = Reporter::captured();
+        let mut out = Vec::new();
+        outbox(&OutboxAction::List, &config, &mut out, &mut reporter).unwrap();
+        let listed = String::from_utf8(out).unwrap();
+        assert_eq!(listed, format!("{}#0\t/topic/a\thi\n", stored.name));
+        assert!(said
+            .text()
+            .contains("1 message(s) waiting, 0 dead letter(s)"));
+        let name = listed.split('\t').next().unwrap().to_string();
+        let mut out = Vec::new();
+        outbox(
+            &OutboxAction::Show { name },
+            &config,
+            &mut out,
+            &mut reporter,
+        )
+        .unwrap();
+        assert!(String::from_utf8(out).unwrap().contains("\"/topic/a\""));
+        assert_eq!(reporter.finish(Ok(())), Status::Ok);
+    }
+}
