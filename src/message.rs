@@ -1,7 +1,7 @@
 //! The message: what every part below the CLI hands along (rendering makes
 //! them, delivery stores and publishes them). It sits at the bottom so that
-//! [`crate::stomp`], [`crate::deliver`] and [`crate::route`] can all use it
-//! without depending on each other.
+//! `stomp`, `deliver` and `route` can all use it without depending on each
+//! other.
 
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
