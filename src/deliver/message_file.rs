@@ -12,7 +12,9 @@ use std::path::Path;
 /// A message the broker refused for good, and what it said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
+    /// The message as it was stored.
     pub message: Message,
+    /// What the broker said when it refused it.
     pub reason: String,
 }
 

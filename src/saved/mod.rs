@@ -40,12 +40,18 @@ pub const REPLAY_BOUND: Duration = Duration::from_secs(600);
 #[serde(tag = "hook", rename_all = "kebab-case")]
 pub enum HookCall {
     /// The git post-receive hook of the repository at `repo`.
-    PostReceive { repo: PathBuf },
+    PostReceive {
+        /// The repository (its git directory), absolute.
+        repo: PathBuf,
+    },
     /// The Subversion post-commit hook of revision `rev` of `repos`, with the
     /// name it was given (`--name`, `$HOOKBUS_REPO_NAME`).
     SvnPostCommit {
+        /// The repository directory, absolute.
         repos: PathBuf,
+        /// The revision committed.
         rev: u64,
+        /// The repository's name, when one was given.
         name: Option<String>,
     },
 }
