@@ -300,3 +300,35 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .and_then(|handle| handle.sync_all())
         .with_context(|| format!("cannot sync directory {}", dir.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_are_found_by_id_or_name() {
+        assert_eq!(group_id("4242").unwrap(), 4242);
+        assert_eq!(group_id("root").unwrap(), 0);
+        let error = group_id("no-such-group-here").unwrap_err().to_string();
+        assert!(error.contains("no group named"), "{error}");
+    }
+
+    #[test]
+    fn missing_directories_are_made_private_and_links_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = dir.path().join("state/hookbus/outbox");
+        Access::private().ensure_dir(&outbox).unwrap();
+        for made in [dir.path().join("state"), outbox.clone()] {
+            let mode = fs::metadata(&made).unwrap().mode() & 0o7777;
+            assert_eq!(mode, 0o700, "{}", made.display());
+        }
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&outbox, &link).unwrap();
+        let error = Access::private().ensure_dir(&link).unwrap_err();
+        assert!(format!("{error:#}").contains("symbolic link"), "{error:#}");
+        assert!(Access::private().check_dir(&link).is_err());
+        assert!(!Access::private()
+            .check_dir(&dir.path().join("none"))
+            .unwrap());
+    }
+}
