@@ -7,7 +7,7 @@ mod gitutil;
 mod webhookutil;
 
 use hookbus::deliver::outbox::Outbox;
-use hookbus::deliver::Message;
+use hookbus::message::Message;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};

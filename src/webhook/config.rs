@@ -30,10 +30,13 @@ pub struct WebhookConfig {
     /// Bound on fetching a mirror before rendering from it.
     #[serde(default = "default_fetch_timeout_ms")]
     pub fetch_timeout_ms: u64,
+    /// `[[webhook.endpoint]]`: the paths forges post to.
     #[serde(default, rename = "endpoint")]
     pub endpoints: Vec<EndpointConfig>,
+    /// `[[webhook.repo]]`: names and mirrors per forge repository.
     #[serde(default, rename = "repo")]
     pub repos: Vec<RepoConfig>,
+    /// `[[webhook.forward]]`: other events published as JSON.
     #[serde(default, rename = "forward")]
     pub forwards: Vec<ForwardConfig>,
 }
@@ -59,7 +62,9 @@ fn default_fetch_timeout_ms() -> u64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ForgeKind {
+    /// GitHub (and GitHub Enterprise Server).
     Github,
+    /// GitLab.
     Gitlab,
     /// Gitea, Forgejo and Gogs.
     Gitea,
@@ -82,6 +87,7 @@ impl ForgeKind {
 pub struct EndpointConfig {
     /// The URL path, e.g. `/github`.
     pub path: String,
+    /// Which forge posts here: decides the signature and payload layout.
     pub kind: ForgeKind,
     /// The shared secret (GitHub, Gitea) or token (GitLab); first line of the file.
     pub secret_file: Option<PathBuf>,

@@ -54,8 +54,10 @@ pub fn delivery_id<'a>(
 /// A person as the payload names them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Person {
+    /// Display name.
     #[serde(default)]
     pub name: String,
+    /// Email address (GitLab may say `[REDACTED]`).
     #[serde(default)]
     pub email: String,
 }
@@ -63,20 +65,26 @@ pub struct Person {
 /// One commit the payload lists.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ListedCommit {
+    /// Full hex commit id.
     pub id: String,
+    /// The whole commit message.
     #[serde(default)]
     pub message: String,
     /// RFC 3339.
     #[serde(default)]
     pub timestamp: String,
+    /// Who wrote the commit.
     #[serde(default)]
     pub author: Person,
     /// Absent on GitLab, which names only the author.
     pub committer: Option<Person>,
+    /// Paths the commit added.
     #[serde(default)]
     pub added: Vec<String>,
+    /// Paths the commit removed.
     #[serde(default)]
     pub removed: Vec<String>,
+    /// Paths the commit modified.
     #[serde(default)]
     pub modified: Vec<String>,
     /// GitHub: false when the commit was already in the repository before.
@@ -93,9 +101,13 @@ fn yes() -> bool {
 pub struct Push {
     /// The forge's full name of the repository (`owner/name`, `group/sub/project`).
     pub full_name: String,
+    /// The pushed ref, e.g. `refs/heads/main`.
     pub refname: String,
+    /// The ref's old id; all zeros for a create.
     pub before: String,
+    /// The ref's new id; all zeros for a delete.
     pub after: String,
+    /// Who pushed (the forge's user name); empty when not said.
     pub pusher: String,
     /// Whether the forge says the push was forced (GitHub only says).
     pub forced: Option<bool>,

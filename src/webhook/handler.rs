@@ -9,8 +9,8 @@ use super::forge::{self, Event, Push};
 use super::{mirror, signature};
 use crate::config::Config;
 use crate::deliver::outbox::Outbox;
-use crate::deliver::Message;
 use crate::git::{GitCommits, PushContext};
+use crate::message::Message;
 use crate::render::MAX_LISTED_IDS;
 use crate::route::Router;
 use anyhow::Result;
@@ -23,10 +23,13 @@ use std::time::Duration;
 /// A request as the server read it.
 #[derive(Debug, Clone)]
 pub struct Incoming {
+    /// `POST`, `GET`, …
     pub method: String,
     /// The URL path, query included or not.
     pub path: String,
+    /// Header names and values as sent.
     pub headers: Vec<(String, String)>,
+    /// The raw body (signatures are over these bytes).
     pub body: Vec<u8>,
 }
 
@@ -43,7 +46,9 @@ impl Incoming {
 /// The status and the one-line reason sent back (and logged).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
+    /// The HTTP status.
     pub status: u16,
+    /// One line saying why; also the body.
     pub reason: String,
 }
 
