@@ -778,7 +778,11 @@ fn send(
         .read_to_end(&mut body)
         .status(Status::Input)?;
     let message = Message::compose(destination, subject, headers, body).status(Status::Input)?;
-    let waiting = config.broker.as_ref().map(|_| Waiting::PerPublish);
+    // Someone (a CI job, say) waits for it: bounded like a hook.
+    let waiting = config
+        .broker
+        .as_ref()
+        .map(|broker| Waiting::Bounded(Duration::from_millis(broker.deadline_ms)));
     let mut transport = transport(config, dry_run, waiting)?;
     let mut outcome = transport
         .deliver(std::slice::from_ref(&message))

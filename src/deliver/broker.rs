@@ -8,7 +8,7 @@
 use super::flush::{self, Stopped};
 use super::outbox::Outbox;
 use super::{Message, Outcome, Transport};
-use crate::stomp::{Publisher, Retry};
+use crate::stomp::{Publisher, Retry, Verdict};
 use anyhow::{bail, Result};
 use std::collections::HashSet;
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -157,9 +157,11 @@ impl Broker {
             }
             Err(error) => error,
         };
-        let lost: Vec<String> = messages[error.delivered..]
+        let lost: Vec<String> = messages
             .iter()
-            .map(|message| {
+            .zip(&error.verdicts)
+            .filter(|(_, verdict)| **verdict != Verdict::Receipted)
+            .map(|(message, _)| {
                 format!(
                     "{} {} ({})",
                     message.destination,

@@ -55,7 +55,7 @@ impl Message {
             body,
         };
         for (key, value) in headers {
-            if key.is_empty() || crate::stomp::publisher::RESERVED_HEADERS.contains(&key.as_str()) {
+            if key.is_empty() || crate::stomp::batch::RESERVED_HEADERS.contains(&key.as_str()) {
                 bail!("header name {key:?} cannot be set by hand; use another name");
             }
             message.headers.push((key.clone(), value.clone()));

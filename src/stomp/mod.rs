@@ -3,6 +3,7 @@
 //! time-bounded connection (TCP or [`tls`]), [`publisher`] a receipted,
 //! failover-aware publish of a batch; [`url`] and [`settings`] say where to.
 
+pub mod batch;
 pub mod connection;
 pub mod frame;
 pub mod publisher;
@@ -11,8 +12,9 @@ pub mod settings;
 pub mod tls;
 pub mod url;
 
+pub use batch::{Patience, Verdict};
 pub use connection::StompError;
-pub use publisher::{HostReport, PublishError, Publisher, Retry};
+pub use publisher::{Delivery, HostReport, PublishError, Publisher, Retry};
 pub use secret::Secret;
 pub use settings::BrokerSettings;
 pub use url::BrokerUrl;
