@@ -51,8 +51,17 @@ impl Setup {
 
     /// Rewrites the config; `routes` are `[[route]]` tables.
     pub fn write(&self, url: &str, extra: &str, routes: &str) {
+        let table = format!(
+            "[broker]\nurl = \"{url}\"\nlogin = \"hookbus\"\npasscode = \"secret\"\n{extra}\n"
+        );
+        self.write_table(&table, routes);
+    }
+
+    /// Rewrites the config with this `[broker]` table (given without
+    /// `deadline_ms`) and `[[route]]` tables.
+    pub fn write_table(&self, broker: &str, routes: &str) {
         let text = format!(
-            "[broker]\nurl = \"{url}\"\nlogin = \"hookbus\"\npasscode = \"secret\"\ndeadline_ms = {DEADLINE_MS}\n{extra}\n[outbox]\ndir = {:?}\n{routes}",
+            "{broker}deadline_ms = {DEADLINE_MS}\n[outbox]\ndir = {:?}\n{routes}",
             self.outbox
         );
         std::fs::write(&self.config, text).unwrap();
