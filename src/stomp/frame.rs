@@ -173,6 +173,11 @@ pub enum FrameError {
 pub struct Decoder {
     buffer: Vec<u8>,
     escaping: Escaping,
+    /// How much of the buffer is known to hold no end of the current frame's
+    /// headers, and of its body: each byte is searched once, so a huge frame
+    /// arriving in small reads costs linear time, not quadratic.
+    head_searched: usize,
+    body_searched: usize,
 }
 
 impl Decoder {
@@ -181,6 +186,8 @@ impl Decoder {
         Decoder {
             buffer: Vec::new(),
             escaping,
+            head_searched: 0,
+            body_searched: 0,
         }
     }
 
@@ -203,7 +210,10 @@ impl Decoder {
             .take_while(|&&b| b == b'\n' || b == b'\r')
             .count();
         self.buffer.drain(..skip);
-        let Some(head_end) = find_head_end(&self.buffer) else {
+        // A blank line may straddle the previous search's end.
+        let from = self.head_searched.saturating_sub(skip + 3);
+        let Some(head_end) = find_head_end(&self.buffer, from) else {
+            self.head_searched = self.buffer.len();
             return if self.buffer.len() > MAX_FRAME_BYTES {
                 Err(FrameError::TooLarge)
             } else {
@@ -253,14 +263,24 @@ impl Decoder {
                 }
                 (end, end + 1)
             }
-            None => match self.buffer[body_start..].iter().position(|&b| b == 0) {
-                Some(offset) => (body_start + offset, body_start + offset + 1),
-                None if self.buffer.len() > MAX_FRAME_BYTES => return Err(FrameError::TooLarge),
-                None => return Ok(None),
-            },
+            None => {
+                let from = self.body_searched.max(body_start);
+                match self.buffer[from..].iter().position(|&b| b == 0) {
+                    Some(offset) => (from + offset, from + offset + 1),
+                    None if self.buffer.len() > MAX_FRAME_BYTES => {
+                        return Err(FrameError::TooLarge)
+                    }
+                    None => {
+                        self.body_searched = self.buffer.len();
+                        return Ok(None);
+                    }
+                }
+            }
         };
         let body = self.buffer[body_start..body_end].to_vec();
         self.buffer.drain(..frame_end);
+        self.head_searched = 0;
+        self.body_searched = 0;
         Ok(Some(Frame {
             command,
             headers,
@@ -275,9 +295,10 @@ struct HeadEnd {
     body_start: usize,
 }
 
-/// Finds the blank line (`\n\n` or `\r\n\r\n`, mixed allowed) ending the headers.
-fn find_head_end(buffer: &[u8]) -> Option<HeadEnd> {
-    let mut index = 0;
+/// Finds the blank line (`\n\n` or `\r\n\r\n`, mixed allowed) ending the
+/// headers, searching from `from`.
+fn find_head_end(buffer: &[u8], from: usize) -> Option<HeadEnd> {
+    let mut index = from;
     while let Some(offset) = buffer[index..].iter().position(|&b| b == b'\n') {
         let newline = index + offset;
         let rest = &buffer[newline + 1..];
