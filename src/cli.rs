@@ -860,12 +860,7 @@ fn flush(config: &Config, wait: Duration) -> Result<Status, Failure> {
     outbox.remove_stale_temps();
     let report =
         flush::flush(&outbox, &publisher, None, Retry::UntilDeadline).status(Status::Delivery)?;
-    let mut left = 0;
-    for entry in outbox.list().status(Status::Delivery)? {
-        left += outbox
-            .read_if_present(&entry)
-            .map_or(1, |messages| messages.map_or(0, |messages| messages.len()));
-    }
+    let left = report.left;
     let mut line = format!(
         "flush: {} delivered, {} dead-lettered, {left} left in {}",
         report.delivered,

@@ -192,10 +192,12 @@ fn deliver(outbox: &Outbox, publisher: &Publisher, plan: Plan, asleep: Receiver<
         Err(error) => return Delivered::stalled(format!("{error:#}")),
     };
     let mut delivered = Delivered::default();
+    // One connection for the whole run.
+    let mut delivery = publisher.delivery(flush::patience(publisher, plan.until), plan.retry);
     while asleep.recv().is_ok() {
         // One flush covers every batch stored so far.
         while asleep.try_recv().is_ok() {}
-        match flush::flush(outbox, publisher, plan.until, plan.retry) {
+        match flush::flush_on(outbox, &mut delivery, plan.until) {
             Ok(report) => {
                 delivered.done.extend(report.done);
                 delivered.dead_lettered += report.dead_lettered;
@@ -210,6 +212,7 @@ fn deliver(outbox: &Outbox, publisher: &Publisher, plan: Plan, asleep: Receiver<
             }
         }
     }
+    delivery.close();
     delivered
 }
 

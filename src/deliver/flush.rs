@@ -24,6 +24,9 @@ pub struct FlushReport {
     pub set_aside: Vec<String>,
     /// Why the flush stopped early, if it did.
     pub stopped: Option<Stopped>,
+    /// Messages left in the outbox when it stopped early (files stored
+    /// meanwhile by others aside); 0 when it did not.
+    pub left: usize,
 }
 
 /// Where and why a flush stopped.
@@ -52,48 +55,64 @@ impl Stopped {
 /// broker does not stop a flush that is getting somewhere.
 pub const MIN_STALL: Duration = Duration::from_secs(5);
 
+/// How long a flush may take: until `until` (a hook's wait); without it no
+/// pusher waits, so it goes on while the broker answers messages and gives
+/// up once it answered none for the broker's deadline (at least
+/// [`MIN_STALL`]).
+pub fn patience(publisher: &Publisher, until: Option<Instant>) -> Patience {
+    match until {
+        Some(until) => Patience::Until(until),
+        None => Patience::WhileProgress(publisher.deadline().max(MIN_STALL)),
+    }
+}
+
 /// Delivers every pending file, oldest first, including files stored while it
-/// runs, over one connection. `until` bounds the whole flush (a hook's wait).
-/// Without it no pusher waits: the flush goes on while the broker answers
-/// messages, and gives up once it answered none for the broker's deadline
-/// (at least [`MIN_STALL`]). `retry` says whether a publish whose hosts all
-/// failed tries them again within its deadline.
+/// runs, over one connection, with [`patience`]. `retry` says whether a
+/// publish whose hosts all failed tries them again within its deadline.
 pub fn flush(
     outbox: &Outbox,
     publisher: &Publisher,
     until: Option<Instant>,
     retry: Retry,
 ) -> Result<FlushReport> {
-    let patience = match until {
-        Some(until) => Patience::Until(until),
-        None => Patience::WhileProgress(publisher.deadline().max(MIN_STALL)),
-    };
+    let mut delivery = publisher.delivery(patience(publisher, until), retry);
+    let report = flush_on(outbox, &mut delivery, until);
+    delivery.close();
+    report
+}
+
+/// Like [`flush`], on a delivery that may already be open (a run that
+/// flushes after each batch it stores keeps one connection).
+pub fn flush_on(
+    outbox: &Outbox,
+    delivery: &mut Delivery<'_>,
+    until: Option<Instant>,
+) -> Result<FlushReport> {
     let mut flush = Flush {
         outbox,
-        delivery: publisher.delivery(patience, retry),
+        delivery,
         until,
         report: FlushReport::default(),
     };
-    let result = flush.all();
-    flush.delivery.close();
-    result.map(|()| flush.report)
+    flush.all()?;
+    Ok(flush.report)
 }
 
-struct Flush<'a> {
+struct Flush<'a, 'p> {
     outbox: &'a Outbox,
-    delivery: Delivery<'a>,
+    delivery: &'a mut Delivery<'p>,
     until: Option<Instant>,
     report: FlushReport,
 }
 
-impl Flush<'_> {
+impl Flush<'_, '_> {
     fn all(&mut self) -> Result<()> {
         loop {
             let entries = self.outbox.list()?;
             if entries.is_empty() {
                 return Ok(());
             }
-            for entry in &entries {
+            for (index, entry) in entries.iter().enumerate() {
                 if self.until.is_some_and(|until| Instant::now() >= until) {
                     self.report.stopped = Some(Stopped::before_any_file(
                         "the hook's time bound ([broker] deadline_ms) ran out".into(),
@@ -101,11 +120,23 @@ impl Flush<'_> {
                 } else {
                     self.file(entry)?;
                 }
-                if self.report.stopped.is_some() {
+                if let Some(stopped) = &self.report.stopped {
+                    self.report.left = stopped.left + self.count(&entries[index + 1..]);
                     return Ok(());
                 }
             }
         }
+    }
+
+    /// Messages in `entries` (a damaged file counts as one).
+    fn count(&self, entries: &[Entry]) -> usize {
+        entries
+            .iter()
+            .map(|entry| match self.outbox.read_if_present(entry) {
+                Ok(messages) => messages.map_or(0, |messages| messages.len()),
+                Err(_) => 1,
+            })
+            .sum()
     }
 
     /// Delivers one file: what the broker receipted goes, what it refused

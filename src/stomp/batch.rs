@@ -72,6 +72,14 @@ impl Clock {
         self.deadline
     }
 
+    /// A new batch: with patience for progress, its time counts from now
+    /// (the run may have been rendering since the last one).
+    pub fn restart(&mut self) {
+        if let Patience::WhileProgress(stall) = self.patience {
+            self.deadline = Instant::now() + stall;
+        }
+    }
+
     pub fn left(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }

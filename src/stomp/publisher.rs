@@ -214,6 +214,7 @@ impl Delivery<'_> {
     /// Sends every message of a batch, receipted; `Err` says what became of
     /// each when not all were receipted.
     pub fn publish(&mut self, messages: &[Message]) -> Result<(), PublishError> {
+        self.clock.restart();
         let mut batch = Batch::new(messages);
         let mut attempts = Vec::new();
         let mut permanent = false;
@@ -286,15 +287,25 @@ impl Delivery<'_> {
     /// Runs the batch on host number `host`, reusing the open connection if
     /// it goes there; keeps the connection open when all went well.
     fn run_on(&mut self, host: usize, batch: &mut Batch<'_>) -> Result<(), StompError> {
-        let mut connection = match self.open.take() {
-            Some((open_host, connection)) if open_host == host => connection,
-            _ => {
-                let spec = &self.hosts[host];
-                let params = self.publisher.params(spec);
-                Connection::open(spec, &params, self.clock.deadline())?
+        if let Some((open_host, mut connection)) = self.open.take() {
+            if open_host == host {
+                let learned = batch.learned;
+                connection.set_deadline(self.clock.deadline());
+                match batch.run(&mut connection, &mut self.clock) {
+                    Ok(()) => {
+                        self.open = Some((host, connection));
+                        return Ok(());
+                    }
+                    // Idle since the last batch, the broker may have closed
+                    // it: a fresh connection gets a fair chance.
+                    Err(_) if batch.learned == learned => {}
+                    Err(error) => return Err(error),
+                }
             }
-        };
-        connection.set_deadline(self.clock.deadline());
+        }
+        let spec = &self.hosts[host];
+        let params = self.publisher.params(spec);
+        let mut connection = Connection::open(spec, &params, self.clock.deadline())?;
         batch.run(&mut connection, &mut self.clock)?;
         self.open = Some((host, connection));
         Ok(())
