@@ -11,7 +11,7 @@ use super::{Message, Outcome, Transport};
 use crate::stomp::{Publisher, Retry, Verdict};
 use anyhow::{bail, Result};
 use std::collections::HashSet;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -194,7 +194,20 @@ fn deliver(outbox: &Outbox, publisher: &Publisher, plan: Plan, asleep: Receiver<
     let mut delivered = Delivered::default();
     // One connection for the whole run.
     let mut delivery = publisher.delivery(flush::patience(publisher, plan.until), plan.retry);
-    while asleep.recv().is_ok() {
+    loop {
+        // Past the hook's bound the lock is of no use: let it go.
+        let woke = match plan.until {
+            Some(until) => asleep.recv_timeout(until.saturating_duration_since(Instant::now())),
+            None => asleep.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match woke {
+            Ok(()) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {
+                delivered.stopped = Some(Stopped::before_any_file(flush::OUT_OF_TIME.into()));
+                break;
+            }
+        }
         // One flush covers every batch stored so far.
         while asleep.try_recv().is_ok() {}
         match flush::flush_on(outbox, &mut delivery, plan.until) {

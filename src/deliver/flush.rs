@@ -50,6 +50,9 @@ impl Stopped {
     }
 }
 
+/// Why a hook's delivery stopped when its time bound passed.
+pub const OUT_OF_TIME: &str = "the hook's time bound ([broker] deadline_ms) ran out";
+
 /// Shortest time a flush with no pusher waiting gives a broker to answer
 /// (see [`flush`]): long enough that a loaded machine or a garbage-collecting
 /// broker does not stop a flush that is getting somewhere.
@@ -114,9 +117,7 @@ impl Flush<'_, '_> {
             }
             for (index, entry) in entries.iter().enumerate() {
                 if self.until.is_some_and(|until| Instant::now() >= until) {
-                    self.report.stopped = Some(Stopped::before_any_file(
-                        "the hook's time bound ([broker] deadline_ms) ran out".into(),
-                    ));
+                    self.report.stopped = Some(Stopped::before_any_file(OUT_OF_TIME.into()));
                 } else {
                     self.file(entry)?;
                 }
