@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the helper
 
+use crate::fake_broker::FakeBroker;
 use crate::gitutil::{self, Fixture, Z40};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -127,6 +128,19 @@ pub fn assert_bounded(what: &str, run: &Run, bound: Duration, log: &[String]) {
         run.took,
         clipped(&run.stderr)
     );
+}
+
+/// `hookbus send` of one message, which must come back in time, saying
+/// the message was queued.
+pub fn send_queued_in_time(setup: &Setup, broker: &FakeBroker) -> Run {
+    let sent = setup.send(b"hello");
+    assert_bounded("send", &sent, HANG_BOUND, &broker.log());
+    assert!(
+        sent.stderr.contains("1 message(s) queued"),
+        "{}",
+        clipped(&sent.stderr)
+    );
+    sent
 }
 
 /// At most a few KB of `text`, for assertion messages.
