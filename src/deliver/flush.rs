@@ -24,9 +24,6 @@ pub struct FlushReport {
     pub set_aside: Vec<String>,
     /// Why the flush stopped early, if it did.
     pub stopped: Option<Stopped>,
-    /// Messages left in the outbox when it stopped early (files stored
-    /// meanwhile by others aside); 0 when it did not.
-    pub left: usize,
 }
 
 /// Where and why a flush stopped.
@@ -36,6 +33,7 @@ pub struct Stopped {
     pub entry: Option<String>,
     /// Messages of that file still waiting.
     pub left: usize,
+    /// Why it stopped, as the broker or the clock said it.
     pub reason: String,
 }
 
@@ -115,29 +113,17 @@ impl Flush<'_, '_> {
             if entries.is_empty() {
                 return Ok(());
             }
-            for (index, entry) in entries.iter().enumerate() {
+            for entry in &entries {
                 if self.until.is_some_and(|until| Instant::now() >= until) {
                     self.report.stopped = Some(Stopped::before_any_file(OUT_OF_TIME.into()));
                 } else {
                     self.file(entry)?;
                 }
-                if let Some(stopped) = &self.report.stopped {
-                    self.report.left = stopped.left + self.count(&entries[index + 1..]);
+                if self.report.stopped.is_some() {
                     return Ok(());
                 }
             }
         }
-    }
-
-    /// Messages in `entries` (a damaged file counts as one).
-    fn count(&self, entries: &[Entry]) -> usize {
-        entries
-            .iter()
-            .map(|entry| match self.outbox.read_if_present(entry) {
-                Ok(messages) => messages.map_or(0, |messages| messages.len()),
-                Err(_) => 1,
-            })
-            .sum()
     }
 
     /// Delivers one file: what the broker receipted goes, what it refused

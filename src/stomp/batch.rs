@@ -13,7 +13,7 @@
 
 use super::connection::{Connection, StompError};
 use super::frame::Frame;
-use crate::deliver::Message;
+use crate::message::{Message, RESERVED_HEADERS};
 use std::time::{Duration, Instant};
 
 /// SENDs written ahead of their receipts. Receipts are small, so the broker never
@@ -27,8 +27,6 @@ const AFTER_ERROR: Duration = Duration::from_secs(1);
 /// The receipt of the BEGIN/ABORT pair that shows the broker answered
 /// everything before the next SEND.
 const PROBE: &str = "hookbus-probe";
-/// Headers the publisher sets itself; a message's own copies are dropped.
-pub const RESERVED_HEADERS: [&str; 4] = ["destination", "receipt", "content-length", "transaction"];
 
 /// What became of one message of a publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +58,7 @@ pub struct Clock {
 }
 
 impl Clock {
+    /// A clock whose first deadline `patience` gives.
     pub fn new(patience: Patience) -> Clock {
         let deadline = match patience {
             Patience::Until(deadline) => deadline,
@@ -68,6 +67,7 @@ impl Clock {
         Clock { patience, deadline }
     }
 
+    /// The deadline every step is bounded by now.
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
@@ -80,6 +80,7 @@ impl Clock {
         }
     }
 
+    /// Time left before the deadline.
     pub fn left(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }
@@ -95,6 +96,7 @@ impl Clock {
 /// The messages of one publish and what is known about each.
 pub struct Batch<'a> {
     messages: &'a [Message],
+    /// What became of each message so far.
     pub verdicts: Vec<Verdict>,
     /// Unanswered messages an ERROR without a receipt may have been about.
     suspects: Vec<bool>,
@@ -103,6 +105,7 @@ pub struct Batch<'a> {
 }
 
 impl<'a> Batch<'a> {
+    /// A batch of `messages`, none answered yet.
     pub fn new(messages: &'a [Message]) -> Batch<'a> {
         Batch {
             messages,

@@ -1,7 +1,8 @@
 //! A small blocking STOMP 1.2 client on std::net, made for short-lived
 //! publishers such as hooks: [`frame`] is the codec, [`connection`] one
-//! time-bounded connection (TCP or [`tls`]), [`publisher`] a receipted,
-//! failover-aware publish of a batch; [`url`] and [`settings`] say where to.
+//! time-bounded connection (TCP or [`tls`]), [`batch`] what the broker said
+//! about each message of a batch, [`publisher`] receipted, failover-aware
+//! publishing; [`url`] and [`settings`] say where to.
 
 pub mod batch;
 pub mod connection;

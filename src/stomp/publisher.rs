@@ -7,7 +7,7 @@ use super::connection::{ConnectParams, Connection, Session, StompError};
 use super::settings::BrokerSettings;
 use super::tls;
 use super::url::HostSpec;
-use crate::deliver::Message;
+use crate::message::Message;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
