@@ -23,9 +23,9 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(60);
 /// How long a run may wait for delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Waiting {
-    /// A hook (or `send`): waiting for the lock and publishing take at most this long in
-    /// all, counted from the first batch (rendering does not eat into it);
-    /// whatever is not delivered by then stays queued.
+    /// A hook (or `send`): waiting for the lock and publishing take at most
+    /// this long in all, counted from the first batch (rendering does not eat
+    /// into it); whatever is not delivered by then stays queued.
     Bounded(Duration),
     /// A run by hand (a replay): delivery goes on while the broker answers,
     /// as `hookbus flush` does (see [`flush::patience`]).
