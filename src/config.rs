@@ -270,8 +270,8 @@ impl BrokerConfig {
     }
 }
 
-/// A TOML error on one line, without the quoted source line (it may hold a
-/// passcode).
+/// A TOML error on one line, without the quoted source line or the offending
+/// value: either may be a passcode.
 fn syntax_error(text: &str, err: &toml::de::Error) -> anyhow::Error {
     let place = err
         .span()
@@ -280,7 +280,30 @@ fn syntax_error(text: &str, err: &toml::de::Error) -> anyhow::Error {
             format!("line {line}: ")
         })
         .unwrap_or_default();
-    anyhow::anyhow!("{place}{}", err.message().trim())
+    anyhow::anyhow!("{place}{}", without_value(err.message().trim()))
+}
+
+/// serde's "invalid type: integer `987654321`, expected a string" without the
+/// value: "invalid type: integer, expected a string".
+fn without_value(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            // The kind ("integer", "floating point", "string") ends where the
+            // quoted value starts; what was expected is after the last ", expected".
+            let kind = rest.split([' ', ',']).take_while(|word| {
+                !word.is_empty() && word.chars().all(|c| c.is_ascii_alphabetic())
+            });
+            let kind = kind.collect::<Vec<_>>().join(" ");
+            let expected = rest
+                .rsplit_once(", expected ")
+                .map(|(_, expected)| expected);
+            return match expected {
+                Some(expected) => format!("{prefix}{kind}, expected {expected}"),
+                None => format!("{prefix}{kind}"),
+            };
+        }
+    }
+    message.to_string()
 }
 
 fn read_passcode_file(file: &Path) -> Result<Secret> {
@@ -290,12 +313,13 @@ fn read_passcode_file(file: &Path) -> Result<Secret> {
             file.display()
         )
     })?;
-    let passcode = text
-        .strip_suffix('\n')
-        .map(|line| line.strip_suffix('\r').unwrap_or(line))
-        .unwrap_or(&text);
+    // The first line: anything after it (a note, a second value) is not sent.
+    let passcode = text.lines().next().unwrap_or_default();
     if passcode.is_empty() {
-        bail!("[broker] passcode_file {} is empty", file.display());
+        bail!(
+            "[broker] passcode_file {}: the first line (the passcode) is empty",
+            file.display()
+        );
     }
     Ok(Secret::new(passcode))
 }
@@ -518,6 +542,49 @@ mod tests {
                 "{shown}"
             );
         }
+    }
+
+    #[test]
+    fn passcode_file_gives_its_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("passcode");
+        let config = format!("[broker]\nurl = \"stomp://h\"\npasscode_file = {file:?}");
+        let passcode = |content: &str| {
+            std::fs::write(&file, content).unwrap();
+            let settings = Config::parse(&config)
+                .unwrap()
+                .broker
+                .unwrap()
+                .resolve(None);
+            settings.map(|settings| settings.passcode.unwrap().expose().to_string())
+        };
+        assert_eq!(passcode("s3 cret\nrotated 2026-01\n").unwrap(), "s3 cret");
+        assert_eq!(passcode("s3 cret\r\n").unwrap(), "s3 cret");
+        assert_eq!(passcode("s3 cret").unwrap(), "s3 cret");
+        let empty = format!("{:#}", passcode("\nsecond\n").unwrap_err());
+        assert!(
+            empty.contains("first line") && !empty.contains("second"),
+            "{empty}"
+        );
+    }
+
+    #[test]
+    fn a_passcode_of_the_wrong_type_is_not_shown() {
+        for (value, kind) in [
+            ("987654321", "integer"),
+            ("98765.4321", "floating point"),
+            ("true", "boolean"),
+        ] {
+            let text = format!("[broker]\nurl = \"stomp://h\"\npasscode = {value}\n");
+            let error = format!("{:#}", Config::parse(&text).unwrap_err());
+            assert_eq!(
+                error,
+                format!("line 3: invalid type: {kind}, expected a string")
+            );
+        }
+        let text = "[broker]\nurl = \"stomp://h\"\ndeadline_ms = \"98765\"\n";
+        let error = format!("{:#}", Config::parse(text).unwrap_err());
+        assert_eq!(error, "line 3: invalid type: string, expected u64");
     }
 
     #[test]
