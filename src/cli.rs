@@ -795,7 +795,9 @@ fn check(config: &Config) -> Result<Status, Failure> {
         println!("config is valid; no [broker] configured: messages stay in the outbox");
         return Ok(Status::Ok);
     };
+    let router = Router::new(&config.effective_routes()).status(Status::Config)?;
     let mut usable = false;
+    let mut refused = 0;
     for report in publisher.check() {
         match report.result {
             Ok((session, round_trip)) => {
@@ -807,6 +809,11 @@ fn check(config: &Config) -> Result<Status, Failure> {
                     session.server.as_deref().unwrap_or("server unnamed"),
                     round_trip.as_secs_f64() * 1000.0
                 );
+                let refusals = router.refusals(session.server.as_deref().unwrap_or(""));
+                for refusal in &refusals {
+                    println!("{}: would refuse {refusal}", report.host);
+                }
+                refused += refusals.len();
             }
             Err(error) if error.is_unreachable() => {
                 println!("{}: unreachable: {error}", report.host)
@@ -824,7 +831,12 @@ fn check(config: &Config) -> Result<Status, Failure> {
         ),
         (Err(error), _) | (_, Err(error)) => println!("outbox: {error:#}"),
     }
-    if usable {
+    if refused > 0 {
+        Err(Failure {
+            status: Status::Config,
+            error: anyhow::anyhow!("fix the [[route]] destinations the broker would refuse"),
+        })
+    } else if usable {
         Ok(Status::Ok)
     } else {
         Err(Failure {
