@@ -98,3 +98,39 @@ fn check_names_the_destinations_a_broker_would_refuse() {
         );
     }
 }
+
+#[test]
+fn no_config_error_shows_a_passcode_whatever_it_holds() {
+    let fixture = Fixture::publishing("");
+    let mut configs = vec!["[broker]\nurl = \"stomp://h\"\npasscode = 987654321\n".to_string()];
+    for passcode in ["pa?SECRET", "p/a?,)@:#SECRET", "SECRET)?x=1@:#"] {
+        configs.push(format!(
+            "[broker]\nurl = \"stomp://hookbus:{passcode}@h:99999\"\n"
+        ));
+        configs.push(format!(
+            "[broker]\nurl = \"failover:(stomp://hookbus:{passcode}@h1,stomp://h2:0)\"\n"
+        ));
+        configs.push(format!(
+            "[broker]\nurl = \"stomp://hookbus:{passcode}@h/vhost\"\n"
+        ));
+    }
+    for (round, config) in configs.iter().enumerate() {
+        fixture.write_config(config);
+        let name = format!("f{round}");
+        fixture.commit(&name, &[(name.as_str(), b"x\n")]);
+        fixture.push(&["master"]);
+        let check = fixture.hookbus(&["check"], "");
+        assert_eq!(check.status.code(), Some(3));
+        let shown = [
+            fixture.hook_stderr(),
+            String::from_utf8_lossy(&check.stdout).into_owned(),
+            String::from_utf8_lossy(&check.stderr).into_owned(),
+        ]
+        .concat();
+        assert!(shown.contains("bad config"), "{shown}");
+        assert!(
+            !shown.contains("SECRET") && !shown.contains("987654321"),
+            "{config}\n{shown}"
+        );
+    }
+}
