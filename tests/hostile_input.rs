@@ -134,3 +134,78 @@ fn no_config_error_shows_a_passcode_whatever_it_holds() {
         );
     }
 }
+
+/// Writes a commit whose author name is `name` (too long for an environment
+/// variable) on top of master, with `git hash-object`; returns its id.
+fn commit_by(fixture: &Fixture, name: &str) -> String {
+    use std::io::Write;
+    let tree = fixture.rev("master^{tree}");
+    let parent = fixture.rev("master");
+    let object = format!(
+        "tree {tree}\nparent {parent}\nauthor {name} <a@example.com> 1700000000 +0000\ncommitter C <c@example.com> 1700000000 +0000\n\nbig author\n"
+    );
+    let mut child = git(
+        &fixture.work,
+        &["hash-object", "-t", "commit", "-w", "--stdin"],
+    )
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(object.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "git hash-object failed");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn the_byte_cap_holds_for_huge_names_and_never_cuts_the_first_four_lines() {
+    let fixture = Fixture::with_config(&format!(
+        "[limits]\nmax_bytes = 2048\n{}\n[[route]]\ndestination = \"/topic/chat\"\nformat = \"summary\"\n",
+        gitutil::TWO_ROUTES
+    ));
+    let repo = "r".repeat(5000);
+    run_ok(git(&fixture.bare, &["config", "hookbus.name", &repo]));
+    fixture.commit("one", &[("a", b"a\n")]);
+    fixture.push(&["master"]);
+    let big = commit_by(&fixture, &"A".repeat(2_000_000));
+    let messages = fixture.push(&[&format!("{big}:refs/heads/big")]);
+    assert_eq!(messages.len(), 3, "{}", fixture.hook_stderr());
+    let mut problems = Vec::new();
+    for message in &messages {
+        let place = &message.destination;
+        if message.body.len() > 2048 {
+            problems.push(format!("{place}: {} bytes", message.body.len()));
+        }
+        for (key, value) in &message.headers {
+            let length = value.as_str().unwrap().len();
+            if length > 600 {
+                problems.push(format!("{place}: header {key} has {length} bytes"));
+            }
+        }
+    }
+    let json = gitutil::json_for(&messages, "refs/heads/big").json();
+    let text = gitutil::text_for(&messages, "refs/heads/big");
+    let lines: Vec<&str> = text.body.lines().take(4).collect();
+    let expected = [
+        format!("oldrev: {}", gitutil::Z40),
+        format!("newrev: {big}"),
+        "refname: refs/heads/big".to_string(),
+    ];
+    if lines.len() < 4 || !lines[0].starts_with("repo: rrrr") || lines[1..] != expected {
+        problems.push(format!(
+            "text starts {:?}",
+            &text.body[..300.min(text.body.len())]
+        ));
+    }
+    if !text.body.contains("\n    big author\n") {
+        problems.push("the author name hides the commit message".to_string());
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(json["repo"].as_str().unwrap().starts_with("rrrr"));
+}
