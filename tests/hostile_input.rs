@@ -209,3 +209,36 @@ fn the_byte_cap_holds_for_huge_names_and_never_cuts_the_first_four_lines() {
     assert!(problems.is_empty(), "{problems:#?}");
     assert!(json["repo"].as_str().unwrap().starts_with("rrrr"));
 }
+
+#[test]
+fn passcode_file_gives_its_first_line_to_the_broker() {
+    for broker in both() {
+        let fixture = publishing(&broker, "/topic/unused");
+        let passcode_file = fixture.root.join("passcode");
+        std::fs::write(
+            &passcode_file,
+            format!("{}\nrotated on 2026-11-30\n", brokers::PASSCODE),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let private = std::fs::Permissions::from_mode(0o600);
+        std::fs::set_permissions(&passcode_file, private).unwrap();
+        let config = std::fs::read_to_string(&fixture.config).unwrap();
+        let config = config.replace(
+            &format!("passcode = '{}'", brokers::PASSCODE),
+            &format!("passcode_file = {passcode_file:?}"),
+        );
+        assert!(config.contains("passcode_file"), "{config}");
+        fixture.write_config(&config);
+        let queue = unique("queue", "passcode-file");
+        let on_queue = broker.subscribe(&queue, 1);
+        let out = fixture.hookbus(&["send", "--destination", &queue], "hello");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stderr.is_empty(),
+            "{}: {stderr}",
+            broker.name
+        );
+        assert_eq!(on_queue.messages()[0].body, b"hello");
+    }
+}
