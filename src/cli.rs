@@ -373,6 +373,7 @@ fn open(config: &Config, dir: Option<PathBuf>) -> Result<Opened, Failure> {
     } else if config.repos.is_skipped(&repo_name) {
         Some("its name matches [repos] skip")
     } else {
+        hookbus::config::check_repo_name(&repo_name).status(Status::Config)?;
         None
     };
     let context = PushContext {
@@ -478,6 +479,7 @@ fn svn_emit(
         config.repos.base.as_deref(),
     )
     .status(Status::Repository)?;
+    hookbus::config::check_repo_name(repo.name()).status(Status::Config)?;
     let router = Router::new(&config.effective_routes()).status(Status::Config)?;
     let mut status = Status::Ok;
     let mut notifications = Vec::new();

@@ -270,6 +270,18 @@ impl BrokerConfig {
     }
 }
 
+/// Refuses a repository name holding a control character: in a text body a
+/// newline would start lines of its own and could pass for `oldrev:`,
+/// `newrev:` or `refname:`.
+pub fn check_repo_name(name: &str) -> Result<()> {
+    if let Some(bad) = name.chars().find(|c| c.is_control()) {
+        bail!(
+            "the repository name {name:?} holds the control character {bad:?}, which could spoof a message's header lines; set a plain one (git config hookbus.name; for SVN --name or HOOKBUS_REPO_NAME)"
+        );
+    }
+    Ok(())
+}
+
 /// A TOML error on one line, without the quoted source line or the offending
 /// value: either may be a passcode.
 fn syntax_error(text: &str, err: &toml::de::Error) -> anyhow::Error {

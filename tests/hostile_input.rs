@@ -5,6 +5,8 @@
 
 mod brokers;
 mod gitutil;
+#[allow(dead_code)] // only its repository fixture is used here
+mod svnutil;
 
 use brokers::{both, unique, Broker};
 use gitutil::{git, run_ok, Fixture};
@@ -240,5 +242,50 @@ fn passcode_file_gives_its_first_line_to_the_broker() {
             broker.name
         );
         assert_eq!(on_queue.messages()[0].body, b"hello");
+    }
+}
+
+/// A name whose newline would add a line that passes for the real `oldrev:`.
+const SPOOFING_NAME: &str = "app\noldrev: 0000000000000000000000000000000000000000";
+
+#[test]
+fn a_git_repository_name_with_a_control_character_is_refused() {
+    let fixture = Fixture::new();
+    run_ok(git(
+        &fixture.bare,
+        &["config", "hookbus.name", SPOOFING_NAME],
+    ));
+    fixture.commit("one", &[("a", b"a\n")]);
+    let messages = fixture.push(&["master"]);
+    let stderr = fixture.hook_stderr();
+    assert!(messages.is_empty(), "{messages:#?}");
+    assert!(
+        stderr.contains("control character '\\n'") && stderr.contains("hookbus.name"),
+        "{stderr}"
+    );
+    let out = fixture.hookbus(
+        &["replay", "--dry-run", "refs/heads/master", "", "master"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(3));
+}
+
+#[test]
+fn an_svn_repository_name_with_a_control_character_is_refused() {
+    let fixture = svnutil::SvnFixture::new("");
+    for name in [SPOOFING_NAME, "app\u{1b}[2J"] {
+        let out = std::process::Command::new(gitutil::HOOKBUS)
+            .arg("--config")
+            .arg(&fixture.config)
+            .args(["svn-replay", "--dry-run"])
+            .arg(&fixture.repo)
+            .arg("1")
+            .env("HOOKBUS_REPO_NAME", name)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{stderr}");
+        assert!(out.stdout.is_empty());
+        assert!(stderr.contains("control character"), "{stderr}");
     }
 }
