@@ -140,29 +140,19 @@ fn no_config_error_shows_a_passcode_whatever_it_holds() {
 /// Writes a commit whose author name is `name` (too long for an environment
 /// variable) on top of master, with `git hash-object`; returns its id.
 fn commit_by(fixture: &Fixture, name: &str) -> String {
-    use std::io::Write;
     let tree = fixture.rev("master^{tree}");
     let parent = fixture.rev("master");
     let object = format!(
         "tree {tree}\nparent {parent}\nauthor {name} <a@example.com> 1700000000 +0000\ncommitter C <c@example.com> 1700000000 +0000\n\nbig author\n"
     );
-    let mut child = git(
+    let file = fixture.root.join("commit-object");
+    std::fs::write(&file, object).unwrap();
+    let file = file.to_str().unwrap();
+    let id = run_ok(git(
         &fixture.work,
-        &["hash-object", "-t", "commit", "-w", "--stdin"],
-    )
-    .stdin(std::process::Stdio::piped())
-    .stdout(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(object.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "git hash-object failed");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+        &["hash-object", "-t", "commit", "-w", file],
+    ));
+    id.trim().to_string()
 }
 
 #[test]
