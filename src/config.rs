@@ -203,7 +203,7 @@ pub struct BrokerConfig {
 impl std::fmt::Debug for BrokerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BrokerConfig")
-            .field("url", &crate::stomp::url::redact(&self.url))
+            .field("url", &crate::stomp::userinfo::redact(&self.url))
             .field("login", &self.login)
             .field("passcode_file", &self.passcode_file)
             .field("passcode", &self.passcode.as_ref().map(|_| "***"))
