@@ -15,12 +15,19 @@ use anyhow::{bail, Context, Result};
 /// A placeholder of a destination template: `{repo}` and so on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Placeholder {
+    /// `{repo}`: the repository's name.
     Repo,
+    /// `{refname}`: the full refname.
     Refname,
+    /// `{branch}`: the branch name, empty for other refs.
     Branch,
+    /// `{name}`: the short ref name.
     Name,
+    /// `{reftype}`: branch, tag, annotated-tag, notes or other.
     Reftype,
+    /// `{change}`: create, update or delete.
     Change,
+    /// `{project}`: the Subversion project, empty for git.
     Project,
 }
 
