@@ -5,7 +5,6 @@
 
 mod brokers;
 mod gitutil;
-#[allow(dead_code)] // only its repository fixture is used here
 mod svnutil;
 
 use brokers::{both, unique, Broker};

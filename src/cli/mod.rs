@@ -8,6 +8,7 @@ mod config;
 mod emit;
 mod git;
 mod install;
+mod kept;
 mod outbox;
 mod report;
 mod send;
@@ -41,7 +42,10 @@ fn run(cli: &Cli, out: &mut dyn Write, reporter: &mut Reporter) -> Result<(), Fa
     {
         return config::import_legacy(file, out);
     }
-    let config = Config::load(cli.config.as_deref()).status(Status::Config)?;
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => return Err(kept::keep_unconfigured(cli, error)),
+    };
     match &cli.command {
         Command::PostReceive(args) => {
             let input = read_stdin()?;
