@@ -17,6 +17,8 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
+mod toml_error;
+
 /// Where the config is read from when neither `--config` nor `$HOOKBUS_CONFIG` is set.
 pub const DEFAULT_PATH: &str = "/etc/hookbus/hookbus.toml";
 
@@ -142,7 +144,7 @@ pub struct BrokerConfig {
 impl std::fmt::Debug for BrokerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BrokerConfig")
-            .field("url", &crate::stomp::url::redact(&self.url))
+            .field("url", &crate::stomp::userinfo::redact(&self.url))
             .field("login", &self.login)
             .field("passcode_file", &self.passcode_file)
             .field("passcode", &self.passcode.as_ref().map(|_| "***"))
@@ -209,19 +211,6 @@ impl BrokerConfig {
     }
 }
 
-/// A TOML error on one line, without the quoted source line (it may hold a
-/// passcode).
-fn syntax_error(text: &str, err: &toml::de::Error) -> anyhow::Error {
-    let place = err
-        .span()
-        .map(|span| {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            format!("line {line}: ")
-        })
-        .unwrap_or_default();
-    anyhow::anyhow!("{place}{}", err.message().trim())
-}
-
 fn read_passcode_file(file: &Path) -> Result<Secret> {
     let text = std::fs::read_to_string(file).with_context(|| {
         format!(
@@ -229,12 +218,13 @@ fn read_passcode_file(file: &Path) -> Result<Secret> {
             file.display()
         )
     })?;
-    let passcode = text
-        .strip_suffix('\n')
-        .map(|line| line.strip_suffix('\r').unwrap_or(line))
-        .unwrap_or(&text);
+    // The first line: anything after it (a note, a second value) is not sent.
+    let passcode = text.lines().next().unwrap_or_default();
     if passcode.is_empty() {
-        bail!("[broker] passcode_file {} is empty", file.display());
+        bail!(
+            "[broker] passcode_file {}: the first line (the passcode) is empty",
+            file.display()
+        );
     }
     Ok(Secret::new(passcode))
 }
@@ -278,7 +268,8 @@ impl Config {
 
     /// Parses and validates config text.
     pub fn parse(text: &str) -> Result<Config> {
-        let mut config: Config = toml::from_str(text).map_err(|err| syntax_error(text, &err))?;
+        let mut config: Config =
+            toml::from_str(text).map_err(|err| toml_error::without_values(text, &err))?;
         config.limits.validate()?;
         config.repos.validate()?;
         crate::route::Router::new(&config.effective_routes())?;
@@ -433,11 +424,38 @@ mod tests {
     }
 
     #[test]
+    fn passcode_file_gives_its_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("passcode");
+        let config = format!("[broker]\nurl = \"stomp://h\"\npasscode_file = {file:?}");
+        let passcode = |content: &str| {
+            std::fs::write(&file, content).unwrap();
+            let settings = Config::parse(&config)
+                .unwrap()
+                .broker
+                .unwrap()
+                .resolve(None);
+            settings.map(|settings| settings.passcode.unwrap().expose().to_string())
+        };
+        assert_eq!(passcode("s3 cret\nrotated 2026-01\n").unwrap(), "s3 cret");
+        assert_eq!(passcode("s3 cret\r\n").unwrap(), "s3 cret");
+        assert_eq!(passcode("s3 cret").unwrap(), "s3 cret");
+        let empty = format!("{:#}", passcode("\nsecond\n").unwrap_err());
+        assert!(
+            empty.contains("first line") && !empty.contains("second"),
+            "{empty}"
+        );
+    }
+
+    #[test]
     fn typos_and_bad_values_are_errors() {
         for bad in [
             "[[route]]\ndestinaton = \"/topic/x\"",
             "[[route]]\ndestination = \"/topic/x\"\nformat = \"xml\"",
             "[[route]]\ndestination = \"/topic/{nope}\"",
+            "[[route]]\ndestination = \"/topic/a,/queue/b.{branch}\"",
+            "[[route]]\ndestination = \"/topic/git.>\"",
+            "[[route]]\ndestination = \"{repo}\"",
             "[[route]]\ndestination = \"/topic/x\"\nchanges = [\"push\"]",
             "[limits]\nmax_bytes = 10",
             "[repos]\nskip = [\"[oops\"]",

@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::git::{self, HookEnv, PushContext};
+use crate::naming;
 use crate::route::Router;
 use crate::svn::SvnRepository;
 use std::fmt;
@@ -73,7 +74,7 @@ pub fn open_git(config: &Config, dir: Option<&Path>, env: &HookEnv) -> Result<Gi
         announce_notes: config.git.announce_notes,
         max_listed: config.limits.max_listed(),
     };
-    let silenced = silenced(config, &name, settings.enabled);
+    let silenced = silenced(config, &name, settings.enabled)?;
     let opened = Opened {
         repo,
         name,
@@ -94,7 +95,7 @@ pub fn open_svn(
         .map_err(OpenError::Repository)?;
     let name = repo.name().to_string();
     Ok(Opened {
-        silenced: silenced(config, &name, true),
+        silenced: silenced(config, &name, true)?,
         router: router(config)?,
         repo,
         name,
@@ -105,12 +106,15 @@ fn router(config: &Config) -> Result<Router, OpenError> {
     Router::new(&config.effective_routes()).map_err(OpenError::Config)
 }
 
-fn silenced(config: &Config, name: &str, enabled: bool) -> Option<Silenced> {
-    if !enabled {
+/// Why hooks stay silent for the repository `name`, if they do; a name that
+/// would be announced must be fit for the messages.
+fn silenced(config: &Config, name: &str, enabled: bool) -> Result<Option<Silenced>, OpenError> {
+    Ok(if !enabled {
         Some(Silenced::Disabled)
     } else if config.repos.is_skipped(name) {
         Some(Silenced::Skipped)
     } else {
+        naming::check_name(name).map_err(OpenError::Config)?;
         None
-    }
+    })
 }

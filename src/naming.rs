@@ -2,7 +2,7 @@
 //! by their path below it; `skip` silences some), shared by the git side, the
 //! Subversion side and `install --all`.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -79,4 +79,15 @@ fn name_from_path(path: &Path) -> String {
     let text = path.to_string_lossy();
     let text = text.trim_end_matches('/');
     text.strip_suffix(".git").unwrap_or(text).to_string()
+}
+/// Refuses a repository name holding a control character: in a text body a
+/// newline would start lines of its own and could pass for `oldrev:`,
+/// `newrev:` or `refname:`.
+pub fn check_name(name: &str) -> Result<()> {
+    if let Some(bad) = name.chars().find(|c| c.is_control()) {
+        bail!(
+            "the repository name {name:?} holds the control character {bad:?}, which could spoof a message's header lines; set a plain one (git config hookbus.name; for SVN --name or HOOKBUS_REPO_NAME)"
+        );
+    }
+    Ok(())
 }

@@ -2,9 +2,12 @@
 //! each one names. Routes are compiled once from the config and validated there,
 //! so a bad glob or placeholder is a config error, not a failed push.
 
+pub mod destination;
+
 use crate::model::{Notification, RefKind};
 use crate::render::Format;
 use anyhow::{bail, Context, Result};
+use destination::{Placeholder, Template};
 use glob::Pattern;
 use serde::Deserialize;
 
@@ -60,11 +63,6 @@ fn persistent_by_default() -> bool {
     true
 }
 
-/// Placeholders a destination template may use.
-const PLACEHOLDERS: [&str; 7] = [
-    "repo", "refname", "branch", "name", "reftype", "change", "project",
-];
-
 /// A validated route.
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -74,7 +72,7 @@ pub struct Route {
     pub format: Format,
     /// Ask the broker to keep its messages across restarts.
     pub persistent: bool,
-    destination: String,
+    destination: Template,
     repos: Vec<Pattern>,
     refs: Vec<Pattern>,
     changes: Vec<String>,
@@ -94,7 +92,7 @@ const CHANGE_NAMES: [&str; 6] = [
 impl Route {
     fn compile(index: usize, config: &RouteConfig) -> Result<Route> {
         let context = || format!("[[route]] number {}", index + 1);
-        check_template(&config.destination).with_context(context)?;
+        let destination = Template::parse(&config.destination).with_context(context)?;
         let globs = |list: &[String], what: &str| -> Result<Vec<Pattern>> {
             list.iter()
                 .map(|glob| Pattern::new(glob).with_context(|| format!("bad {what} glob {glob:?}")))
@@ -123,7 +121,7 @@ impl Route {
             name: config.name.clone(),
             format: config.format,
             persistent: config.persistent,
-            destination: config.destination.clone(),
+            destination,
             repos: globs(&config.repos, "repos").with_context(context)?,
             refs: globs(&config.refs, "refs").with_context(context)?,
             changes: config.changes.clone(),
@@ -153,22 +151,19 @@ impl Route {
             && reftype_ok
     }
 
-    /// The destination for this notification, with placeholders filled in.
+    /// The destination for this notification, with placeholders filled in
+    /// (encoded, see [`destination`]).
     pub fn destination(&self, notification: &Notification) -> String {
         let update = &notification.update;
-        let mut out = self.destination.clone();
-        for (key, value) in [
-            ("repo", notification.repo.as_str()),
-            ("refname", update.refname.as_str()),
-            ("branch", update.branch()),
-            ("name", update.short_name()),
-            ("reftype", update.kind.as_str()),
-            ("change", update.change.as_str()),
-            ("project", notification.project()),
-        ] {
-            out = out.replace(&format!("{{{key}}}"), value);
-        }
-        out
+        self.destination.fill(|placeholder| match placeholder {
+            Placeholder::Repo => &notification.repo,
+            Placeholder::Refname => &update.refname,
+            Placeholder::Branch => update.branch(),
+            Placeholder::Name => update.short_name(),
+            Placeholder::Reftype => update.kind.as_str(),
+            Placeholder::Change => update.change.as_str(),
+            Placeholder::Project => notification.project(),
+        })
     }
 
     /// A stable id for this update on this route: the same when the same update is
@@ -191,27 +186,6 @@ impl Route {
         }
         crate::message::stable_id(&parts)
     }
-}
-
-fn check_template(template: &str) -> Result<()> {
-    let mut rest = template;
-    while let Some(start) = rest.find('{') {
-        let end = rest[start..]
-            .find('}')
-            .with_context(|| format!("destination {template:?} has an unclosed '{{'"))?;
-        let key = &rest[start + 1..start + end];
-        if !PLACEHOLDERS.contains(&key) {
-            bail!(
-                "destination {template:?} uses unknown placeholder {{{key}}}; use one of {}",
-                PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(" ")
-            );
-        }
-        rest = &rest[start + end + 1..];
-    }
-    if template.trim().is_empty() || template.contains(['\n', '\r', '\0']) {
-        bail!("destination {template:?} must be non-empty and on one line");
-    }
-    Ok(())
 }
 
 /// The compiled set of routes.
@@ -246,6 +220,22 @@ impl Router {
                 .cloned()
                 .collect(),
         }
+    }
+
+    /// One line for each route whose destinations a broker, known by its
+    /// CONNECTED `server` header, would refuse: which route, and why.
+    pub fn refusals(&self, server: &str) -> Vec<String> {
+        let numbered = self.routes.iter().enumerate();
+        numbered
+            .filter_map(|(index, route)| {
+                let why = route.destination.refusal(server)?;
+                let template = route.destination.as_str();
+                Some(format!(
+                    "[[route]] number {} ({template:?}): {why}",
+                    index + 1
+                ))
+            })
+            .collect()
     }
 
     /// The routes a notification matches, in config order.
@@ -292,7 +282,7 @@ mod tests {
             Some(UpdateShape::FastForward),
         );
         assert!(route.matches(&ff));
-        assert_eq!(route.destination(&ff), "/topic/git.team/app.feature/x");
+        assert_eq!(route.destination(&ff), "/topic/git.team~2Fapp.feature~2Fx");
         let rewind = notification(
             "refs/heads/master",
             Change::Update,

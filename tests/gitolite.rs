@@ -198,7 +198,9 @@ fn gitolite_pushes_name_the_pusher_and_repo_and_honour_config_lines() {
         assert_eq!(body["repo"], name);
         assert_eq!(body["pusher"], "alice");
         assert_eq!(body["refname"], "refs/heads/master");
-        assert_eq!(messages[0].destination, format!("/topic/git.{name}"));
+        // A '/' in a value is encoded: one topic name on every broker.
+        let encoded = name.replace('/', "~2F");
+        assert_eq!(messages[0].destination, format!("/topic/git.{encoded}"));
         assert_eq!(body["commits"][0]["message"], "first commit\n");
     }
 

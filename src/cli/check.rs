@@ -1,8 +1,9 @@
 //! `check`: is the config valid and is each broker usable?
 
 use super::emit::publisher;
-use super::report::{Failure, Reporter, Status};
+use super::report::{Failure, Reporter, Status, WithStatus};
 use hookbus::config::Config;
+use hookbus::route::Router;
 use std::io::Write;
 
 /// `hookbus check`: one line per broker on `out`, then the outbox's counts.
@@ -15,19 +16,26 @@ pub fn check(config: &Config, out: &mut dyn Write, reporter: &mut Reporter) -> R
         );
         return Ok(());
     };
+    let router = Router::new(&config.effective_routes()).status(Status::Config)?;
     let mut usable = false;
+    let mut refused = 0;
     for report in publisher.check() {
         let _ = match report.result {
             Ok((session, round_trip)) => {
                 usable = true;
-                writeln!(
+                let _ = writeln!(
                     out,
                     "{}: reachable, authenticated, STOMP {} ({}), round trip {:.1} ms",
                     report.host,
                     session.version,
                     session.server.as_deref().unwrap_or("server unnamed"),
                     round_trip.as_secs_f64() * 1000.0
-                )
+                );
+                let refusals = router.refusals(session.server.as_deref().unwrap_or(""));
+                refused += refusals.len();
+                refusals.iter().try_for_each(|refusal| {
+                    writeln!(out, "{}: would refuse {refusal}", report.host)
+                })
             }
             Err(error) if error.is_unreachable() => {
                 writeln!(out, "{}: unreachable: {error}", report.host)
@@ -46,7 +54,12 @@ pub fn check(config: &Config, out: &mut dyn Write, reporter: &mut Reporter) -> R
         ),
         (Err(error), _) | (_, Err(error)) => writeln!(out, "outbox: {error:#}"),
     };
-    if usable {
+    if refused > 0 {
+        Err(Failure::new(
+            Status::Config,
+            "fix the [[route]] destinations the broker would refuse",
+        ))
+    } else if usable {
         Ok(())
     } else {
         Err(Failure::new(

@@ -8,6 +8,7 @@ pub mod text;
 use crate::model::{Commit, CommitSource, IdList, Notification, PatchLimits};
 use anyhow::{bail, Result};
 use serde::Deserialize;
+use std::borrow::Cow;
 
 /// A message format.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
@@ -84,6 +85,13 @@ impl Limits {
             bail!("[limits] max_line_length must be at least 20");
         }
         Ok(())
+    }
+
+    /// Bytes kept of one field (a name, a refname, a header value): an eighth
+    /// of the byte cap at most, so that the text body's first four lines always
+    /// fit whole and no single field fills a message.
+    pub fn field_bytes(&self) -> usize {
+        self.max_line_length.min(self.max_bytes / 8)
     }
 
     /// How many ids each commit list of a notification keeps: the commits
@@ -197,38 +205,56 @@ pub fn render(format: Format, prepared: &Prepared, limits: &Limits) -> Rendered 
         Format::Summary => summary::render(prepared, limits),
     };
     Rendered {
-        headers: headers(prepared.notification, format),
+        headers: headers(prepared.notification, format, limits.field_bytes()),
         body,
     }
 }
 
-/// The headers every message carries; `subject` is the seed's `[REPO] REFNAME NEWREV`.
-fn headers(notification: &Notification, format: Format) -> Vec<(String, String)> {
+/// The headers every message carries, each value cut to `field` bytes;
+/// `subject` is the seed's `[REPO] REFNAME NEWREV`.
+fn headers(notification: &Notification, format: Format, field: usize) -> Vec<(String, String)> {
     let update = &notification.update;
+    let clip = |value: &str| clip_field(value, field).into_owned();
     let mut headers = vec![
         (
             "subject".to_string(),
-            format!(
+            clip(&format!(
                 "[{}] {} {}",
                 notification.repo, update.refname, update.newrev
-            ),
+            )),
         ),
-        ("repo".to_string(), notification.repo.clone()),
-        ("refname".to_string(), update.refname.clone()),
+        ("repo".to_string(), clip(&notification.repo)),
+        ("refname".to_string(), clip(&update.refname)),
         ("oldrev".to_string(), update.oldrev.clone()),
         ("newrev".to_string(), update.newrev.clone()),
         ("reftype".to_string(), update.kind.as_str().to_string()),
         ("change".to_string(), update.change.as_str().to_string()),
     ];
     if !notification.pusher.is_empty() {
-        headers.push(("pusher".to_string(), notification.pusher.clone()));
+        headers.push(("pusher".to_string(), clip(&notification.pusher)));
     }
-    headers.extend(notification.extra.iter().cloned());
+    for (key, value) in &notification.extra {
+        headers.push((key.clone(), clip(value)));
+    }
     headers.push((
         "content-type".to_string(),
         format.content_type().to_string(),
     ));
     headers
+}
+
+/// `value` cut to at most `max` bytes at a character boundary, with a marker
+/// saying how many bytes were left out.
+pub(crate) fn clip_field(value: &str, max: usize) -> Cow<'_, str> {
+    if value.len() <= max {
+        return Cow::Borrowed(value);
+    }
+    let mut cut = max;
+    while !value.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let left_out = value.len() - cut;
+    Cow::Owned(format!("{}[hookbus: +{left_out} bytes]", &value[..cut]))
 }
 
 /// Cuts `body` to at most `max_bytes` at a character boundary, ending it with a
@@ -262,6 +288,18 @@ pub(crate) fn list_note(list: &IdList) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clip_field_keeps_utf8_and_marks_the_cut() {
+        assert_eq!(clip_field("short", 10), "short");
+        assert_eq!(clip_field("ééé", 3), "é[hookbus: +4 bytes]");
+        let limits = Limits {
+            max_bytes: 2048,
+            ..Limits::default()
+        };
+        assert_eq!(limits.field_bytes(), 256);
+        assert_eq!(Limits::default().field_bytes(), 500);
+    }
 
     #[test]
     fn cap_bytes_keeps_utf8_and_marks_the_cut() {

@@ -1,7 +1,7 @@
 //! The `summary` format: one line for chat bots, e.g.
 //! `[app] alice pushed 3 commits to master: Fix the login form`.
 
-use super::{Limits, Prepared};
+use super::{clip_field, Limits, Prepared};
 use crate::model::{clip_line, Change, RefKind, UpdateShape};
 
 /// Renders the one-line summary (ending in a newline).
@@ -73,7 +73,8 @@ pub fn render(prepared: &Prepared, limits: &Limits) -> String {
     }
     format!(
         "[{}] {}\n",
-        notification.repo,
-        clip_line(&line, limits.max_line_length)
+        clip_field(&notification.repo, limits.field_bytes()),
+        // Characters, at most four bytes each: the line stays under the byte cap.
+        clip_line(&line, limits.field_bytes())
     )
 }

@@ -4,7 +4,7 @@
 //! then more `key: value` lines, a blank line, and the announced commits the way
 //! `git log -p --stat` prints them, newest first.
 
-use super::{cap_bytes, list_note, Limits, Prepared};
+use super::{cap_bytes, clip_field, list_note, Limits, Prepared};
 use crate::model::{clip_line, AnnotatedTag, Commit, FileChange, IdList, Notification};
 use std::fmt::Write;
 
@@ -12,7 +12,10 @@ use std::fmt::Write;
 pub fn render(prepared: &Prepared, limits: &Limits) -> String {
     let notification = prepared.notification;
     let mut out = String::new();
-    write_fields(&mut out, prepared);
+    // Every field is cut to an eighth of the cap, so the final cut never
+    // reaches the first four lines.
+    let field = limits.field_bytes();
+    write_fields(&mut out, prepared, field);
     out.push('\n');
     if let Some(tag) = &notification.tag {
         write_tag(&mut out, tag, limits);
@@ -52,20 +55,20 @@ pub fn render(prepared: &Prepared, limits: &Limits) -> String {
     cap_bytes(out, limits.max_bytes)
 }
 
-fn write_fields(out: &mut String, prepared: &Prepared) {
+fn write_fields(out: &mut String, prepared: &Prepared, field: usize) {
     let notification: &Notification = prepared.notification;
     let update = &notification.update;
-    let _ = writeln!(out, "repo: {}", notification.repo);
-    let _ = writeln!(out, "oldrev: {}", update.oldrev);
-    let _ = writeln!(out, "newrev: {}", update.newrev);
-    let _ = writeln!(out, "refname: {}", update.refname);
-    let _ = writeln!(out, "reftype: {}", update.kind.as_str());
-    let _ = writeln!(out, "change: {}", update.change.as_str());
+    write_field(out, "repo", &notification.repo, field);
+    write_field(out, "oldrev", &update.oldrev, field);
+    write_field(out, "newrev", &update.newrev, field);
+    write_field(out, "refname", &update.refname, field);
+    write_field(out, "reftype", update.kind.as_str(), field);
+    write_field(out, "change", update.change.as_str(), field);
     if let Some(shape) = update.shape {
-        let _ = writeln!(out, "update: {}", shape.as_str());
+        write_field(out, "update", shape.as_str(), field);
     }
     if !notification.pusher.is_empty() {
-        let _ = writeln!(out, "pusher: {}", notification.pusher);
+        write_field(out, "pusher", &notification.pusher, field);
     }
     let _ = writeln!(out, "commits: {}", notification.new_commits.total);
     if prepared.not_shown_total > 0 {
@@ -81,14 +84,30 @@ fn write_fields(out: &mut String, prepared: &Prepared) {
         }
     }
     for (key, value) in &notification.extra {
-        let _ = writeln!(out, "{key}: {value}");
+        write_field(out, key, value, field);
     }
 }
 
+/// One `key: value` line: the value cut to `field` bytes, and a control
+/// character in it shown as U+FFFD so that it cannot start a line of its own.
+fn write_field(out: &mut String, key: &str, value: &str, field: usize) {
+    let value = clip_field(value, field);
+    let _ = writeln!(
+        out,
+        "{key}: {}",
+        value.replace(char::is_control, "\u{FFFD}")
+    );
+}
+
 fn write_tag(out: &mut String, tag: &AnnotatedTag, limits: &Limits) {
-    let _ = writeln!(out, "tag {}", tag.name);
+    let field = limits.field_bytes();
+    let _ = writeln!(out, "tag {}", clip_field(&tag.name, field));
     if let Some(tagger) = &tag.tagger {
-        let _ = writeln!(out, "Tagger: {} <{}>", tagger.name, tagger.email);
+        let (name, email) = (
+            clip_field(&tagger.name, field),
+            clip_field(&tagger.email, field),
+        );
+        let _ = writeln!(out, "Tagger: {name} <{email}>");
         let _ = writeln!(out, "Date:   {}", tagger.git_date);
     }
     let _ = writeln!(out, "Object: {} {}", tag.target_type, tag.target);
@@ -109,19 +128,18 @@ fn write_commit(out: &mut String, commit: &Commit, limits: &Limits) {
             .collect();
         let _ = writeln!(out, "Merge: {}", short.join(" "));
     }
+    let field = limits.field_bytes();
+    let name = clip_field(&commit.author.name, field);
     if commit.author.email.is_empty() {
         // SVN authors are bare user names.
-        let _ = writeln!(out, "Author: {}", commit.author.name);
+        let _ = writeln!(out, "Author: {name}");
     } else {
-        let _ = writeln!(
-            out,
-            "Author: {} <{}>",
-            commit.author.name, commit.author.email
-        );
+        let email = clip_field(&commit.author.email, field);
+        let _ = writeln!(out, "Author: {name} <{email}>");
     }
     let _ = writeln!(out, "Date:   {}", commit.author.git_date);
     for (label, value) in &commit.fields {
-        let _ = writeln!(out, "{label}: {value}");
+        let _ = writeln!(out, "{label}: {}", clip_field(value, field));
     }
     out.push('\n');
     for line in commit.message.trim_end().lines() {

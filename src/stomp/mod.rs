@@ -2,7 +2,8 @@
 //! publishers such as hooks: [`frame`] is the codec, [`connection`] one
 //! time-bounded connection (TCP or [`tls`]), [`batch`] what the broker said
 //! about each message of a batch, [`publisher`] receipted, failover-aware
-//! publishing; [`url`] and [`settings`] say where to.
+//! publishing; [`url`] and [`settings`] say where to, and [`userinfo`] keeps
+//! passcodes out of messages.
 
 pub mod batch;
 pub mod connection;
@@ -12,6 +13,7 @@ pub mod secret;
 pub mod settings;
 pub mod tls;
 pub mod url;
+pub mod userinfo;
 
 pub use batch::{Patience, Verdict};
 pub use connection::StompError;

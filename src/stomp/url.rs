@@ -5,6 +5,7 @@
 //! capitalised names older configs used).
 
 use super::secret::Secret;
+use super::userinfo::{percent_decode, redact, split_hosts};
 use anyhow::{bail, Context, Result};
 use std::time::Duration;
 
@@ -111,15 +112,17 @@ impl BrokerUrl {
             });
         }
         let rest = url["failover:".len()..].trim_start_matches("//");
-        let inner = rest
+        // The list ends at the last ')', after the last '@': a passcode may hold
+        // either, options never do.
+        let after_users = rest.rfind('@').unwrap_or(0);
+        let (list, query) = rest
             .strip_prefix('(')
-            .and_then(|inside| inside.split_once(')'))
+            .filter(|_| rest[after_users..].contains(')'))
+            .and_then(|inside| inside.rsplit_once(')'))
             .with_context(|| {
                 format!("bad broker url {shown}: write failover://(stomp://h1:61613,stomp://h2:61613)?options")
             })?;
-        let (list, query) = inner;
-        let hosts = list
-            .split(',')
+        let hosts = split_hosts(list)
             .map(|part| parse_host(part.trim()))
             .collect::<Result<Vec<_>>>()
             .with_context(|| format!("bad broker url {shown}"))?;
@@ -199,16 +202,24 @@ fn parse_host(url: &str) -> Result<HostSpec> {
     let tls = match scheme.to_ascii_lowercase().as_str() {
         "stomp" | "tcp" => false,
         "stomp+ssl" | "stomp+tls" | "ssl" => true,
-        other => bail!("unknown scheme {other:?}; use stomp:// or stomp+ssl://"),
+        other
+            if other
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c)) =>
+        {
+            bail!("unknown scheme {other:?}; use stomp:// or stomp+ssl://")
+        }
+        _ => bail!("expected stomp://host:port or stomp+ssl://host:port"),
     };
-    let authority = rest.trim_end_matches('/');
-    if authority.contains('/') {
+    // The user part runs to the last '@': a passcode may hold any character.
+    let (userinfo, hostport) = match rest.rsplit_once('@') {
+        Some((userinfo, hostport)) => (Some(userinfo), hostport),
+        None => (None, rest),
+    };
+    let hostport = hostport.trim_end_matches('/');
+    if hostport.contains('/') {
         bail!("a broker url has no path; set the vhost with [broker] vhost");
     }
-    let (userinfo, hostport) = match authority.rsplit_once('@') {
-        Some((userinfo, hostport)) => (Some(userinfo), hostport),
-        None => (None, authority),
-    };
     let (login, passcode) = match userinfo {
         None => (None, None),
         Some(info) => match info.split_once(':') {
@@ -228,8 +239,9 @@ fn parse_host(url: &str) -> Result<HostSpec> {
             None => (hostport, None),
         }
     };
-    if host.is_empty() {
-        bail!("no host name");
+    let host_char = |c: char| c.is_ascii_alphanumeric() || "-._:%".contains(c);
+    if host.is_empty() || !host.chars().all(host_char) {
+        bail!("bad host name {host:?} (percent-encode a passcode's special characters as %XX)");
     }
     let port = match port {
         None => default_port,
@@ -246,50 +258,6 @@ fn parse_host(url: &str) -> Result<HostSpec> {
         login: login.filter(|l| !l.is_empty()),
         passcode: passcode.map(Secret::new),
     })
-}
-
-/// Decodes `%XX` in a URL's user part, so a passcode may hold `:` or `@`.
-fn percent_decode(text: &str) -> Result<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'%' {
-            let hex = bytes
-                .get(index + 1..index + 3)
-                .and_then(|hex| std::str::from_utf8(hex).ok())
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-                .context("bad %-escape in the user part (write %XX with two hex digits)")?;
-            out.push(hex);
-            index += 3;
-        } else {
-            out.push(bytes[index]);
-            index += 1;
-        }
-    }
-    String::from_utf8(out).context("the user part is not UTF-8 once %-decoded")
-}
-
-/// The URL with every `user:password@` reduced to `user:***@`, for messages.
-pub fn redact(url: &str) -> String {
-    let mut out = String::with_capacity(url.len());
-    let mut rest = url;
-    while let Some(start) = rest.find("://") {
-        out.push_str(&rest[..start + 3]);
-        rest = &rest[start + 3..];
-        let end = rest.find([',', ')', '/', '?']).unwrap_or(rest.len());
-        let authority = &rest[..end];
-        match authority.rsplit_once('@') {
-            Some((userinfo, hostport)) => {
-                let user = userinfo.split(':').next().unwrap_or("");
-                out.push_str(&format!("{user}:***@{hostport}"));
-            }
-            None => out.push_str(authority),
-        }
-        rest = &rest[end..];
-    }
-    out.push_str(rest);
-    out
 }
 
 #[cfg(test)]
@@ -336,6 +304,45 @@ mod tests {
             let error = format!("{:#}", BrokerUrl::parse(bad).unwrap_err());
             assert!(!error.contains("secretpw"), "{error}");
             assert!(error.contains("u:***@"), "{error}");
+        }
+    }
+
+    /// Passcodes holding every character that used to end the redaction.
+    const ODD_PASSCODES: [&str; 4] = [
+        "pa?SECRET",
+        "pa/SE)CR,ET",
+        "p@:#SE,stomp:CRET",
+        "SECRET)?x=1",
+    ];
+
+    #[test]
+    fn any_passcode_character_stays_hidden_in_errors() {
+        for passcode in ODD_PASSCODES {
+            for bad in [
+                format!("stomp://u:{passcode}@h:99999"),
+                format!("stomp://u:{passcode}@h/vhost"),
+                format!("failover:(stomp://u:{passcode}@h1,stomp://h2:0)"),
+                format!("failover:(stomp://h0,stomp://u:{passcode}@h1)?bogus=1"),
+                format!("failover:(stomp://u:{passcode}@h1"),
+                format!("u:{passcode}@h1"),
+                format!("u:{passcode}://x@h1"),
+            ] {
+                let error = format!("{:#}", BrokerUrl::parse(&bad).unwrap_err());
+                assert!(!error.contains("SE"), "{bad}: {error}");
+                assert!(!redact(&bad).contains("SE"), "{bad}: {}", redact(&bad));
+            }
+        }
+    }
+
+    #[test]
+    fn unencoded_odd_passcodes_still_parse() {
+        for passcode in ODD_PASSCODES {
+            let url = format!("failover:(stomp://u:{passcode}@h1:1,stomp://h2)?randomize=true");
+            let url = BrokerUrl::parse(&url).unwrap();
+            assert_eq!(url.hosts.len(), 2);
+            assert_eq!(url.hosts[0].passcode.as_ref().unwrap().expose(), passcode);
+            assert_eq!((url.hosts[0].host.as_str(), url.hosts[0].port), ("h1", 1));
+            assert!(url.failover.randomize);
         }
     }
 }
