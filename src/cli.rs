@@ -421,7 +421,8 @@ fn post_receive(
         }
     }
     let mut notifications = Vec::new();
-    for result in git::analyze(&opened.repo, lines, &opened.context) {
+    let routed = |n: &Notification| opened.router.matching(n).next().is_some();
+    for result in git::analyze(&opened.repo, lines, &opened.context, &routed) {
         match result {
             Ok(notification) => notifications.push(notification),
             Err(err) => {

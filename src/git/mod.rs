@@ -3,8 +3,10 @@
 //! lives in submodules; this module opens repositories and names them.
 
 pub mod commits;
+mod graph;
 pub mod input;
 pub mod push;
+pub mod refs;
 
 use crate::model::{Change, IdList, Notification, RefUpdate};
 use anyhow::{Context, Result};
@@ -251,7 +253,7 @@ pub fn replay(
         .with_context(|| format!("{} does not lead to a commit", request.newrev))?;
     let old_commit = old.as_ref().and_then(|(object, _)| to_commit(object));
     let null = "0".repeat(hex_len(repo));
-    let ids = push::walk(repo, &[new_commit], old_commit.as_slice())?;
+    let ids = graph::walk(repo, &[new_commit], old_commit.as_slice())?;
     let keep = context.max_listed;
     let base = |update: RefUpdate, commits: Vec<Oid>| Notification {
         repo: context.repo_name.clone(),
