@@ -1,6 +1,6 @@
 //! The push rule over pushes of many refs, checked against an oracle that
 //! applies git-multimail's rule ref by ref with `git rev-list`; refs whose
-//! names are not UTF-8.
+//! names are not UTF-8; reftable repositories.
 
 mod gitutil;
 
@@ -220,4 +220,55 @@ fn a_ref_whose_name_is_not_utf8_counts_among_the_other_refs() {
     assert!(text_for(&msgs, "refs/heads/master")
         .body
         .contains("\ncommits: 0\n"));
+}
+
+/// git's version as (major, minor), failing loudly when git is too old for
+/// reftable (the test needs it, it does not skip).
+fn require_reftable_git() {
+    let version = run_ok(git(std::path::Path::new("/"), &["version"]));
+    let numbers: Vec<u32> = version
+        .trim()
+        .trim_start_matches("git version ")
+        .split('.')
+        .take(2)
+        .map(|part| part.parse().unwrap_or(0))
+        .collect();
+    assert!(
+        numbers.as_slice() >= [2, 45].as_slice(),
+        "{version:?}: reftable repositories need git 2.45 or newer first in PATH \
+         (Debian 12: install git from bookworm-backports, see scripts/install-test-deps)"
+    );
+}
+
+#[test]
+fn reftable_repositories_work_for_pushes_replays_and_install() {
+    require_reftable_git();
+    let f = Fixture::with_bare_options(&["--ref-format=reftable"], TWO_ROUTES);
+    assert!(f.bare.join("reftable").is_dir(), "the bare repository uses reftable");
+    let a = f.commit("first", &[("a.txt", b"a\n")]);
+    let msgs = f.push(&["master"]);
+    assert_eq!(json_for(&msgs, "refs/heads/master").commit_ids(), vec![a.clone()]);
+
+    f.git(&["checkout", "-q", "-b", "topic"]);
+    let b = f.commit("second", &[("a.txt", b"b\n")]);
+    let msgs = f.push(&["topic"]);
+    assert_eq!(json_for(&msgs, "refs/heads/topic").commit_ids(), vec![b.clone()]);
+    // The other refs are read from the reftable: b is already on topic.
+    let msgs = f.push(&["topic:master"]);
+    let master = json_for(&msgs, "refs/heads/master");
+    assert!(master.commit_ids().is_empty(), "{:?}", master.commit_ids());
+    assert_eq!(master.json()["update"], "fast-forward");
+
+    // replay resolves ref names through git.
+    let out = f.hookbus(&["replay", "--dry-run", "refs/heads/topic", &a, "topic"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let msgs = parse_lines(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(json_for(&msgs, "refs/heads/topic").commit_ids(), vec![b]);
+
+    let out = std::process::Command::new(HOOKBUS)
+        .args(["install", "--repo"])
+        .arg(&f.bare)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

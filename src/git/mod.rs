@@ -12,6 +12,7 @@ use crate::model::{Change, IdList, Notification, RefUpdate};
 use anyhow::{Context, Result};
 use git2::{ObjectFormat, Oid, Repository};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::Once;
 use thiserror::Error;
 
@@ -71,6 +72,8 @@ const PACK_WINDOW_SIZE: usize = 1024 * 1024;
 /// and no re-hashing of every object read. git does not re-hash on read either
 /// (index-pack checked the objects when they were received), and hashing with
 /// collision detection was a quarter of the time spent rendering a push.
+/// libgit2 refuses repositories whose refs are in reftable (`extensions.refstorage`);
+/// their objects read as usual, and [`refs`] reads their refs with `git`.
 fn configure_libgit2() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -82,12 +85,14 @@ fn configure_libgit2() {
         unsafe {
             let _ = git2::opts::set_mwindow_size(PACK_WINDOW_SIZE);
             let _ = git2::opts::set_mwindow_mapped_limit(PACK_MAPPED_LIMIT);
+            let _ = git2::opts::set_extensions(&["refstorage"]);
         }
     });
 }
 
 /// Opens the repository a hook runs in (`$GIT_DIR` or the current directory), or
-/// `dir` when given.
+/// `dir` when given. Repositories with reftable refs open too: only their ref
+/// reads go through `git` (see [`refs`]).
 pub fn open(dir: Option<&Path>) -> Result<Repository> {
     configure_libgit2();
     match dir {
@@ -97,6 +102,21 @@ pub fn open(dir: Option<&Path>) -> Result<Repository> {
             "not inside a git repository: run from the repository (hooks do) or pass --repo DIR",
         ),
     }
+}
+
+/// `git` run against this repository only, whatever the environment says
+/// about repositories (for what libgit2 cannot do: reftable refs, streaming
+/// packed blobs).
+pub(crate) fn git_command(repo: &Repository) -> Command {
+    let mut command = Command::new("git");
+    command
+        .arg("--git-dir")
+        .arg(repo.path())
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped());
+    command
 }
 
 /// Per-repository settings from `git config hookbus.*` (gitolite writes these from
@@ -235,7 +255,7 @@ pub fn replay(
         if rev.is_empty() || input::is_null_id(rev) {
             return Ok(None);
         }
-        let object = repo.revparse_single(rev).with_context(|| {
+        let object = refs::resolve(repo, rev).with_context(|| {
             format!("unknown revision {rev:?} (give a commit id, tag or branch)")
         })?;
         let id = object.id().to_string();
