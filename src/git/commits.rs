@@ -2,6 +2,7 @@
 //! signatures, changed files and a patch in `git log -p` form, cut to the limits
 //! while it is read so memory stays bounded.
 
+use super::large;
 use crate::model::{Commit, CommitSource, FileChange, FileStatus, Patch, PatchLimits, Signature};
 use anyhow::{Context, Result};
 use chrono::{DateTime, FixedOffset};
@@ -115,27 +116,31 @@ fn diff_first_parent(
     diff.find_similar(Some(DiffFindOptions::new().renames(true)))?;
     let mut files = Vec::with_capacity(diff.deltas().len());
     let mut patch = PatchBuilder::new(*limits);
+    let odb = repo.odb()?;
     for index in 0..diff.deltas().len() {
+        let delta = diff.get_delta(index).expect("delta index in range");
+        let sizes =
+            [delta.old_file().id(), delta.new_file().id()].map(|id| large::blob_size(repo, id));
+        if sizes
+            .iter()
+            .flatten()
+            .any(|&size| size > large::LARGE_BLOB_BYTES)
+        {
+            let sizes = sizes.map(Option::unwrap_or_default);
+            files.push(large_file(repo, &odb, &delta, sizes, &mut patch)?);
+            continue;
+        }
         let Some(mut file_patch) = git2::Patch::from_diff(&diff, index)? else {
             continue;
         };
         let delta = file_patch.delta();
-        let change = file_change(&delta, &file_patch)?;
+        let (_, insertions, deletions) = file_patch.line_stats()?;
+        let binary = delta.flags().is_binary();
+        let sizes = binary.then(|| (delta.old_file().size(), delta.new_file().size()));
+        let change = file_change(&delta, insertions, deletions, sizes);
         patch.header(&delta, &change);
         if change.binary {
-            let side = |prefix: &str, exists: bool, path: &str| {
-                if exists {
-                    format!("{prefix}{path}")
-                } else {
-                    "/dev/null".to_string()
-                }
-            };
-            let old_path = change.old_path.as_deref().unwrap_or(&change.path);
-            patch.line(&format!(
-                "Binary files {} and {} differ",
-                side("a/", delta.status() != Delta::Added, old_path),
-                side("b/", delta.status() != Delta::Deleted, &change.path)
-            ));
+            patch.binary_line(&delta, &change);
         } else {
             file_patch.print(&mut |_, _, line| {
                 patch.diff_line(line.origin(), line.content());
@@ -199,8 +204,14 @@ fn lossy_path(file: &git2::DiffFile) -> String {
     String::from_utf8_lossy(file.path_bytes().unwrap_or_default()).into_owned()
 }
 
-fn file_change(delta: &git2::DiffDelta, patch: &git2::Patch) -> Result<FileChange> {
-    let (_, insertions, deletions) = patch.line_stats()?;
+/// A file of the commit: its paths, status and line counts; `binary_sizes`
+/// (before, after) for a binary file.
+fn file_change(
+    delta: &git2::DiffDelta,
+    insertions: usize,
+    deletions: usize,
+    binary_sizes: Option<(u64, u64)>,
+) -> FileChange {
     let old_path = lossy_path(&delta.old_file());
     let new_path = lossy_path(&delta.new_file());
     let status = match delta.status() {
@@ -212,8 +223,7 @@ fn file_change(delta: &git2::DiffDelta, patch: &git2::Patch) -> Result<FileChang
         _ => FileStatus::Modified,
     };
     let moved = matches!(status, FileStatus::Renamed | FileStatus::Copied);
-    let binary = delta.flags().is_binary();
-    Ok(FileChange {
+    FileChange {
         path: if status == FileStatus::Removed {
             old_path.clone()
         } else {
@@ -221,11 +231,75 @@ fn file_change(delta: &git2::DiffDelta, patch: &git2::Patch) -> Result<FileChang
         },
         old_path: moved.then_some(old_path),
         status,
-        binary,
+        binary: binary_sizes.is_some(),
         insertions,
         deletions,
-        binary_sizes: binary.then(|| (delta.old_file().size(), delta.new_file().size())),
-    })
+        binary_sizes,
+    }
+}
+
+/// A file over [`large::LARGE_BLOB_BYTES`]: an added or deleted one streamed
+/// into the patch (every line counted, only those the limits keep held); a
+/// changed one described, since diffing it would hold both versions whole.
+fn large_file(
+    repo: &Repository,
+    odb: &git2::Odb,
+    delta: &git2::DiffDelta,
+    [old_size, new_size]: [u64; 2],
+    patch: &mut PatchBuilder,
+) -> Result<FileChange> {
+    let (id, prefix) = match delta.status() {
+        Delta::Added => (delta.new_file().id(), b'+'),
+        Delta::Deleted => (delta.old_file().id(), b'-'),
+        _ => {
+            let change = file_change(delta, 0, 0, None);
+            patch.header(delta, &change);
+            patch.line(&format!(
+                "[hookbus: not diffed: {old_size} bytes before, {new_size} after; files over {} bytes are not compared]",
+                large::LARGE_BLOB_BYTES
+            ));
+            return Ok(change);
+        }
+    };
+    let stream = large::BlobStream::open(repo, odb, id)?;
+    if stream.binary {
+        let change = file_change(delta, 0, 0, Some((old_size, new_size)));
+        patch.header(delta, &change);
+        patch.binary_line(delta, &change);
+        return Ok(change);
+    }
+    let mut change = file_change(delta, 0, 0, None);
+    patch.header(delta, &change);
+    let hunk_header = patch.reserve_line();
+    let (limits, wanted) = (patch.limits, patch.wants_text());
+    let mut kept = 0;
+    let (lines, no_newline) = stream.lines(prefix, &limits, wanted, |line| {
+        kept += 1;
+        patch.clipped_line(line)
+    })?;
+    // Lines past the limit were only counted by the stream.
+    patch.patch.total_lines += lines - kept;
+    let counts = if lines == 1 {
+        String::new()
+    } else {
+        format!(",{lines}")
+    };
+    patch.fill_line(
+        hunk_header,
+        &match prefix {
+            b'+' => format!("@@ -0,0 +1{counts} @@"),
+            _ => format!("@@ -1{counts} +0,0 @@"),
+        },
+    );
+    if no_newline {
+        patch.line("\\ No newline at end of file");
+    }
+    if prefix == b'+' {
+        change.insertions = lines;
+    } else {
+        change.deletions = lines;
+    }
+    Ok(change)
 }
 
 /// Quotes a path the way `git -c core.quotePath=false` does: unquoted unless it
@@ -272,6 +346,52 @@ impl PatchBuilder {
 
     fn line(&mut self, line: &str) {
         self.patch.push_line(line, &self.limits);
+    }
+
+    /// True while lines are still kept, not only counted.
+    fn wants_text(&self) -> bool {
+        self.patch.shown_lines < self.limits.max_lines
+    }
+
+    /// A line already clipped to the limits; says whether more text is wanted.
+    fn clipped_line(&mut self, line: &str) -> bool {
+        let unclipped = PatchLimits {
+            max_line_length: usize::MAX,
+            ..self.limits
+        };
+        self.patch.push_line(line, &unclipped);
+        self.wants_text()
+    }
+
+    /// Adds an empty line to fill in later; where it is, when it was kept.
+    fn reserve_line(&mut self) -> Option<usize> {
+        let at = self.wants_text().then_some(self.patch.text.len());
+        self.line("");
+        at
+    }
+
+    /// Fills in a line [`PatchBuilder::reserve_line`] kept.
+    fn fill_line(&mut self, at: Option<usize>, line: &str) {
+        if let Some(at) = at {
+            self.patch.text.insert_str(at, line);
+        }
+    }
+
+    /// git's line for a binary file.
+    fn binary_line(&mut self, delta: &git2::DiffDelta, change: &FileChange) {
+        let side = |prefix: &str, exists: bool, path: &str| {
+            if exists {
+                format!("{prefix}{path}")
+            } else {
+                "/dev/null".to_string()
+            }
+        };
+        let old_path = change.old_path.as_deref().unwrap_or(&change.path);
+        self.line(&format!(
+            "Binary files {} and {} differ",
+            side("a/", delta.status() != Delta::Added, old_path),
+            side("b/", delta.status() != Delta::Deleted, &change.path)
+        ));
     }
 
     /// The `diff --git` header block of one file, with our own path quoting.

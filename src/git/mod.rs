@@ -5,6 +5,7 @@
 pub mod commits;
 mod graph;
 pub mod input;
+mod large;
 pub mod push;
 pub mod refs;
 
