@@ -69,6 +69,10 @@ const PACK_MAPPED_LIMIT: usize = 16 * 1024 * 1024;
 /// Bytes per mapped pack window: small, so that the limit holds many of them.
 const PACK_WINDOW_SIZE: usize = 1024 * 1024;
 
+/// Bytes of parsed objects (commits, trees) libgit2 keeps cached. Its default
+/// of 256 MiB let rendering a 2,000-commit push keep every tree it diffed.
+const OBJECT_CACHE_BYTES: isize = 4 * 1024 * 1024;
+
 /// Sets libgit2's process-wide options, once per process: bounded pack mappings,
 /// and no re-hashing of every object read. git does not re-hash on read either
 /// (index-pack checked the objects when they were received), and hashing with
@@ -86,6 +90,7 @@ fn configure_libgit2() {
         unsafe {
             let _ = git2::opts::set_mwindow_size(PACK_WINDOW_SIZE);
             let _ = git2::opts::set_mwindow_mapped_limit(PACK_MAPPED_LIMIT);
+            let _ = git2::opts::set_cache_max_size(OBJECT_CACHE_BYTES);
             let _ = git2::opts::set_extensions(&["refstorage"]);
         }
     });
