@@ -54,10 +54,8 @@ fn owner_rank(json: &serde_json::Value) -> u8 {
 /// What git-multimail announces for each ref of the push in `msgs`, computed
 /// ref by ref with `git rev-list`, compared with what hookbus said.
 fn assert_oracle_agrees(f: &Fixture, msgs: &[Msg]) {
-    let updates: Vec<serde_json::Value> = to(msgs, "/topic/json")
-        .iter()
-        .map(|m| m.json())
-        .collect();
+    let updates: Vec<serde_json::Value> =
+        to(msgs, "/topic/json").iter().map(|m| m.json()).collect();
     let pushed: HashSet<&str> = updates
         .iter()
         .map(|u| u["refname"].as_str().unwrap())
@@ -117,10 +115,14 @@ fn assert_oracle_agrees(f: &Fixture, msgs: &[Msg]) {
             sorted_set(&known),
             "known commits of {refname}"
         );
-        let loses = new.is_none() || ["rewind", "non-fast-forward"].contains(&u["update"].as_str().unwrap_or(""));
+        let loses = new.is_none()
+            || ["rewind", "non-fast-forward"].contains(&u["update"].as_str().unwrap_or(""));
         let (discarded, omitted) = match (&old, loses) {
             (Some(old), true) => {
-                let discarded = rev_list(f, &[others.clone(), news.clone(), vec![old.clone()]].concat());
+                let discarded = rev_list(
+                    f,
+                    &[others.clone(), news.clone(), vec![old.clone()]].concat(),
+                );
                 let omitted = match &new {
                     Some(new) => rev_list(f, &[old.clone(), format!("^{new}")])
                         .difference(&discarded)
@@ -132,8 +134,16 @@ fn assert_oracle_agrees(f: &Fixture, msgs: &[Msg]) {
             }
             _ => (HashSet::new(), HashSet::new()),
         };
-        assert_eq!(msg.id_list("discarded_commits"), sorted_set(&discarded), "discarded of {refname}");
-        assert_eq!(msg.id_list("omitted_commits"), sorted_set(&omitted), "omitted of {refname}");
+        assert_eq!(
+            msg.id_list("discarded_commits"),
+            sorted_set(&discarded),
+            "discarded of {refname}"
+        );
+        assert_eq!(
+            msg.id_list("omitted_commits"),
+            sorted_set(&omitted),
+            "omitted of {refname}"
+        );
     }
 }
 
@@ -187,9 +197,17 @@ fn a_push_of_many_refs_agrees_with_git_multimails_rule() {
     assert_eq!(to(&msgs, "/topic/json").len(), refspecs.len());
     assert_oracle_agrees(&f, &msgs);
     // Spot checks that the oracle is not vacuous.
-    assert_eq!(json_for(&msgs, "refs/heads/chain/01").commit_ids().len(), 40);
+    assert_eq!(
+        json_for(&msgs, "refs/heads/chain/01").commit_ids().len(),
+        40
+    );
     assert_eq!(json_for(&msgs, "refs/heads/master").commit_ids().len(), 2);
-    assert_eq!(json_for(&msgs, "refs/heads/doomed").id_list("discarded_commits").len(), 2);
+    assert_eq!(
+        json_for(&msgs, "refs/heads/doomed")
+            .id_list("discarded_commits")
+            .len(),
+        2
+    );
 }
 
 /// `git` with one argument given as raw bytes (a refspec that is not UTF-8).
@@ -244,15 +262,24 @@ fn require_reftable_git() {
 fn reftable_repositories_work_for_pushes_replays_and_install() {
     require_reftable_git();
     let f = Fixture::with_bare_options(&["--ref-format=reftable"], TWO_ROUTES);
-    assert!(f.bare.join("reftable").is_dir(), "the bare repository uses reftable");
+    assert!(
+        f.bare.join("reftable").is_dir(),
+        "the bare repository uses reftable"
+    );
     let a = f.commit("first", &[("a.txt", b"a\n")]);
     let msgs = f.push(&["master"]);
-    assert_eq!(json_for(&msgs, "refs/heads/master").commit_ids(), vec![a.clone()]);
+    assert_eq!(
+        json_for(&msgs, "refs/heads/master").commit_ids(),
+        vec![a.clone()]
+    );
 
     f.git(&["checkout", "-q", "-b", "topic"]);
     let b = f.commit("second", &[("a.txt", b"b\n")]);
     let msgs = f.push(&["topic"]);
-    assert_eq!(json_for(&msgs, "refs/heads/topic").commit_ids(), vec![b.clone()]);
+    assert_eq!(
+        json_for(&msgs, "refs/heads/topic").commit_ids(),
+        vec![b.clone()]
+    );
     // The other refs are read from the reftable: b is already on topic.
     let msgs = f.push(&["topic:master"]);
     let master = json_for(&msgs, "refs/heads/master");
@@ -260,8 +287,15 @@ fn reftable_repositories_work_for_pushes_replays_and_install() {
     assert_eq!(master.json()["update"], "fast-forward");
 
     // replay resolves ref names through git.
-    let out = f.hookbus(&["replay", "--dry-run", "refs/heads/topic", &a, "topic"], "");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = f.hookbus(
+        &["replay", "--dry-run", "refs/heads/topic", &a, "topic"],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let msgs = parse_lines(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(json_for(&msgs, "refs/heads/topic").commit_ids(), vec![b]);
 
@@ -270,5 +304,9 @@ fn reftable_repositories_work_for_pushes_replays_and_install() {
         .arg(&f.bare)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

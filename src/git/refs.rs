@@ -76,7 +76,11 @@ fn list_with_git(repo: &Repository) -> Result<Vec<RefTip>> {
         );
     }
     let mut tips = Vec::new();
-    for line in output.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+    for line in output
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+    {
         let mut fields = line.splitn(3, |&b| b == b' ');
         let (Some(id), Some(kind), Some(name)) = (fields.next(), fields.next(), fields.next())
         else {
