@@ -89,7 +89,7 @@ complete -c hookbus -n "__fish_hookbus_using_subcommand flush" -s h -l help -d '
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and not __fish_seen_subcommand_from list show retry" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and not __fish_seen_subcommand_from list show retry" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and not __fish_seen_subcommand_from list show retry" -s h -l help -d 'Print help'
-complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and not __fish_seen_subcommand_from list show retry" -f -a "list" -d 'List waiting messages, oldest first, then dead letters with their reasons'
+complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and not __fish_seen_subcommand_from list show retry" -f -a "list" -d 'List waiting messages, oldest first, then dead letters with their reasons, damaged files, and pushes hooks kept'
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and not __fish_seen_subcommand_from list show retry" -f -a "show" -d 'Print the messages of one file as JSON lines (like --dry-run)'
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and not __fish_seen_subcommand_from list show retry" -f -a "retry" -d 'Put dead letters back in the outbox, ahead of newer messages, for the next flush'
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and __fish_seen_subcommand_from list" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F

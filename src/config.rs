@@ -5,9 +5,14 @@
 //! `/etc/hookbus/hookbus.toml`); a missing default file means the built-in
 //! defaults. Unknown keys are errors so that typos do not silently do nothing.
 
-use crate::render::{Format, Limits};
+use crate::deliver::outbox::Outbox;
+use crate::deliver::private::{group_id, Access};
+use crate::naming::RepoNaming;
+use crate::render::Limits;
+use crate::route::RouteConfig;
 use crate::stomp::settings::{BrokerSettings, PASSCODE_ENV};
 use crate::stomp::{BrokerUrl, Secret};
+use crate::svn::SvnOptions;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -15,74 +20,36 @@ use std::path::{Path, PathBuf};
 /// Where the config is read from when neither `--config` nor `$HOOKBUS_CONFIG` is set.
 pub const DEFAULT_PATH: &str = "/etc/hookbus/hookbus.toml";
 
-/// The destination of the built-in route used when no `[[route]]` is configured.
-pub const DEFAULT_DESTINATION: &str = "/topic/git.commits";
-
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
+    /// How repositories are named, and which hooks stay silent for (`[repos]`).
     pub repos: RepoNaming,
     #[serde(default)]
+    /// Per-message limits (`[limits]`).
     pub limits: Limits,
     #[serde(default)]
+    /// Options of the git side (`[git]`).
     pub git: GitOptions,
     #[serde(default)]
+    /// Where undelivered messages are kept (`[outbox]`).
     pub outbox: OutboxOptions,
     #[serde(default)]
+    /// Options of the Subversion side (`[svn]`).
     pub svn: SvnOptions,
     #[serde(default, rename = "route")]
+    /// The `[[route]]` tables, in order; empty means the built-in default route.
     pub routes: Vec<RouteConfig>,
     #[serde(default)]
+    /// Where the line per run is logged (`[log]`).
     pub log: LogOptions,
     /// Where messages are published; without it they stay in the outbox.
     pub broker: Option<BrokerConfig>,
     /// The file this was read from, if any (for messages and permission checks).
     #[serde(skip)]
     pub source: Option<PathBuf>,
-}
-
-/// How repositories are named, and which are never announced.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RepoNaming {
-    /// Repositories below this directory are named by their path relative to it
-    /// (without `.git`), e.g. `team/app` for `BASE/team/app.git`.
-    pub base: Option<PathBuf>,
-    /// Repository name globs hookbus stays silent for. gitolite-admin by default:
-    /// its pushes are access-control changes, not code.
-    #[serde(default = "default_skip")]
-    pub skip: Vec<String>,
-}
-
-impl Default for RepoNaming {
-    fn default() -> Self {
-        RepoNaming {
-            base: None,
-            skip: default_skip(),
-        }
-    }
-}
-
-fn default_skip() -> Vec<String> {
-    vec!["gitolite-admin".to_string()]
-}
-
-impl RepoNaming {
-    /// True when `repo` matches one of the `skip` globs.
-    pub fn is_skipped(&self, repo: &str) -> bool {
-        self.skip
-            .iter()
-            .any(|glob| glob::Pattern::new(glob).is_ok_and(|pattern| pattern.matches(repo)))
-    }
-
-    fn validate(&self) -> Result<()> {
-        for glob in &self.skip {
-            glob::Pattern::new(glob).with_context(|| format!("[repos] skip: bad glob {glob:?}"))?;
-        }
-        Ok(())
-    }
 }
 
 /// Options of the git side.
@@ -94,49 +61,18 @@ pub struct GitOptions {
     pub announce_notes: bool,
 }
 
-/// Options of the Subversion side (`[svn]`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SvnOptions {
-    /// Absolute path of `svnlook`: svn runs hooks with an empty environment (no PATH).
-    pub svnlook: PathBuf,
-    /// `LC_ALL` for svnlook: in the C locale it mangles non-ASCII text and
-    /// `svnlook diff` fails on non-ASCII paths.
-    pub locale: String,
-    /// How changed paths map to projects and refnames, tried in order; empty
-    /// means [`crate::svn::layout::default_rules`].
-    #[serde(rename = "layout")]
-    pub layouts: Vec<LayoutRule>,
-}
-
-impl Default for SvnOptions {
-    fn default() -> Self {
-        SvnOptions {
-            svnlook: PathBuf::from("/usr/bin/svnlook"),
-            locale: "C.UTF-8".to_string(),
-            layouts: Vec::new(),
-        }
-    }
-}
-
-/// One `[[svn.layout]]` rule: a regex for the top of a branch directory and the
-/// refname it stands for.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct LayoutRule {
-    /// Matched at the start of a repository path (directories end in `/`); named
-    /// captures (`project`, `branch`, `tag`, …) fill the refname template. End it
-    /// with `/` so that `trunk/` does not match `trunk2/`.
-    pub pattern: String,
-    /// Refname template, e.g. `refs/heads/{branch}`.
-    pub refname: String,
-}
-
 /// Where undelivered messages are kept.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutboxOptions {
+    /// The outbox directory; see [`Config::outbox_dir`] for the fallbacks.
     pub dir: Option<PathBuf>,
+    /// A group (name or id) whose members share the outbox: directories 2770,
+    /// files 0640 in that group. Without it the outbox is private (0700/0600).
+    pub group: Option<String>,
+    /// The group's id, looked up when the config is parsed.
+    #[serde(skip)]
+    gid: Option<u32>,
 }
 
 /// Where the one line per run is logged.
@@ -175,6 +111,7 @@ pub struct BrokerConfig {
     /// `stomp://host:port`, `stomp+ssl://host:port` or
     /// `failover://(stomp://h1:61613,stomp://h2:61613)?options`.
     pub url: String,
+    /// The STOMP login for hosts whose URL names none.
     pub login: Option<String>,
     /// A file whose content (less a trailing newline) is the passcode.
     pub passcode_file: Option<PathBuf>,
@@ -300,57 +237,13 @@ fn read_passcode_file(file: &Path) -> Result<Secret> {
     Ok(Secret::new(passcode))
 }
 
-fn world_readable(file: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(file).is_ok_and(|meta| meta.permissions().mode() & 0o004 != 0)
-}
-
-/// One `[[route]]` table: which updates go where, in which format.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct RouteConfig {
-    /// Destination template; `{repo}`, `{refname}`, `{branch}`, `{name}`,
-    /// `{reftype}`, `{change}` and `{project}` are replaced.
-    pub destination: String,
-    #[serde(default)]
-    pub format: Format,
-    /// Repository name globs; empty means every repository.
-    #[serde(default)]
-    pub repos: Vec<String>,
-    /// Refname globs (`refs/heads/*`); empty means every ref.
-    #[serde(default)]
-    pub refs: Vec<String>,
-    /// Change kinds: create, update, delete, fast-forward, rewind, non-fast-forward.
-    #[serde(default)]
-    pub changes: Vec<String>,
-    /// Ref kinds: branch, tag, annotated-tag, notes, other.
-    #[serde(default)]
-    pub reftypes: Vec<String>,
-    /// Ask the broker to keep the message across restarts (STOMP `persistent`).
-    #[serde(default = "default_true")]
-    pub persistent: bool,
-    /// A name for this route, for per-repository selection with `hookbus.routes`.
-    pub name: Option<String>,
-}
-
 fn default_true() -> bool {
     true
 }
 
-impl RouteConfig {
-    /// The route used when the config has none: everything, as text.
-    pub fn default_route() -> Self {
-        RouteConfig {
-            destination: DEFAULT_DESTINATION.to_string(),
-            format: Format::Text,
-            repos: Vec::new(),
-            refs: Vec::new(),
-            changes: Vec::new(),
-            reftypes: Vec::new(),
-            persistent: true,
-            name: Some("default".to_string()),
-        }
-    }
+fn world_readable(file: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(file).is_ok_and(|meta| meta.permissions().mode() & 0o004 != 0)
 }
 
 impl Config {
@@ -383,7 +276,7 @@ impl Config {
 
     /// Parses and validates config text.
     pub fn parse(text: &str) -> Result<Config> {
-        let config: Config = toml::from_str(text).map_err(|err| syntax_error(text, &err))?;
+        let mut config: Config = toml::from_str(text).map_err(|err| syntax_error(text, &err))?;
         config.limits.validate()?;
         config.repos.validate()?;
         crate::route::Router::new(&config.effective_routes())?;
@@ -394,6 +287,9 @@ impl Config {
         }
         if let Some(broker) = &config.broker {
             BrokerUrl::parse(&broker.url).context("[broker] url")?;
+        }
+        if let Some(group) = &config.outbox.group {
+            config.outbox.gid = Some(group_id(group).context("[outbox] group")?);
         }
         Ok(config)
     }
@@ -407,30 +303,41 @@ impl Config {
         }
     }
 
-    /// The outbox directory: `[outbox] dir`, else `$HOOKBUS_OUTBOX`, else
-    /// `$XDG_STATE_HOME/hookbus/outbox`, else `~/.local/state/hookbus/outbox`,
-    /// else `/var/spool/hookbus/outbox`.
-    pub fn outbox_dir(&self) -> PathBuf {
-        let env_dir = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
-        if let Some(dir) = &self.outbox.dir {
-            return dir.clone();
-        }
-        if let Some(dir) = env_dir("HOOKBUS_OUTBOX") {
-            return PathBuf::from(dir);
-        }
-        if let Some(state) = env_dir("XDG_STATE_HOME") {
-            return Path::new(&state).join("hookbus/outbox");
-        }
-        if let Some(home) = env_dir("HOME") {
-            return Path::new(&home).join(".local/state/hookbus/outbox");
-        }
-        PathBuf::from("/var/spool/hookbus/outbox")
+    /// The outbox: [`Config::outbox_dir`], shared with `[outbox] group`.
+    pub fn outbox(&self) -> Outbox {
+        let access = self.outbox.gid.map_or(Access::private(), Access::shared);
+        Outbox::with_access(self.outbox_dir(), access)
     }
+
+    /// The outbox directory: `[outbox] dir`, else [`default_outbox_dir`].
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.outbox.dir.clone().unwrap_or_else(default_outbox_dir)
+    }
+}
+
+/// The outbox directory when the config names none (and whatever the config
+/// says, where hooks keep pushes they could not handle): `$HOOKBUS_OUTBOX`,
+/// else `$XDG_STATE_HOME/hookbus/outbox`, else `~/.local/state/hookbus/outbox`,
+/// else `/var/spool/hookbus/outbox`.
+pub fn default_outbox_dir() -> PathBuf {
+    let env_dir = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+    if let Some(dir) = env_dir("HOOKBUS_OUTBOX") {
+        return PathBuf::from(dir);
+    }
+    if let Some(state) = env_dir("XDG_STATE_HOME") {
+        return Path::new(&state).join("hookbus/outbox");
+    }
+    if let Some(home) = env_dir("HOME") {
+        return Path::new(&home).join(".local/state/hookbus/outbox");
+    }
+    PathBuf::from("/var/spool/hookbus/outbox")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::Format;
+    use crate::route::DEFAULT_DESTINATION;
 
     #[test]
     fn empty_config_has_one_default_text_route() {

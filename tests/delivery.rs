@@ -88,12 +88,7 @@ impl Setup {
     /// Commits and pushes master; returns the new commit and how long the
     /// push took.
     fn commit_and_push(&self, message: &str) -> (String, Duration) {
-        let commit = self
-            .fixture
-            .commit(message, &[("file", message.as_bytes())]);
-        let start = Instant::now();
-        self.fixture.push(&["master"]);
-        (commit, start.elapsed())
+        self.fixture.commit_and_push(message)
     }
 
     fn flush(&self) -> Output {

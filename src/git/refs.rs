@@ -12,7 +12,9 @@ use git2::{ObjectType, Oid, Repository};
 /// tree or blob).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefTip {
+    /// The full refname as stored, e.g. `refs/heads/master`.
     pub name: Vec<u8>,
+    /// The commit the ref peels to.
     pub commit: Option<Oid>,
 }
 

@@ -5,7 +5,9 @@ use anyhow::{bail, Context, Result};
 /// An inclusive range of revisions to replay; `to` `None` means the youngest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RevisionRange {
+    /// The first revision.
     pub from: u64,
+    /// The last revision; `None` for the youngest.
     pub to: Option<u64>,
 }
 

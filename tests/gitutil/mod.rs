@@ -257,12 +257,8 @@ impl Fixture {
             )
             .unwrap();
         }
-        let mut child = git(&self.bare, &["fast-import", "--quiet"])
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(&stream).unwrap();
-        assert!(child.wait().unwrap().success(), "git fast-import failed");
+        let imported = with_stdin(git(&self.bare, &["fast-import", "--quiet"]), &stream);
+        assert!(imported.status.success(), "git fast-import failed");
         run_ok(git(&self.bare, &["rev-parse", branch]))
             .trim()
             .to_string()
@@ -280,6 +276,7 @@ impl Fixture {
         let date = format!("{now} +0000");
         cmd.env("GIT_AUTHOR_DATE", &date)
             .env("GIT_COMMITTER_DATE", &date);
+        own_state(&mut cmd, &self.root);
         cmd
     }
 
@@ -293,6 +290,15 @@ impl Fixture {
         self.git(&["add", "-A"]);
         self.git(&["commit", "-q", "--allow-empty", "-m", message]);
         self.rev("HEAD")
+    }
+
+    /// Commits a change to `file` and pushes master; returns the new commit
+    /// and how long the push took.
+    pub fn commit_and_push(&self, message: &str) -> (String, std::time::Duration) {
+        let commit = self.commit(message, &[("file", message.as_bytes())]);
+        let start = std::time::Instant::now();
+        self.push(&["master"]);
+        (commit, start.elapsed())
     }
 
     pub fn rev(&self, rev: &str) -> String {
@@ -316,22 +322,23 @@ impl Fixture {
 
     /// Runs hookbus directly inside the bare repository.
     pub fn hookbus(&self, args: &[&str], stdin: &str) -> Output {
-        use std::io::Write;
-        let mut child = hookbus(&self.config, &self.bare)
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        let mut cmd = hookbus(&self.config, &self.bare);
+        cmd.args(args);
+        with_stdin(cmd, stdin.as_bytes())
     }
+}
+
+/// Runs `cmd` with `stdin` piped in, and collects its output.
+pub fn with_stdin(mut cmd: Command, stdin: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// hookbus with `config`, run in `dir` as the hook would be (no gitolite
@@ -344,7 +351,15 @@ pub fn hookbus(config: &Path, dir: &Path) -> Command {
         .env_remove("GL_REPO")
         .env_remove("GL_USER")
         .env("USER", "alice");
+    own_state(&mut cmd, config.parent().unwrap_or(dir));
     cmd
+}
+
+/// Gives hooks run by `cmd` a state directory below `root` (where a hook keeps
+/// a push it cannot handle), not the user's home.
+fn own_state(cmd: &mut Command, root: &Path) {
+    cmd.env("XDG_STATE_HOME", root.join("state"))
+        .env_remove("HOOKBUS_OUTBOX");
 }
 
 /// Message and temporary files in an outbox directory and its dead/ folder
