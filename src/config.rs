@@ -47,6 +47,8 @@ pub struct Config {
     pub log: LogOptions,
     /// Where messages are published; without it they stay in the outbox.
     pub broker: Option<BrokerConfig>,
+    /// `hookbus webhook`: forge pushes over HTTP.
+    pub webhook: Option<crate::webhook::WebhookConfig>,
     /// The file this was read from, if any (for messages and permission checks).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -290,6 +292,9 @@ impl Config {
         }
         if let Some(group) = &config.outbox.group {
             config.outbox.gid = Some(group_id(group).context("[outbox] group")?);
+        }
+        if let Some(webhook) = &config.webhook {
+            webhook.validate()?;
         }
         Ok(config)
     }

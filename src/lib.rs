@@ -7,7 +7,9 @@
 //! pushes a hook could not handle (no usable config, nowhere to save or
 //! deliver) for `hookbus flush` to run again. At the bottom,
 //! [`message`], [`text`] and [`naming`] serve the rest; [`stomp`] uses nothing
-//! above [`message`]. The CLI (`src/cli/`) only wires these together.
+//! above [`message`]. [`webhook`] is a third input side: forge pushes over
+//! HTTP, rendered and delivered through the same steps. The CLI (`src/cli/`)
+//! only wires these together.
 
 #![warn(missing_docs)]
 
@@ -28,3 +30,4 @@ pub mod stomp;
 pub mod svn;
 pub mod syslog;
 pub mod text;
+pub mod webhook;

@@ -100,6 +100,15 @@ pub enum Command {
         #[command(subcommand)]
         action: OutboxAction,
     },
+    /// Serve forge webhooks (GitHub, GitLab, Gitea, Forgejo) on [webhook]
+    /// listen: their pushes become the same messages a hook sends
+    ///
+    /// Runs in the foreground until SIGTERM or SIGINT. Each [[webhook.endpoint]]
+    /// checks its requests' signatures with its own secret (401 otherwise);
+    /// pushes are rendered through the routes and stored in the outbox before
+    /// the 202 reply, then published on a thread of their own. Redeliveries
+    /// are answered without emitting twice. One line per request on stderr.
+    Webhook,
 }
 
 // The options of each command, in the order of `Command` (plain comments: a

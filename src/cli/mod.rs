@@ -13,6 +13,7 @@ mod outbox;
 mod report;
 mod send;
 mod svn;
+mod webhook;
 
 pub use args::Cli;
 
@@ -59,6 +60,7 @@ fn run(cli: &Cli, out: &mut dyn Write, reporter: &mut Reporter) -> Result<(), Fa
         Command::Flush(args) => outbox::flush(args, &config, reporter),
         Command::Outbox { action } => outbox::outbox(action, &config, out, reporter),
         Command::Install(args) => install::install(args, &config, out, reporter),
+        Command::Webhook => webhook::serve(&config, reporter),
         Command::Config { .. } => unreachable!("handled before the config is loaded"),
     }
 }

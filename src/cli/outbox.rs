@@ -42,7 +42,11 @@ pub fn flush(args: &FlushArgs, config: &Config, reporter: &mut Reporter) -> Resu
     outbox.remove_stale_temps();
     let report =
         flush::flush(&outbox, &publisher, None, Retry::UntilDeadline).status(Status::Delivery)?;
-    let left = outbox.count_waiting().status(Status::Delivery)?;
+    // A flush that did not stop left nothing: no need to read it all again.
+    let left = match report.stopped {
+        Some(_) => outbox.count_waiting().status(Status::Delivery)?,
+        None => 0,
+    };
     let mut line = format!(
         "flush: {} delivered, {} dead-lettered, {left} left in {}",
         report.delivered,
