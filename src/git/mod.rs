@@ -6,6 +6,7 @@ pub mod commits;
 mod graph;
 pub mod input;
 mod large;
+mod patch;
 pub mod push;
 pub mod refs;
 
