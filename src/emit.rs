@@ -95,17 +95,25 @@ pub fn messages_for(
     } else {
         render::prepare(notification, source, limits)?
     };
-    let mut rendered: Vec<(Format, Rendered)> = Vec::new();
+    // Each format once; the commits are let go before the bodies are handed
+    // out, and a body is copied only for a second route of its format.
+    let mut rendered: Vec<(Format, Option<Rendered>)> = Vec::new();
+    for route in &routes {
+        if !rendered.iter().any(|(format, _)| *format == route.format) {
+            let body = render::render(route.format, &prepared, limits);
+            rendered.push((route.format, Some(body)));
+        }
+    }
+    drop(prepared);
     let mut messages = Vec::with_capacity(routes.len());
-    for route in routes {
-        let body = match rendered.iter().find(|(format, _)| *format == route.format) {
-            Some((_, body)) => body.clone(),
-            None => {
-                let body = render::render(route.format, &prepared, limits);
-                rendered.push((route.format, body.clone()));
-                body
-            }
-        };
+    for (index, route) in routes.iter().enumerate() {
+        let last_use = !routes[index + 1..].iter().any(|r| r.format == route.format);
+        let slot = rendered
+            .iter_mut()
+            .find_map(|(format, body)| (*format == route.format).then_some(body))
+            .expect("every format was rendered above");
+        let body = if last_use { slot.take() } else { slot.clone() }
+            .expect("a body is taken at its last use only");
         let destination = route.destination(notification);
         let mut headers = body.headers;
         headers.push((

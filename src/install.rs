@@ -78,8 +78,7 @@ pub fn install(repo_dir: &Path, hookbus: &Path) -> Result<Installed> {
 /// The repository's hooks directory: `core.hooksPath` when set, else `hooks/` in
 /// the git directory.
 fn hooks_dir(repo_dir: &Path) -> Result<PathBuf> {
-    let repo = git2::Repository::open(repo_dir)
-        .with_context(|| format!("{} is not a git repository", repo_dir.display()))?;
+    let repo = crate::git::open(Some(repo_dir))?;
     let configured = repo
         .config()
         .ok()

@@ -6,6 +6,7 @@ use super::report::{Failure, Reporter, Status, WithStatus};
 use hookbus::config::Config;
 use hookbus::git::{self, GitCommits, HookEnv, ReplayRequest};
 use hookbus::hook::{self, GitRun};
+use hookbus::model::Notification;
 use hookbus::saved::HookCall;
 use std::io::Write;
 use std::path::Path;
@@ -32,7 +33,8 @@ pub fn post_receive(
         }
     }
     let mut notifications = Vec::new();
-    for result in git::analyze(&git.opened.repo, lines, &git.context) {
+    let routed = |n: &Notification| git.opened.router.matching(n).next().is_some();
+    for result in git::analyze(&git.opened.repo, lines, &git.context, &routed) {
         match result {
             Ok(notification) => notifications.push(notification),
             Err(err) => reporter.fail(Status::Input, err),

@@ -39,20 +39,27 @@ struct Line<'a> {
     body: std::borrow::Cow<'a, str>,
 }
 
+impl<'a> Line<'a> {
+    fn of(message: &'a Message) -> Self {
+        Line {
+            destination: &message.destination,
+            headers: OrderedHeaders(&message.headers),
+            body: String::from_utf8_lossy(&message.body),
+        }
+    }
+}
+
 /// Renders one message as its dry-run JSON line (without the newline).
 pub fn to_json_line(message: &Message) -> String {
-    let line = Line {
-        destination: &message.destination,
-        headers: OrderedHeaders(&message.headers),
-        body: String::from_utf8_lossy(&message.body),
-    };
-    serde_json::to_string(&line).expect("strings always serialize")
+    serde_json::to_string(&Line::of(message)).expect("strings always serialize")
 }
 
 impl<W: Write> Transport for DryRun<W> {
     fn deliver(&mut self, messages: &[Message]) -> anyhow::Result<Outcome> {
         for message in messages {
-            writeln!(self.out, "{}", to_json_line(message))?;
+            // Written as it is serialized: a large body is not copied again.
+            serde_json::to_writer(&mut self.out, &Line::of(message))?;
+            self.out.write_all(b"\n")?;
         }
         self.out.flush()?;
         Ok(Outcome {

@@ -2,6 +2,8 @@
 //! signatures, changed files and a patch in `git log -p` form, cut to the limits
 //! while it is read so memory stays bounded.
 
+use super::large;
+use super::patch::PatchBuilder;
 use crate::model::{Commit, CommitSource, FileChange, FileStatus, Patch, PatchLimits, Signature};
 use crate::text::decode_text;
 use anyhow::{Context, Result};
@@ -101,27 +103,31 @@ fn diff_first_parent(
     diff.find_similar(Some(DiffFindOptions::new().renames(true)))?;
     let mut files = Vec::with_capacity(diff.deltas().len());
     let mut patch = PatchBuilder::new(*limits);
+    let odb = repo.odb()?;
     for index in 0..diff.deltas().len() {
+        let delta = diff.get_delta(index).expect("delta index in range");
+        let sizes =
+            [delta.old_file().id(), delta.new_file().id()].map(|id| large::blob_size(repo, id));
+        if sizes
+            .iter()
+            .flatten()
+            .any(|&size| size > large::LARGE_BLOB_BYTES)
+        {
+            let sizes = sizes.map(Option::unwrap_or_default);
+            files.push(large_file(repo, &odb, &delta, sizes, &mut patch)?);
+            continue;
+        }
         let Some(mut file_patch) = git2::Patch::from_diff(&diff, index)? else {
             continue;
         };
         let delta = file_patch.delta();
-        let change = file_change(&delta, &file_patch)?;
+        let (_, insertions, deletions) = file_patch.line_stats()?;
+        let binary = delta.flags().is_binary();
+        let sizes = binary.then(|| (delta.old_file().size(), delta.new_file().size()));
+        let change = file_change(&delta, insertions, deletions, sizes);
         patch.header(&delta, &change);
         if change.binary {
-            let side = |prefix: &str, exists: bool, path: &str| {
-                if exists {
-                    format!("{prefix}{path}")
-                } else {
-                    "/dev/null".to_string()
-                }
-            };
-            let old_path = change.old_path.as_deref().unwrap_or(&change.path);
-            patch.line(&format!(
-                "Binary files {} and {} differ",
-                side("a/", delta.status() != Delta::Added, old_path),
-                side("b/", delta.status() != Delta::Deleted, &change.path)
-            ));
+            patch.binary_line(&delta, &change);
         } else {
             file_patch.print(&mut |_, _, line| {
                 patch.diff_line(line.origin(), line.content());
@@ -185,8 +191,14 @@ fn lossy_path(file: &git2::DiffFile) -> String {
     String::from_utf8_lossy(file.path_bytes().unwrap_or_default()).into_owned()
 }
 
-fn file_change(delta: &git2::DiffDelta, patch: &git2::Patch) -> Result<FileChange> {
-    let (_, insertions, deletions) = patch.line_stats()?;
+/// A file of the commit: its paths, status and line counts; `binary_sizes`
+/// (before, after) for a binary file.
+fn file_change(
+    delta: &git2::DiffDelta,
+    insertions: usize,
+    deletions: usize,
+    binary_sizes: Option<(u64, u64)>,
+) -> FileChange {
     let old_path = lossy_path(&delta.old_file());
     let new_path = lossy_path(&delta.new_file());
     let status = match delta.status() {
@@ -198,8 +210,7 @@ fn file_change(delta: &git2::DiffDelta, patch: &git2::Patch) -> Result<FileChang
         _ => FileStatus::Modified,
     };
     let moved = matches!(status, FileStatus::Renamed | FileStatus::Copied);
-    let binary = delta.flags().is_binary();
-    Ok(FileChange {
+    FileChange {
         path: if status == FileStatus::Removed {
             old_path.clone()
         } else {
@@ -207,161 +218,73 @@ fn file_change(delta: &git2::DiffDelta, patch: &git2::Patch) -> Result<FileChang
         },
         old_path: moved.then_some(old_path),
         status,
-        binary,
+        binary: binary_sizes.is_some(),
         insertions,
         deletions,
-        binary_sizes: binary.then(|| (delta.old_file().size(), delta.new_file().size())),
-    })
-}
-
-/// Quotes a path the way `git -c core.quotePath=false` does: unquoted unless it
-/// holds control characters, a quote or a backslash, which are C-escaped so the
-/// header stays on one line and unambiguous. Non-ASCII stays readable.
-pub fn quote_path(prefix: &str, path: &str) -> String {
-    let needs_quotes = path
-        .chars()
-        .any(|c| c.is_control() || c == '"' || c == '\\');
-    if !needs_quotes {
-        return format!("{prefix}{path}");
-    }
-    let mut out = String::from("\"");
-    out.push_str(prefix);
-    for c in path.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\{:03o}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Accumulates patch text line by line, keeping at most `max_lines` lines (each
-/// clipped) and counting all of them.
-struct PatchBuilder {
-    limits: PatchLimits,
-    patch: Patch,
-}
-
-impl PatchBuilder {
-    fn new(limits: PatchLimits) -> Self {
-        PatchBuilder {
-            limits,
-            patch: Patch::default(),
-        }
-    }
-
-    fn line(&mut self, line: &str) {
-        self.patch.push_line(line, &self.limits);
-    }
-
-    /// The `diff --git` header block of one file, with our own path quoting.
-    fn header(&mut self, delta: &git2::DiffDelta, change: &FileChange) {
-        let old_path = change.old_path.as_deref().unwrap_or(&change.path);
-        self.line(&format!(
-            "diff --git {} {}",
-            quote_path("a/", old_path),
-            quote_path("b/", &change.path)
-        ));
-        let (old, new) = (delta.old_file(), delta.new_file());
-        let mode = |file: &git2::DiffFile| format!("{:06o}", u32::from(file.mode()));
-        let abbrev = |file: &git2::DiffFile| {
-            let id = file.id().to_string();
-            id[..7.min(id.len())].to_string()
-        };
-        match delta.status() {
-            Delta::Added => self.line(&format!("new file mode {}", mode(&new))),
-            Delta::Deleted => self.line(&format!("deleted file mode {}", mode(&old))),
-            _ if old.mode() != new.mode() => {
-                self.line(&format!("old mode {}", mode(&old)));
-                self.line(&format!("new mode {}", mode(&new)));
-            }
-            _ => {}
-        }
-        if let Some(from) = &change.old_path {
-            let verb = if change.status == FileStatus::Copied {
-                "copy"
-            } else {
-                "rename"
-            };
-            self.line(&format!("{verb} from {from}"));
-            self.line(&format!("{verb} to {}", change.path));
-        }
-        if old.id() == new.id() && !old.id().is_zero() {
-            return; // a pure rename or mode change has no content diff
-        }
-        // git appends the mode when it did not change and the file exists on both sides.
-        let same_mode =
-            old.mode() == new.mode() && !matches!(delta.status(), Delta::Added | Delta::Deleted);
-        let index = format!("index {}..{}", abbrev(&old), abbrev(&new));
-        if same_mode {
-            self.line(&format!("{index} {}", mode(&new)));
-        } else {
-            self.line(&index);
-        }
-        if change.binary {
-            return;
-        }
-        let side = |prefix: &str, exists: bool, path: &str| {
-            if exists {
-                quote_path(prefix, path)
-            } else {
-                "/dev/null".to_string()
-            }
-        };
-        self.line(&format!(
-            "--- {}",
-            side("a/", delta.status() != Delta::Added, old_path)
-        ));
-        self.line(&format!(
-            "+++ {}",
-            side("b/", delta.status() != Delta::Deleted, &change.path)
-        ));
-    }
-
-    /// One line from libgit2's patch printer: hunk headers and +/-/context lines
-    /// (file headers are written by [`PatchBuilder::header`]).
-    fn diff_line(&mut self, origin: char, content: &[u8]) {
-        let prefix = match origin {
-            '+' | '-' | ' ' => Some(origin),
-            'H' | '=' | '>' | '<' => None,
-            _ => return,
-        };
-        let text = String::from_utf8_lossy(content);
-        let text = text.strip_suffix('\n').unwrap_or(&text);
-        match prefix {
-            Some(prefix) => self.line(&format!("{prefix}{text}")),
-            // Hunk headers and "\ No newline at end of file" (which libgit2 sends
-            // with a leading newline).
-            None => {
-                for line in text.split('\n').filter(|line| !line.is_empty()) {
-                    self.line(line);
-                }
-            }
-        }
-    }
-
-    fn finish(self) -> Patch {
-        self.patch
+        binary_sizes,
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_are_quoted_only_when_ambiguous() {
-        assert_eq!(
-            quote_path("a/", "dir/fïchier avec espace.txt"),
-            "a/dir/fïchier avec espace.txt"
-        );
-        assert_eq!(quote_path("b/", "new\nline"), "\"b/new\\nline\"");
-        assert_eq!(quote_path("a/", "q\"uote"), "\"a/q\\\"uote\"");
+/// A file over [`large::LARGE_BLOB_BYTES`]: an added or deleted one streamed
+/// into the patch (every line counted, only those the limits keep held); a
+/// changed one described, since diffing it would hold both versions whole.
+fn large_file(
+    repo: &Repository,
+    odb: &git2::Odb,
+    delta: &git2::DiffDelta,
+    [old_size, new_size]: [u64; 2],
+    patch: &mut PatchBuilder,
+) -> Result<FileChange> {
+    let (id, prefix) = match delta.status() {
+        Delta::Added => (delta.new_file().id(), b'+'),
+        Delta::Deleted => (delta.old_file().id(), b'-'),
+        _ => {
+            let change = file_change(delta, 0, 0, None);
+            patch.header(delta, &change);
+            patch.line(&format!(
+                "[hookbus: not diffed: {old_size} bytes before, {new_size} after; files over {} bytes are not compared]",
+                large::LARGE_BLOB_BYTES
+            ));
+            return Ok(change);
+        }
+    };
+    let stream = large::BlobStream::open(repo, odb, id)?;
+    if stream.binary {
+        let change = file_change(delta, 0, 0, Some((old_size, new_size)));
+        patch.header(delta, &change);
+        patch.binary_line(delta, &change);
+        return Ok(change);
     }
+    let mut change = file_change(delta, 0, 0, None);
+    patch.header(delta, &change);
+    let hunk_header = patch.reserve_line();
+    let (limits, wanted) = (patch.limits, patch.wants_text());
+    let mut kept = 0;
+    let (lines, no_newline) = stream.lines(prefix, &limits, wanted, |line| {
+        kept += 1;
+        patch.clipped_line(line)
+    })?;
+    // Lines past the limit were only counted by the stream.
+    patch.count_lines(lines - kept);
+    let counts = if lines == 1 {
+        String::new()
+    } else {
+        format!(",{lines}")
+    };
+    patch.fill_line(
+        hunk_header,
+        &match prefix {
+            b'+' => format!("@@ -0,0 +1{counts} @@"),
+            _ => format!("@@ -1{counts} +0,0 @@"),
+        },
+    );
+    if no_newline {
+        patch.line("\\ No newline at end of file");
+    }
+    if prefix == b'+' {
+        change.insertions = lines;
+    } else {
+        change.deletions = lines;
+    }
+    Ok(change)
 }

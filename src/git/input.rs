@@ -11,8 +11,11 @@ pub struct RawUpdate {
     pub oldrev: String,
     /// The id after the push; all zeros on delete.
     pub newrev: String,
-    /// The full refname, e.g. `refs/heads/master`.
+    /// The full refname, e.g. `refs/heads/master`, decoded lossily for messages.
     pub refname: String,
+    /// The refname as git gave it: a ref name need not be UTF-8, and matching
+    /// it against the repository's refs must use its bytes.
+    pub refname_bytes: Vec<u8>,
 }
 
 /// Why an input line was rejected.
@@ -62,27 +65,36 @@ pub fn is_null_id(value: &str) -> bool {
 
 /// Parses every line; bad lines become errors without stopping the good ones.
 pub fn parse(input: &[u8]) -> Vec<Result<RawUpdate, InputError>> {
-    let text = String::from_utf8_lossy(input);
-    text.lines()
+    if input.is_empty() {
+        return Vec::new();
+    }
+    let input = input.strip_suffix(b"\n").unwrap_or(input);
+    input
+        .split(|&b| b == b'\n')
         .enumerate()
-        .map(|(index, raw)| parse_line(index + 1, raw.trim_end_matches('\r')))
+        .map(|(index, raw)| parse_line(index + 1, raw.strip_suffix(b"\r").unwrap_or(raw)))
         .collect()
 }
 
-fn parse_line(line: usize, raw: &str) -> Result<RawUpdate, InputError> {
-    if raw.trim().is_empty() {
+fn parse_line(line: usize, raw: &[u8]) -> Result<RawUpdate, InputError> {
+    if raw.trim_ascii().is_empty() {
         return Err(InputError::Blank { line });
     }
-    let mut fields = raw.split(' ');
-    let (Some(oldrev), Some(newrev), Some(refname), None) =
+    let malformed = || InputError::Malformed {
+        line,
+        text: String::from_utf8_lossy(raw).into_owned(),
+    };
+    let mut fields = raw.split(|&b| b == b' ');
+    let (Some(oldrev), Some(newrev), Some(refname_bytes), None) =
         (fields.next(), fields.next(), fields.next(), fields.next())
     else {
-        return Err(InputError::Malformed {
-            line,
-            text: raw.to_string(),
-        });
+        return Err(malformed());
     };
-    for value in [oldrev, newrev] {
+    let (oldrev, newrev) = (
+        String::from_utf8_lossy(oldrev),
+        String::from_utf8_lossy(newrev),
+    );
+    for value in [&oldrev, &newrev] {
         if !is_full_id(value) {
             return Err(InputError::BadId {
                 line,
@@ -93,17 +105,15 @@ fn parse_line(line: usize, raw: &str) -> Result<RawUpdate, InputError> {
     if oldrev.len() != newrev.len() {
         return Err(InputError::MixedIds { line });
     }
-    if refname.is_empty() || !refname.starts_with("refs/") && refname != "HEAD" {
-        return Err(InputError::Malformed {
-            line,
-            text: raw.to_string(),
-        });
+    if !refname_bytes.starts_with(b"refs/") && refname_bytes != b"HEAD" {
+        return Err(malformed());
     }
     Ok(RawUpdate {
         line,
         oldrev: oldrev.to_ascii_lowercase(),
         newrev: newrev.to_ascii_lowercase(),
-        refname: refname.to_string(),
+        refname: String::from_utf8_lossy(refname_bytes).into_owned(),
+        refname_bytes: refname_bytes.to_vec(),
     })
 }
 
@@ -132,5 +142,16 @@ mod tests {
         assert!(matches!(parsed[3], Err(InputError::BadId { line: 4, .. })));
         assert_eq!(parsed[4], Err(InputError::MixedIds { line: 5 }));
         assert!(parsed[5].is_ok());
+    }
+
+    #[test]
+    fn refnames_keep_their_bytes() {
+        let a = "a".repeat(40);
+        let z = "0".repeat(40);
+        let input = [format!("{z} {a} refs/heads/caf").as_bytes(), b"\xe9\r\n"].concat();
+        let parsed = parse(&input);
+        let update = parsed[0].as_ref().unwrap();
+        assert_eq!(update.refname_bytes, b"refs/heads/caf\xe9");
+        assert_eq!(update.refname, "refs/heads/caf\u{fffd}");
     }
 }

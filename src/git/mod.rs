@@ -3,13 +3,18 @@
 //! lives in submodules; this module opens repositories and names them.
 
 pub mod commits;
+mod graph;
 pub mod input;
+mod large;
+mod patch;
 pub mod push;
+pub mod refs;
 
 use crate::model::{Change, IdList, Notification, RefUpdate};
 use anyhow::{Context, Result};
 use git2::{ObjectFormat, Oid, Repository};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::Once;
 use thiserror::Error;
 
@@ -80,10 +85,16 @@ const PACK_MAPPED_LIMIT: usize = 16 * 1024 * 1024;
 /// Bytes per mapped pack window: small, so that the limit holds many of them.
 const PACK_WINDOW_SIZE: usize = 1024 * 1024;
 
+/// Bytes of parsed objects (commits, trees) libgit2 keeps cached. Its default
+/// of 256 MiB let rendering a 2,000-commit push keep every tree it diffed.
+const OBJECT_CACHE_BYTES: isize = 4 * 1024 * 1024;
+
 /// Sets libgit2's process-wide options, once per process: bounded pack mappings,
 /// and no re-hashing of every object read. git does not re-hash on read either
 /// (index-pack checked the objects when they were received), and hashing with
 /// collision detection was a quarter of the time spent rendering a push.
+/// libgit2 refuses repositories whose refs are in reftable (`extensions.refstorage`);
+/// their objects read as usual, and [`refs`] reads their refs with `git`.
 fn configure_libgit2() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -95,12 +106,15 @@ fn configure_libgit2() {
         unsafe {
             let _ = git2::opts::set_mwindow_size(PACK_WINDOW_SIZE);
             let _ = git2::opts::set_mwindow_mapped_limit(PACK_MAPPED_LIMIT);
+            let _ = git2::opts::set_cache_max_size(OBJECT_CACHE_BYTES);
+            let _ = git2::opts::set_extensions(&["refstorage"]);
         }
     });
 }
 
 /// Opens the repository a hook runs in (`$GIT_DIR` or the current directory), or
-/// `dir` when given.
+/// `dir` when given. Repositories with reftable refs open too: only their ref
+/// reads go through `git` (see [`refs`]).
 pub fn open(dir: Option<&Path>) -> Result<Repository> {
     configure_libgit2();
     match dir {
@@ -110,6 +124,21 @@ pub fn open(dir: Option<&Path>) -> Result<Repository> {
             "not inside a git repository: run from the repository (hooks do) or pass --repo DIR",
         ),
     }
+}
+
+/// `git` run against this repository only, whatever the environment says
+/// about repositories (for what libgit2 cannot do: reftable refs, streaming
+/// packed blobs).
+pub(crate) fn git_command(repo: &Repository) -> Command {
+    let mut command = Command::new("git");
+    command
+        .arg("--git-dir")
+        .arg(repo.path())
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped());
+    command
 }
 
 /// Per-repository settings from `git config hookbus.*` (gitolite writes these from
@@ -230,7 +259,7 @@ pub fn replay(
         if rev.is_empty() || input::is_null_id(rev) {
             return Ok(None);
         }
-        let object = repo.revparse_single(rev).with_context(|| {
+        let object = refs::resolve(repo, rev).with_context(|| {
             format!("unknown revision {rev:?} (give a commit id, tag or branch)")
         })?;
         let id = object.id().to_string();
@@ -248,7 +277,7 @@ pub fn replay(
         .with_context(|| format!("{} does not lead to a commit", request.newrev))?;
     let old_commit = old.as_ref().and_then(|(object, _)| to_commit(object));
     let null = "0".repeat(hex_len(repo));
-    let ids = push::walk(repo, &[new_commit], old_commit.as_slice())?;
+    let ids = graph::walk(repo, &[new_commit], old_commit.as_slice())?;
     let keep = context.max_listed;
     let base = |update: RefUpdate, commits: Vec<Oid>| Notification {
         new_commits: IdList::collect(commits.into_iter().map(|id| id.to_string()), keep),

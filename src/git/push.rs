@@ -1,10 +1,11 @@
 //! What a push means: classification of each ref update and git-multimail's
 //! whole-push rule for which commits are new and which message owns each.
 
+use super::graph::{walk, Subgraph};
 use super::input::{is_null_id, RawUpdate};
-use super::UpdateError;
+use super::{refs, UpdateError};
 use crate::model::{Change, IdList, Notification, RefKind, RefUpdate, UpdateShape};
-use git2::{ObjectType, Oid, Repository, Revwalk, Sort};
+use git2::{ObjectType, Oid, Repository};
 use std::collections::HashSet;
 
 /// Who and where, for every notification of one run.
@@ -24,17 +25,22 @@ pub struct PushContext {
 struct Classified {
     line: usize,
     update: RefUpdate,
+    /// The refname as git gave it, to match against the repository's refs.
+    refname_bytes: Vec<u8>,
     old_commit: Option<Oid>,
     new_commit: Option<Oid>,
     tag: Option<crate::model::AnnotatedTag>,
 }
 
 /// Turns one push (all stdin lines) into notifications in input order; lines that
-/// cannot be handled become errors without affecting the others.
+/// cannot be handled become errors without affecting the others. An update
+/// `wanted` refuses (no route takes it) still counts for the push rule but gets
+/// only its new commits, so that it costs almost nothing.
 pub fn analyze(
     repo: &Repository,
     lines: Vec<RawUpdate>,
     context: &PushContext,
+    wanted: &dyn Fn(&Notification) -> bool,
 ) -> Vec<Result<Notification, UpdateError>> {
     let classified: Vec<Result<Classified, UpdateError>> =
         lines.into_iter().map(|raw| classify(repo, raw)).collect();
@@ -43,108 +49,137 @@ pub fn analyze(
         .filter_map(|result| result.as_ref().ok())
         .filter(|c| context.announce_notes || c.update.kind != RefKind::Notes)
         .collect();
-    let result = compute(repo, &announced, context);
+    let result = compute(repo, &announced, context, wanted);
     let mut computed = match result {
         Ok(computed) => computed.into_iter(),
         Err(err) => {
+            let err = format!("{err:#}");
             return classified
                 .into_iter()
                 .map(|c| c.and_then(|c| Err(UpdateError::git(c.line, &c.update.refname, &err))))
-                .collect()
+                .collect();
         }
     };
     classified
         .into_iter()
         .filter_map(|result| match result {
             Ok(c) if !context.announce_notes && c.update.kind == RefKind::Notes => None,
-            Ok(_) => computed.next(),
+            Ok(_) => computed.next().map(Ok),
             Err(err) => Some(Err(err)),
         })
         .collect()
 }
 
-/// The commit lists of every announced update, in the order given.
+/// The commit lists of every announced update, in the order given: git-multimail's
+/// rule for the whole push, in a handful of walks whatever the number of refs.
 fn compute(
     repo: &Repository,
     updates: &[&Classified],
     context: &PushContext,
-) -> Result<Vec<Result<Notification, UpdateError>>, git2::Error> {
-    let pushed: HashSet<&str> = updates.iter().map(|c| c.update.refname.as_str()).collect();
-    let other_refs = other_ref_commits(repo, &pushed)?;
-    let old_commits: Vec<Oid> = updates.iter().filter_map(|c| c.old_commit).collect();
-    let mut excluded: Vec<Oid> = other_refs.iter().chain(&old_commits).copied().collect();
-
-    // Owner order: each new commit belongs to the first update that reaches it.
-    let mut order: Vec<usize> = (0..updates.len()).collect();
-    order.sort_by_key(|&i| {
-        (
-            owner_rank(&updates[i].update),
-            updates[i].update.refname.clone(),
-        )
-    });
-    let mut new_lists: Vec<Vec<Oid>> = vec![Vec::new(); updates.len()];
-    for &i in &order {
-        if let Some(new) = updates[i].new_commit {
-            new_lists[i] = walk(repo, &[new], &excluded)?;
-            excluded.push(new);
-        }
-    }
-    let all_new: HashSet<Oid> = new_lists.iter().flatten().copied().collect();
-    let current_refs: Vec<Oid> = other_refs
-        .iter()
-        .copied()
-        .chain(updates.iter().filter_map(|c| c.new_commit))
+    wanted: &dyn Fn(&Notification) -> bool,
+) -> anyhow::Result<Vec<Notification>> {
+    let pushed: HashSet<&[u8]> = updates.iter().map(|c| c.refname_bytes.as_slice()).collect();
+    let mut other_refs: Vec<Oid> = refs::list(repo)?
+        .into_iter()
+        .filter(|tip| {
+            !pushed.contains(tip.name.as_slice()) && !tip.name.starts_with(b"refs/notes/")
+        })
+        .filter_map(|tip| tip.commit)
         .collect();
+    other_refs.sort_unstable();
+    other_refs.dedup();
+    let olds: Vec<Oid> = updates.iter().filter_map(|c| c.old_commit).collect();
+    let news: Vec<Oid> = updates.iter().filter_map(|c| c.new_commit).collect();
+
+    // New: reachable from a new value, from no other ref and no old value;
+    // each goes to the first update in git-multimail's order that reaches it.
+    let mut order: Vec<usize> = (0..updates.len()).collect();
+    order.sort_by_key(|&i| (owner_rank(&updates[i].update), &updates[i].refname_bytes));
+    let hidden: Vec<Oid> = other_refs.iter().chain(&olds).copied().collect();
+    let new_set = Subgraph::walk(repo, &news, &hidden)?;
+    let tips_by_rank: Vec<Option<Oid>> = order.iter().map(|&i| updates[i].new_commit).collect();
+    let mut new_lists: Vec<Vec<Oid>> = vec![Vec::new(); updates.len()];
+    for (rank, list) in new_set.partition(&tips_by_rank)?.into_iter().enumerate() {
+        new_lists[order[rank]] = list;
+    }
+    let all_new: HashSet<Oid> = new_set.ids().iter().copied().collect();
 
     let keep = context.max_listed;
     let ids = |list: Vec<Oid>| IdList::collect(list.into_iter().map(|id| id.to_string()), keep);
-    let mut notifications = Vec::with_capacity(updates.len());
-    for (c, new_list) in updates.iter().zip(new_lists) {
-        let known = match (c.update.change, c.new_commit) {
-            (Change::Update, Some(new)) => walk(repo, &[new], c.old_commit.as_slice())?,
-            (Change::Create, Some(new)) => walk(repo, &[new], &other_refs)?,
-            _ => Vec::new(),
-        };
-        let known = known
-            .into_iter()
-            .filter(|id| !all_new.contains(id))
-            .collect();
-        let (discarded, omitted) = lost_commits(repo, c, &current_refs)?;
-        notifications.push(Ok(Notification {
+    let mut notifications: Vec<Notification> = updates
+        .iter()
+        .zip(new_lists)
+        .map(|(c, new_list)| Notification {
             new_commits: ids(new_list),
-            known_commits: ids(known),
-            discarded_commits: ids(discarded),
-            omitted_commits: ids(omitted),
             tag: c.tag.clone(),
             ..Notification::new(&context.repo_name, &context.pusher, c.update.clone())
-        }));
+        })
+        .collect();
+    let wanted: Vec<bool> = notifications.iter().map(wanted).collect();
+    let chosen = || {
+        updates
+            .iter()
+            .zip(&wanted)
+            .filter_map(|(c, &wanted)| wanted.then_some(*c))
+    };
+    // Known on a created ref: reachable from no other ref, not new, so only
+    // through an old value; none at all when no update had an old value.
+    let created: Vec<Oid> = chosen()
+        .filter(|c| c.update.change == Change::Create)
+        .filter_map(|c| c.new_commit)
+        .collect();
+    let known_set = if olds.is_empty() || created.is_empty() {
+        None
+    } else {
+        Some(Subgraph::walk(repo, &created, &other_refs)?)
+            .filter(|set| set.ids().iter().any(|id| !all_new.contains(id)))
+    };
+    // Discarded: commits that were on a deleted or rewound ref and that no ref
+    // reaches now.
+    let current: Vec<Oid> = other_refs.iter().chain(&news).copied().collect();
+    let losing: Vec<Oid> = chosen()
+        .filter(|c| loses_commits(c))
+        .filter_map(|c| c.old_commit)
+        .collect();
+    let lost_set = Subgraph::walk(repo, &losing, &current)?;
+
+    for ((c, notification), wanted) in updates.iter().zip(&mut notifications).zip(wanted) {
+        if !wanted {
+            continue;
+        }
+        let known = match (c.update.change, c.new_commit, &known_set) {
+            (Change::Update, Some(new), _) => walk(repo, &[new], c.old_commit.as_slice())?,
+            (Change::Create, Some(new), Some(set)) => set.reachable_from(new)?,
+            _ => Vec::new(),
+        };
+        let known = known.into_iter().filter(|id| !all_new.contains(id));
+        notification.known_commits = ids(known.collect());
+        if let (true, Some(old)) = (loses_commits(c), c.old_commit) {
+            let discarded = lost_set.reachable_from(old)?;
+            if c.update.change == Change::Update {
+                // Left this ref but still reachable elsewhere. For deletes this
+                // would be the whole shared history, so only updates list it.
+                let gone: HashSet<Oid> = discarded.iter().copied().collect();
+                let left = walk(repo, &[old], c.new_commit.as_slice())?;
+                notification.omitted_commits =
+                    ids(left.into_iter().filter(|id| !gone.contains(id)).collect());
+            }
+            notification.discarded_commits = ids(discarded);
+        }
     }
     Ok(notifications)
 }
 
-/// Commits that left the ref: those reachable from nothing now (discarded) and
-/// those still on some other ref (omitted). Only rewinds, forced updates and
-/// deletes lose commits; for deletes "omitted" would be the whole shared history,
-/// so only discarded commits are listed.
-fn lost_commits(
-    repo: &Repository,
-    c: &Classified,
-    current_refs: &[Oid],
-) -> Result<(Vec<Oid>, Vec<Oid>), git2::Error> {
-    let Some(old) = c.old_commit else {
-        return Ok((Vec::new(), Vec::new()));
-    };
-    match (c.update.change, c.update.shape) {
-        (Change::Delete, _) => Ok((walk(repo, &[old], current_refs)?, Vec::new())),
-        (Change::Update, Some(UpdateShape::Rewind | UpdateShape::NonFastForward)) => {
-            let left = walk(repo, &[old], c.new_commit.as_slice())?;
-            let discarded = walk(repo, &[old], current_refs)?;
-            let gone: HashSet<Oid> = discarded.iter().copied().collect();
-            let omitted = left.into_iter().filter(|id| !gone.contains(id)).collect();
-            Ok((discarded, omitted))
-        }
-        _ => Ok((Vec::new(), Vec::new())),
-    }
+/// Only deletes, rewinds and forced updates take commits off a ref.
+fn loses_commits(c: &Classified) -> bool {
+    matches!(
+        (c.update.change, c.update.shape),
+        (Change::Delete, _)
+            | (
+                Change::Update,
+                Some(UpdateShape::Rewind | UpdateShape::NonFastForward)
+            )
+    )
 }
 
 /// git-multimail's order of ownership for new commits.
@@ -167,39 +202,6 @@ fn owner_rank(update: &RefUpdate) -> u8 {
     }
 }
 
-/// Commits each ref outside this push points at (tags peeled), notes excluded.
-fn other_ref_commits(repo: &Repository, pushed: &HashSet<&str>) -> Result<Vec<Oid>, git2::Error> {
-    let mut commits = Vec::new();
-    for reference in repo.references()? {
-        let reference = reference?;
-        let Ok(name) = reference.name() else { continue };
-        if pushed.contains(name) || name.starts_with("refs/notes/") {
-            continue;
-        }
-        if let Ok(commit) = reference.peel_to_commit() {
-            commits.push(commit.id());
-        }
-    }
-    Ok(commits)
-}
-
-/// Commits reachable from `tips` but from none of `hidden`, newest first.
-pub(crate) fn walk(
-    repo: &Repository,
-    tips: &[Oid],
-    hidden: &[Oid],
-) -> Result<Vec<Oid>, git2::Error> {
-    let mut walker: Revwalk = repo.revwalk()?;
-    walker.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)?;
-    for &tip in tips {
-        walker.push(tip)?;
-    }
-    for &id in hidden {
-        walker.hide(id)?;
-    }
-    walker.collect()
-}
-
 /// Parses a full id of this repository's object format.
 pub(crate) fn parse_id(repo: &Repository, id: &str) -> Result<Oid, git2::Error> {
     Oid::from_str_ext(id, repo.object_format())
@@ -212,6 +214,7 @@ fn classify(repo: &Repository, raw: RawUpdate) -> Result<Classified, UpdateError
         oldrev,
         newrev,
         refname,
+        refname_bytes,
     } = raw;
     let null_len = super::hex_len(repo);
     if oldrev.len() != null_len {
@@ -275,6 +278,7 @@ fn classify(repo: &Repository, raw: RawUpdate) -> Result<Classified, UpdateError
             change,
             shape,
         },
+        refname_bytes,
         old_commit,
         new_commit,
         tag,

@@ -11,7 +11,7 @@ use std::fmt::Write;
 /// Renders the text body.
 pub fn render(prepared: &Prepared, limits: &Limits) -> String {
     let notification = prepared.notification;
-    let mut out = String::new();
+    let mut out = String::with_capacity(capacity_hint(prepared, limits));
     // Every field is cut to an eighth of the cap, so the final cut never
     // reaches the first four lines.
     let field = limits.field_bytes();
@@ -53,6 +53,20 @@ pub fn render(prepared: &Prepared, limits: &Limits) -> String {
         &notification.known_commits,
     );
     cap_bytes(out, limits.max_bytes)
+}
+
+/// Room for the whole body up front: growing a large body by doubling holds
+/// the old and the new buffer at once. Reserved pages that are never written
+/// cost no memory, so the hint may be generous.
+fn capacity_hint(prepared: &Prepared, limits: &Limits) -> usize {
+    let commits: usize = prepared
+        .shown
+        .iter()
+        .map(|commit| {
+            commit.patch.text.len() + commit.message.len() * 2 + 100 * commit.files.len() + 512
+        })
+        .sum();
+    (commits + 100 * prepared.not_shown.len() + 4096).min(limits.max_bytes + 1024)
 }
 
 fn write_fields(out: &mut String, prepared: &Prepared, field: usize) {

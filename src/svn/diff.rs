@@ -1,6 +1,6 @@
-//! Narrowing `svnlook diff` output to some paths while it streams, under the
-//! patch limits, counting insertions and deletions per file and noting binary
-//! files.
+//! Splitting `svnlook diff` output among groups of paths (the messages of a
+//! revision) while it streams, under the patch limits, counting insertions and
+//! deletions per file and noting binary files.
 //!
 //! svnlook prints one block per path: a header line (`Added: P`, `Modified: P`,
 //! `Deleted: P`, `Copied: P (from rev N, S)`, `Index: P`) followed by a line of
@@ -21,40 +21,49 @@ pub struct FileStats {
     pub binary: bool,
 }
 
-/// The part of a revision's diff that belongs to the selected paths.
+/// The part of a revision's diff that belongs to one group of paths.
 #[derive(Debug, Default)]
 pub struct NarrowedDiff {
     /// The diff of the selected paths, cut to the limits.
     pub patch: Patch,
     /// Keyed by path without a trailing `/`.
     pub stats: HashMap<String, FileStats>,
+    /// The splitter's byte budget ran out before this group's text was all
+    /// kept: `patch` is incomplete (the counts in `stats` are not).
+    pub overflowed: bool,
 }
 
 struct Block {
     path: String,
-    included: bool,
+    group: Option<usize>,
     properties: bool,
     in_hunks: bool,
 }
 
-/// Feeds on diff lines and keeps the selected paths' blocks.
-pub struct DiffNarrower<F: Fn(&str) -> bool> {
-    include: F,
+/// Feeds on the lines of one `svnlook diff` and splits them among groups of
+/// paths (`group_of` names a path's group, or `None` to drop it), each under
+/// the patch limits, so one diff serves every message of a revision.
+pub struct DiffSplitter<F: Fn(&str) -> Option<usize>> {
+    group_of: F,
     limits: PatchLimits,
+    /// Text bytes all groups may keep together.
+    budget: usize,
     pending: Option<String>,
     block: Option<Block>,
-    diff: NarrowedDiff,
+    diffs: Vec<NarrowedDiff>,
 }
 
-impl<F: Fn(&str) -> bool> DiffNarrower<F> {
-    /// Keeps the blocks of paths for which `include` is true.
-    pub fn new(include: F, limits: PatchLimits) -> Self {
-        DiffNarrower {
-            include,
+impl<F: Fn(&str) -> Option<usize>> DiffSplitter<F> {
+    /// Splits among `groups` groups, keeping at most `budget` bytes of text in
+    /// all; a group that would pass it is marked [`NarrowedDiff::overflowed`].
+    pub fn new(groups: usize, group_of: F, limits: PatchLimits, budget: usize) -> Self {
+        DiffSplitter {
+            group_of,
             limits,
+            budget,
             pending: None,
             block: None,
-            diff: NarrowedDiff::default(),
+            diffs: (0..groups).map(|_| NarrowedDiff::default()).collect(),
         }
     }
 
@@ -64,7 +73,7 @@ impl<F: Fn(&str) -> bool> DiffNarrower<F> {
         if let Some(previous) = self.pending.take() {
             if let Some((path, properties)) = block_header(&previous, &line) {
                 self.block = Some(Block {
-                    included: (self.include)(&path),
+                    group: (self.group_of)(&path),
                     path,
                     properties,
                     in_hunks: false,
@@ -75,23 +84,36 @@ impl<F: Fn(&str) -> bool> DiffNarrower<F> {
         self.pending = Some(line);
     }
 
-    /// The kept diff, once every line was given.
-    pub fn finish(mut self) -> NarrowedDiff {
+    /// The diff of each group, once every line was given.
+    pub fn finish(mut self) -> Vec<NarrowedDiff> {
         if let Some(last) = self.pending.take() {
             self.keep(&last);
         }
-        self.diff
+        self.diffs
     }
 
     fn keep(&mut self, line: &str) {
-        let Some(block) = self.block.as_mut().filter(|block| block.included) else {
+        let Some(block) = self.block.as_mut() else {
             return;
         };
-        self.diff.patch.push_line(line, &self.limits);
+        let Some(diff) = block.group.and_then(|group| self.diffs.get_mut(group)) else {
+            return;
+        };
+        if diff.overflowed {
+            diff.patch.total_lines += 1;
+        } else {
+            let before = diff.patch.text.len();
+            diff.patch.push_line(line, &self.limits);
+            let added = diff.patch.text.len() - before;
+            if added > self.budget {
+                diff.overflowed = true;
+            }
+            self.budget = self.budget.saturating_sub(added);
+        }
         if block.properties {
             return;
         }
-        let stats = self.diff.stats.entry(block.path.clone()).or_default();
+        let stats = diff.stats.entry(block.path.clone()).or_default();
         if line == "(Binary files differ)" {
             stats.binary = true;
         } else if line.starts_with("@@") {
@@ -140,11 +162,12 @@ mod tests {
             max_lines,
             max_line_length: 100,
         };
-        let mut narrower = DiffNarrower::new(|path: &str| path.starts_with(prefix), limits);
+        let group = |path: &str| path.starts_with(prefix).then_some(0);
+        let mut splitter = DiffSplitter::new(1, group, limits, usize::MAX);
         for line in diff.lines() {
-            narrower.line(line.as_bytes());
+            splitter.line(line.as_bytes());
         }
-        narrower.finish()
+        splitter.finish().pop().unwrap()
     }
 
     fn sample() -> String {
@@ -201,5 +224,38 @@ mod tests {
         assert_eq!(a.patch.shown_lines, 3);
         assert_eq!(a.patch.total_lines, 10);
         assert_eq!(a.stats["a/trunk/README"].insertions, 2);
+    }
+
+    #[test]
+    fn one_diff_splits_among_groups_and_the_budget_marks_overflow() {
+        let limits = PatchLimits {
+            max_lines: 1000,
+            max_line_length: 100,
+        };
+        let group = |path: &str| Some(usize::from(path.starts_with("b/")));
+        let split = |budget| {
+            let mut splitter = DiffSplitter::new(2, group, limits, budget);
+            for line in sample().lines() {
+                splitter.line(line.as_bytes());
+            }
+            splitter.finish()
+        };
+        let diffs = split(usize::MAX);
+        assert_eq!(
+            diffs[0].patch.text,
+            narrow(&sample(), "a/", 1000).patch.text
+        );
+        assert_eq!(
+            diffs[1].patch.text,
+            narrow(&sample(), "b/", 1000).patch.text
+        );
+        assert!(!diffs[0].overflowed && !diffs[1].overflowed);
+        let diffs = split(260);
+        assert!(!diffs[0].overflowed, "group a fits in 260 bytes");
+        assert!(diffs[1].overflowed);
+        assert_eq!(
+            diffs[1].patch.total_lines, 9,
+            "overflowed lines still count"
+        );
     }
 }

@@ -9,6 +9,8 @@ pub mod changed;
 pub mod diff;
 pub mod layout;
 pub mod options;
+mod range;
+mod split;
 pub mod svnlook;
 
 use crate::model::{
@@ -17,9 +19,12 @@ use crate::model::{
 };
 use anyhow::{bail, Context, Result};
 use changed::{Action, ChangedPath};
-use diff::DiffNarrower;
+use diff::NarrowedDiff;
 use layout::Layouts;
+pub use range::RevisionRange;
+use split::SplitDiff;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::Path;
 use std::rc::Rc;
 use svnlook::Svnlook;
@@ -31,6 +36,10 @@ pub use options::SvnOptions;
 struct Revision {
     number: u64,
     changed: Vec<ChangedPath>,
+    /// The group of each changed path (an index into `groups`).
+    group_of_path: Vec<usize>,
+    /// The distinct groups, in the order of their first path.
+    groups: Vec<GroupKey>,
     author: String,
     /// svn:date as stored (ISO 8601 UTC); empty when unset.
     date: String,
@@ -39,7 +48,7 @@ struct Revision {
 
 /// What identifies one message of a revision: the project (the repository name
 /// for top-level layouts) and the refname.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct GroupKey {
     project: String,
     refname: String,
@@ -53,54 +62,17 @@ struct Group<'r> {
     root: Option<&'r ChangedPath>,
 }
 
-/// An inclusive range of revisions to replay; `to` `None` means the youngest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RevisionRange {
-    /// The first revision.
-    pub from: u64,
-    /// The last revision; `None` for the youngest.
-    pub to: Option<u64>,
-}
-
-impl RevisionRange {
-    /// Parses `FROM`, `FROM:TO` or `FROM:HEAD` (an `r` before a number is allowed).
-    pub fn parse(text: &str) -> Result<RevisionRange> {
-        let number = |part: &str| -> Result<u64> {
-            part.strip_prefix('r').unwrap_or(part).parse().with_context(|| {
-                format!("bad revision {part:?} in {text:?}: use FROM, FROM:TO or FROM:HEAD, e.g. 3:7")
-            })
-        };
-        let range = match text.split_once(':') {
-            None => {
-                let rev = number(text)?;
-                RevisionRange {
-                    from: rev,
-                    to: Some(rev),
-                }
-            }
-            Some((from, "HEAD")) => RevisionRange {
-                from: number(from)?,
-                to: None,
-            },
-            Some((from, to)) => RevisionRange {
-                from: number(from)?,
-                to: Some(number(to)?),
-            },
-        };
-        if range.to.is_some_and(|to| to < range.from) {
-            bail!("revision range {text:?} runs backwards: give FROM:TO with FROM <= TO");
-        }
-        Ok(range)
-    }
-}
-
 /// One Subversion repository, read through svnlook.
 pub struct SvnRepository {
     name: String,
     look: Svnlook,
     layouts: Layouts,
-    /// The revision read last: a hook's messages all come from one revision.
-    cache: RefCell<Option<Rc<Revision>>>,
+    /// Revisions read so far: each is read once, for its notifications, and
+    /// used again while its messages are rendered.
+    revisions: RefCell<HashMap<u64, Rc<Revision>>>,
+    /// The diff of the revision rendered last, split by group: one `svnlook
+    /// diff` serves every message of a revision.
+    split: RefCell<Option<SplitDiff>>,
 }
 
 impl SvnRepository {
@@ -123,7 +95,8 @@ impl SvnRepository {
             name: name.map_or_else(|| crate::naming::name_of_dir(&path, base), str::to_string),
             look: Svnlook::new(&options.svnlook, &options.locale, &path),
             layouts: Layouts::compile(&options.layouts)?,
-            cache: RefCell::new(None),
+            revisions: RefCell::new(HashMap::new()),
+            split: RefCell::new(None),
         })
     }
 
@@ -221,37 +194,32 @@ impl SvnRepository {
 
     /// The revision's paths grouped by (project, refname), in path order.
     fn groups<'r>(&self, revision: &'r Revision) -> Vec<Group<'r>> {
-        let mut groups: Vec<Group> = Vec::new();
-        for path in &revision.changed {
-            let placement = self.layouts.place(&path.path);
-            let key = self.key(&placement);
-            let index = match groups.iter().position(|group| group.key == key) {
-                Some(index) => index,
-                None => {
-                    groups.push(Group {
-                        key,
-                        paths: Vec::new(),
-                        root: None,
-                    });
-                    groups.len() - 1
-                }
-            };
+        let mut groups: Vec<Group> = revision
+            .groups
+            .iter()
+            .map(|key| Group {
+                key: key.clone(),
+                paths: Vec::new(),
+                root: None,
+            })
+            .collect();
+        for (path, &index) in revision.changed.iter().zip(&revision.group_of_path) {
             let group = &mut groups[index];
             group.paths.push(path);
             let structural = matches!(
                 path.action,
                 Action::Added | Action::Deleted | Action::Replaced
             );
-            if placement.is_root && path.is_dir() && structural {
+            if path.is_dir() && structural && self.layouts.place(&path.path).is_root {
                 group.root = Some(path);
             }
         }
         groups
     }
 
-    /// Reads a revision's changed paths and properties (the last one is cached).
+    /// Reads a revision's changed paths and properties, once.
     fn revision(&self, number: u64) -> Result<Rc<Revision>> {
-        if let Some(cached) = self.cache.borrow().as_ref().filter(|r| r.number == number) {
+        if let Some(cached) = self.revisions.borrow().get(&number) {
             return Ok(Rc::clone(cached));
         }
         let output = self
@@ -263,14 +231,31 @@ impl SvnRepository {
             crate::text::decode_text(&bytes, None).into_owned()
         });
         let mut prop = || props.next().unwrap_or_default();
+        let changed = changed::parse(&output.changed)?;
+        let mut groups: Vec<GroupKey> = Vec::new();
+        let mut index: HashMap<GroupKey, usize> = HashMap::new();
+        let group_of_path = changed
+            .iter()
+            .map(|path| {
+                let key = self.key(&self.layouts.place(&path.path));
+                *index.entry(key.clone()).or_insert_with(|| {
+                    groups.push(key);
+                    groups.len() - 1
+                })
+            })
+            .collect();
         let revision = Rc::new(Revision {
             number,
-            changed: changed::parse(&output.changed)?,
+            changed,
+            group_of_path,
+            groups,
             author: prop(),
             date: prop(),
             log: prop(),
         });
-        *self.cache.borrow_mut() = Some(Rc::clone(&revision));
+        self.revisions
+            .borrow_mut()
+            .insert(number, Rc::clone(&revision));
         Ok(revision)
     }
 
@@ -278,19 +263,18 @@ impl SvnRepository {
     /// is given.
     fn commit(&self, number: u64, only: Option<&GroupKey>, limits: &PatchLimits) -> Result<Commit> {
         let revision = self.revision(number)?;
-        let belongs =
-            |path: &str| only.is_none_or(|key| self.key(&self.layouts.place(path)) == *key);
-        let rev = number.to_string();
-        let mut narrower = DiffNarrower::new(belongs, *limits);
-        self.look
-            .for_each_line("diff", &["--diff-copy-from", "-r", &rev], |line| {
-                narrower.line(line)
-            })?;
-        let diff = narrower.finish();
+        let group = only.map(|key| revision.groups.iter().position(|group| group == key));
+        let diff = match group {
+            Some(None) => NarrowedDiff::default(), // a group this revision does not have
+            Some(Some(index)) => self.diff(&revision, Some(index), limits)?,
+            None => self.diff(&revision, None, limits)?,
+        };
         let paths: Vec<&ChangedPath> = revision
             .changed
             .iter()
-            .filter(|path| belongs(&path.path))
+            .zip(&revision.group_of_path)
+            .filter(|(_, &index)| group.is_none_or(|wanted| wanted == Some(index)))
+            .map(|(path, _)| path)
             .collect();
         let mut files = Vec::with_capacity(paths.len());
         for path in &paths {
@@ -427,17 +411,6 @@ fn dirs_changed(paths: &[&ChangedPath]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ranges_parse_and_bad_ones_say_how_to_write_them() {
-        let range = |from, to| RevisionRange { from, to };
-        assert_eq!(RevisionRange::parse("5").unwrap(), range(5, Some(5)));
-        assert_eq!(RevisionRange::parse("r3:7").unwrap(), range(3, Some(7)));
-        assert_eq!(RevisionRange::parse("3:HEAD").unwrap(), range(3, None));
-        let err = RevisionRange::parse("x:7").unwrap_err().to_string();
-        assert!(err.contains("use FROM, FROM:TO or FROM:HEAD"), "{err}");
-        assert!(RevisionRange::parse("7:3").is_err());
-    }
 
     #[test]
     fn ids_are_r_numbers() {

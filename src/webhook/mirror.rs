@@ -70,8 +70,10 @@ pub fn notification(
         oldrev: push.before.clone(),
         newrev: push.after.clone(),
         refname: push.refname.clone(),
+        refname_bytes: push.refname.as_bytes().to_vec(),
     };
-    match crate::git::analyze(repo, vec![line], context).pop() {
+    // Every list is wanted: routes are matched after this.
+    match crate::git::analyze(repo, vec![line], context, &|_| true).pop() {
         Some(result) => Ok(result?),
         None => bail!("{} is not announced (notes are off)", push.refname),
     }

@@ -143,23 +143,24 @@ impl Fixture {
     }
 
     pub fn with_format(object_format: &str, config: &str) -> Fixture {
+        Fixture::with_bare_options(&[&format!("--object-format={object_format}")], config)
+    }
+
+    /// A fixture whose bare repository is made by `git init` with `options`
+    /// (an object format, a ref format …); the clone shares its object format.
+    pub fn with_bare_options(options: &[&str], config: &str) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();
         let bare = root.join("app.git");
         let work = root.join("work");
-        let format = format!("--object-format={object_format}");
-        run_ok(git(
-            &root,
-            &[
-                "init",
-                "-q",
-                "--bare",
-                &format,
-                "-b",
-                "master",
-                bare.to_str().unwrap(),
-            ],
-        ));
+        let mut init = vec!["init", "-q", "--bare", "-b", "master"];
+        init.extend_from_slice(options);
+        init.push(bare.to_str().unwrap());
+        run_ok(git(&root, &init));
+        let format = format!(
+            "--object-format={}",
+            run_ok(git(&bare, &["rev-parse", "--show-object-format"])).trim()
+        );
         run_ok(git(
             &root,
             &[
