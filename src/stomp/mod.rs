@@ -1,13 +1,15 @@
 //! A small blocking STOMP 1.2 client on std::net, made for short-lived
 //! publishers such as hooks: [`frame`] is the codec, [`connection`] one
 //! time-bounded connection (TCP or [`tls`]), [`publisher`] a receipted,
-//! failover-aware publish of a batch; [`url`] and [`settings`] say where to.
+//! failover-aware publish of a batch, [`subscriber`] the long-lived receiving
+//! side; [`url`] and [`settings`] say where to.
 
 pub mod connection;
 pub mod frame;
 pub mod publisher;
 pub mod secret;
 pub mod settings;
+pub mod subscriber;
 pub mod tls;
 pub mod url;
 
