@@ -220,6 +220,16 @@ enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = 60)]
         wait: u64,
     },
+    /// Run the deploy-host daemon until SIGTERM: subscribe to [listen]
+    /// subscribe and keep every [[mirror]] up to date (fetch, checkout,
+    /// in-place or branches); SIGHUP reloads the config
+    ///
+    /// Each message is acknowledged only after its mirrors' work finished, so
+    /// nothing is lost in a crash; every mirror is also fetched at start and
+    /// every [listen] poll_s. One JSON event per piece of work goes to [listen]
+    /// report through the outbox. See hookbus.toml(5) and the README's "Deploy
+    /// hosts".
+    Listen,
     /// Look at messages waiting in the local outbox, and dead letters
     Outbox {
         #[command(subcommand)]
@@ -345,6 +355,9 @@ fn run(cli: &Cli) -> Result<Status, Failure> {
         Command::Check => check(&config),
         Command::Flush { wait } => flush(&config, Duration::from_secs(*wait)),
         Command::Outbox { action } => outbox(&config, action),
+        Command::Listen => hookbus::listen::run(config, cli.config.clone())
+            .map(|()| Status::Ok)
+            .status(Status::Config),
         Command::Config { .. } => unreachable!("handled before the config is loaded"),
     }
 }

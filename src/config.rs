@@ -38,6 +38,11 @@ pub struct Config {
     pub log: LogOptions,
     /// Where messages are published; without it they stay in the outbox.
     pub broker: Option<BrokerConfig>,
+    /// `hookbus listen`: what a deploy host subscribes to.
+    pub listen: Option<crate::listen::config::ListenConfig>,
+    /// `hookbus listen`: the local clones it keeps up to date.
+    #[serde(default, rename = "mirror")]
+    pub mirrors: Vec<crate::listen::config::MirrorConfig>,
     /// The file this was read from, if any (for messages and permission checks).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -395,6 +400,7 @@ impl Config {
         if let Some(broker) = &config.broker {
             BrokerUrl::parse(&broker.url).context("[broker] url")?;
         }
+        crate::listen::config::validate(config.listen.as_ref(), &config.mirrors)?;
         Ok(config)
     }
 

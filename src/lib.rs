@@ -3,7 +3,8 @@
 //! Data flows one way: input (the [`git`] and [`svn`] sides) → [`model`] → [`render`] →
 //! [`route`] → [`deliver`]; [`emit`] runs the steps after the input side and
 //! [`config`] holds what the user configured; [`syslog`] leaves a line per run
-//! in the system log. The CLI in `main.rs` only wires
+//! in the system log. [`listen`] is the other end: the deploy-host daemon
+//! that subscribes and keeps mirrors up to date. The CLI in `main.rs` only wires
 //! these together.
 
 pub mod config;
@@ -12,6 +13,7 @@ pub mod emit;
 pub mod git;
 pub mod install;
 pub mod legacy;
+pub mod listen;
 pub mod model;
 pub mod render;
 pub mod route;
