@@ -15,6 +15,7 @@ pub const LOGIN: &str = "hookbus";
 pub const PASSCODE: &str = r"hb\pass:word";
 
 const SUBSCRIBER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/subscribe.py");
+const PUBLISHER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/publish.py");
 /// How long a subscriber waits for its messages.
 const SUBSCRIBER_TIMEOUT_S: u64 = 10;
 
@@ -116,6 +117,45 @@ impl Broker {
         self.config()
             .replace(&format!("login = \"{LOGIN}\""), "login = \"reader\"")
             .replace(PASSCODE, "reader")
+    }
+
+    /// Publishes `messages` (headers, body) with the independent client
+    /// (python3-stomp) as an account allowed to publish, each receipted.
+    pub fn publish_independently(&self, destination: &str, messages: &[(Vec<(&str, &str)>, &str)]) {
+        use std::io::Write;
+        let list: Vec<Value> = messages
+            .iter()
+            .map(|(headers, body)| {
+                let headers: serde_json::Map<String, Value> = headers
+                    .iter()
+                    .map(|(key, value)| (key.to_string(), Value::from(*value)))
+                    .collect();
+                serde_json::json!({"headers": headers, "body": body})
+            })
+            .collect();
+        let (host, port) = self.address.rsplit_once(':').unwrap();
+        // stomp.py does not escape CONNECT headers, which RabbitMQ unescapes:
+        // there the subscriber's plain account (allowed to write) is used.
+        let (login, passcode) = match self.name {
+            "RabbitMQ" => (self.subscriber_login, self.subscriber_passcode),
+            _ => (LOGIN, PASSCODE),
+        };
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(PUBLISHER)
+            .args([host, port, login, passcode, self.vhost, destination])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect(
+                "run tests/support/publish.py (needs python3-stomp: scripts/install-test-deps)",
+            );
+        let json = serde_json::to_vec(&list).unwrap();
+        child.stdin.take().unwrap().write_all(&json).unwrap();
+        let status = child.wait().unwrap();
+        assert!(
+            status.success(),
+            "{} publish.py failed: {status}",
+            self.name
+        );
     }
 
     /// Subscribes with the independent client; returns once the broker has
