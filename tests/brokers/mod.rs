@@ -5,7 +5,8 @@
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -318,4 +319,58 @@ fn base64_decodes_what_python_encodes() {
     assert_eq!(base64_decode("YQBi/w=="), b"a\0b\xff");
     assert_eq!(base64_decode("YWJj"), b"abc");
     assert_eq!(base64_decode(""), b"");
+}
+
+const BROKERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/brokers");
+
+fn script(args: &[&str]) -> Output {
+    let out = Command::new(BROKERS).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "scripts/brokers {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// An ActiveMQ of this test's own under a scratch directory, stopped by pid
+/// (scripts/brokers stop) when dropped, even on panic.
+pub struct OwnActiveMq {
+    dir: PathBuf,
+    port: String,
+}
+
+impl OwnActiveMq {
+    pub fn start(scratch: &Path) -> OwnActiveMq {
+        let port = String::from_utf8_lossy(&script(&["free-port"]).stdout)
+            .trim()
+            .to_string();
+        let own = OwnActiveMq {
+            dir: scratch.join("activemq"),
+            port,
+        };
+        own.up();
+        own
+    }
+
+    pub fn up(&self) {
+        script(&["start-activemq", self.dir.to_str().unwrap(), &self.port]);
+    }
+
+    pub fn down(&self) {
+        script(&["stop", self.dir.to_str().unwrap()]);
+    }
+
+    pub fn broker(&self) -> Broker {
+        activemq_at(format!("127.0.0.1:{}", self.port))
+    }
+}
+
+impl Drop for OwnActiveMq {
+    fn drop(&mut self) {
+        let _ = Command::new(BROKERS)
+            .args(["stop", self.dir.to_str().unwrap()])
+            .status();
+    }
 }
