@@ -253,9 +253,9 @@ struct SvnArgs {
 
 #[derive(Debug, Subcommand)]
 enum ConfigAction {
-    /// Print the hookbus.toml equivalent of the seed's Ruby hook config
-    /// (stomp-postrec.yaml, svn-stomp.yaml), with comments where its options
-    /// were silently ignored
+    /// Print the hookbus.toml equivalent of the seed's Ruby config
+    /// (stomp-postrec.yaml, svn-stomp.yaml, or the deploy daemon's
+    /// stomp-git.yaml), with comments where its options were silently ignored
     ImportLegacy {
         /// The seed's YAML file
         file: PathBuf,

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod git;
+pub mod legacy;
 mod link;
 pub mod message;
 pub mod mirror;
