@@ -314,3 +314,24 @@ fn sighup_reloads_the_config_and_a_bad_one_is_refused() {
     assert!(cloned, "{}", listener.log());
     assert!(listener.terminate().success());
 }
+
+#[test]
+fn the_listener_subscribes_over_tls() {
+    let broker = brokers::activemq();
+    let server = Server::new(&broker);
+    server.push_files("master", "first", &[("a.txt", b"0\n")]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tls = format!(
+        "{}ca_file = \"{}\"\n",
+        broker.config().replace(
+            &format!("stomp://{}", broker.address),
+            &format!("stomp+ssl://{}", brokers::activemq_tls())
+        ),
+        brokers::test_ca()
+    );
+    let listener = Listener::start(d, &two_mirrors(&tls, d, &server, ""));
+    listener.wait_log("connected to stomp+ssl://localhost:", 1);
+    let pushed = server.push_files("master", "over tls", &[("a.txt", b"1\n")]);
+    assert_converged(d, &pushed, &listener);
+}

@@ -1,6 +1,6 @@
 //! `hookbus listen`: the deploy-host daemon. It subscribes to the commits
 //! topic and keeps local mirrors up to date: [`message`] reads what a message
-//! says, [`config`] says which mirrors want it, [`worker`] runs their updates
+//! says, [`plan`] decides which mirrors want it, [`worker`] runs their updates
 //! ([`mirror`], [`publish`], [`git`]) and [`report`] tells the world; this
 //! module is only the loop around them: the link to the broker, polls,
 //! acknowledgements, signals.
@@ -11,6 +11,7 @@ pub mod legacy;
 mod link;
 pub mod message;
 pub mod mirror;
+pub mod plan;
 pub mod publish;
 pub mod report;
 pub mod worker;
@@ -21,10 +22,10 @@ use crate::stomp::subscriber::{AckToken, SubscribeSpec};
 use crate::stomp::{BrokerSettings, Publisher};
 use anyhow::{bail, Context, Result};
 use link::Link;
-use message::Parsed;
 use mirror::Mirror;
+use plan::{Decision, Seen, Skip};
 use report::Reporter;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -33,8 +34,6 @@ use worker::{Pool, Request, Ticket};
 
 /// How long one turn of the loop waits for a message.
 const TICK: Duration = Duration::from_millis(100);
-/// Message ids remembered to skip duplicates.
-const SEEN_IDS: usize = 10_000;
 /// How long SIGTERM waits for running git to finish.
 const STOP_WAIT: Duration = Duration::from_secs(30);
 
@@ -72,11 +71,16 @@ impl Settings {
                 ),
                 _ => None,
             };
-            if root && account.is_none() {
-                eprintln!(
+            match (&mirror.user, root) {
+                (None, true) => eprintln!(
                     "hookbus: listen: mirror {} runs git as root; set its user",
                     mirror.name()
-                );
+                ),
+                (Some(user), false) => eprintln!(
+                    "hookbus: listen: mirror {}: user {user} is ignored: hookbus does not run as root",
+                    mirror.name()
+                ),
+                _ => {}
             }
             mirrors.push(Mirror {
                 config: mirror.clone(),
@@ -149,16 +153,7 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
         .with_context(|| format!("cannot make {}", settings.outbox.dir().display()))?;
     let host = host_name();
     let pool = Pool::start(settings.workers, host, settings.mirrors.clone());
-    let reporter = Reporter::start(
-        match &settings.report {
-            Some(destination) => Some((
-                destination.clone(),
-                Publisher::new(settings.broker.clone())?,
-            )),
-            None => None,
-        },
-        settings.outbox.clone(),
-    );
+    let reporter = start_reporter(&settings)?;
     let mut daemon = Daemon {
         link: Link::new(),
         settings,
@@ -166,7 +161,7 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
         reporter,
         pending: HashMap::new(),
         next_ticket: 0,
-        seen: (HashSet::new(), VecDeque::new()),
+        seen: Seen::default(),
         counts: Counts::default(),
         next_poll: Instant::now(),
         config_file,
@@ -193,7 +188,7 @@ struct Daemon {
     reporter: Reporter,
     pending: HashMap<Ticket, Pending>,
     next_ticket: Ticket,
-    seen: (HashSet<String>, VecDeque<String>),
+    seen: Seen,
     counts: Counts,
     next_poll: Instant,
     config_file: Option<PathBuf>,
@@ -223,34 +218,22 @@ impl Daemon {
 
     fn received(&mut self, headers: Vec<(String, String)>, body: &[u8], ack: AckToken) {
         self.counts.received += 1;
-        let update = match message::parse(&headers, body) {
-            Parsed::Update(update) => update,
-            Parsed::Keepalive => return self.link.ack(&ack),
-            Parsed::Unusable(reason) => {
-                self.counts.unusable += 1;
-                eprintln!("hookbus: listen: ignored a message: {reason}");
+        let mirrors = self.settings.mirrors.iter().map(|mirror| &mirror.config);
+        let (update, wanted) = match plan::decide(&headers, body, &self.seen, mirrors) {
+            Decision::Update(update, wanted) => (update, wanted),
+            Decision::Skip(skip) => {
+                match skip {
+                    Skip::Keepalive => {}
+                    Skip::Unusable(reason) => {
+                        self.counts.unusable += 1;
+                        eprintln!("hookbus: listen: ignored a message: {reason}");
+                    }
+                    Skip::Duplicate => self.counts.duplicates += 1,
+                    Skip::Unwanted => self.counts.unwanted += 1,
+                }
                 return self.link.ack(&ack);
             }
         };
-        if update
-            .id
-            .as_ref()
-            .is_some_and(|id| self.seen.0.contains(id))
-        {
-            self.counts.duplicates += 1;
-            return self.link.ack(&ack);
-        }
-        let wanted: Vec<PathBuf> = self
-            .settings
-            .mirrors
-            .iter()
-            .filter(|mirror| mirror.config.wants(&update.repo))
-            .map(|mirror| mirror.config.path.clone())
-            .collect();
-        if wanted.is_empty() {
-            self.counts.unwanted += 1;
-            return self.link.ack(&ack);
-        }
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         self.pending.insert(
@@ -287,22 +270,10 @@ impl Daemon {
                 }
                 let pending = self.pending.remove(&ticket).expect("looked up above");
                 if let Some(id) = pending.id {
-                    self.remember(id);
+                    self.seen.insert(id);
                 }
                 if pending.generation == self.link.generation() {
                     self.link.ack(&pending.ack);
-                }
-            }
-        }
-    }
-
-    fn remember(&mut self, id: String) {
-        let (set, order) = &mut self.seen;
-        if set.insert(id.clone()) {
-            order.push_back(id);
-            if order.len() > SEEN_IDS {
-                if let Some(old) = order.pop_front() {
-                    set.remove(&old);
                 }
             }
         }
@@ -314,8 +285,17 @@ impl Daemon {
             .and_then(|config| Settings::from_config(&config));
         match loaded {
             Ok(settings) => {
-                let reconnect = settings.spec != self.settings.spec
-                    || format!("{:?}", settings.broker) != format!("{:?}", self.settings.broker);
+                let broker_changed =
+                    format!("{:?}", settings.broker) != format!("{:?}", self.settings.broker);
+                let reconnect = broker_changed || settings.spec != self.settings.spec;
+                if broker_changed || settings.report != self.settings.report {
+                    match start_reporter(&settings) {
+                        Ok(reporter) => std::mem::replace(&mut self.reporter, reporter).finish(),
+                        Err(error) => eprintln!(
+                            "hookbus: listen: reports keep their old destination: {error:#}"
+                        ),
+                    }
+                }
                 self.pool.set_mirrors(settings.mirrors.clone());
                 self.settings = settings;
                 self.next_poll = Instant::now();
@@ -352,6 +332,18 @@ impl Daemon {
             counts.received, counts.unwanted, counts.unusable, counts.duplicates
         );
     }
+}
+
+/// The reporter for `settings`: its own publisher, the daemon's outbox.
+fn start_reporter(settings: &Settings) -> Result<Reporter> {
+    let target = match &settings.report {
+        Some(destination) => Some((
+            destination.clone(),
+            Publisher::new(settings.broker.clone())?,
+        )),
+        None => None,
+    };
+    Ok(Reporter::start(target, settings.outbox.clone()))
 }
 
 /// This machine's name, for reports.

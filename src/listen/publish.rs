@@ -148,3 +148,71 @@ fn remove_any(path: &Path) -> Result<()> {
     };
     result.with_context(|| format!("cannot remove {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+    use std::time::Duration;
+
+    fn commit(repo: &Path, content: &str) -> String {
+        fs::write(repo.join("a.txt"), content).unwrap();
+        let git = |args: &[&str]| {
+            let out = Command::new("git")
+                .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+                .args(args)
+                .current_dir(repo)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        };
+        git(&["add", "-A"]);
+        git(&["commit", "-qm", content]);
+        git(&["rev-parse", "HEAD"])
+    }
+
+    #[test]
+    fn a_failed_publish_keeps_the_old_tree_and_old_releases_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        fs::create_dir(&repo).unwrap();
+        assert!(Command::new("git")
+            .args(["init", "-q"])
+            .current_dir(&repo)
+            .status()
+            .unwrap()
+            .success());
+        let git = Git {
+            timeout: Duration::from_secs(30),
+            account: None,
+        };
+        let (link, releases) = (dir.path().join("www"), dir.path().join(".www.hookbus"));
+        let first = commit(&repo, "1");
+        assert!(publish(&git, &repo, &first, &link, &releases).unwrap());
+        assert!(
+            !publish(&git, &repo, &first, &link, &releases).unwrap(),
+            "nothing to do"
+        );
+        let missing = "0123456789abcdef0123456789abcdef01234567";
+        assert!(publish(&git, &repo, missing, &link, &releases).is_err());
+        assert_eq!(fs::read_to_string(link.join("a.txt")).unwrap(), "1");
+        let second = commit(&repo, "2");
+        let third = commit(&repo, "3");
+        publish(&git, &repo, &second, &link, &releases).unwrap();
+        publish(&git, &repo, &third, &link, &releases).unwrap();
+        assert_eq!(fs::read_to_string(link.join("a.txt")).unwrap(), "3");
+        let mut kept: Vec<String> = fs::read_dir(&releases)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        kept.sort();
+        let mut expected = vec![second, third];
+        expected.sort();
+        assert_eq!(kept, expected, "the current release and the one before");
+        fs::remove_file(&link).unwrap();
+        fs::create_dir(&link).unwrap();
+        let refused = publish(&git, &repo, &first, &link, &releases).unwrap_err();
+        assert!(refused.to_string().contains("not a symlink hookbus made"));
+    }
+}

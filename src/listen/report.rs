@@ -82,29 +82,32 @@ impl Reporter {
     /// publishes it through `outbox`.
     pub fn start(target: Option<(String, Publisher)>, outbox: Outbox) -> Reporter {
         let (sender, receiver) = mpsc::channel::<Event>();
-        let thread = std::thread::spawn(move || loop {
-            let event = match receiver.recv_timeout(RETRY_EVERY) {
-                Ok(event) => Some(event),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => {
-                    deliver(target.as_ref(), &outbox);
-                    return;
-                }
-            };
-            if let Some(event) = &event {
-                eprintln!("hookbus: {}", event.log_line());
-                let Some((destination, _)) = &target else {
-                    continue;
+        let thread = std::thread::spawn(move || {
+            let mut waiting = false;
+            loop {
+                let event = match receiver.recv_timeout(RETRY_EVERY) {
+                    Ok(event) => Some(event),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => {
+                        deliver(target.as_ref(), &outbox, &mut waiting);
+                        return;
+                    }
                 };
-                let stored = event.message(destination).and_then(|m| outbox.store(&[m]));
-                if let Err(error) = stored {
-                    eprintln!(
-                        "hookbus: listen: cannot keep a report in {}: {error:#}",
-                        outbox.dir().display()
-                    );
+                if let Some(event) = &event {
+                    eprintln!("hookbus: {}", event.log_line());
+                    let Some((destination, _)) = &target else {
+                        continue;
+                    };
+                    let stored = event.message(destination).and_then(|m| outbox.store(&[m]));
+                    if let Err(error) = stored {
+                        eprintln!(
+                            "hookbus: listen: cannot keep a report in {}: {error:#}",
+                            outbox.dir().display()
+                        );
+                    }
                 }
+                deliver(target.as_ref(), &outbox, &mut waiting);
             }
-            deliver(target.as_ref(), &outbox);
         });
         Reporter {
             sender: Some(sender),
@@ -129,7 +132,8 @@ impl Reporter {
 }
 
 /// Publishes what waits in the outbox, once round the hosts; what fails stays.
-fn deliver(target: Option<&(String, Publisher)>, outbox: &Outbox) {
+/// Says so once when reports start waiting, and once when they are through.
+fn deliver(target: Option<&(String, Publisher)>, outbox: &Outbox, waiting: &mut bool) {
     let Some((_, publisher)) = target else {
         return;
     };
@@ -140,15 +144,21 @@ fn deliver(target: Option<&(String, Publisher)>, outbox: &Outbox) {
         return;
     };
     match flush::flush(outbox, publisher, None, Retry::OneRound) {
-        Ok(report) => {
-            if let Some(stopped) = report.stopped {
+        Ok(report) => match report.stopped {
+            Some(stopped) if !*waiting => {
                 eprintln!(
                     "hookbus: listen: reports wait in {}: {}",
                     outbox.dir().display(),
                     stopped.reason
                 );
+                *waiting = true;
             }
-        }
+            None if *waiting => {
+                eprintln!("hookbus: listen: waiting reports delivered");
+                *waiting = false;
+            }
+            _ => {}
+        },
         Err(error) => eprintln!("hookbus: listen: reports: {error:#}"),
     }
 }
