@@ -68,7 +68,7 @@ _hookbus() {
 
     case "${cmd}" in
         hookbus)
-            opts="-v -h -V --config --verbose --help --version post-receive replay install config svn-post-commit svn-replay send check flush listen outbox"
+            opts="-v -h -V --config --verbose --help --version post-receive replay install config svn-post-commit svn-replay send check flush outbox listen"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -37,8 +37,8 @@ complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "svn-replay" -d 'Emi
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "send" -d 'Publish stdin, byte for byte, as one message'
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "check" -d 'Validate the config and try each broker: reachable, authenticated, protocol version, round trip'
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "flush" -d 'Deliver the messages waiting in the outbox, oldest first, stopping at the first failure; messages the broker refuses for good become dead letters'
-complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "listen" -d 'Run the deploy-host daemon until SIGTERM: subscribe to [listen] subscribe and keep every [[mirror]] up to date (fetch, checkout, in-place or branches); SIGHUP reloads the config'
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "outbox" -d 'Look at messages waiting in the local outbox, and dead letters'
+complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "listen" -d 'Run the deploy-host daemon until SIGTERM: subscribe to [listen] subscribe and keep every [[mirror]] up to date (fetch, checkout, in-place or branches); SIGHUP reloads the config'
 complete -c hookbus -n "__fish_hookbus_using_subcommand post-receive" -l repo -d 'The repository [default: $GIT_DIR or the current directory]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand post-receive" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand post-receive" -l dry-run -d 'Print the messages as JSON lines instead of sending them'
@@ -87,9 +87,6 @@ complete -c hookbus -n "__fish_hookbus_using_subcommand flush" -l wait -d 'How l
 complete -c hookbus -n "__fish_hookbus_using_subcommand flush" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand flush" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
 complete -c hookbus -n "__fish_hookbus_using_subcommand flush" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c hookbus -n "__fish_hookbus_using_subcommand listen" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
-complete -c hookbus -n "__fish_hookbus_using_subcommand listen" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
-complete -c hookbus -n "__fish_hookbus_using_subcommand listen" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and not __fish_seen_subcommand_from list show retry" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and not __fish_seen_subcommand_from list show retry" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and not __fish_seen_subcommand_from list show retry" -s h -l help -d 'Print help'
@@ -106,3 +103,6 @@ complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and __fish_seen_
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and __fish_seen_subcommand_from retry" -l all -d 'Every dead letter'
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and __fish_seen_subcommand_from retry" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and __fish_seen_subcommand_from retry" -s h -l help -d 'Print help'
+complete -c hookbus -n "__fish_hookbus_using_subcommand listen" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand listen" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand listen" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -5,9 +5,12 @@
 //! `/etc/hookbus/hookbus.toml`); a missing default file means the built-in
 //! defaults. Unknown keys are errors so that typos do not silently do nothing.
 
-use crate::render::{Format, Limits};
+use crate::naming::RepoNaming;
+use crate::render::Limits;
+use crate::route::RouteConfig;
 use crate::stomp::settings::{BrokerSettings, PASSCODE_ENV};
 use crate::stomp::{BrokerUrl, Secret};
+use crate::svn::SvnOptions;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -15,26 +18,30 @@ use std::path::{Path, PathBuf};
 /// Where the config is read from when neither `--config` nor `$HOOKBUS_CONFIG` is set.
 pub const DEFAULT_PATH: &str = "/etc/hookbus/hookbus.toml";
 
-/// The destination of the built-in route used when no `[[route]]` is configured.
-pub const DEFAULT_DESTINATION: &str = "/topic/git.commits";
-
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
+    /// How repositories are named, and which hooks stay silent for (`[repos]`).
     pub repos: RepoNaming,
     #[serde(default)]
+    /// Per-message limits (`[limits]`).
     pub limits: Limits,
     #[serde(default)]
+    /// Options of the git side (`[git]`).
     pub git: GitOptions,
     #[serde(default)]
+    /// Where undelivered messages are kept (`[outbox]`).
     pub outbox: OutboxOptions,
     #[serde(default)]
+    /// Options of the Subversion side (`[svn]`).
     pub svn: SvnOptions,
     #[serde(default, rename = "route")]
+    /// The `[[route]]` tables, in order; empty means the built-in default route.
     pub routes: Vec<RouteConfig>,
     #[serde(default)]
+    /// Where the line per run is logged (`[log]`).
     pub log: LogOptions,
     /// Where messages are published; without it they stay in the outbox.
     pub broker: Option<BrokerConfig>,
@@ -48,48 +55,6 @@ pub struct Config {
     pub source: Option<PathBuf>,
 }
 
-/// How repositories are named, and which are never announced.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RepoNaming {
-    /// Repositories below this directory are named by their path relative to it
-    /// (without `.git`), e.g. `team/app` for `BASE/team/app.git`.
-    pub base: Option<PathBuf>,
-    /// Repository name globs hookbus stays silent for. gitolite-admin by default:
-    /// its pushes are access-control changes, not code.
-    #[serde(default = "default_skip")]
-    pub skip: Vec<String>,
-}
-
-impl Default for RepoNaming {
-    fn default() -> Self {
-        RepoNaming {
-            base: None,
-            skip: default_skip(),
-        }
-    }
-}
-
-fn default_skip() -> Vec<String> {
-    vec!["gitolite-admin".to_string()]
-}
-
-impl RepoNaming {
-    /// True when `repo` matches one of the `skip` globs.
-    pub fn is_skipped(&self, repo: &str) -> bool {
-        self.skip
-            .iter()
-            .any(|glob| glob::Pattern::new(glob).is_ok_and(|pattern| pattern.matches(repo)))
-    }
-
-    fn validate(&self) -> Result<()> {
-        for glob in &self.skip {
-            glob::Pattern::new(glob).with_context(|| format!("[repos] skip: bad glob {glob:?}"))?;
-        }
-        Ok(())
-    }
-}
-
 /// Options of the git side.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -99,48 +64,11 @@ pub struct GitOptions {
     pub announce_notes: bool,
 }
 
-/// Options of the Subversion side (`[svn]`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SvnOptions {
-    /// Absolute path of `svnlook`: svn runs hooks with an empty environment (no PATH).
-    pub svnlook: PathBuf,
-    /// `LC_ALL` for svnlook: in the C locale it mangles non-ASCII text and
-    /// `svnlook diff` fails on non-ASCII paths.
-    pub locale: String,
-    /// How changed paths map to projects and refnames, tried in order; empty
-    /// means [`crate::svn::layout::default_rules`].
-    #[serde(rename = "layout")]
-    pub layouts: Vec<LayoutRule>,
-}
-
-impl Default for SvnOptions {
-    fn default() -> Self {
-        SvnOptions {
-            svnlook: PathBuf::from("/usr/bin/svnlook"),
-            locale: "C.UTF-8".to_string(),
-            layouts: Vec::new(),
-        }
-    }
-}
-
-/// One `[[svn.layout]]` rule: a regex for the top of a branch directory and the
-/// refname it stands for.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct LayoutRule {
-    /// Matched at the start of a repository path (directories end in `/`); named
-    /// captures (`project`, `branch`, `tag`, …) fill the refname template. End it
-    /// with `/` so that `trunk/` does not match `trunk2/`.
-    pub pattern: String,
-    /// Refname template, e.g. `refs/heads/{branch}`.
-    pub refname: String,
-}
-
 /// Where undelivered messages are kept.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutboxOptions {
+    /// The outbox directory; see [`Config::outbox_dir`] for the fallbacks.
     pub dir: Option<PathBuf>,
 }
 
@@ -180,6 +108,7 @@ pub struct BrokerConfig {
     /// `stomp://host:port`, `stomp+ssl://host:port` or
     /// `failover://(stomp://h1:61613,stomp://h2:61613)?options`.
     pub url: String,
+    /// The STOMP login for hosts whose URL names none.
     pub login: Option<String>,
     /// A file whose content (less a trailing newline) is the passcode.
     pub passcode_file: Option<PathBuf>,
@@ -305,57 +234,13 @@ fn read_passcode_file(file: &Path) -> Result<Secret> {
     Ok(Secret::new(passcode))
 }
 
-fn world_readable(file: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(file).is_ok_and(|meta| meta.permissions().mode() & 0o004 != 0)
-}
-
-/// One `[[route]]` table: which updates go where, in which format.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct RouteConfig {
-    /// Destination template; `{repo}`, `{refname}`, `{branch}`, `{name}`,
-    /// `{reftype}`, `{change}` and `{project}` are replaced.
-    pub destination: String,
-    #[serde(default)]
-    pub format: Format,
-    /// Repository name globs; empty means every repository.
-    #[serde(default)]
-    pub repos: Vec<String>,
-    /// Refname globs (`refs/heads/*`); empty means every ref.
-    #[serde(default)]
-    pub refs: Vec<String>,
-    /// Change kinds: create, update, delete, fast-forward, rewind, non-fast-forward.
-    #[serde(default)]
-    pub changes: Vec<String>,
-    /// Ref kinds: branch, tag, annotated-tag, notes, other.
-    #[serde(default)]
-    pub reftypes: Vec<String>,
-    /// Ask the broker to keep the message across restarts (STOMP `persistent`).
-    #[serde(default = "default_true")]
-    pub persistent: bool,
-    /// A name for this route, for per-repository selection with `hookbus.routes`.
-    pub name: Option<String>,
-}
-
 fn default_true() -> bool {
     true
 }
 
-impl RouteConfig {
-    /// The route used when the config has none: everything, as text.
-    pub fn default_route() -> Self {
-        RouteConfig {
-            destination: DEFAULT_DESTINATION.to_string(),
-            format: Format::Text,
-            repos: Vec::new(),
-            refs: Vec::new(),
-            changes: Vec::new(),
-            reftypes: Vec::new(),
-            persistent: true,
-            name: Some("default".to_string()),
-        }
-    }
+fn world_readable(file: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(file).is_ok_and(|meta| meta.permissions().mode() & 0o004 != 0)
 }
 
 impl Config {
@@ -437,6 +322,8 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::Format;
+    use crate::route::DEFAULT_DESTINATION;
 
     #[test]
     fn empty_config_has_one_default_text_route() {

@@ -30,7 +30,11 @@ pub enum Installed {
     /// A hookbus post-receive was already there; nothing changed.
     AlreadyThere,
     /// Another post-receive was there; it was moved aside and now runs first.
-    Chained { previous: PathBuf },
+    /// An existing post-receive was moved aside and now runs first.
+    Chained {
+        /// Where the previous hook now is.
+        previous: PathBuf,
+    },
 }
 
 /// Installs the post-receive hook into the repository at `repo_dir`, running the
@@ -175,12 +179,6 @@ pub fn find_bare_repos(base: &Path) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-/// The name of a repository found below `base`: its relative path without `.git`
-/// (what `[repos] base` naming gives), for `[repos] skip`.
-pub fn name_below(base: &Path, repo: &Path) -> String {
-    crate::git::name_from_path(repo.strip_prefix(base).unwrap_or(repo))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,7 +230,7 @@ mod tests {
         let names: Vec<String> = find_bare_repos(tmp.path())
             .unwrap()
             .iter()
-            .map(|repo| name_below(tmp.path(), repo))
+            .map(|repo| crate::naming::name_below(tmp.path(), repo))
             .collect();
         assert_eq!(names, ["gitolite-admin", "team/app"]);
     }

@@ -284,12 +284,8 @@ fn flatten(value: &Yaml) -> Vec<(String, String)> {
 mod tests {
     use super::*;
 
-    const SEED: &str = "---\n\
-        rserver: failover://(stomp://gituser:gitpass@amq1.example.com:61613,stomp://gituser:gitpass@amq2.example.com:61613)?initialReconnectDelay=10&MaxReconnectDelay=30000&BackOffMultiplier=2&MaxReconnectAttempts=0&Backup=false&Timeout=-1\n\
-        stomp-options:\n  :reliable: true\n  :connect_timeout: 5\n\
-        trigger-topic: future.git.commits\n\
-        report-topic: future.events.git\n\
-        repo-base: /srv/git\n";
+    /// The seed's git config, as the tests of the CLI use it.
+    const SEED: &str = include_str!("../tests/fixtures/legacy/stomp-postrec.yaml");
 
     #[test]
     fn imports_the_seed_config_with_credentials_moved_out_and_options_explained() {

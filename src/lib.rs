@@ -1,22 +1,30 @@
 //! hookbus: turns git pushes and Subversion commits into messages on STOMP brokers.
 //!
-//! Data flows one way: input (the [`git`] and [`svn`] sides) → [`model`] → [`render`] →
-//! [`route`] → [`deliver`]; [`emit`] runs the steps after the input side and
-//! [`config`] holds what the user configured; [`syslog`] leaves a line per run
-//! in the system log. [`listen`] is the other end: the deploy-host daemon
-//! that subscribes and keeps mirrors up to date. The CLI in `main.rs` only wires
-//! these together.
+//! Data flows one way: input (the [`git`] and [`svn`] sides, opened for a run
+//! by [`hook`]) → [`model`] → [`render`] → [`route`] → [`deliver`]; [`emit`] runs
+//! the steps after the input side and [`config`] holds what the user configured;
+//! [`syslog`] leaves a line per run in the system log. At the bottom,
+//! [`message`], [`text`] and [`naming`] serve the rest; [`stomp`] uses nothing
+//! above [`message`]. [`listen`] is the other end: the deploy-host daemon
+//! that subscribes and keeps mirrors up to date. The CLI (`src/cli/`) only
+//! wires these together.
+
+#![warn(missing_docs)]
 
 pub mod config;
 pub mod deliver;
 pub mod emit;
 pub mod git;
+pub mod hook;
 pub mod install;
 pub mod legacy;
 pub mod listen;
+pub mod message;
 pub mod model;
+pub mod naming;
 pub mod render;
 pub mod route;
 pub mod stomp;
 pub mod svn;
 pub mod syslog;
+pub mod text;

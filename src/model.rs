@@ -48,8 +48,11 @@ impl RefKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Change {
+    /// The ref did not exist before.
     Create,
+    /// The ref moved.
     Update,
+    /// The ref was removed.
     Delete,
 }
 
@@ -91,12 +94,15 @@ impl UpdateShape {
 /// classified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefUpdate {
+    /// The full refname, e.g. `refs/heads/master`.
     pub refname: String,
     /// Full hex id; all zeros on create.
     pub oldrev: String,
     /// Full hex id; all zeros on delete.
     pub newrev: String,
+    /// What kind of ref it is.
     pub kind: RefKind,
+    /// Created, moved or deleted.
     pub change: Change,
     /// Set for updates whose old and new values are both commits.
     pub shape: Option<UpdateShape>,
@@ -121,7 +127,9 @@ impl RefUpdate {
 /// A person and a moment, as recorded on a commit or tag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Signature {
+    /// The name, decoded like the text it belongs to.
     pub name: String,
+    /// The email address, without `<>`.
     pub email: String,
     /// RFC 3339 with the signer's own offset, e.g. `2012-03-14T11:55:15+00:00`.
     pub date: String,
@@ -146,11 +154,17 @@ impl Signature {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FileStatus {
+    /// A new file.
     Added,
+    /// A deleted file.
     Removed,
+    /// Content changed.
     Modified,
+    /// Moved, with or without changes (`old_path` says from where).
     Renamed,
+    /// Copied from `old_path`.
     Copied,
+    /// Changed between file, symlink and submodule.
     TypeChanged,
     /// Deleted and added again in the same commit (Subversion's `R`).
     Replaced,
@@ -166,9 +180,13 @@ pub struct FileChange {
     /// Path before a rename or copy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub old_path: Option<String>,
+    /// How the file changed.
     pub status: FileStatus,
+    /// True when the content is not text; no line counts then.
     pub binary: bool,
+    /// Lines added.
     pub insertions: usize,
+    /// Lines removed.
     pub deletions: usize,
     /// Sizes in bytes before and after, for binary files (shown in the stat).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -207,14 +225,19 @@ impl Patch {
 /// A commit with everything a message shows about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Commit {
+    /// The full commit id (`rN` for Subversion).
     pub id: String,
+    /// Parent ids, first parent first.
     pub parents: Vec<String>,
+    /// Who wrote the change, and when.
     pub author: Signature,
+    /// Who committed it, and when.
     pub committer: Signature,
     /// The full message, re-encoded to UTF-8 (lossily when it was not valid).
     pub message: String,
     /// Files changed relative to the first parent; empty for merges, like `git log -p`.
     pub files: Vec<FileChange>,
+    /// The patch against the first parent, cut to the limits.
     pub patch: Patch,
     /// More `Label: value` lines the text format shows under the date (SVN's
     /// `Project:` and `Dirs:`, which the seed's consumers read); empty for git.
@@ -231,20 +254,25 @@ impl Commit {
 /// Details of an annotated tag object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AnnotatedTag {
+    /// The tag's name, without `refs/tags/`.
     pub name: String,
     /// The id of the object the tag points at.
     pub target: String,
     /// `commit`, `tree`, `blob` or `tag`.
     pub target_type: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Who made the tag; old tags may have none.
     pub tagger: Option<Signature>,
+    /// The tag's message, re-encoded to UTF-8.
     pub message: String,
 }
 
 /// A list of commit ids that may have been cut short; `total` counts them all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IdList {
+    /// The ids kept, in list order.
     pub ids: Vec<String>,
+    /// How many there were in all.
     pub total: usize,
 }
 
@@ -331,6 +359,7 @@ pub struct Notification {
     pub repo: String,
     /// Who pushed (`GL_USER`, else `$USER`); empty when unknown.
     pub pusher: String,
+    /// The ref update this message is about.
     pub update: RefUpdate,
     /// New commits this message announces, newest first (as `git log` prints them).
     pub new_commits: IdList,
@@ -340,11 +369,45 @@ pub struct Notification {
     pub discarded_commits: IdList,
     /// Commits that left the ref but are still reachable from another ref.
     pub omitted_commits: IdList,
+    /// The tag object, for annotated tags.
     pub tag: Option<AnnotatedTag>,
     /// Extra `key: value` facts from the input side (SVN's project, revname …),
     /// rendered in text bodies, JSON and headers.
     pub extra: Vec<(String, String)>,
 }
+
+impl Notification {
+    /// A notification of `update` with no commits listed yet and no extras.
+    pub fn new(repo: &str, pusher: &str, update: RefUpdate) -> Self {
+        Notification {
+            repo: repo.to_string(),
+            pusher: pusher.to_string(),
+            update,
+            new_commits: IdList::default(),
+            known_commits: IdList::default(),
+            discarded_commits: IdList::default(),
+            omitted_commits: IdList::default(),
+            tag: None,
+            extra: Vec::new(),
+        }
+    }
+
+    /// The value of the extra fact `key`, if the input side gave one.
+    pub fn extra(&self, key: &str) -> Option<&str> {
+        self.extra
+            .iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The Subversion project the notification is about; empty for git.
+    pub fn project(&self) -> &str {
+        self.extra(PROJECT).unwrap_or("")
+    }
+}
+
+/// The extra fact naming a Subversion project.
+pub const PROJECT: &str = "project";
 
 #[cfg(test)]
 mod tests {

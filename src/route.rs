@@ -2,11 +2,63 @@
 //! each one names. Routes are compiled once from the config and validated there,
 //! so a bad glob or placeholder is a config error, not a failed push.
 
-use crate::config::RouteConfig;
 use crate::model::{Notification, RefKind};
 use crate::render::Format;
 use anyhow::{bail, Context, Result};
 use glob::Pattern;
+use serde::Deserialize;
+
+/// The destination of the built-in route used when no `[[route]]` is configured.
+pub const DEFAULT_DESTINATION: &str = "/topic/git.commits";
+
+/// One `[[route]]` table: which updates go where, in which format.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Destination template; `{repo}`, `{refname}`, `{branch}`, `{name}`,
+    /// `{reftype}`, `{change}` and `{project}` are replaced.
+    pub destination: String,
+    #[serde(default)]
+    /// The message format: text, json or summary.
+    pub format: Format,
+    /// Repository name globs; empty means every repository.
+    #[serde(default)]
+    pub repos: Vec<String>,
+    /// Refname globs (`refs/heads/*`); empty means every ref.
+    #[serde(default)]
+    pub refs: Vec<String>,
+    /// Change kinds: create, update, delete, fast-forward, rewind, non-fast-forward.
+    #[serde(default)]
+    pub changes: Vec<String>,
+    /// Ref kinds: branch, tag, annotated-tag, notes, other.
+    #[serde(default)]
+    pub reftypes: Vec<String>,
+    /// Ask the broker to keep the message across restarts (STOMP `persistent`).
+    #[serde(default = "persistent_by_default")]
+    pub persistent: bool,
+    /// A name for this route, for per-repository selection with `hookbus.routes`.
+    pub name: Option<String>,
+}
+
+impl RouteConfig {
+    /// The route used when the config has none: everything, as text.
+    pub fn default_route() -> Self {
+        RouteConfig {
+            destination: DEFAULT_DESTINATION.to_string(),
+            format: Format::Text,
+            repos: Vec::new(),
+            refs: Vec::new(),
+            changes: Vec::new(),
+            reftypes: Vec::new(),
+            persistent: true,
+            name: Some("default".to_string()),
+        }
+    }
+}
+
+fn persistent_by_default() -> bool {
+    true
+}
 
 /// Placeholders a destination template may use.
 const PLACEHOLDERS: [&str; 7] = [
@@ -16,8 +68,11 @@ const PLACEHOLDERS: [&str; 7] = [
 /// A validated route.
 #[derive(Debug, Clone)]
 pub struct Route {
+    /// The route's name, for `hookbus.routes`.
     pub name: Option<String>,
+    /// The format its messages are rendered in.
     pub format: Format,
+    /// Ask the broker to keep its messages across restarts.
     pub persistent: bool,
     destination: String,
     repos: Vec<Pattern>,
@@ -101,11 +156,6 @@ impl Route {
     /// The destination for this notification, with placeholders filled in.
     pub fn destination(&self, notification: &Notification) -> String {
         let update = &notification.update;
-        let project = notification
-            .extra
-            .iter()
-            .find(|(key, _)| key == "project")
-            .map_or("", |(_, value)| value.as_str());
         let mut out = self.destination.clone();
         for (key, value) in [
             ("repo", notification.repo.as_str()),
@@ -114,7 +164,7 @@ impl Route {
             ("name", update.short_name()),
             ("reftype", update.kind.as_str()),
             ("change", update.change.as_str()),
-            ("project", project),
+            ("project", notification.project()),
         ] {
             out = out.replace(&format!("{{{key}}}"), value);
         }
@@ -139,7 +189,7 @@ impl Route {
             parts.push(key.as_bytes());
             parts.push(value.as_bytes());
         }
-        crate::deliver::stable_id(&parts)
+        crate::message::stable_id(&parts)
     }
 }
 
@@ -212,33 +262,23 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Change, IdList, RefUpdate, UpdateShape};
+    use crate::model::{Change, RefUpdate, UpdateShape};
 
     fn notification(refname: &str, change: Change, shape: Option<UpdateShape>) -> Notification {
-        Notification {
-            repo: "team/app".into(),
-            pusher: "alice".into(),
-            update: RefUpdate {
-                refname: refname.into(),
-                oldrev: "1".repeat(40),
-                newrev: "2".repeat(40),
-                kind: RefKind::Branch,
-                change,
-                shape,
-            },
-            new_commits: IdList::default(),
-            known_commits: IdList::default(),
-            discarded_commits: IdList::default(),
-            omitted_commits: IdList::default(),
-            tag: None,
-            extra: Vec::new(),
-        }
+        let update = RefUpdate {
+            refname: refname.into(),
+            oldrev: "1".repeat(40),
+            newrev: "2".repeat(40),
+            kind: RefKind::Branch,
+            change,
+            shape,
+        };
+        Notification::new("team/app", "alice", update)
     }
 
     fn route(toml_route: &str) -> Route {
-        let config: crate::config::Config =
-            toml::from_str(&format!("[[route]]\n{toml_route}")).unwrap();
-        Router::new(&config.routes).unwrap().routes.remove(0)
+        let config: RouteConfig = toml::from_str(toml_route).unwrap();
+        Router::new(&[config]).unwrap().routes.remove(0)
     }
 
     #[test]

@@ -14,8 +14,11 @@ const SEND_TIMEOUT: Duration = Duration::from_millis(100);
 /// How serious a line is (syslog severities).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {
+    /// A run that failed.
     Error = 3,
+    /// A run that left messages queued or refused.
     Warning = 4,
+    /// A run that went as planned.
     Info = 6,
 }
 

@@ -91,24 +91,12 @@ fn without_dry_run_messages_go_to_the_outbox_and_can_be_listed_and_shown() {
     let config = f.root.join("outbox.toml");
     std::fs::write(&config, format!("[outbox]\ndir = '{}'\n", outbox.display())).unwrap();
     let run = |args: &[&str], stdin: &str| {
-        use std::io::Write;
-        let mut child = Command::new(HOOKBUS)
-            .current_dir(&f.bare)
+        let mut cmd = Command::new(HOOKBUS);
+        cmd.current_dir(&f.bare)
             .arg("--config")
             .arg(&config)
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+            .args(args);
+        with_stdin(cmd, stdin.as_bytes())
     };
     let out = run(&["post-receive"], &format!("{a} {b} refs/heads/master\n"));
     assert!(out.status.success(), "{}", stderr(&out));
@@ -269,28 +257,10 @@ fn repo_names_come_from_git_config_gl_repo_or_the_configured_base() {
     let (f, a, b) = pushed();
     let stdin = format!("{a} {b} refs/heads/master\n");
     let name_of = |extra_env: &[(&str, &str)], config: &std::path::Path| {
-        use std::io::Write;
-        let mut cmd = Command::new(HOOKBUS);
-        cmd.current_dir(&f.bare)
-            .arg("--config")
-            .arg(config)
-            .args(["post-receive", "--dry-run"])
-            .env_remove("GL_REPO")
-            .env_remove("GL_USER")
-            .env("USER", "alice")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped());
-        for (key, value) in extra_env {
-            cmd.env(key, value);
-        }
-        let mut child = cmd.spawn().unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let mut cmd = gitutil::hookbus(config, &f.bare);
+        cmd.args(["post-receive", "--dry-run"])
+            .envs(extra_env.iter().copied());
+        let out = with_stdin(cmd, stdin.as_bytes());
         let msgs = parse_lines(&stdout(&out));
         (
             msgs[0].header("repo").to_string(),

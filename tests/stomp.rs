@@ -11,8 +11,7 @@ use brokers::{
 use hookbus::config::Config;
 use hookbus::deliver::Message;
 use hookbus::stomp::{PublishError, Publisher};
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 fn publisher(config: &str) -> Publisher {
     let config = Config::parse(config).unwrap_or_else(|e| panic!("{e:#}: {config}"));
@@ -42,20 +41,14 @@ fn hookbus(config: &str, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> O
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hookbus.toml");
     std::fs::write(&path, config).unwrap();
-    let mut child = Command::new(gitutil::HOOKBUS)
-        .arg("--config")
+    let mut cmd = Command::new(gitutil::HOOKBUS);
+    cmd.arg("--config")
         .arg(&path)
         .args(args)
         .env_remove("HOOKBUS_PASSCODE")
         .env("HOOKBUS_OUTBOX", dir.path().join("outbox"))
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
+        .envs(env.iter().copied());
+    gitutil::with_stdin(cmd, stdin)
 }
 
 /// Makes a config holding a passcode readable by its owner only, as it should be.
@@ -565,4 +558,11 @@ fn an_imported_legacy_config_passes_check_against_a_real_broker() {
         report.contains("authenticated, STOMP 1.2 (ActiveMQ"),
         "{report}"
     );
+}
+
+#[test]
+fn base64_decodes_what_python_encodes() {
+    assert_eq!(brokers::base64_decode("YQBi/w=="), b"a\0b\xff");
+    assert_eq!(brokers::base64_decode("YWJj"), b"abc");
+    assert_eq!(brokers::base64_decode(""), b"");
 }

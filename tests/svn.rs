@@ -458,3 +458,30 @@ fn bad_input_gets_one_clear_line_and_its_own_status() {
     assert_has(&err, "set [svn] svnlook in the config");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn hooks_stay_silent_for_a_repository_named_in_repos_skip_as_git_hooks_do() {
+    let skip = "[repos]\nskip = [\"depot\", \"app\"]\n";
+    let f = SvnFixture::new(skip);
+    f.write(&[("projA/trunk/a.txt", b"a\n")]);
+    assert!(f.commit("Add a").is_empty(), "the hook sent nothing");
+    let repo = f.repo.to_str().unwrap();
+    let out = f.hookbus(&["-v", "svn-post-commit", repo, "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(f.take_messages().is_empty(), "nothing was sent");
+    let svn_says = stderr(&out);
+
+    let git = gitutil::Fixture::with_config(&format!("{skip}{}", gitutil::TWO_ROUTES));
+    let old = git.commit("one", &[("a", b"1")]);
+    git.git(&["push", "-q", "origin", "master"]);
+    let new = git.commit("two", &[("a", b"2")]);
+    let stdin = format!("{old} {new} refs/heads/master\n");
+    let out = git.hookbus(&["-v", "post-receive"], &stdin);
+    assert_eq!(out.status.code(), Some(0));
+    let git_says = String::from_utf8_lossy(&out.stderr).replace("app:", "depot:");
+    assert_eq!(
+        svn_says, "hookbus: depot: nothing sent: its name matches [repos] skip\n",
+        "{svn_says}"
+    );
+    assert_eq!(svn_says, git_says);
+}

@@ -33,6 +33,7 @@ pub struct Stopped {
     pub entry: Option<String>,
     /// Messages of that file still waiting.
     pub left: usize,
+    /// Why it stopped, as the broker or the clock said it.
     pub reason: String,
 }
 

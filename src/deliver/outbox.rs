@@ -44,13 +44,16 @@ pub struct Entry {
     /// File name (`dead/NAME` for a dead letter); pending names sort in the
     /// order the files were stored.
     pub name: String,
+    /// Where the file is.
     pub path: PathBuf,
 }
 
 /// A message the broker refused for good, and what it said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
+    /// The message as it was stored.
     pub message: Message,
+    /// What the broker said when it refused it.
     pub reason: String,
 }
 
@@ -143,9 +146,10 @@ impl Outbox {
         read_file(&entry.path)
     }
 
-    /// Finds a file by its name (or a unique prefix of it); `dead/NAME` finds a
-    /// dead letter.
+    /// Finds a file by its name as `outbox list` shows it (or a unique prefix
+    /// of it; a `#N` message index is ignored); `dead/NAME` finds a dead letter.
     pub fn find(&self, name: &str) -> Result<Entry> {
+        let name = name.split('#').next().unwrap_or(name);
         let pool = if name.starts_with("dead/") {
             self.list_dead()?
         } else {
@@ -163,6 +167,26 @@ impl Outbox {
             ),
             n => bail!("{n} files start with {name}; give more of the name"),
         }
+    }
+
+    /// Finds a dead letter file by its name, with or without `dead/`.
+    pub fn find_dead(&self, name: &str) -> Result<Entry> {
+        match name.starts_with("dead/") {
+            true => self.find(name),
+            false => self.find(&format!("dead/{name}")),
+        }
+    }
+
+    /// How many messages wait (not counting dead letters); a file that cannot
+    /// be read counts as one.
+    pub fn count_waiting(&self) -> Result<usize> {
+        let mut waiting = 0;
+        for entry in self.list()? {
+            waiting += self
+                .read_if_present(&entry)
+                .map_or(1, |messages| messages.map_or(0, |messages| messages.len()));
+        }
+        Ok(waiting)
     }
 
     /// Removes a delivered file.

@@ -3,11 +3,10 @@
 //! while it is read so memory stays bounded.
 
 use crate::model::{Commit, CommitSource, FileChange, FileStatus, Patch, PatchLimits, Signature};
+use crate::text::decode_text;
 use anyhow::{Context, Result};
 use chrono::{DateTime, FixedOffset};
-use encoding_rs::{Encoding, WINDOWS_1252};
 use git2::{Delta, DiffFindOptions, DiffOptions, ObjectType, Oid, Repository, Tree};
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Reads commits of one repository for rendering.
@@ -61,19 +60,6 @@ impl CommitSource for GitCommits<'_> {
         let encoding = commit.message_encoding().ok().flatten();
         let message = decode_text(commit.message_raw_bytes(), encoding);
         Ok(message.lines().next().unwrap_or("").to_string())
-    }
-}
-
-/// Decodes commit text: the declared `encoding` when there is one, UTF-8 when the
-/// bytes are valid UTF-8, else Windows-1252 (a superset of Latin-1 that maps every
-/// byte), so old non-UTF-8 history reads sensibly and never fails.
-pub fn decode_text<'a>(bytes: &'a [u8], declared: Option<&str>) -> Cow<'a, str> {
-    if let Some(encoding) = declared.and_then(|label| Encoding::for_label(label.as_bytes())) {
-        return encoding.decode_without_bom_handling(bytes).0;
-    }
-    match std::str::from_utf8(bytes) {
-        Ok(text) => Cow::Borrowed(text),
-        Err(_) => WINDOWS_1252.decode_without_bom_handling(bytes).0,
     }
 }
 
@@ -368,14 +354,6 @@ impl PatchBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn decoding_honours_the_header_and_never_fails() {
-        assert_eq!(decode_text(b"caf\xe9", Some("ISO-8859-1")), "café");
-        assert_eq!(decode_text(b"caf\xe9", None), "café");
-        assert_eq!(decode_text("café".as_bytes(), None), "café");
-        assert_eq!(decode_text(b"\x82\xa0", Some("Shift_JIS")), "あ");
-    }
 
     #[test]
     fn paths_are_quoted_only_when_ambiguous() {

@@ -7,8 +7,11 @@ use thiserror::Error;
 pub struct RawUpdate {
     /// 1-based line number, for error messages.
     pub line: usize,
+    /// The id before the push; all zeros on create.
     pub oldrev: String,
+    /// The id after the push; all zeros on delete.
     pub newrev: String,
+    /// The full refname, e.g. `refs/heads/master`.
     pub refname: String,
 }
 
@@ -18,13 +21,33 @@ pub enum InputError {
     #[error(
         "stdin line {line} is blank; post-receive input is one 'OLD NEW REFNAME' line per ref"
     )]
-    Blank { line: usize },
+    /// An empty line.
+    Blank {
+        /// 1-based stdin line number.
+        line: usize,
+    },
     #[error("stdin line {line} is not 'OLD NEW REFNAME': {text:?}")]
-    Malformed { line: usize, text: String },
+    /// Not three fields separated by spaces.
+    Malformed {
+        /// 1-based stdin line number.
+        line: usize,
+        /// The line as read.
+        text: String,
+    },
     #[error("stdin line {line}: {value:?} is not a full object id (40 or 64 hex digits)")]
-    BadId { line: usize, value: String },
+    /// A field that is not a full hex object id.
+    BadId {
+        /// 1-based stdin line number.
+        line: usize,
+        /// The field that is not an id.
+        value: String,
+    },
     #[error("stdin line {line}: old and new ids have different lengths (SHA-1 and SHA-256 mixed)")]
-    MixedIds { line: usize },
+    /// Old and new ids of different lengths.
+    MixedIds {
+        /// 1-based stdin line number.
+        line: usize,
+    },
 }
 
 /// True for a full-length hex object id (SHA-1 or SHA-256).

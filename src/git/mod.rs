@@ -20,21 +20,36 @@ pub use push::{analyze, PushContext};
 #[derive(Debug, Error)]
 pub enum UpdateError {
     #[error(transparent)]
+    /// A malformed stdin line.
     Input(#[from] input::InputError),
     #[error(
         "stdin line {line}: unknown revision {id} for {refname}; is this the repository that received the push? (run the hook inside it or pass --repo DIR)"
     )]
+    /// An id the repository does not have.
     UnknownRevision {
+        /// 1-based stdin line number.
         line: usize,
+        /// The id as given.
         id: String,
+        /// The ref the line updates.
         refname: String,
     },
     #[error("stdin line {line}: ids must have {expected} hex digits in this repository")]
-    WrongIdLength { line: usize, expected: usize },
-    #[error("stdin line {line}: {refname}: {message}")]
-    Git {
+    /// Ids of the other hash (SHA-1 in a SHA-256 repository, or the reverse).
+    WrongIdLength {
+        /// 1-based stdin line number.
         line: usize,
+        /// Hex digits of an id in this repository.
+        expected: usize,
+    },
+    #[error("stdin line {line}: {refname}: {message}")]
+    /// libgit2 failed on this update.
+    Git {
+        /// 1-based stdin line number.
+        line: usize,
+        /// The ref the line updates.
         refname: String,
+        /// What libgit2 said.
         message: String,
     },
 }
@@ -188,36 +203,18 @@ pub fn repo_name(
         repo.path().parent().unwrap_or(repo.path()).to_path_buf()
     };
     let dir = dir.canonicalize().unwrap_or(dir);
-    let relative = base
-        .and_then(|base| {
-            let base = base.canonicalize().unwrap_or_else(|_| base.to_path_buf());
-            dir.strip_prefix(base).ok().map(Path::to_path_buf)
-        })
-        .filter(|path| !path.as_os_str().is_empty());
-    match relative {
-        Some(path) => name_from_path(&path),
-        None => dir
-            .file_name()
-            .map(Path::new)
-            .map_or_else(String::new, name_from_path),
-    }
-}
-
-/// A repository name from a (relative) path: its text without a trailing `/`
-/// or `.git`.
-pub fn name_from_path(path: &Path) -> String {
-    let text = path.to_string_lossy();
-    let text = text.trim_end_matches('/');
-    text.strip_suffix(".git").unwrap_or(text).to_string()
+    crate::naming::name_of_dir(&dir, base)
 }
 
 /// One replay request: announce every commit in `OLD..NEW` of `refname`, as if
 /// pushed now (refs have moved on since, so the push rule would find nothing).
 #[derive(Debug, Clone)]
 pub struct ReplayRequest {
+    /// The ref the commits were pushed to, e.g. `refs/heads/master`.
     pub refname: String,
     /// Any revision; all zeros (or empty) for "from the beginning".
     pub oldrev: String,
+    /// Any revision the range ends at.
     pub newrev: String,
     /// One notification per commit, oldest first, as if pushed one by one.
     pub each: bool,
@@ -254,15 +251,8 @@ pub fn replay(
     let ids = push::walk(repo, &[new_commit], old_commit.as_slice())?;
     let keep = context.max_listed;
     let base = |update: RefUpdate, commits: Vec<Oid>| Notification {
-        repo: context.repo_name.clone(),
-        pusher: context.pusher.clone(),
-        update,
         new_commits: IdList::collect(commits.into_iter().map(|id| id.to_string()), keep),
-        known_commits: IdList::default(),
-        discarded_commits: IdList::default(),
-        omitted_commits: IdList::default(),
-        tag: None,
-        extra: Vec::new(),
+        ..Notification::new(&context.repo_name, &context.pusher, update)
     };
     if request.each {
         let mut notifications = Vec::with_capacity(ids.len());

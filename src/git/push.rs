@@ -10,7 +10,9 @@ use std::collections::HashSet;
 /// Who and where, for every notification of one run.
 #[derive(Debug, Clone)]
 pub struct PushContext {
+    /// The repository's name in messages.
     pub repo_name: String,
+    /// Who pushed (`GL_USER`, else `$USER`); empty when unknown.
     pub pusher: String,
     /// Announce `refs/notes/*` updates (off by default).
     pub announce_notes: bool,
@@ -109,15 +111,12 @@ fn compute(
             .collect();
         let (discarded, omitted) = lost_commits(repo, c, &current_refs)?;
         notifications.push(Ok(Notification {
-            repo: context.repo_name.clone(),
-            pusher: context.pusher.clone(),
-            update: c.update.clone(),
             new_commits: ids(new_list),
             known_commits: ids(known),
             discarded_commits: ids(discarded),
             omitted_commits: ids(omitted),
             tag: c.tag.clone(),
-            extra: Vec::new(),
+            ..Notification::new(&context.repo_name, &context.pusher, c.update.clone())
         }));
     }
     Ok(notifications)
@@ -307,7 +306,7 @@ pub(crate) fn shape(repo: &Repository, old: Oid, new: Oid) -> Result<UpdateShape
 }
 
 fn annotated_tag(tag: &git2::Tag) -> crate::model::AnnotatedTag {
-    let decode = |bytes: &[u8]| super::commits::decode_text(bytes, None).into_owned();
+    let decode = |bytes: &[u8]| crate::text::decode_text(bytes, None).into_owned();
     crate::model::AnnotatedTag {
         name: decode(tag.name_bytes()),
         target: tag.target_id().to_string(),

@@ -147,6 +147,7 @@ pub struct MirrorConfig {
     pub url: Option<String>,
     /// The account git runs as when the daemon runs as root.
     pub user: Option<String>,
+    /// What is done after each fetch.
     #[serde(default)]
     pub mode: Mode,
     /// Where `checkout` publishes the tree, or the directory `branches` fills.

@@ -16,9 +16,13 @@ const STDERR_TAIL: usize = 600;
 /// An account git runs as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
+    /// The account's name.
     pub name: String,
+    /// Its user id.
     pub uid: u32,
+    /// Its primary group.
     pub gid: u32,
+    /// Its home directory (git and ssh read their settings there).
     pub home: PathBuf,
 }
 
@@ -63,6 +67,7 @@ pub fn running_as_root() -> bool {
 /// How git is run for one mirror.
 #[derive(Debug, Clone)]
 pub struct Git {
+    /// Bound on one git command.
     pub timeout: Duration,
     /// Run as this account (only set when the daemon is root).
     pub account: Option<Account>,

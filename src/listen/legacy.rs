@@ -10,9 +10,11 @@ use yaml_rust2::Yaml;
 pub struct LegacyMirror {
     /// The entry's key: the repository name messages carry.
     pub name: String,
+    /// The account git ran as.
     pub user: Option<String>,
     /// The local clone (`repo:`).
     pub path: Option<String>,
+    /// Where trusting and puppetmaster modes checked out.
     pub target: Option<String>,
     /// The seed's mode name: normal, trusting, dangerous, puppetmaster.
     pub mode: Option<String>,

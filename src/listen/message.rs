@@ -9,9 +9,13 @@ const MAX_FIELD: usize = 1024;
 /// A repository update as a message announced it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Update {
+    /// The repository's name, as mirrors are matched against it.
     pub repo: String,
+    /// The ref that moved, if the message said.
     pub refname: Option<String>,
+    /// Where it went (a full hex object id, else dropped).
     pub newrev: Option<String>,
+    /// hookbus's change kind (create, update, delete, …).
     pub change: Option<String>,
     /// The `hookbus-id` header: the same for every redelivery of one message.
     pub id: Option<String>,
@@ -20,6 +24,7 @@ pub struct Update {
 /// What a message turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
+    /// A repository update.
     Update(Update),
     /// A body that is only a line end: the seed's keepalive.
     Keepalive,

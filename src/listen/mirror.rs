@@ -17,7 +17,9 @@ const BRANCH_RELEASES: &str = ".hookbus";
 /// A mirror ready to work.
 #[derive(Debug, Clone)]
 pub struct Mirror {
+    /// What the config says about it.
     pub config: MirrorConfig,
+    /// How its git runs.
     pub git: Git,
 }
 

@@ -22,7 +22,9 @@ pub enum Decision {
 /// Why a message needs no work.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Skip {
+    /// A body that is only a line end.
     Keepalive,
+    /// Nothing usable; why.
     Unusable(String),
     /// Its `hookbus-id` was already answered.
     Duplicate,

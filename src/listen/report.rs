@@ -20,15 +20,23 @@ const LOCK_WAIT: Duration = Duration::from_secs(5);
 /// One piece of work, as reported.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Event {
+    /// This machine.
     pub host: String,
+    /// The mirror's clone path.
     pub mirror: String,
+    /// The repository the (last) message named, else the mirror's `repo`.
     pub repo: String,
+    /// The ref the (last) message named.
     pub refname: Option<String>,
+    /// Where the message said it went.
     pub newrev: Option<String>,
+    /// The mirror's mode.
     pub mode: String,
     /// `ok`, `failed`, or `refused` (a branch that cannot be a directory).
     pub result: String,
+    /// How long the work took.
     pub duration_ms: u64,
+    /// What went wrong, if anything.
     pub error: Option<String>,
     /// The `hookbus-id` of the (last) message this work answered.
     pub hookbus_id: Option<String>,

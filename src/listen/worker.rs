@@ -20,6 +20,7 @@ pub type Ticket = u64;
 /// Something a mirror should be updated for: a message, or a poll.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
+    /// What the message said; `None` for a poll.
     pub update: Option<Update>,
     /// The message to acknowledge when done; `None` for a poll.
     pub ticket: Option<Ticket>,
@@ -28,6 +29,7 @@ pub struct Request {
 /// A batch of requests answered.
 #[derive(Debug)]
 pub struct Finished {
+    /// The messages answered.
     pub tickets: Vec<Ticket>,
     /// What was done; `None` when the mirror was removed from the config
     /// before its turn came.

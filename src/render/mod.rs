@@ -86,6 +86,12 @@ impl Limits {
         Ok(())
     }
 
+    /// How many ids each commit list of a notification keeps: the commits
+    /// rendered in full, then as many as a message lists by id.
+    pub fn max_listed(&self) -> usize {
+        self.max_commits + MAX_LISTED_IDS
+    }
+
     /// The part of the limits a commit loader applies while reading a patch.
     pub fn patch_limits(&self) -> PatchLimits {
         PatchLimits {
@@ -98,18 +104,22 @@ impl Limits {
 /// A commit that is listed but not rendered in full.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedCommit {
+    /// The full commit id.
     pub id: String,
+    /// The first line of its message.
     pub subject: String,
 }
 
 /// A notification with the commits it shows loaded, ready for any format.
 pub struct Prepared<'a> {
+    /// The notification being rendered.
     pub notification: &'a Notification,
     /// Commits rendered in full, newest first.
     pub shown: Vec<Commit>,
     /// Announced commits not rendered in full, newest first (at most
     /// [`MAX_LISTED_IDS`]; `not_shown_total` counts them all).
     pub not_shown: Vec<ListedCommit>,
+    /// How many announced commits are not rendered in full.
     pub not_shown_total: usize,
 }
 
@@ -173,7 +183,9 @@ pub fn prepare_headline<'a>(
 /// A rendered message body with its headers, before routing adds a destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
+    /// Headers in the order they are sent.
     pub headers: Vec<(String, String)>,
+    /// The message body.
     pub body: String,
 }
 

@@ -14,24 +14,34 @@ use std::time::{Duration, Instant};
 #[derive(Debug, thiserror::Error)]
 pub enum StompError {
     #[error("cannot resolve {0}")]
+    /// The host name does not resolve.
     Resolve(String),
     #[error("cannot connect: {0}")]
+    /// No TCP connection.
     Connect(io::Error),
     #[error("timed out {0}")]
+    /// A step ran out of time; says which.
     Timeout(&'static str),
     #[error("connection closed by the broker {0}")]
+    /// The broker closed the connection; says during which step.
     Closed(&'static str),
     #[error("{0}")]
+    /// Reading or writing failed.
     Io(io::Error),
     #[error("TLS: {0}")]
+    /// The TLS handshake failed (trust, names, protocol).
     Tls(String),
     #[error("broker refused the connection: {0} (check login, passcode and vhost)")]
+    /// An ERROR frame in reply to CONNECT.
     LoginRefused(String),
     #[error("broker refused a message: {0}")]
+    /// An ERROR frame in reply to a SEND.
     Refused(String),
     #[error("not a STOMP broker? {0}")]
+    /// Bytes that are not a STOMP frame.
     Protocol(#[from] FrameError),
     #[error("not a STOMP broker? expected CONNECTED, got {0:?}")]
+    /// A frame other than CONNECTED in reply to CONNECT.
     NotConnected(String),
 }
 
@@ -63,7 +73,9 @@ const CONNECTING: &str = "connecting";
 /// What CONNECT needs besides the host.
 #[derive(Debug, Clone)]
 pub struct ConnectParams<'a> {
+    /// The `login` header, if any.
     pub login: Option<&'a str>,
+    /// The `passcode` header, if any.
     pub passcode: Option<&'a Secret>,
     /// The `host` header: the vhost (`/` when not configured).
     pub vhost: &'a str,

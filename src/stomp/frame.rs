@@ -32,8 +32,11 @@ impl Escaping {
 /// One STOMP frame: a command, ordered headers and a byte-exact body.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Frame {
+    /// `CONNECT`, `SEND`, `RECEIPT`, `ERROR` …
     pub command: String,
+    /// Headers in order, unescaped.
     pub headers: Vec<(String, String)>,
+    /// The body bytes.
     pub body: Vec<u8>,
 }
 
@@ -142,14 +145,19 @@ fn escape_into(text: &str, escaping: Escaping, out: &mut Vec<u8>) {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
     #[error("frame larger than {MAX_FRAME_BYTES} bytes")]
+    /// Over [`MAX_FRAME_BYTES`].
     TooLarge,
     #[error("header line without a colon: {0:?}")]
+    /// A header line with no `:`.
     HeaderWithoutColon(String),
     #[error("undefined escape sequence in header: {0:?}")]
+    /// A `\` escape STOMP 1.2 does not define.
     BadEscape(String),
     #[error("bad content-length {0:?}")]
+    /// A `content-length` that is not a number.
     BadContentLength(String),
     #[error("body of declared length is not followed by NUL")]
+    /// The body is not followed by the NUL byte.
     MissingNul,
 }
 

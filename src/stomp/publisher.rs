@@ -7,7 +7,7 @@ use super::frame::Frame;
 use super::settings::BrokerSettings;
 use super::tls;
 use super::url::HostSpec;
-use crate::deliver::Message;
+use crate::message::{Message, RESERVED_HEADERS};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,8 +17,6 @@ use std::time::{Duration, Instant};
 const WINDOW: usize = 512;
 /// Bytes queued before they are written out.
 const WRITE_CHUNK: usize = 64 * 1024;
-/// Headers the publisher sets itself; a message's own copies are dropped.
-pub const RESERVED_HEADERS: [&str; 4] = ["destination", "receipt", "content-length", "transaction"];
 
 /// Whether a publish goes round the hosts again, with the URL's back-off,
 /// after every host failed.

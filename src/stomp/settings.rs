@@ -12,6 +12,7 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_millis(2000);
 /// Resolved broker settings.
 #[derive(Debug, Clone)]
 pub struct BrokerSettings {
+    /// The parsed `[broker] url`.
     pub url: BrokerUrl,
     /// Login for hosts whose URL names none.
     pub login: Option<String>,
@@ -25,7 +26,9 @@ pub struct BrokerSettings {
     pub deadline: Duration,
     /// PEM CA certificates to trust instead of the system roots.
     pub ca_file: Option<PathBuf>,
+    /// Check that a broker's certificate names its host.
     pub tls_verify_hostname: bool,
+    /// Escape CONNECT header values (RabbitMQ needs it for a `\` in a passcode).
     pub escape_connect_headers: bool,
     /// Lines to show the user on every run (ignored options, risky settings).
     pub warnings: Vec<String>,

@@ -69,7 +69,9 @@ pub struct AckToken {
 /// One message received.
 #[derive(Debug, Clone)]
 pub struct Delivery {
+    /// The MESSAGE frame.
     pub frame: Frame,
+    /// What acknowledges it.
     pub ack: AckToken,
 }
 

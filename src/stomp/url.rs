@@ -16,7 +16,9 @@ pub const DEFAULT_TLS_PORT: u16 = 61612;
 /// One broker to try.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostSpec {
+    /// Host name or address.
     pub host: String,
+    /// TCP port.
     pub port: u16,
     /// `stomp+ssl://`.
     pub tls: bool,
@@ -42,9 +44,13 @@ impl HostSpec {
 /// publish deadline bounds all of it whatever these say.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FailoverOptions {
+    /// Pause before the first retry (`initialReconnectDelay`).
     pub initial_reconnect_delay: Duration,
+    /// Longest pause between retries (`maxReconnectDelay`).
     pub max_reconnect_delay: Duration,
+    /// Pauses grow by `back_off_multiplier` (`useExponentialBackOff`).
     pub use_exponential_back_off: bool,
+    /// How much each pause grows (`backOffMultiplier`).
     pub back_off_multiplier: f64,
     /// Rounds over the host list after the first; `None`: until the deadline.
     pub max_reconnect_attempts: Option<u32>,
@@ -84,6 +90,7 @@ impl FailoverOptions {
 pub struct BrokerUrl {
     /// Hosts in URL order.
     pub hosts: Vec<HostSpec>,
+    /// How to move between the hosts.
     pub failover: FailoverOptions,
     /// Options that were accepted but do nothing, for the user to hear about.
     pub warnings: Vec<String>,

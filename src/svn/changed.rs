@@ -7,9 +7,13 @@ use anyhow::{bail, Result};
 /// What happened to a node's content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// `A`: added (a copy when `copied_from` is set).
     Added,
+    /// `D`: deleted.
     Deleted,
+    /// `U`: content changed.
     Modified,
+    /// `R`: deleted and added again in the same revision.
     Replaced,
     /// Content untouched (`_`): only properties changed.
     Unchanged,
@@ -20,7 +24,9 @@ pub enum Action {
 pub struct ChangedPath {
     /// Repository path without a leading `/`; directories end in `/`.
     pub path: String,
+    /// What happened to its content.
     pub action: Action,
+    /// Its properties changed too.
     pub properties_changed: bool,
     /// Copy source path and revision, for `A +` and `R +`.
     pub copied_from: Option<(String, u64)>,

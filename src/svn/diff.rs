@@ -13,7 +13,9 @@ use std::collections::HashMap;
 /// Line counts of one file's content diff.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FileStats {
+    /// Lines added.
     pub insertions: usize,
+    /// Lines removed.
     pub deletions: usize,
     /// svnlook printed `(Binary files differ)` (svn:mime-type is not text).
     pub binary: bool,
@@ -22,6 +24,7 @@ pub struct FileStats {
 /// The part of a revision's diff that belongs to the selected paths.
 #[derive(Debug, Default)]
 pub struct NarrowedDiff {
+    /// The diff of the selected paths, cut to the limits.
     pub patch: Patch,
     /// Keyed by path without a trailing `/`.
     pub stats: HashMap<String, FileStats>,

@@ -4,9 +4,22 @@
 //! whose match is the top directory of a branch; its named captures fill a
 //! refname template. The first matching rule wins.
 
-use crate::config::LayoutRule;
 use anyhow::{bail, Context, Result};
 use regex::Regex;
+use serde::Deserialize;
+
+/// One `[[svn.layout]]` rule: a regex for the top of a branch directory and the
+/// refname it stands for.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LayoutRule {
+    /// Matched at the start of a repository path (directories end in `/`); named
+    /// captures (`project`, `branch`, `tag`, …) fill the refname template. End it
+    /// with `/` so that `trunk/` does not match `trunk2/`.
+    pub pattern: String,
+    /// Refname template, e.g. `refs/heads/{branch}`.
+    pub refname: String,
+}
 
 /// The refname of paths that no layout rule matches (`projA/`, `projA/branches/`,
 /// files at the top), so that nothing a revision changed goes unannounced.
@@ -38,6 +51,7 @@ pub fn default_rules() -> Vec<LayoutRule> {
 pub struct Placement {
     /// The `project` capture; `None` for top-level layouts and unmatched paths.
     pub project: Option<String>,
+    /// The refname the path belongs to.
     pub refname: String,
     /// True when the path is the branch directory itself (its creation or
     /// deletion creates or deletes the branch).

@@ -8,21 +8,23 @@
 pub mod changed;
 pub mod diff;
 pub mod layout;
+pub mod options;
 pub mod svnlook;
 
-use crate::config::SvnOptions;
 use crate::model::{
     Change, Commit, CommitSource, FileChange, FileStatus, IdList, Notification, PatchLimits,
-    RefKind, RefUpdate, Signature, UpdateShape,
+    RefKind, RefUpdate, Signature, UpdateShape, PROJECT,
 };
 use anyhow::{bail, Context, Result};
 use changed::{Action, ChangedPath};
 use diff::DiffNarrower;
 use layout::Layouts;
 use std::cell::RefCell;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 use svnlook::Svnlook;
+
+pub use options::SvnOptions;
 
 /// A revision's changed paths and revision properties.
 #[derive(Debug)]
@@ -54,7 +56,9 @@ struct Group<'r> {
 /// An inclusive range of revisions to replay; `to` `None` means the youngest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RevisionRange {
+    /// The first revision.
     pub from: u64,
+    /// The last revision; `None` for the youngest.
     pub to: Option<u64>,
 }
 
@@ -116,7 +120,7 @@ impl SvnRepository {
         }
         let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         Ok(SvnRepository {
-            name: name.map_or_else(|| repo_name(&path, base), str::to_string),
+            name: name.map_or_else(|| crate::naming::name_of_dir(&path, base), str::to_string),
             look: Svnlook::new(&options.svnlook, &options.locale, &path),
             layouts: Layouts::compile(&options.layouts)?,
             cache: RefCell::new(None),
@@ -184,29 +188,24 @@ impl SvnRepository {
             RefKind::Other
         };
         let mut extra = vec![
-            ("project".to_string(), group.key.project.clone()),
+            (PROJECT.to_string(), group.key.project.clone()),
             ("revname".to_string(), number.to_string()),
         ];
         if let Some((source, rev)) = group.root.and_then(|root| root.copied_from.as_ref()) {
             extra.push(("copied-from".to_string(), peg(source, *rev)));
         }
+        let update = RefUpdate {
+            refname: refname.clone(),
+            oldrev: rev_id(number.saturating_sub(1)),
+            newrev: rev_id(number),
+            kind,
+            change,
+            shape: (change == Change::Update).then_some(UpdateShape::FastForward),
+        };
         Notification {
-            repo: self.name.clone(),
-            pusher: revision.author.clone(),
-            update: RefUpdate {
-                refname: refname.clone(),
-                oldrev: rev_id(number.saturating_sub(1)),
-                newrev: rev_id(number),
-                kind,
-                change,
-                shape: (change == Change::Update).then_some(UpdateShape::FastForward),
-            },
             new_commits: IdList::collect([rev_id(number)], 1),
-            known_commits: IdList::default(),
-            discarded_commits: IdList::default(),
-            omitted_commits: IdList::default(),
-            tag: None,
             extra,
+            ..Notification::new(&self.name, &revision.author, update)
         }
     }
 
@@ -261,7 +260,7 @@ impl SvnRepository {
             .with_context(|| format!("cannot read r{number}"))?;
         let mut props = output.revprops.into_iter().map(|value| {
             let bytes = value.unwrap_or_default();
-            crate::git::commits::decode_text(&bytes, None).into_owned()
+            crate::text::decode_text(&bytes, None).into_owned()
         });
         let mut prop = || props.next().unwrap_or_default();
         let revision = Rc::new(Revision {
@@ -370,14 +369,8 @@ impl CommitSource for SvnRepository {
         id: &str,
         limits: &PatchLimits,
     ) -> Result<Commit> {
-        let project = notification
-            .extra
-            .iter()
-            .find(|(key, _)| key == "project")
-            .map(|(_, value)| value.clone())
-            .unwrap_or_default();
         let key = GroupKey {
-            project,
+            project: notification.project().to_string(),
             refname: notification.update.refname.clone(),
         };
         self.commit(parse_id(id)?, Some(&key), limits)
@@ -429,23 +422,6 @@ fn dirs_changed(paths: &[&ChangedPath]) -> Vec<String> {
         }
     }
     dirs
-}
-
-/// The directory name of `path`, or its path below `base`.
-fn repo_name(path: &Path, base: Option<&Path>) -> String {
-    let relative: Option<PathBuf> = base
-        .and_then(|base| {
-            let base = base.canonicalize().unwrap_or_else(|_| base.to_path_buf());
-            path.strip_prefix(base).ok().map(Path::to_path_buf)
-        })
-        .filter(|relative| !relative.as_os_str().is_empty());
-    match relative {
-        Some(relative) => relative.to_string_lossy().into_owned(),
-        None => path
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    }
 }
 
 #[cfg(test)]

@@ -256,12 +256,8 @@ impl Fixture {
             )
             .unwrap();
         }
-        let mut child = git(&self.bare, &["fast-import", "--quiet"])
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(&stream).unwrap();
-        assert!(child.wait().unwrap().success(), "git fast-import failed");
+        let imported = with_stdin(git(&self.bare, &["fast-import", "--quiet"]), &stream);
+        assert!(imported.status.success(), "git fast-import failed");
         run_ok(git(&self.bare, &["rev-parse", branch]))
             .trim()
             .to_string()
@@ -315,22 +311,23 @@ impl Fixture {
 
     /// Runs hookbus directly inside the bare repository.
     pub fn hookbus(&self, args: &[&str], stdin: &str) -> Output {
-        use std::io::Write;
-        let mut child = hookbus(&self.config, &self.bare)
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        let mut cmd = hookbus(&self.config, &self.bare);
+        cmd.args(args);
+        with_stdin(cmd, stdin.as_bytes())
     }
+}
+
+/// Runs `cmd` with `stdin` piped in, and collects its output.
+pub fn with_stdin(mut cmd: Command, stdin: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// hookbus with `config`, run in `dir` as the hook would be (no gitolite

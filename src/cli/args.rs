@@ -1,0 +1,250 @@
+//! The command-line definition: every command, option and argument, with
+//! the help text hookbus(1) is generated from.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// What `--help` and hookbus(1) say after the options.
+const AFTER_HELP: &str = "\
+Exit status:
+  0  done
+  2  bad usage
+  3  bad or unreadable config
+  4  bad input (a malformed stdin line, an unknown revision); the other refs were still handled
+  5  repository missing or unreadable
+  6  messages could neither be delivered nor saved; for flush: messages are
+     still waiting or were dead-lettered
+
+Delivery:
+  With a [broker], every message is saved in the outbox first, then published,
+  older messages first. A hook waits at most [broker] deadline_ms and leaves the
+  rest queued for the next push or `hookbus flush` (run it from a timer). Delivery
+  is at least once: a re-sent message keeps its hookbus-id header, so consumers
+  can drop duplicates. Messages the broker refuses for good wait in outbox/dead/.
+
+Environment:
+  HOOKBUS_CONFIG  config file when --config is not given
+  HOOKBUS_OUTBOX  outbox directory when [outbox] dir is not set
+  GL_USER, GL_REPO  set by gitolite: the pusher and the repository name
+
+Files:
+  /etc/hookbus/hookbus.toml  the config, see hookbus.toml(5)";
+
+/// Turns git pushes and Subversion commits into messages on STOMP brokers.
+#[derive(Debug, Parser)]
+#[command(
+    name = "hookbus",
+    version,
+    about,
+    long_about = None,
+    after_long_help = AFTER_HELP,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    /// Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Say more on stderr (repeat for even more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run as a git post-receive hook: read `OLD NEW REFNAME` lines on stdin and
+    /// emit one message per ref update and matching route
+    PostReceive(PostReceiveArgs),
+    /// Emit what a push of OLDREV..NEWREV to REFNAME would have, treating every
+    /// commit in the range as new
+    Replay(ReplayArgs),
+    /// Install the post-receive hook into bare repositories; an existing
+    /// post-receive is kept and chained, never replaced
+    Install(InstallArgs),
+    /// Work with config files
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Run as a Subversion post-commit hook: emit one message per (project,
+    /// branch) revision REV touches and matching route
+    SvnPostCommit(SvnPostCommitArgs),
+    /// Emit what the post-commit hook would have for each revision of FROM[:TO]
+    /// (TO may be HEAD), oldest first
+    SvnReplay(SvnReplayArgs),
+    /// Publish stdin, byte for byte, as one message
+    Send(SendArgs),
+    /// Validate the config and try each broker: reachable, authenticated,
+    /// protocol version, round trip
+    Check,
+    /// Deliver the messages waiting in the outbox, oldest first, stopping at the
+    /// first failure; messages the broker refuses for good become dead letters
+    ///
+    /// Safe to run at any time, beside hooks and other flushes: one lock on the
+    /// outbox makes sure no two processes send the same message. Meant for a
+    /// timer (contrib/systemd) or cron, as the user the hooks run as, so that it
+    /// finds the same outbox. Exits 0 when the outbox is empty, 6 when messages
+    /// are still waiting (the broker is down) or were moved to outbox/dead/ by
+    /// this run (see `hookbus outbox list`).
+    Flush(FlushArgs),
+    /// Look at messages waiting in the local outbox, and dead letters
+    Outbox {
+        #[command(subcommand)]
+        action: OutboxAction,
+    },
+    /// Run the deploy-host daemon until SIGTERM: subscribe to [listen]
+    /// subscribe and keep every [[mirror]] up to date (fetch, checkout,
+    /// in-place or branches); SIGHUP reloads the config
+    ///
+    /// Each message is acknowledged only after its mirrors' work finished, so
+    /// nothing is lost in a crash; every mirror is also fetched at start and
+    /// every [listen] poll_s. One JSON event per piece of work goes to [listen]
+    /// report through the outbox. See hookbus.toml(5) and the README's "Deploy
+    /// hosts".
+    Listen,
+}
+
+// The options of each command, in the order of `Command` (plain comments: a
+// doc comment here would replace the command's own help).
+
+#[derive(Debug, clap::Args)]
+pub struct PostReceiveArgs {
+    /// Print the messages as JSON lines instead of sending them
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The repository [default: $GIT_DIR or the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// Print the messages as JSON lines instead of sending them
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The repository [default: $GIT_DIR or the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// One message per commit, oldest first, as if pushed one by one
+    #[arg(long)]
+    pub each: bool,
+    /// The ref the commits were pushed to, e.g. refs/heads/master
+    pub refname: String,
+    /// Where the ref was before (any revision; all zeros for "from the start")
+    pub oldrev: String,
+    /// Where the ref went (any revision)
+    pub newrev: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InstallArgs {
+    /// One repository
+    #[arg(long, value_name = "DIR", required_unless_present = "all")]
+    pub repo: Option<PathBuf>,
+    /// Every bare repository below BASEDIR, except those [repos] skip names
+    /// (gitolite-admin by default)
+    #[arg(long, value_name = "BASEDIR", conflicts_with = "repo")]
+    pub all: Option<PathBuf>,
+    /// The hookbus binary the hook runs [default: this one]
+    #[arg(long, value_name = "PATH")]
+    pub hookbus: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SvnPostCommitArgs {
+    #[command(flatten)]
+    pub svn: SvnArgs,
+    /// The revision that was committed
+    pub rev: u64,
+    /// The transaction name svn passes (unused)
+    pub txn: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SvnReplayArgs {
+    #[command(flatten)]
+    pub svn: SvnArgs,
+    /// Revisions: N, FROM:TO or FROM:HEAD
+    pub range: String,
+}
+
+// What both Subversion commands take.
+#[derive(Debug, clap::Args)]
+pub struct SvnArgs {
+    /// Print the messages as JSON lines instead of sending them
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The repository's name in messages [default: its path below [repos] base,
+    /// else its directory name]
+    #[arg(long, env = "HOOKBUS_REPO_NAME", value_name = "NAME")]
+    pub name: Option<String>,
+    /// The repository directory (svn passes it to hooks)
+    pub repos: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SendArgs {
+    /// Print the message as a JSON line instead of sending it
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where to send it, e.g. /topic/builds
+    #[arg(long, value_name = "D")]
+    pub destination: String,
+    /// An extra header (repeatable)
+    #[arg(long = "header", value_name = "KEY=VALUE", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
+    /// The subject header
+    #[arg(long)]
+    pub subject: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FlushArgs {
+    /// How long to wait for another hookbus that is delivering from the
+    /// outbox (seconds)
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub wait: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print the hookbus.toml equivalent of the seed's Ruby config
+    /// (stomp-postrec.yaml, svn-stomp.yaml, or the deploy daemon's
+    /// stomp-git.yaml), with comments where its options were silently ignored
+    ImportLegacy {
+        /// The seed's YAML file
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxAction {
+    /// List waiting messages, oldest first, then dead letters with their reasons
+    List,
+    /// Print the messages of one file as JSON lines (like --dry-run)
+    Show {
+        /// The file name as `list` shows it, without `#N` (a unique prefix is
+        /// enough; `dead/NAME` for a dead letter)
+        name: String,
+    },
+    /// Put dead letters back in the outbox, ahead of newer messages, for the
+    /// next flush
+    Retry {
+        /// Dead letters as `list` shows them (`dead/NAME`)
+        #[arg(required_unless_present = "all")]
+        names: Vec<String>,
+        /// Every dead letter
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
+    },
+}
+
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
+}

@@ -1,0 +1,75 @@
+//! `check`: is the config valid and is each broker usable?
+
+use super::emit::publisher;
+use super::report::{Failure, Reporter, Status};
+use hookbus::config::Config;
+use hookbus::deliver::outbox::Outbox;
+use std::io::Write;
+
+/// `hookbus check`: one line per broker on `out`, then the outbox's counts.
+/// Fails unless one broker is usable.
+pub fn check(config: &Config, out: &mut dyn Write, reporter: &mut Reporter) -> Result<(), Failure> {
+    let Some(publisher) = publisher(config, reporter)? else {
+        let _ = writeln!(
+            out,
+            "config is valid; no [broker] configured: messages stay in the outbox"
+        );
+        return Ok(());
+    };
+    let mut usable = false;
+    for report in publisher.check() {
+        let _ = match report.result {
+            Ok((session, round_trip)) => {
+                usable = true;
+                writeln!(
+                    out,
+                    "{}: reachable, authenticated, STOMP {} ({}), round trip {:.1} ms",
+                    report.host,
+                    session.version,
+                    session.server.as_deref().unwrap_or("server unnamed"),
+                    round_trip.as_secs_f64() * 1000.0
+                )
+            }
+            Err(error) if error.is_unreachable() => {
+                writeln!(out, "{}: unreachable: {error}", report.host)
+            }
+            Err(error) => writeln!(out, "{}: reachable, not usable: {error}", report.host),
+        };
+    }
+    let outbox = Outbox::new(config.outbox_dir());
+    let _ = match (outbox.list(), outbox.list_dead()) {
+        (Ok(waiting), Ok(dead)) => writeln!(
+            out,
+            "outbox {}: {} file(s) waiting, {} dead letter(s)",
+            outbox.dir().display(),
+            waiting.len(),
+            dead.len()
+        ),
+        (Err(error), _) | (_, Err(error)) => writeln!(out, "outbox: {error:#}"),
+    };
+    if usable {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            Status::Delivery,
+            "no broker in [broker] url is usable",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_broker_the_config_is_valid_and_messages_stay_in_the_outbox() {
+        let (mut reporter, said) = Reporter::captured();
+        let mut out = Vec::new();
+        check(&Config::default(), &mut out, &mut reporter).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "config is valid; no [broker] configured: messages stay in the outbox\n"
+        );
+        assert_eq!(said.text(), "");
+    }
+}

@@ -1,0 +1,247 @@
+//! What the emitting commands share: the transport a run delivers to, and
+//! what a run says about it (on stderr and in the system log).
+
+use super::report::{Failure, Reporter, Status, WithStatus};
+use anyhow::Context;
+use hookbus::config::Config;
+use hookbus::deliver::broker::{Broker, Waiting};
+use hookbus::deliver::dry_run::DryRun;
+use hookbus::deliver::outbox::Outbox;
+use hookbus::deliver::{Outcome, Transport};
+use hookbus::emit::{self, Report};
+use hookbus::model::{CommitSource, Notification};
+use hookbus::route::Router;
+use hookbus::stomp::Publisher;
+use hookbus::syslog::{Severity, Syslog};
+use std::io::Write;
+use std::time::Duration;
+
+/// One emitting run: options, config and the routes in force.
+pub struct Run<'a> {
+    config: &'a Config,
+    router: &'a Router,
+    dry_run: bool,
+    /// Run by git or svn: delivery waits at most the configured bound, and
+    /// `background = true` applies.
+    hook: bool,
+}
+
+impl<'a> Run<'a> {
+    /// A run delivering through `router`; `hook` when git or svn runs it.
+    pub fn new(config: &'a Config, router: &'a Router, dry_run: bool, hook: bool) -> Self {
+        Run {
+            config,
+            router,
+            dry_run,
+            hook,
+        }
+    }
+
+    /// Renders and delivers (dry runs print on `out`), reporting what happened.
+    pub fn emit(
+        &self,
+        notifications: &[Notification],
+        source: &dyn CommitSource,
+        out: &mut dyn Write,
+        reporter: &mut Reporter,
+    ) -> Result<(), Failure> {
+        let waiting = waiting(self.config, self.hook);
+        let mut transport = transport(self.config, self.dry_run, waiting, out, reporter)?;
+        let report: Report = emit::emit(
+            notifications,
+            source,
+            self.router,
+            &self.config.limits,
+            transport.as_mut(),
+        )
+        .status(Status::Delivery)?;
+        drop(transport); // lets go of the outbox lock before a background flush
+        let outcome = &report.delivered;
+        if !self.dry_run {
+            say_outcome(self.config, outcome, waiting, reporter);
+            if waiting == Some(Waiting::Never) && outcome.queued > 0 {
+                if let Err(error) = spawn_flush(self.config) {
+                    reporter.say(format_args!(
+                        "messages are queued, but {error:#}; run `hookbus flush`"
+                    ));
+                }
+            }
+            let severity = if outcome.queued_because.is_some() || outcome.dead_lettered > 0 {
+                Severity::Warning
+            } else {
+                Severity::Info
+            };
+            log_line(
+                self.config,
+                severity,
+                &push_line(notifications, &report),
+                reporter,
+            );
+        }
+        for failure in &report.failures {
+            reporter.fail(Status::Repository, format_args!("{failure:#}"));
+        }
+        Ok(())
+    }
+}
+
+/// How long delivery may take; `None` without a broker.
+pub fn waiting(config: &Config, hook: bool) -> Option<Waiting> {
+    let broker = config.broker.as_ref()?;
+    Some(match (hook, broker.background) {
+        (true, true) => Waiting::Never,
+        (true, false) => Waiting::Bounded(Duration::from_millis(broker.deadline_ms)),
+        (false, _) => Waiting::PerPublish,
+    })
+}
+
+/// Where messages go: `out` for `--dry-run`, the outbox and then the broker
+/// when one is configured, else the outbox.
+pub fn transport<'o>(
+    config: &Config,
+    dry_run: bool,
+    waiting: Option<Waiting>,
+    out: &'o mut dyn Write,
+    reporter: &mut Reporter,
+) -> Result<Box<dyn Transport + 'o>, Failure> {
+    if dry_run {
+        return Ok(Box::new(DryRun::new(out)));
+    }
+    let outbox = Outbox::new(config.outbox_dir());
+    match (publisher(config, reporter)?, waiting) {
+        (Some(publisher), Some(waiting)) => Ok(Box::new(Broker::new(publisher, outbox, waiting))),
+        _ => Ok(Box::new(outbox)),
+    }
+}
+
+/// The configured publisher, with its warnings said on stderr.
+pub fn publisher(config: &Config, reporter: &mut Reporter) -> Result<Option<Publisher>, Failure> {
+    let Some(broker) = &config.broker else {
+        return Ok(None);
+    };
+    let settings = broker
+        .resolve(config.source.as_deref())
+        .status(Status::Config)?;
+    for warning in &settings.warnings {
+        reporter.say(warning);
+    }
+    Publisher::new(settings).status(Status::Config).map(Some)
+}
+
+/// The pusher's view: nothing when all went out (or goes out in the
+/// background), else one line saying where the messages wait and what sends them.
+pub fn say_outcome(
+    config: &Config,
+    outcome: &Outcome,
+    waiting: Option<Waiting>,
+    reporter: &mut Reporter,
+) {
+    let dir = config.outbox_dir();
+    if let Some(why) = &outcome.unsaved_because {
+        reporter.say(format_args!(
+            "{} message(s) could not be saved ({why}); they were published directly",
+            outcome.unsaved
+        ));
+    }
+    if outcome.dead_lettered > 0 {
+        reporter.say(format_args!(
+            "{} message(s) refused by the broker for good, kept in {} (see `hookbus outbox list`)",
+            outcome.dead_lettered,
+            dir.join("dead").display()
+        ));
+    }
+    match waiting {
+        None if outcome.queued > 0 => reporter.say(format_args!(
+            "{} message(s) saved in outbox {} (no [broker] configured)",
+            outcome.queued,
+            dir.display()
+        )),
+        Some(Waiting::Bounded(_) | Waiting::PerPublish) if outcome.queued > 0 => {
+            reporter.say(format_args!(
+                "{} message(s) queued in {} ({}); the next push or `hookbus flush` delivers them",
+                outcome.queued,
+                dir.display(),
+                outcome
+                    .queued_because
+                    .as_deref()
+                    .unwrap_or("not delivered yet")
+            ))
+        }
+        _ => {}
+    }
+}
+
+/// The log line of one emitting run: repository, refs, counts.
+fn push_line(notifications: &[Notification], report: &Report) -> String {
+    const SHOWN_REFS: usize = 5;
+    let repo = notifications.first().map_or("-", |n| n.repo.as_str());
+    let mut refs: Vec<&str> = Vec::new();
+    for notification in notifications {
+        let refname = notification.update.refname.as_str();
+        if !refs.contains(&refname) {
+            refs.push(refname);
+        }
+    }
+    let more = refs.len().saturating_sub(SHOWN_REFS);
+    refs.truncate(SHOWN_REFS);
+    let mut refs = refs.join(",");
+    if more > 0 {
+        refs.push_str(&format!(",+{more} more"));
+    }
+    let outcome = &report.delivered;
+    let mut line = format!(
+        "{repo}: {refs}: {} message(s), {} delivered, {} queued",
+        report.rendered,
+        outcome.accepted - outcome.queued,
+        outcome.queued
+    );
+    if outcome.dead_lettered > 0 {
+        line.push_str(&format!(", {} dead-lettered", outcome.dead_lettered));
+    }
+    if let Some(why) = &outcome.queued_because {
+        line.push_str(&format!(" ({why})"));
+    }
+    line
+}
+
+/// One line for the record: on stderr when a person watches it (a terminal,
+/// or `-v`), in the system log otherwise.
+fn log_line(config: &Config, severity: Severity, line: &str, reporter: &mut Reporter) {
+    if reporter.watched {
+        reporter.say(line);
+    }
+    to_syslog(config, severity, line);
+}
+
+/// Sends a line to the configured syslog socket, unless a person watches
+/// stderr (a terminal), where the line already went.
+pub fn to_syslog(config: &Config, severity: Severity, line: &str) {
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return;
+    }
+    if let Some(socket) = config.log.syslog_socket() {
+        Syslog::new(socket).send(severity, line);
+    }
+}
+
+/// Starts `hookbus flush` detached from the hook: its own process group, no
+/// stdin, stdout or stderr, so git does not wait for it. It reads the config
+/// this run read.
+fn spawn_flush(config: &Config) -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe().context("cannot find the hookbus binary")?;
+    let mut command = Command::new(exe);
+    if let Some(file) = &config.source {
+        command.arg("--config").arg(file);
+    }
+    command
+        .arg("flush")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .context("cannot start a background `hookbus flush`")?;
+    Ok(())
+}

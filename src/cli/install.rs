@@ -1,0 +1,54 @@
+//! `install`: puts the post-receive hook into bare repositories.
+
+use super::args::InstallArgs;
+use super::report::{Failure, Reporter, Status, WithStatus};
+use anyhow::Context;
+use hookbus::config::Config;
+use hookbus::install::{self, Installed};
+use hookbus::naming::name_below;
+use std::io::Write;
+
+/// `hookbus install`: one line per repository on `out`; a repository that
+/// fails is reported and the others still done.
+pub fn install(
+    args: &InstallArgs,
+    config: &Config,
+    out: &mut dyn Write,
+    reporter: &mut Reporter,
+) -> Result<(), Failure> {
+    let hookbus = match &args.hookbus {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()
+            .context("cannot tell where this hookbus binary is; pass --hookbus PATH")
+            .status(Status::Config)?,
+    };
+    let repos = match (&args.repo, &args.all) {
+        (Some(repo), _) => vec![repo.clone()],
+        (None, Some(base)) => install::find_bare_repos(base)
+            .status(Status::Repository)?
+            .into_iter()
+            .filter(|found| !config.repos.is_skipped(&name_below(base, found)))
+            .collect(),
+        (None, None) => unreachable!("clap requires --repo or --all"),
+    };
+    for repo in repos {
+        let _ = match install::install(&repo, &hookbus) {
+            Ok(Installed::Fresh) => writeln!(out, "{}: installed", repo.display()),
+            Ok(Installed::AlreadyThere) => writeln!(out, "{}: already installed", repo.display()),
+            Ok(Installed::Chained { previous }) => writeln!(
+                out,
+                "{}: chained: the existing post-receive now runs from {}, then hookbus",
+                repo.display(),
+                previous.display()
+            ),
+            Err(err) => {
+                reporter.fail(
+                    Status::Repository,
+                    format_args!("{}: {err:#}", repo.display()),
+                );
+                Ok(())
+            }
+        };
+    }
+    Ok(())
+}

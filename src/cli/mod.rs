@@ -1,0 +1,91 @@
+//! The command line: [`args`] defines it, one module per command family runs
+//! it, [`report`] decides the exit status. Nothing below this module knows it
+//! exists; commands take typed options, the config and writers.
+
+mod args;
+mod check;
+mod config;
+mod emit;
+mod git;
+mod install;
+mod listen;
+mod outbox;
+mod report;
+mod send;
+mod svn;
+
+pub use args::Cli;
+
+use args::{Command, ConfigAction};
+use clap::Parser;
+use hookbus::config::Config;
+use hookbus::hook::{OpenError, Silenced};
+use report::{Failure, Reporter, Status, WithStatus};
+use std::io::{IsTerminal, Read, Write};
+use std::process::ExitCode;
+
+/// Parses arguments, runs the command and reports errors on stderr.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stderr = std::io::stderr();
+    let terminal = stderr.is_terminal();
+    let mut reporter = Reporter::new(Box::new(stderr), cli.verbose > 0, terminal);
+    let result = run(&cli, &mut std::io::stdout().lock(), &mut reporter);
+    ExitCode::from(reporter.finish(result) as u8)
+}
+
+/// The table of contents: which function runs each command.
+fn run(cli: &Cli, out: &mut dyn Write, reporter: &mut Reporter) -> Result<(), Failure> {
+    if let Command::Config {
+        action: ConfigAction::ImportLegacy { file },
+    } = &cli.command
+    {
+        return config::import_legacy(file, out);
+    }
+    let config = Config::load(cli.config.as_deref()).status(Status::Config)?;
+    match &cli.command {
+        Command::PostReceive(args) => {
+            let input = read_stdin()?;
+            git::post_receive(args, &config, &input, out, reporter)
+        }
+        Command::Replay(args) => git::replay(args, &config, out, reporter),
+        Command::SvnPostCommit(args) => svn::post_commit(args, &config, out, reporter),
+        Command::SvnReplay(args) => svn::replay(args, &config, out, reporter),
+        Command::Send(args) => send::send(args, &config, read_stdin()?, out, reporter),
+        Command::Check => check::check(&config, out, reporter),
+        Command::Flush(args) => outbox::flush(args, &config, reporter),
+        Command::Outbox { action } => outbox::outbox(action, &config, out, reporter),
+        Command::Install(args) => install::install(args, &config, out, reporter),
+        Command::Listen => listen::listen(config, cli.config.clone()),
+        Command::Config { .. } => unreachable!("handled before the config is loaded"),
+    }
+}
+
+fn read_stdin() -> Result<Vec<u8>, Failure> {
+    let mut input = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut input)
+        .status(Status::Input)?;
+    Ok(input)
+}
+
+/// The exit status of a repository that could not be opened.
+fn opening_failed(error: OpenError) -> Failure {
+    match error {
+        OpenError::Repository(error) => Failure {
+            status: Status::Repository,
+            error,
+        },
+        OpenError::Config(error) => Failure {
+            status: Status::Config,
+            error,
+        },
+    }
+}
+
+/// What a hook says (with `-v`) when it sends nothing for a repository.
+fn say_silenced(name: &str, reason: Silenced, reporter: &mut Reporter) {
+    if reporter.verbose {
+        reporter.say(format_args!("{name}: nothing sent: {reason}"));
+    }
+}

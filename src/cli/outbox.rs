@@ -1,0 +1,185 @@
+//! `flush` and `outbox list|show|retry`: the messages that wait.
+
+use super::args::{FlushArgs, OutboxAction};
+use super::emit::{publisher, to_syslog};
+use super::report::{Failure, Reporter, Status, WithStatus};
+use hookbus::config::Config;
+use hookbus::deliver::dry_run::to_json_line;
+use hookbus::deliver::flush;
+use hookbus::deliver::outbox::Outbox;
+use hookbus::stomp::Retry;
+use hookbus::syslog::Severity;
+use std::io::Write;
+use std::time::Duration;
+
+/// `hookbus flush`: delivers the outbox under its lock. Fails with
+/// [`Status::Delivery`] when messages are left or were refused.
+pub fn flush(args: &FlushArgs, config: &Config, reporter: &mut Reporter) -> Result<(), Failure> {
+    let Some(publisher) = publisher(config, reporter)? else {
+        return Err(Failure::new(
+            Status::Config,
+            "no [broker] configured, so there is nowhere to flush to; add a [broker] table (see hookbus.toml(5))",
+        ));
+    };
+    let wait = Duration::from_secs(args.wait);
+    let outbox = Outbox::new(config.outbox_dir());
+    let Some(_lock) = outbox.lock(wait).status(Status::Delivery)? else {
+        reporter.say(format_args!(
+            "flush: another hookbus is still delivering from {} after {} s; it sends these messages",
+            outbox.dir().display(),
+            wait.as_secs()
+        ));
+        return Ok(());
+    };
+    outbox.remove_stale_temps();
+    let report =
+        flush::flush(&outbox, &publisher, None, Retry::UntilDeadline).status(Status::Delivery)?;
+    let left = outbox.count_waiting().status(Status::Delivery)?;
+    let mut line = format!(
+        "flush: {} delivered, {} dead-lettered, {left} left in {}",
+        report.delivered,
+        report.dead_lettered,
+        outbox.dir().display()
+    );
+    if let Some(stopped) = &report.stopped {
+        line.push_str(&format!(" ({})", stopped.reason));
+    }
+    reporter.say(&line);
+    for damaged in &report.set_aside {
+        reporter.say(format_args!("set aside in dead/: {damaged}"));
+    }
+    let trouble = left > 0 || report.dead_lettered > 0 || !report.set_aside.is_empty();
+    let severity = if trouble {
+        Severity::Warning
+    } else {
+        Severity::Info
+    };
+    if report.delivered > 0 || trouble {
+        to_syslog(config, severity, &line);
+    }
+    if trouble {
+        // Already said: the line above tells what is left and why.
+        reporter.record(Status::Delivery);
+    }
+    Ok(())
+}
+
+/// `hookbus outbox …`: lists on `out`, counts on stderr.
+pub fn outbox(
+    action: &OutboxAction,
+    config: &Config,
+    out: &mut dyn Write,
+    reporter: &mut Reporter,
+) -> Result<(), Failure> {
+    let outbox = Outbox::new(config.outbox_dir());
+    match action {
+        OutboxAction::List => list(&outbox, out, reporter),
+        OutboxAction::Show { name } => {
+            let entry = outbox.find(name).status(Status::Input)?;
+            let letters = outbox.read_letters(&entry).status(Status::Delivery)?;
+            for letter in letters {
+                let _ = writeln!(out, "{}", to_json_line(&letter.message));
+            }
+            Ok(())
+        }
+        OutboxAction::Retry { names, all } => {
+            let entries = if *all {
+                outbox.list_dead().status(Status::Delivery)?
+            } else {
+                names
+                    .iter()
+                    .map(|name| outbox.find_dead(name))
+                    .collect::<anyhow::Result<Vec<_>>>()
+                    .status(Status::Input)?
+            };
+            for entry in &entries {
+                outbox.retry(entry).status(Status::Delivery)?;
+            }
+            reporter.say(format_args!(
+                "{} dead letter file(s) put back in {}; `hookbus flush` sends them",
+                entries.len(),
+                outbox.dir().display()
+            ));
+            Ok(())
+        }
+    }
+}
+
+/// One line per waiting message, then per dead letter with its reason.
+fn list(outbox: &Outbox, out: &mut dyn Write, reporter: &mut Reporter) -> Result<(), Failure> {
+    let mut waiting = 0;
+    for entry in &outbox.list().status(Status::Delivery)? {
+        // A file a flush delivered since the listing is simply gone.
+        let messages = outbox.read_if_present(entry).status(Status::Delivery)?;
+        for (index, message) in messages.iter().flatten().enumerate() {
+            waiting += 1;
+            let _ = writeln!(
+                out,
+                "{}#{index}\t{}\t{}",
+                entry.name,
+                message.destination,
+                message.header("subject").unwrap_or("")
+            );
+        }
+    }
+    let mut dead = 0;
+    for entry in &outbox.list_dead().status(Status::Delivery)? {
+        match outbox.read_letters(entry) {
+            Ok(letters) => {
+                for (index, letter) in letters.iter().enumerate() {
+                    dead += 1;
+                    let _ = writeln!(
+                        out,
+                        "{}#{index}\t{}\t{}\t{}",
+                        entry.name,
+                        letter.message.destination,
+                        letter.message.header("subject").unwrap_or(""),
+                        letter.reason
+                    );
+                }
+            }
+            Err(error) => {
+                dead += 1;
+                let _ = writeln!(out, "{}\t\t\t{error:#}", entry.name);
+            }
+        }
+    }
+    reporter.say(format_args!(
+        "{waiting} message(s) waiting, {dead} dead letter(s) in {}",
+        outbox.dir().display()
+    ));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hookbus::message::Message;
+
+    #[test]
+    fn list_and_show_take_names_as_list_prints_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::parse(&format!("[outbox]\ndir = {:?}", dir.path())).unwrap();
+        let message = Message::compose("/topic/a", Some("hi"), &[], b"body".to_vec()).unwrap();
+        let stored = Outbox::new(dir.path()).store(&[message]).unwrap();
+        let (mut reporter, said) = Reporter::captured();
+        let mut out = Vec::new();
+        outbox(&OutboxAction::List, &config, &mut out, &mut reporter).unwrap();
+        let listed = String::from_utf8(out).unwrap();
+        assert_eq!(listed, format!("{}#0\t/topic/a\thi\n", stored.name));
+        assert!(said
+            .text()
+            .contains("1 message(s) waiting, 0 dead letter(s)"));
+        let name = listed.split('\t').next().unwrap().to_string();
+        let mut out = Vec::new();
+        outbox(
+            &OutboxAction::Show { name },
+            &config,
+            &mut out,
+            &mut reporter,
+        )
+        .unwrap();
+        assert!(String::from_utf8(out).unwrap().contains("\"/topic/a\""));
+        assert_eq!(reporter.finish(Ok(())), Status::Ok);
+    }
+}
