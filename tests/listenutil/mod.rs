@@ -122,6 +122,20 @@ impl Listener {
         );
     }
 
+    /// Waits until the log has not grown for `quiet` (bounded by [`FOLLOW_CAP`]):
+    /// every message that came has been answered and acknowledged.
+    pub fn wait_quiet(&self, quiet: Duration) {
+        let mut last = (self.log().len(), Instant::now());
+        let settled = wait_until(FOLLOW_CAP, || {
+            let length = self.log().len();
+            if length != last.0 {
+                last = (length, Instant::now());
+            }
+            last.1.elapsed() >= quiet
+        });
+        assert!(settled, "the listener never settled:\n{}", self.log());
+    }
+
     /// Sends `signal` to the daemon (by pid).
     pub fn signal(&self, signal: i32) {
         // SAFETY: kill(2) on our own child's pid.
