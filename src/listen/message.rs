@@ -136,18 +136,20 @@ fn clean(value: &str) -> Option<String> {
         .then(|| value.to_string())
 }
 
+/// Headers from `(name, value)` pairs, for tests.
+#[cfg(test)]
+pub(crate) fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const REV: &str = "aa794ab6cc1a4a504fd908efc938c0f241557ad4";
-
-    fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn hookbus_headers_win_over_the_body() {

@@ -85,16 +85,10 @@ pub fn decide<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::listen::message::headers;
 
     fn mirror(repo: &str, path: &str) -> MirrorConfig {
         toml::from_str(&format!("repo = '{repo}'\npath = '{path}'")).unwrap()
-    }
-
-    fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
     }
 
     #[test]
