@@ -11,7 +11,6 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::Instant;
 
 /// Identifies a received message until it is acknowledged.
@@ -56,7 +55,6 @@ struct Shared {
 pub struct Pool {
     shared: Arc<(Mutex<Shared>, Condvar)>,
     finished: Receiver<Finished>,
-    threads: Vec<JoinHandle<()>>,
 }
 
 impl Pool {
@@ -64,19 +62,13 @@ impl Pool {
     pub fn start(workers: usize, host: String, mirrors: Vec<Mirror>) -> Pool {
         let shared = Arc::new((Mutex::new(Shared::default()), Condvar::new()));
         let (sender, finished) = mpsc::channel();
-        let pool_threads = (0..workers.max(1))
-            .map(|_| {
-                let shared = Arc::clone(&shared);
-                let sender = sender.clone();
-                let host = host.clone();
-                std::thread::spawn(move || work(&shared, &sender, &host))
-            })
-            .collect();
-        let pool = Pool {
-            shared,
-            finished,
-            threads: pool_threads,
-        };
+        // Detached: at shutdown, threads still running git are not joined;
+        // the caller bounds its wait with `idle`.
+        for _ in 0..workers.max(1) {
+            let (shared, sender, host) = (Arc::clone(&shared), sender.clone(), host.clone());
+            std::thread::spawn(move || work(&shared, &sender, &host));
+        }
+        let pool = Pool { shared, finished };
         pool.set_mirrors(mirrors);
         pool
     }
@@ -121,12 +113,9 @@ impl Pool {
     }
 
     /// Starts no more work; running updates go on to their end.
-    pub fn stop(&mut self) {
+    pub fn stop(&self) {
         self.lock().stopping = true;
         self.shared.1.notify_all();
-        // Threads still running git are left to finish on their own: the
-        // caller bounds how long it waits with `idle`.
-        self.threads.retain(|thread| !thread.is_finished());
     }
 }
 
