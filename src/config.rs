@@ -5,6 +5,8 @@
 //! `/etc/hookbus/hookbus.toml`); a missing default file means the built-in
 //! defaults. Unknown keys are errors so that typos do not silently do nothing.
 
+use crate::deliver::outbox::Outbox;
+use crate::deliver::private::{group_id, Access};
 use crate::naming::RepoNaming;
 use crate::render::Limits;
 use crate::route::RouteConfig;
@@ -50,6 +52,8 @@ pub struct Config {
     /// `hookbus listen`: the local clones it keeps up to date.
     #[serde(default, rename = "mirror")]
     pub mirrors: Vec<crate::listen::config::MirrorConfig>,
+    /// `hookbus webhook`: forge pushes over HTTP.
+    pub webhook: Option<crate::webhook::WebhookConfig>,
     /// The file this was read from, if any (for messages and permission checks).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -70,6 +74,12 @@ pub struct GitOptions {
 pub struct OutboxOptions {
     /// The outbox directory; see [`Config::outbox_dir`] for the fallbacks.
     pub dir: Option<PathBuf>,
+    /// A group (name or id) whose members share the outbox: directories 2770,
+    /// files 0640 in that group. Without it the outbox is private (0700/0600).
+    pub group: Option<String>,
+    /// The group's id, looked up when the config is parsed.
+    #[serde(skip)]
+    gid: Option<u32>,
 }
 
 /// Where the one line per run is logged.
@@ -273,7 +283,7 @@ impl Config {
 
     /// Parses and validates config text.
     pub fn parse(text: &str) -> Result<Config> {
-        let config: Config = toml::from_str(text).map_err(|err| syntax_error(text, &err))?;
+        let mut config: Config = toml::from_str(text).map_err(|err| syntax_error(text, &err))?;
         config.limits.validate()?;
         config.repos.validate()?;
         crate::route::Router::new(&config.effective_routes())?;
@@ -286,6 +296,12 @@ impl Config {
             BrokerUrl::parse(&broker.url).context("[broker] url")?;
         }
         crate::listen::config::validate(config.listen.as_ref(), &config.mirrors)?;
+        if let Some(group) = &config.outbox.group {
+            config.outbox.gid = Some(group_id(group).context("[outbox] group")?);
+        }
+        if let Some(webhook) = &config.webhook {
+            webhook.validate()?;
+        }
         Ok(config)
     }
 
@@ -298,25 +314,34 @@ impl Config {
         }
     }
 
-    /// The outbox directory: `[outbox] dir`, else `$HOOKBUS_OUTBOX`, else
-    /// `$XDG_STATE_HOME/hookbus/outbox`, else `~/.local/state/hookbus/outbox`,
-    /// else `/var/spool/hookbus/outbox`.
-    pub fn outbox_dir(&self) -> PathBuf {
-        let env_dir = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
-        if let Some(dir) = &self.outbox.dir {
-            return dir.clone();
-        }
-        if let Some(dir) = env_dir("HOOKBUS_OUTBOX") {
-            return PathBuf::from(dir);
-        }
-        if let Some(state) = env_dir("XDG_STATE_HOME") {
-            return Path::new(&state).join("hookbus/outbox");
-        }
-        if let Some(home) = env_dir("HOME") {
-            return Path::new(&home).join(".local/state/hookbus/outbox");
-        }
-        PathBuf::from("/var/spool/hookbus/outbox")
+    /// The outbox: [`Config::outbox_dir`], shared with `[outbox] group`.
+    pub fn outbox(&self) -> Outbox {
+        let access = self.outbox.gid.map_or(Access::private(), Access::shared);
+        Outbox::with_access(self.outbox_dir(), access)
     }
+
+    /// The outbox directory: `[outbox] dir`, else [`default_outbox_dir`].
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.outbox.dir.clone().unwrap_or_else(default_outbox_dir)
+    }
+}
+
+/// The outbox directory when the config names none (and whatever the config
+/// says, where hooks keep pushes they could not handle): `$HOOKBUS_OUTBOX`,
+/// else `$XDG_STATE_HOME/hookbus/outbox`, else `~/.local/state/hookbus/outbox`,
+/// else `/var/spool/hookbus/outbox`.
+pub fn default_outbox_dir() -> PathBuf {
+    let env_dir = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+    if let Some(dir) = env_dir("HOOKBUS_OUTBOX") {
+        return PathBuf::from(dir);
+    }
+    if let Some(state) = env_dir("XDG_STATE_HOME") {
+        return Path::new(&state).join("hookbus/outbox");
+    }
+    if let Some(home) = env_dir("HOME") {
+        return Path::new(&home).join(".local/state/hookbus/outbox");
+    }
+    PathBuf::from("/var/spool/hookbus/outbox")
 }
 
 #[cfg(test)]

@@ -3,11 +3,14 @@
 //! Data flows one way: input (the [`git`] and [`svn`] sides, opened for a run
 //! by [`hook`]) → [`model`] → [`render`] → [`route`] → [`deliver`]; [`emit`] runs
 //! the steps after the input side and [`config`] holds what the user configured;
-//! [`syslog`] leaves a line per run in the system log. At the bottom,
+//! [`syslog`] leaves a line per run in the system log; [`saved`] keeps the
+//! pushes a hook could not handle (no usable config, nowhere to save or
+//! deliver) for `hookbus flush` to run again. At the bottom,
 //! [`message`], [`text`] and [`naming`] serve the rest; [`stomp`] uses nothing
-//! above [`message`]. [`listen`] is the other end: the deploy-host daemon
-//! that subscribes and keeps mirrors up to date. The CLI (`src/cli/`) only
-//! wires these together.
+//! above [`message`]. [`webhook`] is a third input side: forge pushes over
+//! HTTP, rendered and delivered through the same steps. [`listen`] is the
+//! other end: the deploy-host daemon that subscribes and keeps mirrors up to
+//! date. The CLI (`src/cli/`) only wires these together.
 
 #![warn(missing_docs)]
 
@@ -24,7 +27,9 @@ pub mod model;
 pub mod naming;
 pub mod render;
 pub mod route;
+pub mod saved;
 pub mod stomp;
 pub mod svn;
 pub mod syslog;
 pub mod text;
+pub mod webhook;

@@ -88,12 +88,7 @@ impl Setup {
     /// Commits and pushes master; returns the new commit and how long the
     /// push took.
     fn commit_and_push(&self, message: &str) -> (String, Duration) {
-        let commit = self
-            .fixture
-            .commit(message, &[("file", message.as_bytes())]);
-        let start = Instant::now();
-        self.fixture.push(&["master"]);
-        (commit, start.elapsed())
+        self.fixture.commit_and_push(message)
     }
 
     fn flush(&self) -> Output {
@@ -463,7 +458,9 @@ fn a_replay_killed_in_the_middle_of_delivery_loses_nothing_after_flushing() {
 fn one_flush_delivers_a_backlog_larger_than_one_deadline_can_carry() {
     // deadline_ms bounds a hook's wait. A flush has no pusher waiting on it:
     // a healthy broker that receipts steadily but needs longer than
-    // deadline_ms for the whole backlog must not make it give up.
+    // deadline_ms for the whole backlog must not make it give up. It gives
+    // up only after max(deadline_ms, 5 s) without an answer, so a loaded
+    // machine or broker pausing for more than 100 ms does not stop it.
     const COMMITS: usize = 1500;
     let amq = activemq();
     let setup = Setup::with_deadline(&activemq_at(dead_address()), 100);

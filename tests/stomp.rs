@@ -127,7 +127,7 @@ fn activemq_refuses_a_send_the_user_may_not_make() {
     let config = broker.reader_config();
     let queue = unique("queue", "forbidden");
     let error = publish_error(&publisher(&config), &[message(&queue, "no", b"x")]);
-    assert_eq!(error.delivered, 0);
+    assert_eq!(error.delivered(), 0);
     assert!(error.permanent, "{error}");
     assert!(error.to_string().contains("not authorized"), "{error}");
 }
@@ -141,7 +141,7 @@ fn rabbitmq_error_and_close_fails_the_publish() {
         b"x",
     )];
     let error = publish_error(&publisher(&broker.config()), &messages);
-    assert_eq!(error.delivered, 0, "{error}");
+    assert_eq!(error.delivered(), 0, "{error}");
     assert!(error.permanent, "{error}");
     let shown = error.to_string();
     assert!(
@@ -193,7 +193,7 @@ fn both_brokers_down_is_a_clear_transient_error_within_the_deadline() {
     let config = config_with_url(&activemq(), &url, "deadline_ms = 300");
     let error = publish_error(&publisher(&config), &[message("/queue/x", "x", b"x")]);
     assert!(!error.permanent);
-    assert_eq!(error.delivered, 0);
+    assert_eq!(error.delivered(), 0);
     let shown = error.to_string();
     for host in [first, second] {
         assert!(shown.contains(&format!("stomp://{host}")), "{shown}");

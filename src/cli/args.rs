@@ -9,11 +9,11 @@ const AFTER_HELP: &str = "\
 Exit status:
   0  done
   2  bad usage
-  3  bad or unreadable config
+  3  bad or unreadable config (a hook still keeps the push for `hookbus flush`)
   4  bad input (a malformed stdin line, an unknown revision); the other refs were still handled
   5  repository missing or unreadable
-  6  messages could neither be delivered nor saved; for flush: messages are
-     still waiting or were dead-lettered
+  6  messages could neither be delivered nor saved (a hook keeps the push);
+     for flush: messages or kept pushes are still waiting, or were dead-lettered
 
 Delivery:
   With a [broker], every message is saved in the outbox first, then published,
@@ -24,7 +24,8 @@ Delivery:
 
 Environment:
   HOOKBUS_CONFIG  config file when --config is not given
-  HOOKBUS_OUTBOX  outbox directory when [outbox] dir is not set
+  HOOKBUS_OUTBOX  outbox directory when [outbox] dir is not set; its pushes/
+                  keeps the pushes hooks could not handle, whatever the config
   GL_USER, GL_REPO  set by gitolite: the pusher and the repository name
 
 Files:
@@ -83,6 +84,10 @@ pub enum Command {
     /// Deliver the messages waiting in the outbox, oldest first, stopping at the
     /// first failure; messages the broker refuses for good become dead letters
     ///
+    /// First, pushes a hook kept (its config could not be used, or it could
+    /// neither save nor deliver) are run again, as the hook would have run,
+    /// with this config; each one handled is removed.
+    ///
     /// Safe to run at any time, beside hooks and other flushes: one lock on the
     /// outbox makes sure no two processes send the same message. Meant for a
     /// timer (contrib/systemd) or cron, as the user the hooks run as, so that it
@@ -105,6 +110,15 @@ pub enum Command {
     /// report through the outbox. See hookbus.toml(5) and the README's "Deploy
     /// hosts".
     Listen,
+    /// Serve forge webhooks (GitHub, GitLab, Gitea, Forgejo) on [webhook]
+    /// listen: their pushes become the same messages a hook sends
+    ///
+    /// Runs in the foreground until SIGTERM or SIGINT. Each [[webhook.endpoint]]
+    /// checks its requests' signatures with its own secret (401 otherwise);
+    /// pushes are rendered through the routes and stored in the outbox before
+    /// the 202 reply, then published on a thread of their own. Redeliveries
+    /// are answered without emitting twice. One line per request on stderr.
+    Webhook,
 }
 
 // The options of each command, in the order of `Command` (plain comments: a
@@ -222,7 +236,8 @@ pub enum ConfigAction {
 
 #[derive(Debug, Subcommand)]
 pub enum OutboxAction {
-    /// List waiting messages, oldest first, then dead letters with their reasons
+    /// List waiting messages, oldest first, then dead letters with their
+    /// reasons, damaged files, and pushes hooks kept
     List,
     /// Print the messages of one file as JSON lines (like --dry-run)
     Show {

@@ -3,7 +3,6 @@
 use super::emit::publisher;
 use super::report::{Failure, Reporter, Status};
 use hookbus::config::Config;
-use hookbus::deliver::outbox::Outbox;
 use std::io::Write;
 
 /// `hookbus check`: one line per broker on `out`, then the outbox's counts.
@@ -36,7 +35,7 @@ pub fn check(config: &Config, out: &mut dyn Write, reporter: &mut Reporter) -> R
             Err(error) => writeln!(out, "{}: reachable, not usable: {error}", report.host),
         };
     }
-    let outbox = Outbox::new(config.outbox_dir());
+    let outbox = config.outbox();
     let _ = match (outbox.list(), outbox.list_dead()) {
         (Ok(waiting), Ok(dead)) => writeln!(
             out,

@@ -6,7 +6,6 @@ use anyhow::Context;
 use hookbus::config::Config;
 use hookbus::deliver::broker::{Broker, Waiting};
 use hookbus::deliver::dry_run::DryRun;
-use hookbus::deliver::outbox::Outbox;
 use hookbus::deliver::{Outcome, Transport};
 use hookbus::emit::{self, Report};
 use hookbus::model::{CommitSource, Notification};
@@ -107,7 +106,7 @@ pub fn transport<'o>(
     if dry_run {
         return Ok(Box::new(DryRun::new(out)));
     }
-    let outbox = Outbox::new(config.outbox_dir());
+    let outbox = config.outbox();
     match (publisher(config, reporter)?, waiting) {
         (Some(publisher), Some(waiting)) => Ok(Box::new(Broker::new(publisher, outbox, waiting))),
         _ => Ok(Box::new(outbox)),

@@ -6,6 +6,7 @@ use super::report::{Failure, Reporter, Status, WithStatus};
 use hookbus::config::Config;
 use hookbus::git::{self, GitCommits, HookEnv, ReplayRequest};
 use hookbus::hook::{self, GitRun};
+use hookbus::saved::HookCall;
 use std::io::Write;
 use std::path::Path;
 
@@ -39,7 +40,12 @@ pub fn post_receive(
     }
     let source = GitCommits::new(&git.opened.repo);
     let run = Run::new(config, &git.opened.router, args.dry_run, true);
-    run.emit(&notifications, &source, out, reporter)
+    let emitted = run.emit(&notifications, &source, out, reporter);
+    if args.dry_run {
+        return emitted;
+    }
+    let call = HookCall::post_receive(args.repo.as_deref());
+    super::kept::keep_undelivered(emitted, call, input)
 }
 
 /// `hookbus replay`: what a push of a range would have sent.

@@ -8,11 +8,13 @@ mod config;
 mod emit;
 mod git;
 mod install;
+mod kept;
 mod listen;
 mod outbox;
 mod report;
 mod send;
 mod svn;
+mod webhook;
 
 pub use args::Cli;
 
@@ -42,7 +44,10 @@ fn run(cli: &Cli, out: &mut dyn Write, reporter: &mut Reporter) -> Result<(), Fa
     {
         return config::import_legacy(file, out);
     }
-    let config = Config::load(cli.config.as_deref()).status(Status::Config)?;
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => return Err(kept::keep_unconfigured(cli, error)),
+    };
     match &cli.command {
         Command::PostReceive(args) => {
             let input = read_stdin()?;
@@ -57,6 +62,7 @@ fn run(cli: &Cli, out: &mut dyn Write, reporter: &mut Reporter) -> Result<(), Fa
         Command::Outbox { action } => outbox::outbox(action, &config, out, reporter),
         Command::Install(args) => install::install(args, &config, out, reporter),
         Command::Listen => listen::listen(config, cli.config.clone()),
+        Command::Webhook => webhook::serve(&config, reporter),
         Command::Config { .. } => unreachable!("handled before the config is loaded"),
     }
 }

@@ -15,14 +15,22 @@ use std::time::Duration;
 /// `hookbus flush`: delivers the outbox under its lock. Fails with
 /// [`Status::Delivery`] when messages are left or were refused.
 pub fn flush(args: &FlushArgs, config: &Config, reporter: &mut Reporter) -> Result<(), Failure> {
+    let replayed = super::kept::replay(config, reporter)?;
+    if !replayed.kept.is_empty() {
+        reporter.record(Status::Delivery);
+    }
     let Some(publisher) = publisher(config, reporter)? else {
+        if replayed.emitted > 0 || !replayed.kept.is_empty() {
+            // Their messages wait in the outbox, as the hooks would have left them.
+            return Ok(());
+        }
         return Err(Failure::new(
             Status::Config,
             "no [broker] configured, so there is nowhere to flush to; add a [broker] table (see hookbus.toml(5))",
         ));
     };
     let wait = Duration::from_secs(args.wait);
-    let outbox = Outbox::new(config.outbox_dir());
+    let outbox = config.outbox();
     let Some(_lock) = outbox.lock(wait).status(Status::Delivery)? else {
         reporter.say(format_args!(
             "flush: another hookbus is still delivering from {} after {} s; it sends these messages",
@@ -34,7 +42,11 @@ pub fn flush(args: &FlushArgs, config: &Config, reporter: &mut Reporter) -> Resu
     outbox.remove_stale_temps();
     let report =
         flush::flush(&outbox, &publisher, None, Retry::UntilDeadline).status(Status::Delivery)?;
-    let left = outbox.count_waiting().status(Status::Delivery)?;
+    // A flush that did not stop left nothing: no need to read it all again.
+    let left = match report.stopped {
+        Some(_) => outbox.count_waiting().status(Status::Delivery)?,
+        None => 0,
+    };
     let mut line = format!(
         "flush: {} delivered, {} dead-lettered, {left} left in {}",
         report.delivered,
@@ -71,7 +83,7 @@ pub fn outbox(
     out: &mut dyn Write,
     reporter: &mut Reporter,
 ) -> Result<(), Failure> {
-    let outbox = Outbox::new(config.outbox_dir());
+    let outbox = config.outbox();
     match action {
         OutboxAction::List => list(&outbox, out, reporter),
         OutboxAction::Show { name } => {
@@ -92,12 +104,16 @@ pub fn outbox(
                     .collect::<anyhow::Result<Vec<_>>>()
                     .status(Status::Input)?
             };
+            let mut put_back = 0;
             for entry in &entries {
-                outbox.retry(entry).status(Status::Delivery)?;
+                // A damaged file stays where it is; the others still go back.
+                match outbox.retry(entry) {
+                    Ok(()) => put_back += 1,
+                    Err(error) => reporter.fail(Status::Input, format_args!("{error:#}")),
+                }
             }
             reporter.say(format_args!(
-                "{} dead letter file(s) put back in {}; `hookbus flush` sends them",
-                entries.len(),
+                "{put_back} dead letter file(s) put back in {}; `hookbus flush` sends them",
                 outbox.dir().display()
             ));
             Ok(())
@@ -105,12 +121,20 @@ pub fn outbox(
     }
 }
 
-/// One line per waiting message, then per dead letter with its reason.
+/// One line per waiting message, then per dead letter with its reason, per
+/// damaged file with what is wrong, and per kept push.
 fn list(outbox: &Outbox, out: &mut dyn Write, reporter: &mut Reporter) -> Result<(), Failure> {
-    let mut waiting = 0;
+    let (mut waiting, mut damaged) = (0, 0);
     for entry in &outbox.list().status(Status::Delivery)? {
         // A file a flush delivered since the listing is simply gone.
-        let messages = outbox.read_if_present(entry).status(Status::Delivery)?;
+        let messages = match outbox.read_if_present(entry) {
+            Ok(messages) => messages,
+            Err(error) => {
+                damaged += 1;
+                let _ = writeln!(out, "{}\t\t\t{error:#}", entry.name);
+                continue;
+            }
+        };
         for (index, message) in messages.iter().flatten().enumerate() {
             waiting += 1;
             let _ = writeln!(
@@ -139,15 +163,16 @@ fn list(outbox: &Outbox, out: &mut dyn Write, reporter: &mut Reporter) -> Result
                 }
             }
             Err(error) => {
-                dead += 1;
+                damaged += 1;
                 let _ = writeln!(out, "{}\t\t\t{error:#}", entry.name);
             }
         }
     }
     reporter.say(format_args!(
-        "{waiting} message(s) waiting, {dead} dead letter(s) in {}",
+        "{waiting} message(s) waiting, {dead} dead letter(s), {damaged} damaged file(s) in {}",
         outbox.dir().display()
     ));
+    super::kept::list(out, reporter);
     Ok(())
 }
 

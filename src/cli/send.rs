@@ -7,6 +7,7 @@ use hookbus::config::Config;
 use hookbus::deliver::broker::Waiting;
 use hookbus::message::Message;
 use std::io::Write;
+use std::time::Duration;
 
 /// `hookbus send`: `body`, byte for byte, as one message.
 pub fn send(
@@ -23,7 +24,11 @@ pub fn send(
         body,
     )
     .status(Status::Input)?;
-    let waiting = config.broker.as_ref().map(|_| Waiting::PerPublish);
+    // Someone (a CI job, say) waits for it: bounded like a hook.
+    let waiting = config
+        .broker
+        .as_ref()
+        .map(|broker| Waiting::Bounded(Duration::from_millis(broker.deadline_ms)));
     let mut transport = transport(config, args.dry_run, waiting, out, reporter)?;
     let mut outcome = transport
         .deliver(std::slice::from_ref(&message))

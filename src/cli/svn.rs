@@ -5,6 +5,7 @@ use super::emit::Run;
 use super::report::{Failure, Reporter, Status, WithStatus};
 use hookbus::config::Config;
 use hookbus::hook;
+use hookbus::saved::HookCall;
 use hookbus::svn::RevisionRange;
 use std::io::Write;
 
@@ -62,5 +63,10 @@ fn emit(
         }
     }
     let run = Run::new(config, &opened.router, args.dry_run, hook);
-    run.emit(&notifications, repo, out, reporter)
+    let emitted = run.emit(&notifications, repo, out, reporter);
+    if !hook || args.dry_run {
+        return emitted;
+    }
+    let call = HookCall::svn_post_commit(&args.repos, range.from, args.name.clone());
+    super::kept::keep_undelivered(emitted, call, &[])
 }

@@ -8,10 +8,10 @@
 use super::flush::{self, Stopped};
 use super::outbox::Outbox;
 use super::{Message, Outcome, Transport};
-use crate::stomp::{Publisher, Retry};
+use crate::stomp::{Publisher, Retry, Verdict};
 use anyhow::{bail, Result};
 use std::collections::HashSet;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -23,11 +23,12 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(60);
 /// How long a run may wait for delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Waiting {
-    /// A hook: waiting for the lock and publishing take at most this long in
-    /// all, counted from the first batch (rendering does not eat into it);
-    /// whatever is not delivered by then stays queued.
+    /// A hook (or `send`): waiting for the lock and publishing take at most
+    /// this long in all, counted from the first batch (rendering does not eat
+    /// into it); whatever is not delivered by then stays queued.
     Bounded(Duration),
-    /// A run by hand: each publish has the broker's deadline.
+    /// A run by hand (a replay): delivery goes on while the broker answers,
+    /// as `hookbus flush` does (see [`flush::patience`]).
     PerPublish,
     /// Store only; something else (a background `hookbus flush`) delivers.
     Never,
@@ -157,9 +158,11 @@ impl Broker {
             }
             Err(error) => error,
         };
-        let lost: Vec<String> = messages[error.delivered..]
+        let lost: Vec<String> = messages
             .iter()
-            .map(|message| {
+            .zip(&error.verdicts)
+            .filter(|(_, verdict)| **verdict != Verdict::Receipted)
+            .map(|(message, _)| {
                 format!(
                     "{} {} ({})",
                     message.destination,
@@ -190,10 +193,25 @@ fn deliver(outbox: &Outbox, publisher: &Publisher, plan: Plan, asleep: Receiver<
         Err(error) => return Delivered::stalled(format!("{error:#}")),
     };
     let mut delivered = Delivered::default();
-    while asleep.recv().is_ok() {
+    // One connection for the whole run.
+    let mut delivery = publisher.delivery(flush::patience(publisher, plan.until), plan.retry);
+    loop {
+        // Past the hook's bound the lock is of no use: let it go.
+        let woke = match plan.until {
+            Some(until) => asleep.recv_timeout(until.saturating_duration_since(Instant::now())),
+            None => asleep.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match woke {
+            Ok(()) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {
+                delivered.stopped = Some(Stopped::before_any_file(flush::OUT_OF_TIME.into()));
+                break;
+            }
+        }
         // One flush covers every batch stored so far.
         while asleep.try_recv().is_ok() {}
-        match flush::flush(outbox, publisher, plan.until, plan.retry) {
+        match flush::flush_on(outbox, &mut delivery, plan.until) {
             Ok(report) => {
                 delivered.done.extend(report.done);
                 delivered.dead_lettered += report.dead_lettered;
@@ -208,6 +226,7 @@ fn deliver(outbox: &Outbox, publisher: &Publisher, plan: Plan, asleep: Receiver<
             }
         }
     }
+    delivery.close();
     delivered
 }
 

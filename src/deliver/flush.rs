@@ -1,15 +1,15 @@
-//! Delivering what waits in the outbox: oldest first, stopping at the first
-//! failure so that each repository's messages keep their order. A message the
-//! broker refuses for good becomes a dead letter instead of blocking the rest.
+//! Delivering what waits in the outbox: oldest first, over one connection,
+//! stopping at the first failure so that each repository's messages keep
+//! their order. A message the broker refuses for good becomes a dead letter
+//! instead of blocking the rest, and costs the others nothing: what the broker
+//! receipted is never sent again.
 //! Callers hold the outbox lock ([`Outbox::lock`]), so no two flushes send the
 //! same file.
 
 use super::outbox::{Entry, Outbox};
-use super::Message;
-use crate::stomp::publisher::PublishError;
-use crate::stomp::{Publisher, Retry};
+use crate::stomp::{Delivery, Patience, Publisher, Retry, Verdict};
 use anyhow::Result;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What one flush did.
 #[derive(Debug, Default)]
@@ -48,63 +48,86 @@ impl Stopped {
     }
 }
 
+/// Why a hook's delivery stopped when its time bound passed.
+pub const OUT_OF_TIME: &str = "the hook's time bound ([broker] deadline_ms) ran out";
+
+/// Shortest time a flush with no pusher waiting gives a broker to answer
+/// (see [`flush`]): long enough that a loaded machine or a garbage-collecting
+/// broker does not stop a flush that is getting somewhere.
+pub const MIN_STALL: Duration = Duration::from_secs(5);
+
+/// How long a flush may take: until `until` (a hook's wait); without it no
+/// pusher waits, so it goes on while the broker answers messages and gives
+/// up once it answered none for the broker's deadline (at least
+/// [`MIN_STALL`]).
+pub fn patience(publisher: &Publisher, until: Option<Instant>) -> Patience {
+    match until {
+        Some(until) => Patience::Until(until),
+        None => Patience::WhileProgress(publisher.deadline().max(MIN_STALL)),
+    }
+}
+
 /// Delivers every pending file, oldest first, including files stored while it
-/// runs. `until` bounds the whole flush (a hook's wait); without it each
-/// publish has the broker's own deadline. `retry` says whether a publish
-/// whose hosts all failed tries them again within its deadline.
+/// runs, over one connection, with [`patience`]. `retry` says whether a
+/// publish whose hosts all failed tries them again within its deadline.
 pub fn flush(
     outbox: &Outbox,
     publisher: &Publisher,
     until: Option<Instant>,
     retry: Retry,
 ) -> Result<FlushReport> {
+    let mut delivery = publisher.delivery(patience(publisher, until), retry);
+    let report = flush_on(outbox, &mut delivery, until);
+    delivery.close();
+    report
+}
+
+/// Like [`flush`], on a delivery that may already be open (a run that
+/// flushes after each batch it stores keeps one connection).
+pub fn flush_on(
+    outbox: &Outbox,
+    delivery: &mut Delivery<'_>,
+    until: Option<Instant>,
+) -> Result<FlushReport> {
     let mut flush = Flush {
         outbox,
-        publisher,
+        delivery,
         until,
-        retry,
         report: FlushReport::default(),
     };
-    loop {
-        let entries = outbox.list()?;
-        if entries.is_empty() {
-            break;
-        }
-        for entry in &entries {
-            if flush.out_of_time() {
-                flush.report.stopped = Some(Stopped::before_any_file(
-                    "the hook's time bound ([broker] deadline_ms) ran out".into(),
-                ));
-            } else {
-                flush.file(entry)?;
-            }
-            if flush.report.stopped.is_some() {
-                return Ok(flush.report);
-            }
-        }
-    }
+    flush.all()?;
     Ok(flush.report)
 }
 
-struct Flush<'a> {
+struct Flush<'a, 'p> {
     outbox: &'a Outbox,
-    publisher: &'a Publisher,
+    delivery: &'a mut Delivery<'p>,
     until: Option<Instant>,
-    retry: Retry,
     report: FlushReport,
 }
 
-impl Flush<'_> {
-    fn deadline(&self) -> Instant {
-        self.until
-            .unwrap_or_else(|| Instant::now() + self.publisher.deadline())
+impl Flush<'_, '_> {
+    fn all(&mut self) -> Result<()> {
+        loop {
+            let entries = self.outbox.list()?;
+            if entries.is_empty() {
+                return Ok(());
+            }
+            for entry in &entries {
+                if self.until.is_some_and(|until| Instant::now() >= until) {
+                    self.report.stopped = Some(Stopped::before_any_file(OUT_OF_TIME.into()));
+                } else {
+                    self.file(entry)?;
+                }
+                if self.report.stopped.is_some() {
+                    return Ok(());
+                }
+            }
+        }
     }
 
-    fn out_of_time(&self) -> bool {
-        self.until.is_some_and(|until| Instant::now() >= until)
-    }
-
-    /// Delivers one file; on failure keeps what is left of it in place.
+    /// Delivers one file: what the broker receipted goes, what it refused
+    /// becomes a dead letter, what it did not answer stays, in order.
     fn file(&mut self, entry: &Entry) -> Result<()> {
         let messages = match self.outbox.read_if_present(entry) {
             Ok(Some(messages)) => messages,
@@ -116,74 +139,38 @@ impl Flush<'_> {
                 return Ok(());
             }
         };
-        let mut next = 0;
-        // Messages the file on disk still holds: it is rewritten only when
-        // some of them went out.
-        let mut on_disk = messages.len();
-        while next < messages.len() {
-            let rest = &messages[next..];
-            let error = match self
-                .publisher
-                .publish_until(rest, self.deadline(), self.retry)
-            {
-                Ok(()) => {
-                    self.report.delivered += rest.len();
-                    next = messages.len();
-                    continue;
-                }
-                Err(error) => error,
-            };
-            self.report.delivered += error.delivered;
-            next += error.delivered;
-            if !error.refused {
-                // With no pusher waiting, a publish that got somewhere before
-                // its deadline (a busy broker) is worth another: only one
-                // that makes no progress stops the flush.
-                if self.until.is_none() && error.delivered > 0 && !error.permanent {
-                    continue;
-                }
-                return self.stop(entry, &messages[next..], on_disk, &error);
+        let error = match self.delivery.publish(&messages) {
+            Ok(()) => {
+                self.report.delivered += messages.len();
+                self.outbox.remove(entry)?;
+                self.report.done.push(entry.name.clone());
+                return Ok(());
             }
-            // An ERROR may name any message still unreceipted: try the first
-            // alone to learn whether it is the one refused.
-            match self
-                .publisher
-                .publish_until(&messages[next..=next], self.deadline(), self.retry)
-            {
-                Ok(()) => self.report.delivered += 1,
-                Err(single) if single.refused => {
-                    let message = &messages[next];
-                    self.outbox.bury(entry, next, message, &single.reasons())?;
-                    self.outbox.keep_only(entry, &messages[next + 1..])?;
-                    on_disk = messages.len() - next - 1;
+            Err(error) => error,
+        };
+        let mut rest = Vec::new();
+        for (index, (message, verdict)) in messages.iter().zip(&error.verdicts).enumerate() {
+            match verdict {
+                Verdict::Receipted => self.report.delivered += 1,
+                Verdict::Refused(reason) => {
+                    self.outbox.bury(entry, index, message, reason)?;
                     self.report.dead_lettered += 1;
                 }
-                Err(single) => return self.stop(entry, &messages[next..], on_disk, &single),
+                Verdict::Unanswered => rest.push(message.clone()),
             }
-            next += 1;
         }
-        if on_disk > 0 {
-            self.outbox.remove(entry)?;
+        if rest.len() < messages.len() {
+            self.outbox.keep_only(entry, &rest)?;
         }
-        self.report.done.push(entry.name.clone());
-        Ok(())
-    }
-
-    fn stop(
-        &mut self,
-        entry: &Entry,
-        rest: &[Message],
-        on_disk: usize,
-        error: &PublishError,
-    ) -> Result<()> {
-        if rest.len() < on_disk {
-            self.outbox.keep_only(entry, rest)?;
+        if rest.is_empty() {
+            self.report.done.push(entry.name.clone());
+        } else {
+            self.report.stopped = Some(Stopped {
+                entry: Some(entry.name.clone()),
+                left: rest.len(),
+                reason: error.reasons(),
+            });
         }
-        self.report.stopped = Some(Stopped {
-            entry: Some(entry.name.clone()),
-            left: rest.len(),
-            reason: error.reasons(),
-        });
         Ok(())
     }
 }

@@ -6,7 +6,9 @@
 pub mod broker;
 pub mod dry_run;
 pub mod flush;
+mod message_file;
 pub mod outbox;
+pub mod private;
 
 pub use crate::message::Message;
 

@@ -11,13 +11,15 @@
 //! reason. A file holds one or more messages, each a JSON line (destination,
 //! headers, body length) followed by the body bytes verbatim. Files are written
 //! under a temporary name, fsynced, renamed and the directory fsynced, so a crash
-//! leaves either the whole file or nothing.
+//! leaves either the whole file or nothing. Directories and files are private
+//! to the running user (or a shared group): see [`super::private`].
 
+use super::message_file;
+pub use super::message_file::DeadLetter;
+use super::private::{sync_dir, Access};
 use super::{Message, Outcome, Transport};
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
-use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::Write;
+use std::fs::{self, File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -36,6 +38,7 @@ const LOCK_POLL: Duration = Duration::from_millis(10);
 #[derive(Debug, Clone)]
 pub struct Outbox {
     dir: PathBuf,
+    access: Access,
 }
 
 /// One stored file of messages, pending or dead.
@@ -48,28 +51,6 @@ pub struct Entry {
     pub path: PathBuf,
 }
 
-/// A message the broker refused for good, and what it said.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadLetter {
-    /// The message as it was stored.
-    pub message: Message,
-    /// What the broker said when it refused it.
-    pub reason: String,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Envelope {
-    destination: String,
-    headers: Vec<(String, String)>,
-    /// Body bytes after the line; absent in single-message files, whose body is
-    /// the rest of the file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    length: Option<usize>,
-    /// Why a dead letter was refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
-}
-
 /// The exclusive right to deliver from an outbox; released on drop.
 #[derive(Debug)]
 pub struct OutboxLock {
@@ -77,9 +58,18 @@ pub struct OutboxLock {
 }
 
 impl Outbox {
-    /// An outbox in `dir`; the directory is created on the first store.
+    /// An outbox in `dir`, private to the running user; the directory is
+    /// created on the first store.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Outbox { dir: dir.into() }
+        Outbox::with_access(dir, Access::private())
+    }
+
+    /// An outbox in `dir` that `access` allows to share.
+    pub fn with_access(dir: impl Into<PathBuf>, access: Access) -> Self {
+        Outbox {
+            dir: dir.into(),
+            access,
+        }
     }
 
     /// The directory this outbox uses.
@@ -88,9 +78,9 @@ impl Outbox {
     }
 
     fn create_dir(&self, dir: &Path) -> Result<()> {
-        fs::create_dir_all(dir).with_context(|| {
+        self.access.ensure_dir(dir).with_context(|| {
             format!(
-                "cannot create outbox directory {} (set [outbox] dir in the config to a writable directory)",
+                "cannot use outbox directory {} (set [outbox] dir in the config to a directory of the hooks' user)",
                 dir.display()
             )
         })
@@ -102,7 +92,7 @@ impl Outbox {
         let path = self.dir.join(&name);
         let records: Vec<(&Message, Option<&str>)> = messages.iter().map(|m| (m, None)).collect();
         self.create_dir(&self.dir)
-            .and_then(|()| write_file(&self.dir, &path, &records))
+            .and_then(|()| self.write_file(&self.dir, &path, &records))
             .with_context(|| {
                 format!(
                     "cannot save {} message(s) in outbox {}",
@@ -115,17 +105,25 @@ impl Outbox {
 
     /// Pending files, oldest first. A missing directory is an empty outbox.
     pub fn list(&self) -> Result<Vec<Entry>> {
-        list_dir(&self.dir, "")
+        self.list_dir(&self.dir, "")
     }
 
     /// Dead letters, oldest first.
     pub fn list_dead(&self) -> Result<Vec<Entry>> {
-        list_dir(&self.dir.join(DEAD_DIR), "dead/")
+        self.list_dir(&self.dir.join(DEAD_DIR), "dead/")
+    }
+
+    fn list_dir(&self, dir: &Path, prefix: &str) -> Result<Vec<Entry>> {
+        if !self.access.check_dir(dir)? {
+            return Ok(Vec::new());
+        }
+        list_dir(dir, prefix)
     }
 
     /// Reads a stored file back: its messages in order.
     pub fn read(&self, entry: &Entry) -> Result<Vec<Message>> {
-        Ok(read_file(&entry.path)?
+        Ok(self
+            .read_letters(entry)?
             .into_iter()
             .map(|letter| letter.message)
             .collect())
@@ -143,7 +141,8 @@ impl Outbox {
 
     /// Reads any file back with the reasons (empty unless it is a dead letter).
     pub fn read_letters(&self, entry: &Entry) -> Result<Vec<DeadLetter>> {
-        read_file(&entry.path)
+        let bytes = self.access.read_trusted(&entry.path)?;
+        message_file::parse(&entry.path, &bytes)
     }
 
     /// Finds a file by its name as `outbox list` shows it (or a unique prefix
@@ -204,7 +203,7 @@ impl Outbox {
             return self.remove(entry);
         }
         let records: Vec<(&Message, Option<&str>)> = rest.iter().map(|m| (m, None)).collect();
-        write_file(&self.dir, &entry.path, &records)
+        self.write_file(&self.dir, &entry.path, &records)
             .with_context(|| format!("cannot rewrite {}", entry.path.display()))
     }
 
@@ -215,7 +214,7 @@ impl Outbox {
         self.create_dir(&dead)?;
         let stem = entry.name.trim_end_matches(SUFFIX);
         let path = dead.join(format!("{stem}-{index:05}{SUFFIX}"));
-        write_file(&dead, &path, &[(message, Some(reason))])
+        self.write_file(&dead, &path, &[(message, Some(reason))])
             .with_context(|| format!("cannot save dead letter {}", path.display()))
     }
 
@@ -235,12 +234,14 @@ impl Outbox {
     pub fn retry(&self, entry: &Entry) -> Result<()> {
         let name = entry.name.trim_start_matches("dead/");
         let target = self.dir.join(name);
-        let letters = read_file(&entry.path)?;
+        let letters = self
+            .read_letters(entry)
+            .with_context(|| format!("{} cannot be put back", entry.name))?;
         let records: Vec<(&Message, Option<&str>)> = letters
             .iter()
             .map(|letter| (&letter.message, None))
             .collect();
-        write_file(&self.dir, &target, &records)
+        self.write_file(&self.dir, &target, &records)
             .with_context(|| format!("cannot put {} back", entry.name))?;
         self.remove(entry)
     }
@@ -250,12 +251,7 @@ impl Outbox {
     pub fn lock(&self, wait: Duration) -> Result<Option<OutboxLock>> {
         self.create_dir(&self.dir)?;
         let path = self.dir.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("cannot open lock file {}", path.display()))?;
+        let file = self.access.open_lock(&path)?;
         let until = Instant::now() + wait;
         loop {
             match file.try_lock() {
@@ -324,73 +320,19 @@ fn list_dir(dir: &Path, prefix: &str) -> Result<Vec<Entry>> {
     Ok(entries)
 }
 
-/// Writes `records` to `path` atomically: a temporary file in `dir`, fsync,
-/// rename over `path`, fsync of `dir`.
-fn write_file(dir: &Path, path: &Path, records: &[(&Message, Option<&str>)]) -> Result<()> {
-    let file_name = path.file_name().unwrap_or_default().to_string_lossy();
-    let temp = dir.join(format!("{TEMP_PREFIX}{}-{file_name}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut file = std::io::BufWriter::new(
-            OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&temp)?,
-        );
-        for (message, reason) in records {
-            let envelope = Envelope {
-                destination: message.destination.clone(),
-                headers: message.headers.clone(),
-                length: Some(message.body.len()),
-                reason: reason.map(str::to_string),
-            };
-            serde_json::to_writer(&mut file, &envelope)?;
-            file.write_all(b"\n")?;
-            file.write_all(&message.body)?;
-        }
-        let file = file.into_inner().map_err(|err| err.into_error())?;
-        file.sync_all()?;
-        fs::rename(&temp, path)
-    };
-    if let Err(err) = write() {
-        let _ = fs::remove_file(&temp);
-        return Err(err.into());
+impl Outbox {
+    /// Writes `records` to `path` atomically (see [`Access::write_atomic`]).
+    fn write_file(
+        &self,
+        dir: &Path,
+        path: &Path,
+        records: &[(&Message, Option<&str>)],
+    ) -> Result<()> {
+        let file_name = path.file_name().unwrap_or_default().to_string_lossy();
+        let temp = dir.join(format!("{TEMP_PREFIX}{}-{file_name}", std::process::id()));
+        self.access
+            .write_atomic(dir, &temp, path, |file| message_file::write(file, records))
     }
-    sync_dir(dir)
-}
-
-/// Reads one message file: every message in it, with its reason when dead.
-pub fn read_file(path: &Path) -> Result<Vec<DeadLetter>> {
-    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let damaged = || format!("{} is damaged (not a hookbus message file)", path.display());
-    let mut letters = Vec::new();
-    let mut rest = &bytes[..];
-    while !rest.is_empty() {
-        let split = rest
-            .iter()
-            .position(|&b| b == b'\n')
-            .with_context(damaged)?;
-        let envelope: Envelope = serde_json::from_slice(&rest[..split]).with_context(damaged)?;
-        let body_start = split + 1;
-        let body_end = match envelope.length {
-            Some(length) => body_start + length,
-            None => rest.len(),
-        };
-        let body = rest
-            .get(body_start..body_end)
-            .with_context(damaged)?
-            .to_vec();
-        rest = &rest[body_end..];
-        letters.push(DeadLetter {
-            message: Message {
-                destination: envelope.destination,
-                headers: envelope.headers,
-                body,
-            },
-            reason: envelope.reason.unwrap_or_default(),
-        });
-    }
-    Ok(letters)
 }
 
 /// A file name that sorts after every earlier one from this or another process.
@@ -406,12 +348,6 @@ fn next_name() -> String {
         std::process::id(),
         SEQUENCE.fetch_add(1, Ordering::Relaxed)
     )
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|handle| handle.sync_all())
-        .with_context(|| format!("cannot sync outbox directory {}", dir.display()))
 }
 
 impl Transport for Outbox {
@@ -461,34 +397,6 @@ mod tests {
         outbox.keep_only(&entries[0], &[]).unwrap();
         assert_eq!(outbox.list().unwrap().len(), 1);
         assert_eq!(outbox.read_if_present(&entries[0]).unwrap(), None);
-    }
-
-    #[test]
-    fn reads_single_message_files_without_a_length() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.msg");
-        fs::write(
-            &path,
-            b"{\"destination\":\"/topic/a\",\"headers\":[]}\nbody\nwith lines",
-        )
-        .unwrap();
-        let letters = read_file(&path).unwrap();
-        assert_eq!(letters.len(), 1);
-        assert_eq!(letters[0].message.body, b"body\nwith lines");
-    }
-
-    #[test]
-    fn damaged_files_are_an_error_not_a_panic() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bad.msg");
-        for bytes in [
-            &b"no newline"[..],
-            b"{}\n",
-            b"{\"destination\":\"/a\",\"headers\":[],\"length\":99}\nshort",
-        ] {
-            fs::write(&path, bytes).unwrap();
-            assert!(read_file(&path).is_err(), "{bytes:?}");
-        }
     }
 
     #[test]

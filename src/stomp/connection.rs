@@ -1,7 +1,10 @@
 //! One STOMP connection over TCP or TLS: every step (name lookup, connect, TLS
-//! handshake, each read and write) is bounded by the caller's deadline.
+//! handshake, each read and write) is bounded by the caller's deadline. The
+//! socket itself checks the time left before every system call, so no loop
+//! above it (`write_all`, rustls's handshake and record reads) can outlast the
+//! deadline, however slowly the peer reads or trickles bytes.
 
-use super::frame::{Decoder, Escaping, Frame, FrameError};
+use super::frame::{clip, Decoder, Escaping, Frame, FrameError};
 use super::secret::Secret;
 use super::url::HostSpec;
 use rustls::pki_types::ServerName;
@@ -34,9 +37,10 @@ pub enum StompError {
     #[error("broker refused the connection: {0} (check login, passcode and vhost)")]
     /// An ERROR frame in reply to CONNECT.
     LoginRefused(String),
-    #[error("broker refused a message: {0}")]
-    /// An ERROR frame in reply to a SEND.
-    Refused(String),
+    #[error("broker error: {0}")]
+    /// An ERROR that answers no SEND (right after CONNECTED, say): trouble on
+    /// the broker's side, not a verdict on any message.
+    Broker(String),
     #[error("not a STOMP broker? {0}")]
     /// Bytes that are not a STOMP frame.
     Protocol(#[from] FrameError),
@@ -49,16 +53,13 @@ impl StompError {
     /// True when trying again later cannot help (the broker said no); false for
     /// network trouble that may pass.
     pub fn is_permanent(&self) -> bool {
-        matches!(
-            self,
-            StompError::LoginRefused(_) | StompError::Refused(_) | StompError::Tls(_)
-        )
+        matches!(self, StompError::LoginRefused(_) | StompError::Tls(_))
     }
 
     /// True when another host of a failover list may do better. A refused login
-    /// or message would be refused there too.
+    /// would be refused there too.
     pub fn fails_over(&self) -> bool {
-        !matches!(self, StompError::LoginRefused(_) | StompError::Refused(_))
+        !matches!(self, StompError::LoginRefused(_))
     }
 
     /// True when the TCP connection itself could not be made.
@@ -96,16 +97,50 @@ pub struct Session {
     pub heart_beat: Option<String>,
 }
 
+/// The TCP socket under a deadline: each read or write first sets the socket
+/// timeout to the time left, and fails with `TimedOut` once none is left.
+struct TimedSocket {
+    tcp: TcpStream,
+    deadline: Instant,
+}
+
+impl TimedSocket {
+    fn left(&self) -> io::Result<Duration> {
+        self.deadline
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "deadline passed"))
+    }
+}
+
+impl Read for TimedSocket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.tcp.set_read_timeout(Some(self.left()?))?;
+        self.tcp.read(buf)
+    }
+}
+
+impl Write for TimedSocket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tcp.set_write_timeout(Some(self.left()?))?;
+        self.tcp.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 enum Stream {
-    Plain(TcpStream),
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+    Plain(TimedSocket),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TimedSocket>>),
 }
 
 impl Stream {
-    fn tcp(&self) -> &TcpStream {
+    fn socket(&mut self) -> &mut TimedSocket {
         match self {
-            Stream::Plain(tcp) => tcp,
-            Stream::Tls(tls) => tls.get_ref(),
+            Stream::Plain(socket) => socket,
+            Stream::Tls(tls) => tls.get_mut(),
         }
     }
 }
@@ -113,7 +148,7 @@ impl Stream {
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Stream::Plain(tcp) => tcp.read(buf),
+            Stream::Plain(socket) => socket.read(buf),
             Stream::Tls(tls) => tls.read(buf),
         }
     }
@@ -122,14 +157,14 @@ impl Read for Stream {
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Stream::Plain(tcp) => tcp.write(buf),
+            Stream::Plain(socket) => socket.write(buf),
             Stream::Tls(tls) => tls.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            Stream::Plain(tcp) => tcp.flush(),
+            Stream::Plain(socket) => socket.flush(),
             Stream::Tls(tls) => tls.flush(),
         }
     }
@@ -140,7 +175,6 @@ pub struct Connection {
     stream: Stream,
     decoder: Decoder,
     escaping: Escaping,
-    deadline: Instant,
     pending: Vec<u8>,
     /// Bytes read from the broker so far (heart-beats included).
     received: u64,
@@ -168,19 +202,19 @@ impl Connection {
     ) -> Result<Connection, StompError> {
         let tcp = connect_tcp(host, deadline)?;
         tcp.set_nodelay(true).map_err(StompError::Io)?;
+        let socket = TimedSocket { tcp, deadline };
         let stream = if host.tls {
             let config = params.tls.ok_or_else(|| {
                 StompError::Tls("no TLS settings for a stomp+ssl host".to_string())
             })?;
-            Stream::Tls(Box::new(handshake(tcp, host, config, deadline)?))
+            Stream::Tls(Box::new(handshake(socket, host, config)?))
         } else {
-            Stream::Plain(tcp)
+            Stream::Plain(socket)
         };
         let mut connection = Connection {
             stream,
             decoder: Decoder::new(Escaping::None),
             escaping: Escaping::None,
-            deadline,
             pending: Vec::new(),
             received: 0,
             session: Session {
@@ -225,7 +259,7 @@ impl Connection {
                 Ok(connection)
             }
             "ERROR" => Err(StompError::LoginRefused(reply.error_text())),
-            other => Err(StompError::NotConnected(other.to_string())),
+            other => Err(StompError::NotConnected(clip(other))),
         }
     }
 
@@ -239,16 +273,17 @@ impl Connection {
         self.pending.len()
     }
 
+    /// Moves the deadline every later step is bounded by (a flush gives a
+    /// broker that makes progress more time).
+    pub fn set_deadline(&mut self, deadline: Instant) {
+        self.stream.socket().deadline = deadline;
+    }
+
     /// Writes every queued frame.
     pub fn flush(&mut self) -> Result<(), StompError> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let remaining = self.remaining("sending")?;
-        self.stream
-            .tcp()
-            .set_write_timeout(Some(remaining))
-            .map_err(StompError::Io)?;
         let result = self
             .stream
             .write_all(&self.pending)
@@ -270,11 +305,6 @@ impl Connection {
             if let Some(frame) = self.decoder.next_frame()? {
                 return Ok(frame);
             }
-            let remaining = self.remaining(waiting_for)?;
-            self.stream
-                .tcp()
-                .set_read_timeout(Some(remaining))
-                .map_err(StompError::Io)?;
             match self.stream.read(&mut buffer) {
                 Ok(0) => return Err(StompError::Closed(waiting_for)),
                 Ok(read) => {
@@ -295,16 +325,10 @@ impl Connection {
             let frame = self.read_frame("waiting for the DISCONNECT receipt")?;
             match frame.command.as_str() {
                 "RECEIPT" if frame.get("receipt-id") == Some("disconnect") => return Ok(()),
-                "ERROR" => return Err(StompError::Refused(frame.error_text())),
+                "ERROR" => return Err(StompError::Broker(frame.error_text())),
                 _ => {}
             }
         }
-    }
-
-    /// Moves the bound of every later step (a long-lived subscriber sets one
-    /// per wait instead of one for its whole life).
-    pub fn set_deadline(&mut self, deadline: Instant) {
-        self.deadline = deadline;
     }
 
     /// Bytes read from the broker so far, heart-beats included: a count that
@@ -317,10 +341,6 @@ impl Connection {
     pub fn queue_heartbeat(&mut self) {
         self.pending.push(b'\n');
     }
-
-    fn remaining(&self, step: &'static str) -> Result<Duration, StompError> {
-        remaining(self.deadline, step)
-    }
 }
 
 fn remaining(deadline: Instant, step: &'static str) -> Result<Duration, StompError> {
@@ -330,7 +350,15 @@ fn remaining(deadline: Instant, step: &'static str) -> Result<Duration, StompErr
         .ok_or(StompError::Timeout(step))
 }
 
+/// What an I/O error during `step` means; rustls reports TLS failures (a bad
+/// certificate, an alert) as I/O errors carrying its own.
 fn io_error(err: io::Error, step: &'static str) -> StompError {
+    let tls = err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    if let Some(tls) = tls {
+        return StompError::Tls(clip(&tls.to_string()));
+    }
     match err.kind() {
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => StompError::Timeout(step),
         io::ErrorKind::UnexpectedEof => StompError::Closed(step),
@@ -371,29 +399,21 @@ fn connect_tcp(host: &HostSpec, deadline: Instant) -> Result<TcpStream, StompErr
     Err(last)
 }
 
+/// The TLS handshake, every socket step under the socket's deadline.
 fn handshake(
-    mut tcp: TcpStream,
+    socket: TimedSocket,
     host: &HostSpec,
     config: &Arc<rustls::ClientConfig>,
-    deadline: Instant,
-) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>, StompError> {
+) -> Result<rustls::StreamOwned<rustls::ClientConnection, TimedSocket>, StompError> {
     let name = ServerName::try_from(host.host.clone())
         .map_err(|_| StompError::Tls(format!("{:?} is not a valid server name", host.host)))?;
-    let mut session = rustls::ClientConnection::new(Arc::clone(config), name)
+    let session = rustls::ClientConnection::new(Arc::clone(config), name)
         .map_err(|err| StompError::Tls(err.to_string()))?;
-    while session.is_handshaking() {
-        let left = remaining(deadline, "in the TLS handshake")?;
-        tcp.set_read_timeout(Some(left)).map_err(StompError::Io)?;
-        tcp.set_write_timeout(Some(left)).map_err(StompError::Io)?;
-        session.complete_io(&mut tcp).map_err(|err| {
-            match err
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            {
-                Some(tls) => StompError::Tls(tls.to_string()),
-                None => io_error(err, "in the TLS handshake"),
-            }
-        })?;
+    let mut tls = rustls::StreamOwned::new(session, socket);
+    while tls.conn.is_handshaking() {
+        tls.conn
+            .complete_io(&mut tls.sock)
+            .map_err(|err| io_error(err, "in the TLS handshake"))?;
     }
-    Ok(rustls::StreamOwned::new(session, tcp))
+    Ok(tls)
 }

@@ -3,6 +3,19 @@
 
 use std::fmt;
 
+/// Most characters of broker-supplied text (an ERROR's words, a bad header
+/// line) shown or logged: enough for any real explanation, and a broker
+/// cannot flood a pusher's terminal or the syslog.
+pub const MAX_SHOWN_CHARS: usize = 400;
+
+/// `text` cut to [`MAX_SHOWN_CHARS`] characters, saying how much was cut.
+pub fn clip(text: &str) -> String {
+    match text.char_indices().nth(MAX_SHOWN_CHARS) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}… ({} bytes in all)", &text[..cut], text.len()),
+    }
+}
+
 /// Largest frame the decoder accepts; brokers only send us small control frames
 /// (CONNECTED, RECEIPT, ERROR) and, for `check` and tests, messages.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
@@ -83,17 +96,19 @@ impl Frame {
             .map(|(_, value)| value.as_str())
     }
 
-    /// The broker's explanation in an ERROR frame: its `message` header and body.
+    /// The broker's explanation in an ERROR frame: its `message` header and
+    /// the body's first line, clipped (see [`clip`]).
     pub fn error_text(&self) -> String {
         let body = String::from_utf8_lossy(&self.body);
         let body = body.trim();
-        match (self.get("message"), body.is_empty()) {
+        let text = match (self.get("message"), body.is_empty()) {
             (Some(message), true) => message.to_string(),
             (Some(message), false) if first_line(body) == message => message.to_string(),
             (Some(message), false) => format!("{message}: {}", first_line(body)),
             (None, false) => first_line(body).to_string(),
             (None, true) => "(no message)".to_string(),
-        }
+        };
+        clip(&text)
     }
 
     /// Appends the wire form to `out`. A body, or any SEND, gets a
@@ -166,6 +181,11 @@ pub enum FrameError {
 pub struct Decoder {
     buffer: Vec<u8>,
     escaping: Escaping,
+    /// How much of the buffer is known to hold no end of the current frame's
+    /// headers, and of its body: each byte is searched once, so a huge frame
+    /// arriving in small reads costs linear time, not quadratic.
+    head_searched: usize,
+    body_searched: usize,
 }
 
 impl Decoder {
@@ -174,6 +194,8 @@ impl Decoder {
         Decoder {
             buffer: Vec::new(),
             escaping,
+            head_searched: 0,
+            body_searched: 0,
         }
     }
 
@@ -196,7 +218,10 @@ impl Decoder {
             .take_while(|&&b| b == b'\n' || b == b'\r')
             .count();
         self.buffer.drain(..skip);
-        let Some(head_end) = find_head_end(&self.buffer) else {
+        // A blank line may straddle the previous search's end.
+        let from = self.head_searched.saturating_sub(skip + 3);
+        let Some(head_end) = find_head_end(&self.buffer, from) else {
+            self.head_searched = self.buffer.len();
             return if self.buffer.len() > MAX_FRAME_BYTES {
                 Err(FrameError::TooLarge)
             } else {
@@ -213,7 +238,7 @@ impl Decoder {
             let text = String::from_utf8_lossy(line);
             let (key, value) = text
                 .split_once(':')
-                .ok_or_else(|| FrameError::HeaderWithoutColon(text.to_string()))?;
+                .ok_or_else(|| FrameError::HeaderWithoutColon(clip(&text)))?;
             let escaping = if command == "CONNECTED" {
                 Escaping::None
             } else {
@@ -229,7 +254,7 @@ impl Decoder {
                 value
                     .trim()
                     .parse::<usize>()
-                    .map_err(|_| FrameError::BadContentLength(value.clone()))
+                    .map_err(|_| FrameError::BadContentLength(clip(value)))
             })
             .transpose()?;
         let (body_end, frame_end) = match content_length {
@@ -246,14 +271,24 @@ impl Decoder {
                 }
                 (end, end + 1)
             }
-            None => match self.buffer[body_start..].iter().position(|&b| b == 0) {
-                Some(offset) => (body_start + offset, body_start + offset + 1),
-                None if self.buffer.len() > MAX_FRAME_BYTES => return Err(FrameError::TooLarge),
-                None => return Ok(None),
-            },
+            None => {
+                let from = self.body_searched.max(body_start);
+                match self.buffer[from..].iter().position(|&b| b == 0) {
+                    Some(offset) => (from + offset, from + offset + 1),
+                    None if self.buffer.len() > MAX_FRAME_BYTES => {
+                        return Err(FrameError::TooLarge)
+                    }
+                    None => {
+                        self.body_searched = self.buffer.len();
+                        return Ok(None);
+                    }
+                }
+            }
         };
         let body = self.buffer[body_start..body_end].to_vec();
         self.buffer.drain(..frame_end);
+        self.head_searched = 0;
+        self.body_searched = 0;
         Ok(Some(Frame {
             command,
             headers,
@@ -268,9 +303,10 @@ struct HeadEnd {
     body_start: usize,
 }
 
-/// Finds the blank line (`\n\n` or `\r\n\r\n`, mixed allowed) ending the headers.
-fn find_head_end(buffer: &[u8]) -> Option<HeadEnd> {
-    let mut index = 0;
+/// Finds the blank line (`\n\n` or `\r\n\r\n`, mixed allowed) ending the
+/// headers, searching from `from`.
+fn find_head_end(buffer: &[u8], from: usize) -> Option<HeadEnd> {
+    let mut index = from;
     while let Some(offset) = buffer[index..].iter().position(|&b| b == b'\n') {
         let newline = index + offset;
         let rest = &buffer[newline + 1..];
@@ -313,7 +349,7 @@ fn unescape(text: &str, escaping: Escaping) -> Result<String, FrameError> {
             (Some('n'), _) => out.push('\n'),
             (Some('c'), _) => out.push(':'),
             (Some('r'), Escaping::V12) => out.push('\r'),
-            _ => return Err(FrameError::BadEscape(text.to_string())),
+            _ => return Err(FrameError::BadEscape(clip(text))),
         }
     }
     Ok(out)
@@ -420,6 +456,24 @@ mod tests {
         assert_eq!(decoder.next_frame().unwrap(), None);
         decoder.push(b"\0d\0");
         assert_eq!(decoder.next_frame().unwrap().unwrap().body, b"ab\0d");
+    }
+
+    #[test]
+    fn broker_texts_are_clipped_on_a_character_boundary() {
+        let huge = format!("ü{}", "x".repeat(5_000_000));
+        let error = Frame::new("ERROR").header("message", &huge);
+        let shown = error.error_text();
+        assert!(
+            shown.chars().count() < MAX_SHOWN_CHARS + 40,
+            "{}",
+            shown.len()
+        );
+        assert!(shown.starts_with("üxx") && shown.ends_with("(5000002 bytes in all)"));
+        assert_eq!(clip("short"), "short");
+        let mut decoder = Decoder::new(Escaping::V12);
+        decoder.push(format!("ERROR\n{huge}\n\n\0").as_bytes());
+        let bad = decoder.next_frame().unwrap_err().to_string();
+        assert!(bad.len() < 1000, "{}", bad.len());
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! A small blocking STOMP 1.2 client on std::net, made for short-lived
 //! publishers such as hooks: [`frame`] is the codec, [`connection`] one
-//! time-bounded connection (TCP or [`tls`]), [`publisher`] a receipted,
-//! failover-aware publish of a batch, [`subscriber`] the long-lived receiving
-//! side; [`url`] and [`settings`] say where to.
+//! time-bounded connection (TCP or [`tls`]), [`batch`] what the broker said
+//! about each message of a batch, [`publisher`] receipted, failover-aware
+//! publishing, [`subscriber`] the long-lived receiving side; [`url`] and
+//! [`settings`] say where to.
 
+pub mod batch;
 pub mod connection;
 pub mod frame;
 pub mod publisher;
@@ -13,8 +15,9 @@ pub mod subscriber;
 pub mod tls;
 pub mod url;
 
+pub use batch::{Patience, Verdict};
 pub use connection::StompError;
-pub use publisher::{HostReport, PublishError, Publisher, Retry};
+pub use publisher::{Delivery, HostReport, PublishError, Publisher, Retry};
 pub use secret::Secret;
 pub use settings::BrokerSettings;
 pub use url::BrokerUrl;

@@ -1,22 +1,16 @@
-//! Publishing a batch: SENDs pipelined each with its own receipt, any ERROR
-//! fails, DISCONNECT with a receipt ends it; failover across the URL's hosts,
-//! all within one deadline.
+//! Publishing: batches of messages (see [`super::batch`]) over one connection
+//! kept open from batch to batch, failover across the URL's hosts, all within
+//! one deadline ([`Patience`]).
 
+use super::batch::{Batch, Clock, Patience, Verdict};
 use super::connection::{ConnectParams, Connection, Session, StompError};
-use super::frame::Frame;
 use super::settings::BrokerSettings;
 use super::tls;
 use super::url::HostSpec;
-use crate::message::{Message, RESERVED_HEADERS};
+use crate::message::Message;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// SENDs written ahead of their receipts. Receipts are small, so the broker never
-/// blocks writing them while we are still writing.
-const WINDOW: usize = 512;
-/// Bytes queued before they are written out.
-const WRITE_CHUNK: usize = 64 * 1024;
 
 /// Whether a publish goes round the hosts again, with the URL's back-off,
 /// after every host failed.
@@ -32,13 +26,11 @@ pub enum Retry {
 /// A publish that did not fully succeed.
 #[derive(Debug)]
 pub struct PublishError {
-    /// Leading messages the broker receipted; the rest may or may not have arrived.
-    pub delivered: usize,
+    /// What became of each message: receipted, refused, or unanswered (it may
+    /// or may not have arrived).
+    pub verdicts: Vec<Verdict>,
     /// True when retrying cannot help (refused login or message, TLS trust).
     pub permanent: bool,
-    /// True when the broker refused a message (an ERROR after a SEND), as
-    /// opposed to the connection or the login: other messages may still pass.
-    pub refused: bool,
     /// The last failure on each host tried, as `host: reason`.
     pub attempts: Vec<(String, String)>,
 }
@@ -53,6 +45,23 @@ impl PublishError {
             .collect();
         reasons.join("; ")
     }
+
+    /// Messages the broker receipted.
+    pub fn delivered(&self) -> usize {
+        self.count(|verdict| *verdict == Verdict::Receipted)
+    }
+
+    /// Messages the broker refused for good.
+    pub fn refused(&self) -> usize {
+        self.count(|verdict| matches!(verdict, Verdict::Refused(_)))
+    }
+
+    fn count(&self, which: impl Fn(&Verdict) -> bool) -> usize {
+        self.verdicts
+            .iter()
+            .filter(|verdict| which(verdict))
+            .count()
+    }
 }
 
 impl fmt::Display for PublishError {
@@ -64,8 +73,10 @@ impl fmt::Display for PublishError {
         };
         write!(
             f,
-            "{} leading message(s) receipted before a {kind} failure: {}",
-            self.delivered,
+            "{} of {} message(s) receipted, {} refused, before a {kind} failure: {}",
+            self.delivered(),
+            self.verdicts.len(),
+            self.refused(),
             self.reasons()
         )
     }
@@ -103,8 +114,7 @@ impl Publisher {
         Ok(Publisher { settings, tls })
     }
 
-    /// Sends every message, receipted, within the configured deadline; see
-    /// [`Publisher::publish_until`].
+    /// Sends every message, receipted, within the configured deadline.
     pub fn publish(&self, messages: &[Message]) -> Result<(), PublishError> {
         let deadline = Instant::now() + self.settings.deadline;
         self.publish_until(messages, deadline, Retry::UntilDeadline)
@@ -115,50 +125,27 @@ impl Publisher {
         self.settings.deadline
     }
 
-    /// Sends every message, receipted, before `deadline`; fails over between
-    /// hosts on connection trouble, resending from the first unreceipted message
-    /// (at-least-once: `hookbus-id` lets consumers drop duplicates).
+    /// Sends every message, receipted, before `deadline`.
     pub fn publish_until(
         &self,
         messages: &[Message],
         deadline: Instant,
         retry: Retry,
     ) -> Result<(), PublishError> {
-        let failover = &self.settings.url.failover;
-        let hosts = self.host_order();
-        let mut failure = PublishError {
-            delivered: 0,
-            permanent: false,
-            refused: false,
-            attempts: Vec::new(),
-        };
-        let mut round = 0;
-        loop {
-            let mut worth_retrying = false;
-            for host in &hosts {
-                let remaining = &messages[failure.delivered..];
-                let (delivered, result) = self.publish_on(host, remaining, deadline);
-                failure.delivered += delivered;
-                let Err(error) = result else {
-                    return Ok(());
-                };
-                failure.permanent = error.is_permanent();
-                failure.refused = matches!(error, StompError::Refused(_));
-                worth_retrying |= !error.is_permanent();
-                record(&mut failure.attempts, host.display(), &error);
-                if !error.fails_over() || Instant::now() >= deadline {
-                    return Err(failure);
-                }
-            }
-            let out_of_attempts = failover
-                .max_reconnect_attempts
-                .is_some_and(|attempts| round >= attempts);
-            let left = deadline.saturating_duration_since(Instant::now());
-            if retry == Retry::OneRound || !worth_retrying || out_of_attempts || left.is_zero() {
-                return Err(failure);
-            }
-            std::thread::sleep(failover.delay(round).min(left));
-            round += 1;
+        let mut delivery = self.delivery(Patience::Until(deadline), retry);
+        let result = delivery.publish(messages);
+        delivery.close();
+        result
+    }
+
+    /// A delivery of several batches over one connection, within `patience`.
+    pub fn delivery(&self, patience: Patience, retry: Retry) -> Delivery<'_> {
+        Delivery {
+            publisher: self,
+            hosts: self.host_order(),
+            clock: Clock::new(patience),
+            retry,
+            open: None,
         }
     }
 
@@ -210,55 +197,127 @@ impl Publisher {
         }
         hosts
     }
+}
 
-    /// Publishes on one host; returns how many leading messages were receipted.
-    fn publish_on(
-        &self,
-        host: &HostSpec,
-        messages: &[Message],
-        deadline: Instant,
-    ) -> (usize, Result<(), StompError>) {
-        let mut connection = match Connection::open(host, &self.params(host), deadline) {
-            Ok(connection) => connection,
-            Err(error) => return (0, Err(error)),
-        };
-        let mut receipts = Receipts::new(messages.len());
-        let mut sent = 0;
-        while receipts.leading < messages.len() {
-            while sent < messages.len() && sent - receipts.leading < WINDOW {
-                connection.queue(&send_frame(&messages[sent], sent));
-                sent += 1;
-                if connection.queued_bytes() >= WRITE_CHUNK {
-                    break;
-                }
-            }
-            if let Err(error) = connection.flush() {
-                return (receipts.leading, Err(error));
-            }
-            if sent < messages.len() && sent - receipts.leading < WINDOW {
-                continue;
-            }
-            // Wait for one frame, then take every frame that came with it.
-            let mut next = connection.read_frame("waiting for a RECEIPT").map(Some);
-            while let Some(frame) = next.transpose() {
-                let frame = match frame {
-                    Ok(frame) => frame,
-                    Err(error) => return (receipts.leading, Err(error)),
-                };
-                match frame.command.as_str() {
-                    "RECEIPT" => receipts.mark(frame.get("receipt-id")),
-                    "ERROR" => {
-                        let error = StompError::Refused(frame.error_text());
-                        return (receipts.leading, Err(error));
+/// Batches published one after the other over one connection, failing over
+/// between hosts on connection trouble (at-least-once: an unanswered message
+/// goes out again, and `hookbus-id` lets consumers drop duplicates).
+pub struct Delivery<'p> {
+    publisher: &'p Publisher,
+    hosts: Vec<HostSpec>,
+    clock: Clock,
+    retry: Retry,
+    /// The open connection and the index of its host.
+    open: Option<(usize, Connection)>,
+}
+
+impl Delivery<'_> {
+    /// Sends every message of a batch, receipted; `Err` says what became of
+    /// each when not all were receipted.
+    pub fn publish(&mut self, messages: &[Message]) -> Result<(), PublishError> {
+        self.clock.restart();
+        let mut batch = Batch::new(messages);
+        let mut attempts = Vec::new();
+        let mut permanent = false;
+        let first = self.open.as_ref().map_or(0, |(host, _)| *host);
+        let order: Vec<usize> = (0..self.hosts.len())
+            .map(|offset| (first + offset) % self.hosts.len())
+            .collect();
+        let failover = &self.publisher.settings.url.failover;
+        let mut round = 0;
+        let mut last_host = first;
+        'rounds: loop {
+            let mut worth_retrying = false;
+            for &host in &order {
+                last_host = host;
+                let error = loop {
+                    if batch.answered() {
+                        break 'rounds;
                     }
-                    _ => {}
+                    let learned = batch.learned;
+                    let error = match self.run_on(host, &mut batch) {
+                        Ok(()) => break 'rounds,
+                        Err(error) => error,
+                    };
+                    // Each connection that taught something earns another.
+                    if batch.learned == learned || self.clock.left().is_zero() {
+                        break error;
+                    }
+                };
+                permanent = error.is_permanent();
+                worth_retrying |= !permanent;
+                record(&mut attempts, self.hosts[host].display(), &error);
+                if !error.fails_over() || self.clock.left().is_zero() {
+                    break 'rounds;
                 }
-                next = connection.buffered_frame();
+            }
+            let out_of_attempts = failover
+                .max_reconnect_attempts
+                .is_some_and(|attempts| round >= attempts);
+            let left = self.clock.left();
+            if self.retry == Retry::OneRound || !worth_retrying || out_of_attempts || left.is_zero()
+            {
+                break;
+            }
+            std::thread::sleep(failover.delay(round).min(left));
+            round += 1;
+        }
+        if batch
+            .verdicts
+            .iter()
+            .all(|verdict| *verdict == Verdict::Receipted)
+        {
+            return Ok(());
+        }
+        let refused = batch.verdicts.iter().find_map(|verdict| match verdict {
+            Verdict::Refused(reason) => Some(reason.clone()),
+            _ => None,
+        });
+        if let (true, Some(reason)) = (attempts.is_empty(), refused) {
+            let host = self.hosts[last_host].display();
+            attempts.push((host, format!("broker refused a message: {reason}")));
+            permanent = true;
+        }
+        Err(PublishError {
+            verdicts: batch.verdicts,
+            permanent,
+            attempts,
+        })
+    }
+
+    /// Runs the batch on host number `host`, reusing the open connection if
+    /// it goes there; keeps the connection open when all went well.
+    fn run_on(&mut self, host: usize, batch: &mut Batch<'_>) -> Result<(), StompError> {
+        if let Some((open_host, mut connection)) = self.open.take() {
+            if open_host == host {
+                let learned = batch.learned;
+                connection.set_deadline(self.clock.deadline());
+                match batch.run(&mut connection, &mut self.clock) {
+                    Ok(()) => {
+                        self.open = Some((host, connection));
+                        return Ok(());
+                    }
+                    // Idle since the last batch, the broker may have closed
+                    // it: a fresh connection gets a fair chance.
+                    Err(_) if batch.learned == learned => {}
+                    Err(error) => return Err(error),
+                }
             }
         }
-        // Every message is receipted: a failing DISCONNECT loses nothing.
-        let _ = connection.disconnect();
-        (messages.len(), Ok(()))
+        let spec = &self.hosts[host];
+        let params = self.publisher.params(spec);
+        let mut connection = Connection::open(spec, &params, self.clock.deadline())?;
+        batch.run(&mut connection, &mut self.clock)?;
+        self.open = Some((host, connection));
+        Ok(())
+    }
+
+    /// Ends the open connection politely. Every batch was answered, so a
+    /// failing DISCONNECT loses nothing.
+    pub fn close(mut self) {
+        if let Some((_, connection)) = self.open.take() {
+            let _ = connection.disconnect();
+        }
     }
 }
 
@@ -278,87 +337,3 @@ fn record(attempts: &mut Vec<(String, String)>, host: String, error: &StompError
 }
 
 const RETRIED: &str = " (retried until the deadline)";
-
-/// The SEND frame for message number `index` of a batch.
-fn send_frame(message: &Message, index: usize) -> Frame {
-    let mut frame = Frame::new("SEND")
-        .header("destination", &message.destination)
-        .header("receipt", &receipt_id(index));
-    for (key, value) in &message.headers {
-        if !RESERVED_HEADERS.contains(&key.as_str()) {
-            frame.headers.push((key.clone(), value.clone()));
-        }
-    }
-    if message.header("persistent").is_none() {
-        frame = frame.header("persistent", "true");
-    }
-    frame.body = message.body.clone();
-    frame
-}
-
-fn receipt_id(index: usize) -> String {
-    format!("hookbus-{index}")
-}
-
-/// Which messages of a batch are receipted, and how many leading ones.
-struct Receipts {
-    seen: Vec<bool>,
-    leading: usize,
-}
-
-impl Receipts {
-    fn new(count: usize) -> Receipts {
-        Receipts {
-            seen: vec![false; count],
-            leading: 0,
-        }
-    }
-
-    fn mark(&mut self, receipt_id: Option<&str>) {
-        let index = receipt_id
-            .and_then(|id| id.strip_prefix("hookbus-"))
-            .and_then(|number| number.parse::<usize>().ok());
-        if let Some(seen) = index.and_then(|index| self.seen.get_mut(index)) {
-            *seen = true;
-        }
-        while self.seen.get(self.leading) == Some(&true) {
-            self.leading += 1;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn receipts_count_leading_messages_only() {
-        let mut receipts = Receipts::new(3);
-        receipts.mark(Some("hookbus-1"));
-        assert_eq!(receipts.leading, 0);
-        receipts.mark(Some("hookbus-0"));
-        assert_eq!(receipts.leading, 2);
-        receipts.mark(Some("other"));
-        receipts.mark(Some("hookbus-9"));
-        receipts.mark(Some("hookbus-2"));
-        assert_eq!(receipts.leading, 3);
-    }
-
-    #[test]
-    fn message_headers_cannot_replace_the_publishers_own() {
-        let message = Message {
-            destination: "/queue/a".into(),
-            headers: vec![
-                ("destination".into(), "/queue/b".into()),
-                ("receipt".into(), "x".into()),
-                ("subject".into(), "s".into()),
-            ],
-            body: b"x".to_vec(),
-        };
-        let frame = send_frame(&message, 7);
-        assert_eq!(frame.get("destination"), Some("/queue/a"));
-        assert_eq!(frame.get("receipt"), Some("hookbus-7"));
-        assert_eq!(frame.get("persistent"), Some("true"));
-        assert_eq!(frame.headers.len(), 4);
-    }
-}

@@ -141,7 +141,7 @@ impl Subscriber {
             match frame.command.as_str() {
                 "RECEIPT" if frame.get("receipt-id") == Some(SUBSCRIBED_RECEIPT) => break,
                 "MESSAGE" => early.push_back(delivery(frame)),
-                "ERROR" => return Err(StompError::Refused(frame.error_text())),
+                "ERROR" => return Err(StompError::Broker(frame.error_text())),
                 _ => {}
             }
         }
@@ -185,7 +185,7 @@ impl Subscriber {
                     self.heard();
                     match frame.command.as_str() {
                         "MESSAGE" => return Ok(Some(delivery(frame))),
-                        "ERROR" => return Err(StompError::Refused(frame.error_text())),
+                        "ERROR" => return Err(StompError::Broker(frame.error_text())),
                         _ => {}
                     }
                 }

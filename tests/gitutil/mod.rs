@@ -275,6 +275,7 @@ impl Fixture {
         let date = format!("{now} +0000");
         cmd.env("GIT_AUTHOR_DATE", &date)
             .env("GIT_COMMITTER_DATE", &date);
+        own_state(&mut cmd, &self.root);
         cmd
     }
 
@@ -288,6 +289,15 @@ impl Fixture {
         self.git(&["add", "-A"]);
         self.git(&["commit", "-q", "--allow-empty", "-m", message]);
         self.rev("HEAD")
+    }
+
+    /// Commits a change to `file` and pushes master; returns the new commit
+    /// and how long the push took.
+    pub fn commit_and_push(&self, message: &str) -> (String, std::time::Duration) {
+        let commit = self.commit(message, &[("file", message.as_bytes())]);
+        let start = std::time::Instant::now();
+        self.push(&["master"]);
+        (commit, start.elapsed())
     }
 
     pub fn rev(&self, rev: &str) -> String {
@@ -340,7 +350,15 @@ pub fn hookbus(config: &Path, dir: &Path) -> Command {
         .env_remove("GL_REPO")
         .env_remove("GL_USER")
         .env("USER", "alice");
+    own_state(&mut cmd, config.parent().unwrap_or(dir));
     cmd
+}
+
+/// Gives hooks run by `cmd` a state directory below `root` (where a hook keeps
+/// a push it cannot handle), not the user's home.
+fn own_state(cmd: &mut Command, root: &Path) {
+    cmd.env("XDG_STATE_HOME", root.join("state"))
+        .env_remove("HOOKBUS_OUTBOX");
 }
 
 /// Message and temporary files in an outbox directory and its dead/ folder

@@ -4,6 +4,8 @@
 //! client over file://. svn runs the hook itself, with its empty environment;
 //! the hook stores messages in an outbox that is read back after each commit.
 
+#![allow(dead_code)] // each test binary uses a different part of the fixture
+
 use crate::gitutil::{parse_lines, Msg, HOOKBUS};
 use hookbus::deliver::dry_run::to_json_line;
 use hookbus::deliver::outbox::Outbox;

@@ -1,0 +1,334 @@
+//! Private storage for message bodies (which carry private diffs): directories
+//! only the running user (and an optional shared group) can enter, files only
+//! they can read, written atomically and durably.
+//!
+//! Modes: directories 0700 and files 0600; with a shared group (`[outbox]
+//! group`) directories 2770 and files 0640 (the lock 0660), all in that group.
+//! A directory is refused when it is a symbolic link, belongs to another user
+//! (unless it is the shared group's), or is writable by users outside the
+//! group; so is a directory hookbus would create a missing one in that anybody
+//! may write to without the sticky bit, or that belongs to a user other than
+//! this one or root. A file is only read back (to be sent) when this user owns
+//! it, or it is in the shared group, and it is not a symbolic link.
+
+use anyhow::{bail, Context, Result};
+use std::ffi::CString;
+use std::fs::{self, DirBuilder, File, Metadata, OpenOptions};
+use std::io::{BufWriter, Read};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+/// Who may use the stored files besides the running user.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Access {
+    /// The shared group's id, if one is allowed.
+    group: Option<u32>,
+}
+
+/// The user id files and directories are checked against.
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// The id of a group given by name or number.
+pub fn group_id(name: &str) -> Result<u32> {
+    if let Ok(gid) = name.parse() {
+        return Ok(gid);
+    }
+    let c_name = CString::new(name).with_context(|| format!("bad group name {name:?}"))?;
+    let mut size = 16 * 1024;
+    loop {
+        // SAFETY: every pointer is valid for the call; `buffer` outlives the
+        // use of `group`, whose strings point into it, and only gr_gid is read.
+        let mut group: libc::group = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::group = std::ptr::null_mut();
+        let mut buffer = vec![0 as libc::c_char; size];
+        let code = unsafe {
+            libc::getgrnam_r(
+                c_name.as_ptr(),
+                &mut group,
+                buffer.as_mut_ptr(),
+                buffer.len(),
+                &mut found,
+            )
+        };
+        match code {
+            0 if found.is_null() => bail!("there is no group named {name:?} on this system"),
+            0 => return Ok(group.gr_gid),
+            libc::ERANGE if size < 1 << 20 => size *= 4,
+            code => {
+                return Err(std::io::Error::from_raw_os_error(code))
+                    .with_context(|| format!("cannot look up group {name:?}"))
+            }
+        }
+    }
+}
+
+impl Access {
+    /// The running user only.
+    pub fn private() -> Access {
+        Access { group: None }
+    }
+
+    /// The running user and the members of group `gid`.
+    pub fn shared(gid: u32) -> Access {
+        Access { group: Some(gid) }
+    }
+
+    fn dir_mode(self) -> u32 {
+        if self.group.is_some() {
+            0o2770
+        } else {
+            0o700
+        }
+    }
+
+    fn file_mode(self) -> u32 {
+        if self.group.is_some() {
+            0o640
+        } else {
+            0o600
+        }
+    }
+
+    /// Makes `dir` (and any missing parent) exist as a directory of ours with
+    /// our mode, or says why it cannot be used.
+    pub fn ensure_dir(self, dir: &Path) -> Result<()> {
+        match fs::symlink_metadata(dir) {
+            Ok(meta) => return self.adopt(dir, &meta),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err).with_context(|| format!("cannot use {}", dir.display())),
+        }
+        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+        let parent = parent.unwrap_or(Path::new("."));
+        match fs::metadata(parent) {
+            Ok(meta) => may_create_in(parent, &meta)?,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => self.ensure_dir(parent)?,
+            Err(err) => {
+                return Err(err).with_context(|| format!("cannot use {}", parent.display()))
+            }
+        }
+        match DirBuilder::new().mode(0o700).create(dir) {
+            Ok(()) => {}
+            // Made by a concurrent run since we looked: checked below all the same.
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(err) => {
+                return Err(err).with_context(|| format!("cannot create {}", dir.display()))
+            }
+        }
+        let meta = fs::symlink_metadata(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        self.adopt(dir, &meta)
+    }
+
+    /// Checks an existing directory without changing it: `false` when it is
+    /// missing.
+    pub fn check_dir(self, dir: &Path) -> Result<bool> {
+        match fs::symlink_metadata(dir) {
+            Ok(meta) => self.trust_dir(dir, &meta).map(|_| true),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(err) => Err(err).with_context(|| format!("cannot read {}", dir.display())),
+        }
+    }
+
+    /// Whether `dir` may be used; `true` when it is ours to change.
+    fn trust_dir(self, dir: &Path, meta: &Metadata) -> Result<bool> {
+        let shown = dir.display();
+        if meta.file_type().is_symlink() {
+            bail!("{shown} is a symbolic link; hookbus only uses a real directory (set [outbox] dir to the directory itself)");
+        }
+        if !meta.is_dir() {
+            bail!("{shown} is not a directory");
+        }
+        let mode = meta.mode();
+        if mode & 0o002 != 0 {
+            bail!("{shown} may be written by every user (mode {:o}); hookbus refuses it: chmod o-w it, or set [outbox] dir elsewhere", mode & 0o7777);
+        }
+        let in_group = self.group == Some(meta.gid());
+        if mode & 0o020 != 0 && !in_group {
+            bail!("{shown} may be written by group {} (mode {:o}), which [outbox] group does not allow: chmod g-w it, or set [outbox] group", meta.gid(), mode & 0o7777);
+        }
+        let me = effective_uid();
+        if meta.uid() == me {
+            return Ok(true);
+        }
+        if in_group && mode & 0o070 == 0o070 {
+            return Ok(false);
+        }
+        bail!(
+            "{shown} belongs to user id {}, not to the user running hookbus (id {me}): run hookbus as the outbox's owner (the account the hooks run as), give this user an outbox of its own ([outbox] dir), or share one with [outbox] group",
+            meta.uid()
+        );
+    }
+
+    /// Trusts an existing directory and gives it our mode and group.
+    fn adopt(self, dir: &Path, meta: &Metadata) -> Result<()> {
+        if !self.trust_dir(dir, meta)? {
+            return Ok(());
+        }
+        if let Some(gid) = self.group.filter(|&gid| gid != meta.gid()) {
+            std::os::unix::fs::chown(dir, None, Some(gid))
+                .with_context(|| format!("cannot give {} to group {gid}", dir.display()))?;
+        }
+        if meta.mode() & 0o7777 != self.dir_mode() {
+            fs::set_permissions(dir, fs::Permissions::from_mode(self.dir_mode()))
+                .with_context(|| format!("cannot chmod {}", dir.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Gives a file we just created our mode and group, whatever the umask.
+    fn own_file(self, file: &File) -> std::io::Result<()> {
+        self.set_file_mode(file, self.file_mode())
+    }
+
+    fn set_file_mode(self, file: &File, mode: u32) -> std::io::Result<()> {
+        let meta = file.metadata()?;
+        if let Some(gid) = self.group.filter(|&gid| gid != meta.gid()) {
+            std::os::unix::fs::fchown(file, None, Some(gid))?;
+        }
+        if meta.mode() & 0o7777 != mode && meta.uid() == effective_uid() {
+            file.set_permissions(fs::Permissions::from_mode(mode))?;
+        }
+        Ok(())
+    }
+
+    /// Writes `path` atomically and durably: a temporary file `temp` in the
+    /// same directory `dir`, filled by `fill`, fsynced, renamed over `path`,
+    /// then `dir` fsynced. A crash leaves the whole file or nothing.
+    pub fn write_atomic(
+        self,
+        dir: &Path,
+        temp: &Path,
+        path: &Path,
+        fill: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+    ) -> Result<()> {
+        let write = || -> std::io::Result<()> {
+            let file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(self.file_mode())
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(temp)?;
+            self.own_file(&file)?;
+            let mut file = BufWriter::new(file);
+            fill(&mut file)?;
+            let file = file.into_inner().map_err(|err| err.into_error())?;
+            file.sync_all()?;
+            fs::rename(temp, path)
+        };
+        if let Err(err) = write() {
+            let _ = fs::remove_file(temp);
+            return Err(err.into());
+        }
+        sync_dir(dir)
+    }
+
+    /// Opens (creating) a lock file the group may lock too.
+    pub fn open_lock(self, path: &Path) -> Result<File> {
+        let mode = self.file_mode() | (self.file_mode() & 0o040) >> 1;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .and_then(|file| self.set_file_mode(&file, mode).map(|()| file))
+            .with_context(|| format!("cannot open lock file {}", path.display()))?;
+        Ok(file)
+    }
+
+    /// Reads a stored file back, unless it is not ours to send: a symbolic
+    /// link, not a plain file, or owned by another user outside the group.
+    pub fn read_trusted(self, path: &Path) -> Result<Vec<u8>> {
+        let shown = path.display();
+        let mut file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|err| match err.raw_os_error() {
+                Some(libc::ELOOP) => anyhow::anyhow!(
+                    "{shown} is a symbolic link, not a hookbus message file; it is not sent"
+                ),
+                _ => anyhow::Error::new(err).context(format!("cannot read {shown}")),
+            })?;
+        let meta = file
+            .metadata()
+            .with_context(|| format!("cannot read {shown}"))?;
+        if !meta.is_file() {
+            bail!("{shown} is not a plain file; it is not sent");
+        }
+        if meta.uid() != effective_uid() && self.group != Some(meta.gid()) {
+            bail!(
+                "{shown} belongs to user id {}, not to the user running hookbus (id {}); hookbus never sends a file it does not own",
+                meta.uid(),
+                effective_uid()
+            );
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        file.read_to_end(&mut bytes)
+            .with_context(|| format!("cannot read {shown}"))?;
+        Ok(bytes)
+    }
+}
+
+/// A missing directory may only be created in one no other user can tamper
+/// with: ours or root's, and writable by all only with the sticky bit (/tmp).
+fn may_create_in(parent: &Path, meta: &Metadata) -> Result<()> {
+    let owner = meta.uid();
+    if owner != 0 && owner != effective_uid() {
+        bail!(
+            "{} belongs to user id {owner}, so hookbus does not create its outbox in it: create the outbox directory yourself, or set [outbox] dir elsewhere",
+            parent.display()
+        );
+    }
+    if meta.mode() & 0o002 != 0 && meta.mode() & 0o1000 == 0 {
+        bail!(
+            "{} may be written by every user, so hookbus does not create its outbox in it: set [outbox] dir elsewhere",
+            parent.display()
+        );
+    }
+    Ok(())
+}
+
+/// Makes a rename or removal in `dir` durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|handle| handle.sync_all())
+        .with_context(|| format!("cannot sync directory {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_are_found_by_id_or_name() {
+        assert_eq!(group_id("4242").unwrap(), 4242);
+        assert_eq!(group_id("root").unwrap(), 0);
+        let error = group_id("no-such-group-here").unwrap_err().to_string();
+        assert!(error.contains("no group named"), "{error}");
+    }
+
+    #[test]
+    fn missing_directories_are_made_private_and_links_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = dir.path().join("state/hookbus/outbox");
+        Access::private().ensure_dir(&outbox).unwrap();
+        for made in [dir.path().join("state"), outbox.clone()] {
+            let mode = fs::metadata(&made).unwrap().mode() & 0o7777;
+            assert_eq!(mode, 0o700, "{}", made.display());
+        }
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&outbox, &link).unwrap();
+        let error = Access::private().ensure_dir(&link).unwrap_err();
+        assert!(format!("{error:#}").contains("symbolic link"), "{error:#}");
+        assert!(Access::private().check_dir(&link).is_err());
+        assert!(!Access::private()
+            .check_dir(&dir.path().join("none"))
+            .unwrap());
+    }
+}
