@@ -28,6 +28,9 @@ _hookbus() {
             hookbus,install)
                 cmd="hookbus__subcmd__install"
                 ;;
+            hookbus,listen)
+                cmd="hookbus__subcmd__listen"
+                ;;
             hookbus,outbox)
                 cmd="hookbus__subcmd__outbox"
                 ;;
@@ -68,7 +71,7 @@ _hookbus() {
 
     case "${cmd}" in
         hookbus)
-            opts="-v -h -V --config --verbose --help --version post-receive replay install config svn-post-commit svn-replay send check flush outbox webhook"
+            opts="-v -h -V --config --verbose --help --version post-receive replay install config svn-post-commit svn-replay send check flush outbox listen webhook"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -180,6 +183,24 @@ _hookbus() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookbus__subcmd__listen)
+            opts="-v -h --config --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

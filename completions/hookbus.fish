@@ -38,6 +38,7 @@ complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "send" -d 'Publish s
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "check" -d 'Validate the config and try each broker: reachable, authenticated, protocol version, round trip'
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "flush" -d 'Deliver the messages waiting in the outbox, oldest first, stopping at the first failure; messages the broker refuses for good become dead letters'
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "outbox" -d 'Look at messages waiting in the local outbox, and dead letters'
+complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "listen" -d 'Run the deploy-host daemon until SIGTERM: subscribe to [listen] subscribe and keep every [[mirror]] up to date (fetch, checkout, in-place or branches); SIGHUP reloads the config'
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "webhook" -d 'Serve forge webhooks (GitHub, GitLab, Gitea, Forgejo) on [webhook] listen: their pushes become the same messages a hook sends'
 complete -c hookbus -n "__fish_hookbus_using_subcommand post-receive" -l repo -d 'The repository [default: $GIT_DIR or the current directory]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand post-receive" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
@@ -59,7 +60,7 @@ complete -c hookbus -n "__fish_hookbus_using_subcommand install" -s h -l help -d
 complete -c hookbus -n "__fish_hookbus_using_subcommand config; and not __fish_seen_subcommand_from import-legacy" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand config; and not __fish_seen_subcommand_from import-legacy" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
 complete -c hookbus -n "__fish_hookbus_using_subcommand config; and not __fish_seen_subcommand_from import-legacy" -s h -l help -d 'Print help'
-complete -c hookbus -n "__fish_hookbus_using_subcommand config; and not __fish_seen_subcommand_from import-legacy" -f -a "import-legacy" -d 'Print the hookbus.toml equivalent of the seed\'s Ruby hook config (stomp-postrec.yaml, svn-stomp.yaml), with comments where its options were silently ignored'
+complete -c hookbus -n "__fish_hookbus_using_subcommand config; and not __fish_seen_subcommand_from import-legacy" -f -a "import-legacy" -d 'Print the hookbus.toml equivalent of the seed\'s Ruby config (stomp-postrec.yaml, svn-stomp.yaml, or the deploy daemon\'s stomp-git.yaml), with comments where its options were silently ignored'
 complete -c hookbus -n "__fish_hookbus_using_subcommand config; and __fish_seen_subcommand_from import-legacy" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand config; and __fish_seen_subcommand_from import-legacy" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
 complete -c hookbus -n "__fish_hookbus_using_subcommand config; and __fish_seen_subcommand_from import-legacy" -s h -l help -d 'Print help'
@@ -103,6 +104,9 @@ complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and __fish_seen_
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and __fish_seen_subcommand_from retry" -l all -d 'Every dead letter'
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and __fish_seen_subcommand_from retry" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and __fish_seen_subcommand_from retry" -s h -l help -d 'Print help'
+complete -c hookbus -n "__fish_hookbus_using_subcommand listen" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand listen" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand listen" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hookbus -n "__fish_hookbus_using_subcommand webhook" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand webhook" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
 complete -c hookbus -n "__fish_hookbus_using_subcommand webhook" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -49,6 +49,11 @@ pub struct Config {
     pub log: LogOptions,
     /// Where messages are published; without it they stay in the outbox.
     pub broker: Option<BrokerConfig>,
+    /// `hookbus listen`: what a deploy host subscribes to.
+    pub listen: Option<crate::listen::config::ListenConfig>,
+    /// `hookbus listen`: the local clones it keeps up to date.
+    #[serde(default, rename = "mirror")]
+    pub mirrors: Vec<crate::listen::config::MirrorConfig>,
     /// `hookbus webhook`: forge pushes over HTTP.
     pub webhook: Option<crate::webhook::WebhookConfig>,
     /// The file this was read from, if any (for messages and permission checks).
@@ -281,6 +286,7 @@ impl Config {
         if let Some(broker) = &config.broker {
             BrokerUrl::parse(&broker.url).context("[broker] url")?;
         }
+        crate::listen::config::validate(config.listen.as_ref(), &config.mirrors)?;
         if let Some(group) = &config.outbox.group {
             config.outbox.gid = Some(group_id(group).context("[outbox] group")?);
         }

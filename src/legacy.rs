@@ -1,6 +1,7 @@
-//! Migration from the seed's Ruby hook configs (`stomp-postrec.yaml`,
-//! `svn-stomp.yaml`): reads their keys (`rserver`, `stomp-options`,
-//! `trigger-topic`, `report-topic`) and writes the equivalent hookbus.toml, with
+//! Migration from the seed's Ruby configs (`stomp-postrec.yaml`,
+//! `svn-stomp.yaml`, and the deploy-host daemon's `stomp-git.yaml`): reads
+//! their keys (`rserver`, `stomp-options`, `trigger-topic`, `report-topic`,
+//! `listen-topic`, `repo-list`) and writes the equivalent hookbus.toml, with
 //! comments wherever the Ruby client behaved differently from what the file said.
 
 use anyhow::{bail, Context, Result};
@@ -37,6 +38,10 @@ pub struct LegacyConfig {
     pub report_topic: Option<String>,
     /// Top-level keys hookbus has no use for.
     pub ignored_keys: Vec<String>,
+    /// stomp-git (the deploy-host daemon): the topic it listened to.
+    pub listen_topic: Option<String>,
+    /// stomp-git's `repo-list`.
+    pub mirrors: Vec<crate::listen::legacy::LegacyMirror>,
 }
 
 impl LegacyConfig {
@@ -54,11 +59,16 @@ impl LegacyConfig {
                 "trigger-topic" => legacy.trigger_topic = Some(scalar(&value)),
                 "report-topic" => legacy.report_topic = Some(scalar(&value)),
                 "stomp-options" => legacy.stomp_options = flatten(&value),
+                "listen-topic" => legacy.listen_topic = Some(scalar(&value)),
+                "repo-list" => legacy.mirrors = crate::listen::legacy::mirrors(&value, scalar),
                 _ => legacy.ignored_keys.push(key),
             }
         }
-        if legacy.rserver.is_none() && legacy.trigger_topic.is_none() {
-            bail!("neither rserver nor trigger-topic is set: is this a stomp-postrec.yaml or svn-stomp.yaml?");
+        if legacy.rserver.is_none()
+            && legacy.trigger_topic.is_none()
+            && legacy.listen_topic.is_none()
+        {
+            bail!("neither rserver, trigger-topic nor listen-topic is set: is this a stomp-postrec.yaml, svn-stomp.yaml or stomp-git.yaml?");
         }
         Ok(legacy)
     }
@@ -92,7 +102,14 @@ impl LegacyConfig {
                 quote(&destination(topic))
             );
         }
-        if let Some(topic) = &self.report_topic {
+        if let Some(topic) = &self.listen_topic {
+            let report = self.report_topic.as_deref().map(destination);
+            out.push_str(&crate::listen::legacy::to_toml(
+                &destination(topic),
+                report.as_deref(),
+                &self.mirrors,
+            ));
+        } else if let Some(topic) = &self.report_topic {
             let _ = writeln!(
                 out,
                 "# report-topic: one summary line per update, for people and chat bots.\n\
@@ -303,6 +320,41 @@ mod tests {
         assert!(toml.contains("url = \"failover://(stomp://a:x@h1:61613,stomp://b:y@h2:61613)\""));
         assert!(toml.contains("chmod 600"));
         assert!(toml.contains("destination = \"/queue/commits\""));
+    }
+
+    #[test]
+    fn the_deploy_daemons_config_becomes_listen_and_mirrors() {
+        let seed = include_str!("../tests/fixtures/legacy/stomp-git.yaml");
+        let toml = LegacyConfig::parse(seed).unwrap().to_toml("stomp-git.yaml");
+        let config =
+            crate::config::Config::parse(&toml).unwrap_or_else(|e| panic!("{e:#}\n{toml}"));
+        let listen = config.listen.expect("[listen]");
+        assert_eq!(listen.subscribe, ["/topic/acme.git.commits"]);
+        assert_eq!(
+            listen.report.as_deref(),
+            Some("/topic/acme.events.stomp-git")
+        );
+        assert!(
+            config.routes.is_empty(),
+            "report-topic is the daemon's, not a route"
+        );
+        let modes: Vec<(&str, &str)> = config
+            .mirrors
+            .iter()
+            .map(|m| (m.repo.as_str(), m.mode.as_str()))
+            .collect();
+        assert_eq!(
+            modes,
+            [
+                ("tools", "fetch"),
+                ("website", "checkout"),
+                ("hiera", "in-place"),
+                ("environments", "branches")
+            ]
+        );
+        assert_eq!(config.mirrors[1].user.as_deref(), Some("www-data"));
+        assert!(toml.contains("repo-list entry \"odd\" not converted"));
+        assert!(!toml.contains("secret"));
     }
 
     #[test]

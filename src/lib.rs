@@ -8,8 +8,9 @@
 //! deliver) for `hookbus flush` to run again. At the bottom,
 //! [`message`], [`text`] and [`naming`] serve the rest; [`stomp`] uses nothing
 //! above [`message`]. [`webhook`] is a third input side: forge pushes over
-//! HTTP, rendered and delivered through the same steps. The CLI (`src/cli/`)
-//! only wires these together.
+//! HTTP, rendered and delivered through the same steps. [`listen`] is the
+//! other end: the deploy-host daemon that subscribes and keeps mirrors up to
+//! date. The CLI (`src/cli/`) only wires these together.
 
 #![warn(missing_docs)]
 
@@ -20,6 +21,7 @@ pub mod git;
 pub mod hook;
 pub mod install;
 pub mod legacy;
+pub mod listen;
 pub mod message;
 pub mod model;
 pub mod naming;

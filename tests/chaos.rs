@@ -9,11 +9,10 @@
 mod brokers;
 mod gitutil;
 
-use brokers::{activemq_at, unique, Broker};
+use brokers::{unique, OwnActiveMq};
 use gitutil::{files_in, hookbus, run_ok, Fixture, Z40};
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -26,60 +25,8 @@ const MAX_PUSHES: usize = 250;
 const RESTARTS: usize = 5;
 const DEADLINE_MS: u64 = 1000;
 
-const BROKERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/brokers");
-
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn script(args: &[&str]) -> Output {
-    let out = Command::new(BROKERS).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "scripts/brokers {args:?}: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    out
-}
-
-/// An ActiveMQ of this test's own under a scratch directory, stopped by pid
-/// (scripts/brokers stop) when dropped, even on panic.
-struct OwnActiveMq {
-    dir: PathBuf,
-    port: String,
-}
-
-impl OwnActiveMq {
-    fn start(scratch: &Path) -> OwnActiveMq {
-        let port = text(&script(&["free-port"]).stdout).trim().to_string();
-        let own = OwnActiveMq {
-            dir: scratch.join("activemq"),
-            port,
-        };
-        own.up();
-        own
-    }
-
-    fn up(&self) {
-        script(&["start-activemq", self.dir.to_str().unwrap(), &self.port]);
-    }
-
-    fn down(&self) {
-        script(&["stop", self.dir.to_str().unwrap()]);
-    }
-
-    fn broker(&self) -> Broker {
-        activemq_at(format!("127.0.0.1:{}", self.port))
-    }
-}
-
-impl Drop for OwnActiveMq {
-    fn drop(&mut self) {
-        let _ = Command::new(BROKERS)
-            .args(["stop", self.dir.to_str().unwrap()])
-            .status();
-    }
 }
 
 /// xorshift64: timings that a printed seed reproduces.

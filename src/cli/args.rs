@@ -100,6 +100,16 @@ pub enum Command {
         #[command(subcommand)]
         action: OutboxAction,
     },
+    /// Run the deploy-host daemon until SIGTERM: subscribe to [listen]
+    /// subscribe and keep every [[mirror]] up to date (fetch, checkout,
+    /// in-place or branches); SIGHUP reloads the config
+    ///
+    /// Each message is acknowledged only after its mirrors' work finished, so
+    /// nothing is lost in a crash; every mirror is also fetched at start and
+    /// every [listen] poll_s. One JSON event per piece of work goes to [listen]
+    /// report through the outbox. See hookbus.toml(5) and the README's "Deploy
+    /// hosts".
+    Listen,
     /// Serve forge webhooks (GitHub, GitLab, Gitea, Forgejo) on [webhook]
     /// listen: their pushes become the same messages a hook sends
     ///
@@ -215,9 +225,9 @@ pub struct FlushArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigAction {
-    /// Print the hookbus.toml equivalent of the seed's Ruby hook config
-    /// (stomp-postrec.yaml, svn-stomp.yaml), with comments where its options
-    /// were silently ignored
+    /// Print the hookbus.toml equivalent of the seed's Ruby config
+    /// (stomp-postrec.yaml, svn-stomp.yaml, or the deploy daemon's
+    /// stomp-git.yaml), with comments where its options were silently ignored
     ImportLegacy {
         /// The seed's YAML file
         file: PathBuf,

@@ -1,4 +1,4 @@
-//! `config import-legacy`: the seed's hook configs as hookbus.toml.
+//! `config import-legacy`: the seed's configs as hookbus.toml.
 
 use super::report::{Failure, Status, WithStatus};
 use anyhow::Context;
@@ -12,7 +12,7 @@ pub fn import_legacy(file: &Path, out: &mut dyn Write) -> Result<(), Failure> {
         .with_context(|| format!("cannot read {}", file.display()))
         .status(Status::Input)?;
     let legacy = LegacyConfig::parse(&text)
-        .with_context(|| format!("{} is not a seed hook config", file.display()))
+        .with_context(|| format!("{} is not a seed config", file.display()))
         .status(Status::Input)?;
     let name = file
         .file_name()

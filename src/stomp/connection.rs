@@ -93,6 +93,8 @@ pub struct Session {
     pub version: String,
     /// The broker's `server` header, if any.
     pub server: Option<String>,
+    /// The broker's `heart-beat` header (`sx,sy` in ms), if any.
+    pub heart_beat: Option<String>,
 }
 
 /// The TCP socket under a deadline: each read or write first sets the socket
@@ -174,6 +176,8 @@ pub struct Connection {
     decoder: Decoder,
     escaping: Escaping,
     pending: Vec<u8>,
+    /// Bytes read from the broker so far (heart-beats included).
+    received: u64,
     /// What the broker said when it accepted the login.
     pub session: Session,
 }
@@ -183,6 +187,17 @@ impl Connection {
     pub fn open(
         host: &HostSpec,
         params: &ConnectParams<'_>,
+        deadline: Instant,
+    ) -> Result<Connection, StompError> {
+        Connection::open_with(host, params, &[], deadline)
+    }
+
+    /// Like [`Connection::open`], with extra CONNECT headers (a subscriber's
+    /// `heart-beat`, which otherwise is `0,0`, or its `client-id`).
+    pub fn open_with(
+        host: &HostSpec,
+        params: &ConnectParams<'_>,
+        extra_headers: &[(&str, &str)],
         deadline: Instant,
     ) -> Result<Connection, StompError> {
         let tcp = connect_tcp(host, deadline)?;
@@ -201,15 +216,22 @@ impl Connection {
             decoder: Decoder::new(Escaping::None),
             escaping: Escaping::None,
             pending: Vec::new(),
+            received: 0,
             session: Session {
                 version: String::new(),
                 server: None,
+                heart_beat: None,
             },
         };
         let mut connect = Frame::new("CONNECT")
             .header("accept-version", "1.0,1.1,1.2")
-            .header("host", params.vhost)
-            .header("heart-beat", "0,0");
+            .header("host", params.vhost);
+        if !extra_headers.iter().any(|(key, _)| *key == "heart-beat") {
+            connect = connect.header("heart-beat", "0,0");
+        }
+        for (key, value) in extra_headers {
+            connect = connect.header(key, value);
+        }
         if let Some(login) = params.login {
             connect = connect.header("login", login);
         }
@@ -232,6 +254,7 @@ impl Connection {
                 connection.session = Session {
                     version,
                     server: reply.get("server").map(str::to_string),
+                    heart_beat: reply.get("heart-beat").map(str::to_string),
                 };
                 Ok(connection)
             }
@@ -284,7 +307,10 @@ impl Connection {
             }
             match self.stream.read(&mut buffer) {
                 Ok(0) => return Err(StompError::Closed(waiting_for)),
-                Ok(read) => self.decoder.push(&buffer[..read]),
+                Ok(read) => {
+                    self.received += read as u64;
+                    self.decoder.push(&buffer[..read]);
+                }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => return Err(io_error(err, waiting_for)),
             }
@@ -303,6 +329,17 @@ impl Connection {
                 _ => {}
             }
         }
+    }
+
+    /// Bytes read from the broker so far, heart-beats included: a count that
+    /// moved means the link is alive.
+    pub fn bytes_received(&self) -> u64 {
+        self.received
+    }
+
+    /// Queues a heart-beat (a bare end of line).
+    pub fn queue_heartbeat(&mut self) {
+        self.pending.push(b'\n');
     }
 }
 

@@ -2,8 +2,8 @@
 //! publishers such as hooks: [`frame`] is the codec, [`connection`] one
 //! time-bounded connection (TCP or [`tls`]), [`batch`] what the broker said
 //! about each message of a batch, [`publisher`] receipted, failover-aware
-//! publishing; [`url`] and [`settings`] say where to, and [`userinfo`] keeps
-//! passcodes out of messages.
+//! publishing, [`subscriber`] the long-lived receiving side; [`url`] and
+//! [`settings`] say where to, and [`userinfo`] keeps passcodes out of messages.
 
 pub mod batch;
 pub mod connection;
@@ -11,6 +11,7 @@ pub mod frame;
 pub mod publisher;
 pub mod secret;
 pub mod settings;
+pub mod subscriber;
 pub mod tls;
 pub mod url;
 pub mod userinfo;

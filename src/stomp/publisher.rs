@@ -172,7 +172,8 @@ impl Publisher {
             .collect()
     }
 
-    fn params<'a>(&'a self, host: &'a HostSpec) -> ConnectParams<'a> {
+    /// What CONNECT needs for `host`: credentials, vhost, TLS.
+    pub(crate) fn params<'a>(&'a self, host: &'a HostSpec) -> ConnectParams<'a> {
         let (login, passcode) = self.settings.credentials(host);
         ConnectParams {
             login,
@@ -184,7 +185,7 @@ impl Publisher {
     }
 
     /// Hosts in URL order, or rotated to a random start with `randomize=true`.
-    fn host_order(&self) -> Vec<HostSpec> {
+    pub(crate) fn host_order(&self) -> Vec<HostSpec> {
         let mut hosts = self.settings.url.hosts.clone();
         if self.settings.url.failover.randomize && !hosts.is_empty() {
             use std::hash::{BuildHasher, Hasher};

@@ -5,7 +5,8 @@
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ pub const LOGIN: &str = "hookbus";
 pub const PASSCODE: &str = r"hb\pass:word";
 
 const SUBSCRIBER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/subscribe.py");
+const PUBLISHER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/publish.py");
 /// How long a subscriber waits for its messages.
 const SUBSCRIBER_TIMEOUT_S: u64 = 10;
 
@@ -116,6 +118,45 @@ impl Broker {
         self.config()
             .replace(&format!("login = \"{LOGIN}\""), "login = \"reader\"")
             .replace(PASSCODE, "reader")
+    }
+
+    /// Publishes `messages` (headers, body) with the independent client
+    /// (python3-stomp) as an account allowed to publish, each receipted.
+    pub fn publish_independently(&self, destination: &str, messages: &[(Vec<(&str, &str)>, &str)]) {
+        use std::io::Write;
+        let list: Vec<Value> = messages
+            .iter()
+            .map(|(headers, body)| {
+                let headers: serde_json::Map<String, Value> = headers
+                    .iter()
+                    .map(|(key, value)| (key.to_string(), Value::from(*value)))
+                    .collect();
+                serde_json::json!({"headers": headers, "body": body})
+            })
+            .collect();
+        let (host, port) = self.address.rsplit_once(':').unwrap();
+        // stomp.py does not escape CONNECT headers, which RabbitMQ unescapes:
+        // there the subscriber's plain account (allowed to write) is used.
+        let (login, passcode) = match self.name {
+            "RabbitMQ" => (self.subscriber_login, self.subscriber_passcode),
+            _ => (LOGIN, PASSCODE),
+        };
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(PUBLISHER)
+            .args([host, port, login, passcode, self.vhost, destination])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect(
+                "run tests/support/publish.py (needs python3-stomp: scripts/install-test-deps)",
+            );
+        let json = serde_json::to_vec(&list).unwrap();
+        child.stdin.take().unwrap().write_all(&json).unwrap();
+        let status = child.wait().unwrap();
+        assert!(
+            status.success(),
+            "{} publish.py failed: {status}",
+            self.name
+        );
     }
 
     /// Subscribes with the independent client; returns once the broker has
@@ -272,4 +313,58 @@ pub fn base64_decode(text: &str) -> Vec<u8> {
         out.extend_from_slice(&bytes[1..chunk.len()]);
     }
     out
+}
+
+const BROKERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/brokers");
+
+fn script(args: &[&str]) -> Output {
+    let out = Command::new(BROKERS).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "scripts/brokers {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// An ActiveMQ of this test's own under a scratch directory, stopped by pid
+/// (scripts/brokers stop) when dropped, even on panic.
+pub struct OwnActiveMq {
+    dir: PathBuf,
+    port: String,
+}
+
+impl OwnActiveMq {
+    pub fn start(scratch: &Path) -> OwnActiveMq {
+        let port = String::from_utf8_lossy(&script(&["free-port"]).stdout)
+            .trim()
+            .to_string();
+        let own = OwnActiveMq {
+            dir: scratch.join("activemq"),
+            port,
+        };
+        own.up();
+        own
+    }
+
+    pub fn up(&self) {
+        script(&["start-activemq", self.dir.to_str().unwrap(), &self.port]);
+    }
+
+    pub fn down(&self) {
+        script(&["stop", self.dir.to_str().unwrap()]);
+    }
+
+    pub fn broker(&self) -> Broker {
+        activemq_at(format!("127.0.0.1:{}", self.port))
+    }
+}
+
+impl Drop for OwnActiveMq {
+    fn drop(&mut self) {
+        let _ = Command::new(BROKERS)
+            .args(["stop", self.dir.to_str().unwrap()])
+            .status();
+    }
 }

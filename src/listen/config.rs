@@ -1,0 +1,309 @@
+//! The `[listen]` table and the `[[mirror]]` tables of hookbus.toml: what a
+//! deploy host subscribes to and which local clones it keeps up to date.
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// `[listen]`: the subscription and the daemon's own settings.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    /// Destinations to subscribe to, e.g. `/topic/git.commits`.
+    pub subscribe: Vec<String>,
+    /// Name of a durable subscription, unique per host: the broker keeps what
+    /// is published while the host is away.
+    pub durable: Option<String>,
+    /// STOMP heart-beat interval both ways; 0 turns heart-beats off.
+    #[serde(default = "default_heartbeat_ms")]
+    pub heartbeat_ms: u64,
+    /// Where one JSON event per piece of work is published; none: only logged.
+    pub report: Option<String>,
+    /// The daemon's own files (the outbox of reports).
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    /// Mirrors worked on at the same time.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// Every mirror is fetched at start and then every this many seconds,
+    /// messages or not; 0: only at start.
+    #[serde(default = "default_poll_s")]
+    pub poll_s: u64,
+    /// Bound on one git command; it is killed and reported after that.
+    #[serde(default = "default_git_timeout_s")]
+    pub git_timeout_s: u64,
+}
+
+fn default_heartbeat_ms() -> u64 {
+    30_000
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/hookbus/listen")
+}
+
+fn default_workers() -> usize {
+    4
+}
+
+fn default_poll_s() -> u64 {
+    300
+}
+
+fn default_git_timeout_s() -> u64 {
+    120
+}
+
+impl ListenConfig {
+    /// The heart-beat interval.
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_ms)
+    }
+
+    /// The poll interval, if polling is on.
+    pub fn poll_every(&self) -> Option<Duration> {
+        (self.poll_s > 0).then(|| Duration::from_secs(self.poll_s))
+    }
+
+    /// The bound on one git command.
+    pub fn git_timeout(&self) -> Duration {
+        Duration::from_secs(self.git_timeout_s)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.subscribe.is_empty() {
+            bail!("subscribe: name at least one destination, e.g. [\"/topic/git.commits\"]");
+        }
+        for destination in self.subscribe.iter().chain(&self.report) {
+            if destination.trim().is_empty() || destination.chars().any(char::is_control) {
+                bail!("destination {destination:?} must be non-empty and on one line");
+            }
+        }
+        if let Some(name) = &self.durable {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                bail!("durable {name:?}: use letters, digits, '-', '_' and '.'");
+            }
+        }
+        if self.heartbeat_ms != 0 && self.heartbeat_ms < 100 {
+            bail!(
+                "heartbeat_ms {} is too short: 0 (off) or at least 100",
+                self.heartbeat_ms
+            );
+        }
+        if self.workers == 0 {
+            bail!("workers must be at least 1");
+        }
+        if self.git_timeout_s == 0 {
+            bail!("git_timeout_s must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// What a mirror does after each fetch.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// `git fetch --prune` branches and tags (the seed's `normal`).
+    #[default]
+    Fetch,
+    /// Fetch, then publish `branch` at `target` atomically (the seed's `trusting`).
+    Checkout,
+    /// Fetch, then force the clone's own work tree to `origin/branch` (the
+    /// seed's `dangerous`).
+    InPlace,
+    /// Fetch, then every branch at `target/NAME`, atomically per branch (the
+    /// seed's `puppetmaster`).
+    Branches,
+}
+
+impl Mode {
+    /// The name as written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Fetch => "fetch",
+            Mode::Checkout => "checkout",
+            Mode::InPlace => "in-place",
+            Mode::Branches => "branches",
+        }
+    }
+}
+
+/// One `[[mirror]]`: a local clone kept up to date.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorConfig {
+    /// The repository name (or a glob) as messages carry it.
+    pub repo: String,
+    /// The local clone.
+    pub path: PathBuf,
+    /// Cloned from here when `path` does not exist yet.
+    pub url: Option<String>,
+    /// The account git runs as when the daemon runs as root.
+    pub user: Option<String>,
+    /// What is done after each fetch.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Where `checkout` publishes the tree, or the directory `branches` fills.
+    pub target: Option<PathBuf>,
+    /// The branch `checkout` and `in-place` follow.
+    #[serde(default = "default_branch")]
+    pub branch: String,
+}
+
+fn default_branch() -> String {
+    "master".to_string()
+}
+
+impl MirrorConfig {
+    /// A short name for logs and reports: the clone's path.
+    pub fn name(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// True when this mirror wants messages about `repo`.
+    pub fn wants(&self, repo: &str) -> bool {
+        glob::Pattern::new(&self.repo).is_ok_and(|pattern| pattern.matches(repo))
+    }
+
+    fn validate(&self) -> Result<()> {
+        glob::Pattern::new(&self.repo)
+            .with_context(|| format!("repo: bad glob {:?}", self.repo))?;
+        absolute("path", &self.path)?;
+        match (self.mode, &self.target) {
+            (Mode::Checkout | Mode::Branches, None) => {
+                bail!("mode {} needs a target directory", self.mode.as_str())
+            }
+            (Mode::Checkout | Mode::Branches, Some(target)) => {
+                absolute("target", target)?;
+                if target.starts_with(&self.path) || self.path.starts_with(target) {
+                    bail!("target and path must not contain each other");
+                }
+            }
+            (Mode::Fetch | Mode::InPlace, Some(_)) => {
+                bail!("mode {} takes no target", self.mode.as_str())
+            }
+            (Mode::Fetch | Mode::InPlace, None) => {}
+        }
+        if !is_safe_branch(&self.branch) {
+            bail!("branch {:?} is not a plain branch name", self.branch);
+        }
+        if let Some(url) = &self.url {
+            if url.is_empty() || url.starts_with('-') || url.chars().any(char::is_control) {
+                bail!("url {url:?} is not a repository URL");
+            }
+        }
+        if let Some(user) = &self.user {
+            if user.is_empty() || user.starts_with('-') || user.chars().any(char::is_control) {
+                bail!("user {user:?} is not an account name");
+            }
+        }
+        Ok(())
+    }
+}
+
+fn absolute(key: &str, path: &Path) -> Result<()> {
+    let normal = path.components().all(|part| {
+        matches!(
+            part,
+            std::path::Component::RootDir | std::path::Component::Normal(_)
+        )
+    });
+    if !path.is_absolute() || !normal {
+        bail!(
+            "{key} {} must be an absolute path without . or ..",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// A branch name that is safe as a ref (and, one component at a time, as a
+/// directory name): ASCII letters, digits and `-_./`, no `..`, no component
+/// starting with `.` or `-`.
+pub fn is_safe_branch(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 200
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./+@".contains(c))
+        && name.split('/').all(|part| {
+            !part.is_empty() && !part.starts_with(['.', '-']) && !part.ends_with(".lock")
+        })
+}
+
+/// Checks `[listen]` and every `[[mirror]]`, and that no two mirrors share a
+/// clone or a target (they would race).
+pub fn validate(listen: Option<&ListenConfig>, mirrors: &[MirrorConfig]) -> Result<()> {
+    if let Some(listen) = listen {
+        listen.validate().context("[listen]")?;
+    }
+    let mut paths = HashSet::new();
+    for (index, mirror) in mirrors.iter().enumerate() {
+        let context = || format!("[[mirror]] number {} (repo {:?})", index + 1, mirror.repo);
+        mirror.validate().with_context(context)?;
+        for place in std::iter::once(&mirror.path).chain(&mirror.target) {
+            if !paths.insert(place.clone()) {
+                bail!(
+                    "{}: {} is used by another mirror",
+                    context(),
+                    place.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mirror(text: &str) -> Result<MirrorConfig> {
+        let mirror: MirrorConfig = toml::from_str(text)?;
+        mirror.validate()?;
+        Ok(mirror)
+    }
+
+    #[test]
+    fn modes_need_the_right_keys() {
+        assert_eq!(
+            mirror("repo = 'a'\npath = '/m/a'").unwrap().mode,
+            Mode::Fetch
+        );
+        assert!(mirror("repo = 'a'\npath = '/m/a'\nmode = 'checkout'").is_err());
+        assert!(mirror("repo = 'a'\npath = '/m/a'\nmode = 'in-place'\ntarget = '/t'").is_err());
+        let branches = mirror("repo = 'a'\npath = '/m/a'\nmode = 'branches'\ntarget = '/t'");
+        assert_eq!(branches.unwrap().mode, Mode::Branches);
+        assert!(mirror("repo = 'a'\npath = 'relative'").is_err());
+        assert!(mirror("repo = 'a'\npath = '/m/../etc'").is_err());
+        assert!(mirror("repo = 'a'\npath = '/m/a'\nmode = 'checkout'\ntarget = '/m/a/x'").is_err());
+        assert!(mirror("repo = 'a'\npath = '/m/a'\nbranch = '../x'").is_err());
+        assert!(mirror("repo = 'a'\npath = '/m/a'\nmode = 'normal'").is_err());
+        assert!(mirror("repo = 'a'\npath = '/m/a'\ncolour = 'red'").is_err());
+    }
+
+    #[test]
+    fn branch_names_that_could_escape_a_directory_are_unsafe() {
+        for good in ["master", "feature/x", "v1.2", "a-b_c"] {
+            assert!(is_safe_branch(good), "{good}");
+        }
+        for bad in [
+            "", "..", "a/../b", ".hidden", "-rf", "a//b", "a\nb", "a b", "x.lock", "é",
+        ] {
+            assert!(!is_safe_branch(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn mirrors_may_not_share_places() {
+        let a = mirror("repo = 'a'\npath = '/m/a'").unwrap();
+        assert!(validate(None, &[a.clone(), a]).is_err());
+    }
+}

@@ -1,0 +1,219 @@
+//! Running git for a mirror: a clean environment (nothing of the daemon's own
+//! leaks in), the mirror's account when the daemon runs as root, and a time
+//! bound after which the whole process group is killed.
+
+use anyhow::{anyhow, bail, Context, Result};
+use std::ffi::{CStr, CString, OsStr};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Longest piece of git's stderr carried into an error.
+const STDERR_TAIL: usize = 600;
+
+/// An account git runs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The account's name.
+    pub name: String,
+    /// Its user id.
+    pub uid: u32,
+    /// Its primary group.
+    pub gid: u32,
+    /// Its home directory (git and ssh read their settings there).
+    pub home: PathBuf,
+}
+
+impl Account {
+    /// Looks `name` up in the system's user database.
+    pub fn lookup(name: &str) -> Result<Account> {
+        let c_name = CString::new(name).context("user name holds a NUL")?;
+        let mut record: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut buffer = vec![0 as libc::c_char; 16 * 1024];
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call; getpwnam_r fills
+        // `record` with pointers into `buffer`, which outlives their use.
+        let status = unsafe {
+            libc::getpwnam_r(
+                c_name.as_ptr(),
+                &mut record,
+                buffer.as_mut_ptr(),
+                buffer.len(),
+                &mut found,
+            )
+        };
+        if status != 0 || found.is_null() {
+            bail!("no such user {name:?}");
+        }
+        // SAFETY: pw_dir points into `buffer`, NUL-terminated by getpwnam_r.
+        let home = unsafe { CStr::from_ptr(record.pw_dir) };
+        Ok(Account {
+            name: name.to_string(),
+            uid: record.pw_uid,
+            gid: record.pw_gid,
+            home: PathBuf::from(home.to_string_lossy().into_owned()),
+        })
+    }
+}
+
+/// True when the daemon runs as root (and so must switch to a mirror's user).
+pub fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// How git is run for one mirror.
+#[derive(Debug, Clone)]
+pub struct Git {
+    /// Bound on one git command.
+    pub timeout: Duration,
+    /// Run as this account (only set when the daemon is root).
+    pub account: Option<Account>,
+}
+
+impl Git {
+    /// Runs `git ARGS` in `dir` with `env` added to the clean environment;
+    /// returns stdout, or an error with git's stderr when it failed, was
+    /// killed, or ran out of time.
+    pub fn run(&self, dir: &Path, args: &[&OsStr], env: &[(&str, &OsStr)]) -> Result<String> {
+        let output = self.output(dir, args, env)?;
+        if output.status.success() {
+            return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stderr = stderr.trim();
+        let start = stderr.len().saturating_sub(STDERR_TAIL);
+        let start = (start..stderr.len())
+            .find(|&i| stderr.is_char_boundary(i))
+            .unwrap_or(0);
+        bail!(
+            "git {} failed ({}): {}",
+            shown(args),
+            output.status,
+            stderr[start..].replace('\n', " | ")
+        )
+    }
+
+    fn output(&self, dir: &Path, args: &[&OsStr], env: &[(&str, &OsStr)]) -> Result<Output> {
+        let mut command = Command::new("git");
+        command
+            .args(args)
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("LC_ALL", "C")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        match &self.account {
+            Some(account) => {
+                let gid = account.gid;
+                command.env("HOME", &account.home).uid(account.uid).gid(gid);
+                // SAFETY: setgroups is async-signal-safe; it drops root's
+                // supplementary groups before std switches gid and uid.
+                unsafe {
+                    command.pre_exec(move || {
+                        if libc::setgroups(1, &gid) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+            }
+            None => {
+                if let Some(home) = std::env::var_os("HOME") {
+                    command.env("HOME", home);
+                }
+            }
+        }
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot run git {}", shown(args)))?;
+        let pid = child.id() as libc::pid_t;
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = sender.send(child.wait_with_output());
+        });
+        match receiver.recv_timeout(self.timeout) {
+            Ok(result) => Ok(result?),
+            Err(_) => {
+                // SAFETY: the child leads its own process group; killing the
+                // group also stops what git started (ssh, index-pack).
+                unsafe { libc::kill(-pid, libc::SIGKILL) };
+                let _ = receiver.recv();
+                Err(anyhow!(
+                    "git {} timed out after {} s and was killed",
+                    shown(args),
+                    self.timeout.as_secs()
+                ))
+            }
+        }
+    }
+
+    /// Changes the owner of something the daemon made (as root) to the
+    /// mirror's account, so its git can work there.
+    pub fn hand_over(&self, path: &Path) -> Result<()> {
+        if let Some(account) = &self.account {
+            std::os::unix::fs::lchown(path, Some(account.uid), Some(account.gid))
+                .with_context(|| format!("cannot hand {} to {}", path.display(), account.name))?;
+        }
+        Ok(())
+    }
+}
+
+fn shown(args: &[&OsStr]) -> String {
+    args.first()
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn git_runs_clean_and_bounded() {
+        let git = Git {
+            timeout: Duration::from_secs(20),
+            account: None,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let out = git
+            .run(
+                dir.path(),
+                &["var".as_ref(), "GIT_COMMITTER_IDENT".as_ref()],
+                &[
+                    ("GIT_COMMITTER_NAME", "x".as_ref()),
+                    ("GIT_COMMITTER_EMAIL", "y@z".as_ref()),
+                ],
+            )
+            .unwrap();
+        assert!(out.starts_with("x <y@z>"), "{out}");
+        let failed = git.run(dir.path(), &["rev-parse".as_ref(), "HEAD".as_ref()], &[]);
+        assert!(failed
+            .unwrap_err()
+            .to_string()
+            .contains("not a git repository"));
+        let slow = Git {
+            timeout: Duration::from_millis(300),
+            account: None,
+        };
+        // An alias that sleeps: a hung git (a stalled fetch) stands for it.
+        let hung = slow.run(
+            dir.path(),
+            &[
+                "-c".as_ref(),
+                "alias.hang=!sleep 30".as_ref(),
+                "hang".as_ref(),
+            ],
+            &[],
+        );
+        assert!(hung.unwrap_err().to_string().contains("timed out"));
+    }
+}

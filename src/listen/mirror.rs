@@ -1,0 +1,204 @@
+//! One mirror's work: clone when missing, fetch, then what its mode says.
+//! Every path comes from the config or from git's own ref names (checked
+//! before use); nothing from a message gets here.
+
+use super::config::{is_safe_branch, MirrorConfig, Mode};
+use super::git::Git;
+use super::publish::{self, make_dir};
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Where `branches` mode keeps each branch's releases, inside its target.
+const BRANCH_RELEASES: &str = ".hookbus";
+
+/// A mirror ready to work.
+#[derive(Debug, Clone)]
+pub struct Mirror {
+    /// What the config says about it.
+    pub config: MirrorConfig,
+    /// How its git runs.
+    pub git: Git,
+}
+
+/// What one piece of work did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Done {
+    /// The commit now published or checked out (checkout, in-place).
+    pub head: Option<String>,
+    /// Branches published, changed or removed (branches mode).
+    pub changed: Vec<String>,
+    /// Branch names refused as directory names (branches mode).
+    pub refused: Vec<String>,
+}
+
+impl Mirror {
+    /// Brings the mirror up to date.
+    pub fn update(&self) -> Result<Done> {
+        let path = &self.config.path;
+        if !path.exists() {
+            self.clone_from_url()?;
+        }
+        self.git_in_clone(&["fetch", "--prune", "--tags", "--quiet", "origin"])?;
+        match self.config.mode {
+            Mode::Fetch => Ok(Done::default()),
+            Mode::Checkout => self.checkout(),
+            Mode::InPlace => self.in_place(),
+            Mode::Branches => self.branches(),
+        }
+    }
+
+    fn git_in_clone(&self, args: &[&str]) -> Result<String> {
+        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        self.git.run(&self.config.path, &args, &[])
+    }
+
+    fn clone_from_url(&self) -> Result<()> {
+        let path = &self.config.path;
+        let Some(url) = &self.config.url else {
+            bail!(
+                "{} does not exist and the mirror has no url to clone from",
+                path.display()
+            );
+        };
+        make_dir(&self.git, path)?;
+        let mut args: Vec<&OsStr> = vec!["clone".as_ref(), "--quiet".as_ref()];
+        if matches!(self.config.mode, Mode::Checkout | Mode::Branches) {
+            args.push("--no-checkout".as_ref());
+        }
+        args.extend([OsStr::new("--"), OsStr::new(url), OsStr::new(".")]);
+        if let Err(error) = self.git.run(path, &args, &[]) {
+            // An empty directory would look like a clone to the next attempt.
+            let _ = fs::remove_dir_all(path);
+            return Err(error.context(format!("cannot clone into {}", path.display())));
+        }
+        Ok(())
+    }
+
+    /// The commit `origin/BRANCH` points at.
+    fn remote_branch(&self, branch: &str) -> Result<String> {
+        let reference = format!("refs/remotes/origin/{branch}^{{commit}}");
+        let out = self
+            .git_in_clone(&["rev-parse", "--verify", "--quiet", &reference])
+            .with_context(|| format!("origin has no branch {branch}"))?;
+        Ok(out.trim().to_string())
+    }
+
+    fn checkout(&self) -> Result<Done> {
+        let target = self.target()?;
+        let commit = self.remote_branch(&self.config.branch)?;
+        let releases = sibling_releases(target)?;
+        let changed = publish::publish(&self.git, &self.config.path, &commit, target, &releases)?;
+        Ok(Done {
+            changed: if changed {
+                vec![self.config.branch.clone()]
+            } else {
+                Vec::new()
+            },
+            head: Some(commit),
+            ..Done::default()
+        })
+    }
+
+    /// Dangerous by design (the seed's name for it): files change one by one
+    /// under a running reader, local edits are thrown away, and a failure
+    /// half-way leaves a half-updated tree.
+    fn in_place(&self) -> Result<Done> {
+        let commit = self.remote_branch(&self.config.branch)?;
+        let branch = &self.config.branch;
+        self.git_in_clone(&[
+            "checkout", "--quiet", "--force", "-B", branch, &commit, "--",
+        ])?;
+        self.git_in_clone(&["clean", "-ffdq"])?;
+        Ok(Done {
+            head: Some(commit),
+            ..Done::default()
+        })
+    }
+
+    fn branches(&self) -> Result<Done> {
+        let target = self.target()?;
+        make_dir(&self.git, target)?;
+        let listing = self.git_in_clone(&[
+            "for-each-ref",
+            "--format=%(objectname) %(refname:strip=3)",
+            "refs/remotes/origin/",
+        ])?;
+        let mut done = Done::default();
+        let mut live = BTreeSet::new();
+        let releases_root = target.join(BRANCH_RELEASES);
+        for line in listing.lines() {
+            let Some((commit, name)) = line.split_once(' ') else {
+                continue;
+            };
+            if name == "HEAD" {
+                continue;
+            }
+            if !is_safe_directory_name(name) {
+                done.refused.push(name.to_string());
+                continue;
+            }
+            live.insert(name.to_string());
+            let link = target.join(name);
+            if publish::publish(
+                &self.git,
+                &self.config.path,
+                commit,
+                &link,
+                &releases_root.join(name),
+            )? {
+                done.changed.push(name.to_string());
+            }
+        }
+        for gone in published_branches(target, &releases_root)?.difference(&live) {
+            publish::unpublish(&target.join(gone), &releases_root.join(gone))?;
+            done.changed.push(format!("-{gone}"));
+        }
+        Ok(done)
+    }
+
+    fn target(&self) -> Result<&PathBuf> {
+        self.config
+            .target
+            .as_ref()
+            .context("this mode needs a target (checked when the config is read)")
+    }
+}
+
+/// A branch name that can be one directory name: no `/`, nothing that could
+/// climb out, hide, or look like an option.
+pub fn is_safe_directory_name(name: &str) -> bool {
+    is_safe_branch(name) && !name.contains('/') && name != BRANCH_RELEASES
+}
+
+/// `DIR/.NAME.hookbus` for a target `DIR/NAME`.
+fn sibling_releases(target: &Path) -> Result<PathBuf> {
+    let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
+        bail!("target {} has no parent directory", target.display());
+    };
+    let mut releases = std::ffi::OsString::from(".");
+    releases.push(name);
+    releases.push(".hookbus");
+    Ok(parent.join(releases))
+}
+
+/// Branches published earlier: names with releases, or symlinks into them.
+fn published_branches(target: &Path, releases_root: &Path) -> Result<BTreeSet<String>> {
+    let mut names = BTreeSet::new();
+    if let Ok(entries) = fs::read_dir(releases_root) {
+        for entry in entries {
+            names.insert(entry?.file_name().to_string_lossy().into_owned());
+        }
+    }
+    for entry in fs::read_dir(target)? {
+        let entry = entry?;
+        let ours =
+            fs::read_link(entry.path()).is_ok_and(|value| value.starts_with(BRANCH_RELEASES));
+        if ours {
+            names.insert(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    Ok(names)
+}

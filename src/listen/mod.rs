@@ -1,0 +1,360 @@
+//! `hookbus listen`: the deploy-host daemon. It subscribes to the commits
+//! topic and keeps local mirrors up to date: [`message`] reads what a message
+//! says, [`plan`] decides which mirrors want it, [`worker`] runs their updates
+//! ([`mirror`], [`publish`], [`git`]) and [`report`] tells the world; this
+//! module is only the loop around them: the link to the broker, polls,
+//! acknowledgements, signals.
+
+pub mod config;
+pub mod git;
+pub mod legacy;
+mod link;
+pub mod message;
+pub mod mirror;
+pub mod plan;
+pub mod publish;
+pub mod report;
+pub mod worker;
+
+use crate::config::Config;
+use crate::deliver::outbox::Outbox;
+use crate::stomp::subscriber::{AckToken, SubscribeSpec};
+use crate::stomp::{BrokerSettings, Publisher};
+use anyhow::{bail, Context, Result};
+use link::Link;
+use mirror::Mirror;
+use plan::{Decision, Seen, Skip};
+use report::Reporter;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use worker::{Pool, Request, Ticket};
+
+/// How long one turn of the loop waits for a message.
+const TICK: Duration = Duration::from_millis(100);
+/// How long SIGTERM waits for running git to finish.
+const STOP_WAIT: Duration = Duration::from_secs(30);
+
+/// Everything the daemon needs from the config, checked.
+struct Settings {
+    spec: SubscribeSpec,
+    broker: BrokerSettings,
+    publisher: Publisher,
+    report: Option<String>,
+    outbox: Outbox,
+    workers: usize,
+    poll_every: Option<Duration>,
+    mirrors: Vec<Mirror>,
+}
+
+impl Settings {
+    fn from_config(config: &Config) -> Result<Settings> {
+        let Some(listen) = &config.listen else {
+            bail!("no [listen] table in the config: see hookbus.toml(5)");
+        };
+        let Some(broker) = &config.broker else {
+            bail!("no [broker] table in the config: there is nothing to listen to");
+        };
+        let broker = broker.resolve(config.source.as_deref())?;
+        for warning in &broker.warnings {
+            eprintln!("hookbus: {warning}");
+        }
+        let root = git::running_as_root();
+        let mut mirrors = Vec::new();
+        for mirror in &config.mirrors {
+            let account = match (&mirror.user, root) {
+                (Some(user), true) => Some(
+                    git::Account::lookup(user)
+                        .with_context(|| format!("mirror {}", mirror.name()))?,
+                ),
+                _ => None,
+            };
+            match (&mirror.user, root) {
+                (None, true) => eprintln!(
+                    "hookbus: listen: mirror {} runs git as root; set its user",
+                    mirror.name()
+                ),
+                (Some(user), false) => eprintln!(
+                    "hookbus: listen: mirror {}: user {user} is ignored: hookbus does not run as root",
+                    mirror.name()
+                ),
+                _ => {}
+            }
+            mirrors.push(Mirror {
+                config: mirror.clone(),
+                git: git::Git {
+                    timeout: listen.git_timeout(),
+                    account,
+                },
+            });
+        }
+        Ok(Settings {
+            spec: SubscribeSpec {
+                destinations: listen.subscribe.clone(),
+                durable: listen.durable.clone(),
+                heartbeat: listen.heartbeat(),
+            },
+            publisher: Publisher::new(broker.clone())?,
+            broker,
+            report: listen.report.clone(),
+            outbox: Outbox::new(listen.state_dir.join("outbox")),
+            workers: listen.workers,
+            poll_every: listen.poll_every(),
+            mirrors,
+        })
+    }
+}
+
+/// A message being worked on.
+struct Pending {
+    ack: AckToken,
+    /// The connection it came on: an ACK on a later one would mean nothing.
+    generation: u64,
+    remaining: usize,
+    id: Option<String>,
+}
+
+/// What the daemon counts (logged at exit).
+#[derive(Debug, Default)]
+struct Counts {
+    received: u64,
+    unwanted: u64,
+    unusable: u64,
+    duplicates: u64,
+}
+
+/// Signals, as flags the loop looks at.
+struct Signals {
+    stop: Arc<AtomicBool>,
+    reload: Arc<AtomicBool>,
+}
+
+impl Signals {
+    fn register() -> Result<Signals> {
+        let signals = Signals {
+            stop: Arc::new(AtomicBool::new(false)),
+            reload: Arc::new(AtomicBool::new(false)),
+        };
+        for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+            signal_hook::flag::register(signal, Arc::clone(&signals.stop))?;
+        }
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&signals.reload))?;
+        Ok(signals)
+    }
+}
+
+/// Runs until SIGTERM (or SIGINT). `config_file` is read again on SIGHUP.
+pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
+    let signals = Signals::register().context("cannot catch signals")?;
+    let settings = Settings::from_config(&config)?;
+    std::fs::create_dir_all(settings.outbox.dir())
+        .with_context(|| format!("cannot make {}", settings.outbox.dir().display()))?;
+    let host = host_name();
+    let pool = Pool::start(settings.workers, host, settings.mirrors.clone());
+    let reporter = start_reporter(&settings)?;
+    let mut daemon = Daemon {
+        link: Link::new(),
+        settings,
+        pool,
+        reporter,
+        pending: HashMap::new(),
+        next_ticket: 0,
+        seen: Seen::default(),
+        counts: Counts::default(),
+        next_poll: Instant::now(),
+        config_file,
+    };
+    eprintln!(
+        "hookbus: listen: started with {} mirror(s), subscribing to {}",
+        daemon.settings.mirrors.len(),
+        daemon.settings.spec.destinations.join(", ")
+    );
+    while !signals.stop.load(Ordering::Relaxed) {
+        if signals.reload.swap(false, Ordering::Relaxed) {
+            daemon.reload();
+        }
+        daemon.turn();
+    }
+    daemon.shut_down();
+    Ok(())
+}
+
+struct Daemon {
+    settings: Settings,
+    link: Link,
+    pool: Pool,
+    reporter: Reporter,
+    pending: HashMap<Ticket, Pending>,
+    next_ticket: Ticket,
+    seen: Seen,
+    counts: Counts,
+    next_poll: Instant,
+    config_file: Option<PathBuf>,
+}
+
+impl Daemon {
+    /// One turn: finished work acknowledged and reported, a poll if due, then
+    /// a message (or a reconnect) waited for up to [`TICK`].
+    fn turn(&mut self) {
+        self.collect();
+        if Instant::now() >= self.next_poll {
+            for mirror in &self.settings.mirrors {
+                self.pool.submit(&mirror.config.path, Request::default());
+            }
+            self.next_poll = match self.settings.poll_every {
+                Some(every) => Instant::now() + every,
+                None => Instant::now() + Duration::from_secs(u64::MAX / 4),
+            };
+        }
+        if let Some(delivery) = self
+            .link
+            .next(&self.settings.publisher, &self.settings.spec, TICK)
+        {
+            self.received(delivery.frame.headers, &delivery.frame.body, delivery.ack);
+        }
+    }
+
+    fn received(&mut self, headers: Vec<(String, String)>, body: &[u8], ack: AckToken) {
+        self.counts.received += 1;
+        let mirrors = self.settings.mirrors.iter().map(|mirror| &mirror.config);
+        let (update, wanted) = match plan::decide(&headers, body, &self.seen, mirrors) {
+            Decision::Update(update, wanted) => (update, wanted),
+            Decision::Skip(skip) => {
+                match skip {
+                    Skip::Keepalive => {}
+                    Skip::Unusable(reason) => {
+                        self.counts.unusable += 1;
+                        eprintln!("hookbus: listen: ignored a message: {reason}");
+                    }
+                    Skip::Duplicate => self.counts.duplicates += 1,
+                    Skip::Unwanted => self.counts.unwanted += 1,
+                }
+                return self.link.ack(&ack);
+            }
+        };
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.pending.insert(
+            ticket,
+            Pending {
+                ack,
+                generation: self.link.generation(),
+                remaining: wanted.len(),
+                id: update.id.clone(),
+            },
+        );
+        for path in &wanted {
+            let request = Request {
+                update: Some(update.clone()),
+                ticket: Some(ticket),
+            };
+            self.pool.submit(path, request);
+        }
+    }
+
+    /// Acknowledges messages whose work is all done, and reports the work.
+    fn collect(&mut self) {
+        for finished in self.pool.finished() {
+            if let Some(event) = finished.event {
+                self.reporter.send(event);
+            }
+            for ticket in finished.tickets {
+                let Some(pending) = self.pending.get_mut(&ticket) else {
+                    continue;
+                };
+                pending.remaining -= 1;
+                if pending.remaining > 0 {
+                    continue;
+                }
+                let pending = self.pending.remove(&ticket).expect("looked up above");
+                if let Some(id) = pending.id {
+                    self.seen.insert(id);
+                }
+                if pending.generation == self.link.generation() {
+                    self.link.ack(&pending.ack);
+                }
+            }
+        }
+    }
+
+    /// SIGHUP: reads the config again; a bad one is reported and the old kept.
+    fn reload(&mut self) {
+        let loaded = Config::load(self.config_file.as_deref())
+            .and_then(|config| Settings::from_config(&config));
+        match loaded {
+            Ok(settings) => {
+                let broker_changed =
+                    format!("{:?}", settings.broker) != format!("{:?}", self.settings.broker);
+                let reconnect = broker_changed || settings.spec != self.settings.spec;
+                if broker_changed || settings.report != self.settings.report {
+                    match start_reporter(&settings) {
+                        Ok(reporter) => std::mem::replace(&mut self.reporter, reporter).finish(),
+                        Err(error) => eprintln!(
+                            "hookbus: listen: reports keep their old destination: {error:#}"
+                        ),
+                    }
+                }
+                self.pool.set_mirrors(settings.mirrors.clone());
+                self.settings = settings;
+                self.next_poll = Instant::now();
+                if reconnect {
+                    self.link.drop_connection("the config changed");
+                }
+                eprintln!(
+                    "hookbus: listen: config reloaded: {} mirror(s){}",
+                    self.settings.mirrors.len(),
+                    if reconnect { ", reconnecting" } else { "" }
+                );
+            }
+            Err(error) => {
+                eprintln!("hookbus: listen: config not reloaded, keeping the old one: {error:#}")
+            }
+        }
+    }
+
+    /// SIGTERM: no more messages; running updates finish (bounded), their
+    /// messages are acknowledged, then goodbye.
+    fn shut_down(mut self) {
+        eprintln!("hookbus: listen: stopping");
+        self.pool.stop();
+        let until = Instant::now() + STOP_WAIT;
+        while !self.pool.idle() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.collect();
+        self.link.close();
+        self.reporter.finish();
+        let counts = &self.counts;
+        eprintln!(
+            "hookbus: listen: stopped ({} received, {} for no mirror, {} unusable, {} duplicates)",
+            counts.received, counts.unwanted, counts.unusable, counts.duplicates
+        );
+    }
+}
+
+/// The reporter for `settings`: its own publisher, the daemon's outbox.
+fn start_reporter(settings: &Settings) -> Result<Reporter> {
+    let target = match &settings.report {
+        Some(destination) => Some((
+            destination.clone(),
+            Publisher::new(settings.broker.clone())?,
+        )),
+        None => None,
+    };
+    Ok(Reporter::start(target, settings.outbox.clone()))
+}
+
+/// This machine's name, for reports.
+fn host_name() -> String {
+    let mut buffer = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates
+    // within it on success.
+    let status = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if status != 0 {
+        return "unknown".into();
+    }
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    String::from_utf8_lossy(&buffer[..end]).into_owned()
+}

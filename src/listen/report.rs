@@ -1,0 +1,172 @@
+//! Reports: one JSON event per piece of work, logged as one line and, with
+//! `[listen] report`, published through the outbox (stored first, then
+//! delivered by a thread of its own), so reports made during an outage arrive
+//! when the broker is back.
+
+use crate::deliver::flush;
+use crate::deliver::outbox::Outbox;
+use crate::deliver::Message;
+use crate::stomp::{Publisher, Retry};
+use serde::Serialize;
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How often reports left in the outbox are tried again.
+const RETRY_EVERY: Duration = Duration::from_secs(30);
+/// How long the reporter waits for the outbox lock.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// One piece of work, as reported.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Event {
+    /// This machine.
+    pub host: String,
+    /// The mirror's clone path.
+    pub mirror: String,
+    /// The repository the (last) message named, else the mirror's `repo`.
+    pub repo: String,
+    /// The ref the (last) message named.
+    pub refname: Option<String>,
+    /// Where the message said it went.
+    pub newrev: Option<String>,
+    /// The mirror's mode.
+    pub mode: String,
+    /// `ok`, `failed`, or `refused` (a branch that cannot be a directory).
+    pub result: String,
+    /// How long the work took.
+    pub duration_ms: u64,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+    /// The `hookbus-id` of the (last) message this work answered.
+    pub hookbus_id: Option<String>,
+    /// Messages answered by this one piece of work (coalesced); 0 for a poll.
+    pub messages: usize,
+    /// The commit published or checked out, for modes that do.
+    pub head: Option<String>,
+    /// Branches published or removed (`-NAME`).
+    pub changed: Vec<String>,
+}
+
+impl Event {
+    /// The one log line.
+    pub fn log_line(&self) -> String {
+        let mut line = format!(
+            "listen: {} {} ({}, {} message(s), {} ms)",
+            self.mirror, self.result, self.mode, self.messages, self.duration_ms
+        );
+        if let Some(head) = &self.head {
+            line.push_str(&format!(" at {head}"));
+        }
+        if !self.changed.is_empty() {
+            line.push_str(&format!(" changed {}", self.changed.join(",")));
+        }
+        if let Some(error) = &self.error {
+            line.push_str(&format!(": {error}"));
+        }
+        line
+    }
+
+    fn message(&self, destination: &str) -> anyhow::Result<Message> {
+        let body = serde_json::to_vec(self)?;
+        let headers = [
+            ("content-type".to_string(), "application/json".to_string()),
+            ("mirror".to_string(), self.mirror.clone()),
+            ("result".to_string(), self.result.clone()),
+        ];
+        let subject = format!("{} {} {}", self.host, self.mirror, self.result);
+        Message::compose(destination, Some(&subject), &headers, body)
+    }
+}
+
+/// Where events go.
+pub struct Reporter {
+    sender: Option<Sender<Event>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Reporter {
+    /// Logs every event on stderr and, with a destination and a publisher,
+    /// publishes it through `outbox`.
+    pub fn start(target: Option<(String, Publisher)>, outbox: Outbox) -> Reporter {
+        let (sender, receiver) = mpsc::channel::<Event>();
+        let thread = std::thread::spawn(move || {
+            let mut waiting = false;
+            loop {
+                let event = match receiver.recv_timeout(RETRY_EVERY) {
+                    Ok(event) => Some(event),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => {
+                        deliver(target.as_ref(), &outbox, &mut waiting);
+                        return;
+                    }
+                };
+                if let Some(event) = &event {
+                    eprintln!("hookbus: {}", event.log_line());
+                    let Some((destination, _)) = &target else {
+                        continue;
+                    };
+                    let stored = event.message(destination).and_then(|m| outbox.store(&[m]));
+                    if let Err(error) = stored {
+                        eprintln!(
+                            "hookbus: listen: cannot keep a report in {}: {error:#}",
+                            outbox.dir().display()
+                        );
+                    }
+                }
+                deliver(target.as_ref(), &outbox, &mut waiting);
+            }
+        });
+        Reporter {
+            sender: Some(sender),
+            thread: Some(thread),
+        }
+    }
+
+    /// Hands an event over (never blocks on the broker).
+    pub fn send(&self, event: Event) {
+        if let Some(sender) = &self.sender {
+            let _ = sender.send(event);
+        }
+    }
+
+    /// Delivers what is left (one bounded try) and stops the thread.
+    pub fn finish(mut self) {
+        self.sender.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Publishes what waits in the outbox, once round the hosts; what fails stays.
+/// Says so once when reports start waiting, and once when they are through.
+fn deliver(target: Option<&(String, Publisher)>, outbox: &Outbox, waiting: &mut bool) {
+    let Some((_, publisher)) = target else {
+        return;
+    };
+    if outbox.list().map_or(true, |waiting| waiting.is_empty()) {
+        return;
+    }
+    let Ok(Some(_lock)) = outbox.lock(LOCK_WAIT) else {
+        return;
+    };
+    match flush::flush(outbox, publisher, None, Retry::OneRound) {
+        Ok(report) => match report.stopped {
+            Some(stopped) if !*waiting => {
+                eprintln!(
+                    "hookbus: listen: reports wait in {}: {}",
+                    outbox.dir().display(),
+                    stopped.reason
+                );
+                *waiting = true;
+            }
+            None if *waiting => {
+                eprintln!("hookbus: listen: waiting reports delivered");
+                *waiting = false;
+            }
+            _ => {}
+        },
+        Err(error) => eprintln!("hookbus: listen: reports: {error:#}"),
+    }
+}

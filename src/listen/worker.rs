@@ -1,0 +1,209 @@
+//! The worker pool: up to `workers` mirrors updated at once, each mirror's
+//! work serialised and coalesced — requests that arrive while a mirror is
+//! being updated are answered together by one more update, not one each. A
+//! worker that finishes picks its mirror's next batch itself, so a burst
+//! never waits for the daemon's loop.
+
+use super::message::Update;
+use super::mirror::Mirror;
+use super::report::Event;
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+/// Identifies a received message until it is acknowledged.
+pub type Ticket = u64;
+
+/// Something a mirror should be updated for: a message, or a poll.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// What the message said; `None` for a poll.
+    pub update: Option<Update>,
+    /// The message to acknowledge when done; `None` for a poll.
+    pub ticket: Option<Ticket>,
+}
+
+/// A batch of requests answered.
+#[derive(Debug)]
+pub struct Finished {
+    /// The messages answered.
+    pub tickets: Vec<Ticket>,
+    /// What was done; `None` when the mirror was removed from the config
+    /// before its turn came.
+    pub event: Option<Event>,
+}
+
+#[derive(Default)]
+struct MirrorState {
+    waiting: Vec<Request>,
+    queued: bool,
+    busy: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    mirrors: HashMap<PathBuf, Mirror>,
+    states: HashMap<PathBuf, MirrorState>,
+    queue: VecDeque<PathBuf>,
+    running: usize,
+    stopping: bool,
+}
+
+/// The pool.
+pub struct Pool {
+    shared: Arc<(Mutex<Shared>, Condvar)>,
+    finished: Receiver<Finished>,
+}
+
+impl Pool {
+    /// Starts `workers` threads; events name `host`.
+    pub fn start(workers: usize, host: String, mirrors: Vec<Mirror>) -> Pool {
+        let shared = Arc::new((Mutex::new(Shared::default()), Condvar::new()));
+        let (sender, finished) = mpsc::channel();
+        // Detached: at shutdown, threads still running git are not joined;
+        // the caller bounds its wait with `idle`.
+        for _ in 0..workers.max(1) {
+            let (shared, sender, host) = (Arc::clone(&shared), sender.clone(), host.clone());
+            std::thread::spawn(move || work(&shared, &sender, &host));
+        }
+        let pool = Pool { shared, finished };
+        pool.set_mirrors(mirrors);
+        pool
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.shared
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Replaces the mirrors (a reloaded config); work already running finishes
+    /// with the old settings.
+    pub fn set_mirrors(&self, mirrors: Vec<Mirror>) {
+        let mut shared = self.lock();
+        shared.mirrors = mirrors
+            .into_iter()
+            .map(|mirror| (mirror.config.path.clone(), mirror))
+            .collect();
+    }
+
+    /// Asks for an update of the mirror at `path`.
+    pub fn submit(&self, path: &Path, request: Request) {
+        let mut shared = self.lock();
+        let state = shared.states.entry(path.to_path_buf()).or_default();
+        state.waiting.push(request);
+        if !state.busy && !state.queued {
+            state.queued = true;
+            shared.queue.push_back(path.to_path_buf());
+            self.shared.1.notify_one();
+        }
+    }
+
+    /// Batches answered since the last call.
+    pub fn finished(&self) -> Vec<Finished> {
+        self.finished.try_iter().collect()
+    }
+
+    /// True when no update is running.
+    pub fn idle(&self) -> bool {
+        self.lock().running == 0
+    }
+
+    /// Starts no more work; running updates go on to their end.
+    pub fn stop(&self) {
+        self.lock().stopping = true;
+        self.shared.1.notify_all();
+    }
+}
+
+fn work(shared: &(Mutex<Shared>, Condvar), sender: &Sender<Finished>, host: &str) {
+    let (lock, wake) = shared;
+    let mut guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    loop {
+        if guard.stopping {
+            return;
+        }
+        let Some(path) = guard.queue.pop_front() else {
+            guard = wake
+                .wait(guard)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            continue;
+        };
+        let mirror = guard.mirrors.get(&path).cloned();
+        let state = guard.states.entry(path.clone()).or_default();
+        state.queued = false;
+        let batch = std::mem::take(&mut state.waiting);
+        let tickets: Vec<Ticket> = batch.iter().filter_map(|request| request.ticket).collect();
+        let Some(mirror) = mirror else {
+            let _ = sender.send(Finished {
+                tickets,
+                event: None,
+            });
+            continue;
+        };
+        state.busy = true;
+        guard.running += 1;
+        drop(guard);
+        let event = update(&mirror, &batch, host);
+        let _ = sender.send(Finished {
+            tickets,
+            event: Some(event),
+        });
+        guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        guard.running -= 1;
+        let state = guard.states.entry(path.clone()).or_default();
+        state.busy = false;
+        if !state.waiting.is_empty() && !state.queued {
+            state.queued = true;
+            guard.queue.push_back(path);
+        }
+    }
+}
+
+/// Updates one mirror for a batch and describes it.
+fn update(mirror: &Mirror, batch: &[Request], host: &str) -> Event {
+    let start = Instant::now();
+    let result = mirror.update();
+    let last = batch
+        .iter()
+        .rev()
+        .find_map(|request| request.update.as_ref());
+    let mut event = Event {
+        host: host.to_string(),
+        mirror: mirror.config.name(),
+        repo: last.map_or_else(|| mirror.config.repo.clone(), |update| update.repo.clone()),
+        refname: last.and_then(|update| update.refname.clone()),
+        newrev: last.and_then(|update| update.newrev.clone()),
+        mode: mirror.config.mode.as_str().to_string(),
+        duration_ms: start.elapsed().as_millis() as u64,
+        hookbus_id: last.and_then(|update| update.id.clone()),
+        messages: batch
+            .iter()
+            .filter(|request| request.ticket.is_some())
+            .count(),
+        ..Event::default()
+    };
+    match result {
+        Ok(done) if done.refused.is_empty() => {
+            event.result = "ok".into();
+            event.head = done.head;
+            event.changed = done.changed;
+        }
+        Ok(done) => {
+            event.result = "refused".into();
+            event.error = Some(format!(
+                "branch names that cannot be a directory were not published: {:?}",
+                done.refused
+            ));
+            event.changed = done.changed;
+        }
+        Err(error) => {
+            event.result = "failed".into();
+            event.error = Some(format!("{error:#}"));
+        }
+    }
+    event
+}

@@ -1,0 +1,236 @@
+//! Test fixture for `hookbus listen`: a real server repository whose installed
+//! post-receive hook publishes to a real broker, and the real hookbus binary
+//! running as the deploy-host daemon, talked to as users do (a config file,
+//! signals by pid, its log on stderr).
+
+#![allow(dead_code)] // each test binary uses a different part of the fixture
+
+use crate::brokers::{unique, Broker};
+use crate::gitutil::{git, run_ok, Fixture, HOOKBUS};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a mirror may take to follow a push before a test fails.
+pub const FOLLOW_CAP: Duration = Duration::from_secs(30);
+
+/// Polls `check` every 20 ms until it holds or `cap` passes.
+pub fn wait_until(cap: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + cap;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A server repository publishing every push to `topic` (JSON) on `broker`.
+pub struct Server {
+    pub fixture: Fixture,
+    pub topic: String,
+}
+
+impl Server {
+    pub fn new(broker: &Broker) -> Server {
+        let fixture = Fixture::publishing("");
+        let topic = unique("topic", "listen.commits");
+        fixture.write_config(&format!(
+            "{}[outbox]\ndir = \"{}\"\n[log]\nsyslog = \"\"\n[[route]]\ndestination = \"{topic}\"\nformat = \"json\"\n",
+            broker.config(),
+            fixture.root.join("hook-outbox").display()
+        ));
+        Server { fixture, topic }
+    }
+
+    /// Commits `files` on the working clone's current branch and pushes it to
+    /// `branch`; returns the commit.
+    pub fn push_files(&self, branch: &str, message: &str, files: &[(&str, &[u8])]) -> String {
+        let commit = self.fixture.commit(message, files);
+        self.fixture
+            .git(&["push", "-q", "origin", &format!("HEAD:refs/heads/{branch}")]);
+        commit
+    }
+
+    /// The bare repository's path, as a mirror's `url`.
+    pub fn url(&self) -> String {
+        self.fixture.bare.display().to_string()
+    }
+}
+
+/// The running daemon.
+pub struct Listener {
+    child: Option<Child>,
+    pub config: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Listener {
+    /// Writes `config` (a whole hookbus.toml) and starts `hookbus listen`.
+    pub fn start(dir: &Path, config: &str) -> Listener {
+        let path = dir.join("listen.toml");
+        fs::write(&path, config).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let mut listener = Listener {
+            child: None,
+            config: path,
+            log: dir.join("listen.log"),
+        };
+        listener.restart();
+        listener
+    }
+
+    /// Starts the daemon again with the same config (after a kill).
+    pub fn restart(&mut self) {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(HOOKBUS)
+            .args(["--config", self.config.to_str().unwrap(), "listen"])
+            .env_remove("HOOKBUS_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start hookbus listen");
+        self.child = Some(child);
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("running").id() as i32
+    }
+
+    /// The daemon's log so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until `needle` appears in the log `count` times.
+    pub fn wait_log(&self, needle: &str, count: usize) {
+        let found = wait_until(FOLLOW_CAP, || self.log().matches(needle).count() >= count);
+        assert!(
+            found,
+            "no {count}× {needle:?} in the listener's log:\n{}",
+            self.log()
+        );
+    }
+
+    /// Waits until the log has not grown for `quiet` (bounded by [`FOLLOW_CAP`]):
+    /// every message that came has been answered and acknowledged.
+    pub fn wait_quiet(&self, quiet: Duration) {
+        let mut last = (self.log().len(), Instant::now());
+        let settled = wait_until(FOLLOW_CAP, || {
+            let length = self.log().len();
+            if length != last.0 {
+                last = (length, Instant::now());
+            }
+            last.1.elapsed() >= quiet
+        });
+        assert!(settled, "the listener never settled:\n{}", self.log());
+    }
+
+    /// Sends `signal` to the daemon (by pid).
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(self.pid(), signal) }, 0);
+    }
+
+    /// SIGTERM, then waits (bounded) for the exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        self.signal(libc::SIGTERM);
+        let mut child = self.child.take().unwrap();
+        let exited = wait_until(Duration::from_secs(40), || {
+            child.try_wait().unwrap().is_some()
+        });
+        if !exited {
+            let _ = child.kill();
+            panic!("listener did not stop on SIGTERM:\n{}", self.log());
+        }
+        child.wait().unwrap()
+    }
+
+    /// SIGKILL: no goodbye, nothing acknowledged that was not yet.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The `[listen]` table for a test: fast heart-beats, no polling, state in `dir`.
+pub fn listen_table(dir: &Path, subscribe: &str, extra: &str) -> String {
+    format!(
+        "[log]\nsyslog = \"\"\n[listen]\nsubscribe = [\"{subscribe}\"]\nheartbeat_ms = 1000\npoll_s = 0\nstate_dir = \"{}\"\n{extra}\n",
+        dir.join("state").display()
+    )
+}
+
+/// A `[[mirror]]` table.
+pub fn mirror_table(
+    repo: &str,
+    path: &Path,
+    url: &str,
+    mode: &str,
+    target: Option<&Path>,
+) -> String {
+    let mut table = format!(
+        "[[mirror]]\nrepo = \"{repo}\"\npath = \"{}\"\nurl = \"{url}\"\nmode = \"{mode}\"\n",
+        path.display()
+    );
+    if let Some(target) = target {
+        table.push_str(&format!("target = \"{}\"\n", target.display()));
+    }
+    table
+}
+
+/// A ref's commit in a clone, if it exists.
+pub fn rev(clone: &Path, reference: &str) -> Option<String> {
+    if !clone.exists() {
+        return None;
+    }
+    let out = git(clone, &["rev-parse", "--verify", "--quiet", reference])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// A file's content, if it can be read.
+pub fn read(path: &Path) -> Option<String> {
+    fs::read_to_string(path).ok()
+}
+
+/// Lists a directory's names, sorted.
+pub fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Runs git in `dir` and asserts success.
+pub fn git_ok(dir: &Path, args: &[&str]) -> String {
+    run_ok(git(dir, args))
+}
