@@ -12,6 +12,7 @@ use listenutil::{
 };
 use std::fs;
 use std::path::Path;
+use std::time::Duration;
 
 /// One listener with a mirror of every mode on the same repository.
 struct Everything {
@@ -390,4 +391,53 @@ fn each_piece_of_work_is_reported_as_json() {
     assert_eq!(event["refname"], "refs/heads/master");
     assert!(event["hookbus_id"].is_string() && event["duration_ms"].is_u64());
     assert!(listener.terminate().success());
+}
+
+/// Issue 15: messages that arrive while a mirror's fetch runs are answered
+/// together by one more fetch, not one fetch each.
+#[test]
+fn a_burst_for_one_mirror_is_answered_by_far_fewer_fetches() {
+    let broker = brokers::activemq();
+    let server = Server::new(&broker);
+    server.push_files("master", "first", &[("a.txt", b"1\n")]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The server's hook publishes elsewhere: only the burst tells the listener.
+    let burst_topic = brokers::unique("topic", "listen.burst");
+    let report = brokers::unique("topic", "listen.report");
+    let config = format!(
+        "{}{}{}",
+        broker.config(),
+        listen_table(d, &burst_topic, &format!("report = \"{report}\"")),
+        mirror_table("app", &d.join("clone"), &server.url(), "fetch", None),
+    );
+    let listener = Listener::start(d, &config);
+    listener.wait_log(" ok (", 1);
+    // Every report until none has come for 5 s (a fetch here takes far less).
+    let mut reports = broker.drain(&report, 1, Duration::from_secs(5), FOLLOW_CAP);
+    let second = server.push_files("master", "second", &[("a.txt", b"2\n")]);
+    let headers = vec![
+        ("repo", "app"),
+        ("refname", "refs/heads/master"),
+        ("newrev", second.as_str()),
+    ];
+    // One connection: the 40 arrive back to back, mostly while a fetch runs.
+    let burst = vec![(headers, ""); 40];
+    broker.publish_independently(&burst_topic, &burst);
+    let events: Vec<serde_json::Value> = reports
+        .received()
+        .iter()
+        .map(|report| serde_json::from_slice(&report.body).unwrap())
+        .filter(|event: &serde_json::Value| event["messages"] != 0)
+        .collect();
+    let log = listener.log();
+    assert!(events.iter().all(|event| event["result"] == "ok"), "{log}");
+    let answered: u64 = events.iter().map(|e| e["messages"].as_u64().unwrap()).sum();
+    eprintln!("{} fetch(es) answered {answered} messages", events.len());
+    assert_eq!(answered, 40, "{events:#?}\n{log}");
+    assert!(events.len() < 20, "not coalesced: {events:#?}\n{log}");
+    assert_eq!(
+        rev(&d.join("clone"), "origin/master").as_deref(),
+        Some(second.as_str())
+    );
 }
