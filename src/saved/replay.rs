@@ -14,7 +14,6 @@ use std::fs::{self, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
 
 impl KeptPushes {
     /// Runs every kept push again, oldest first: `run_hook` runs the hook on
@@ -168,18 +167,7 @@ impl SavedPush {
         let writer = std::thread::spawn(move || {
             let _ = input.write_all(&stdin);
         });
-        let end = Instant::now() + REPLAY_BOUND;
-        let status = loop {
-            if let Some(status) = child.try_wait()? {
-                break Some(status);
-            }
-            if Instant::now() >= end {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let status = crate::child::wait_bounded(&mut child, REPLAY_BOUND)?;
         let _ = writer.join();
         Ok(status)
     }

@@ -10,10 +10,8 @@ use anyhow::{bail, Context, Result};
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// How often a running fetch is checked on.
-const POLL: Duration = Duration::from_millis(5);
 /// Bytes of git's error output kept for the message.
 const STDERR_KEPT: usize = 4096;
 
@@ -39,18 +37,8 @@ pub fn fetch(mirror: &Path, timeout: Duration) -> Result<()> {
         let _ = std::io::copy(&mut stderr, &mut std::io::sink());
         String::from_utf8_lossy(&text).trim().replace('\n', "; ")
     });
-    let until = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().context("cannot wait for git fetch")? {
-            break Some(status);
-        }
-        if Instant::now() >= until {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(POLL);
-    };
+    let status =
+        crate::child::wait_bounded(&mut child, timeout).context("cannot wait for git fetch")?;
     let said = reader.join().unwrap_or_default();
     match status {
         None => bail!("git fetch took longer than {} ms", timeout.as_millis()),
