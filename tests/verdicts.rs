@@ -268,3 +268,75 @@ fn garbage_from_the_broker_keeps_the_message_and_the_deadline() {
         assert_eq!((pending, dead), (1, 0), "{bytes:?}");
     }
 }
+
+#[test]
+fn a_backlog_of_files_goes_out_in_one_pipeline_and_a_refusal_costs_only_itself() {
+    // Five pushes while the broker was away left five outbox files. A flush
+    // sends them together, without waiting for one file's receipts before
+    // the next file's SENDs (this broker answers nothing until it has all
+    // five), and the one message it refuses becomes a dead letter while the
+    // others are delivered once.
+    const FILES: usize = 5;
+    let broker = FakeBroker::start(|peer| {
+        peer.connected()?;
+        let mut sends = Vec::new();
+        while sends.len() < FILES {
+            match peer.frame_within(Duration::from_secs(3))? {
+                Some(frame) if frame.command == "SEND" => sends.push(frame),
+                Some(_) => {}
+                None => {
+                    peer.note(&format!("only {} SENDs before any receipt", sends.len()));
+                    break;
+                }
+            }
+        }
+        for frame in &sends {
+            if frame.body == b"refuse me" {
+                let receipt = frame.get("receipt").unwrap_or_default();
+                peer.send(
+                    format!("ERROR\nreceipt-id:{receipt}\nmessage:not this one\n\n\0").as_bytes(),
+                )?;
+            } else {
+                peer.note(&format!(
+                    "accepted {}",
+                    String::from_utf8_lossy(&frame.body)
+                ));
+                peer.send(&receipt_for(frame))?;
+            }
+        }
+        while let Some(frame) = peer.frame()? {
+            if frame.get("receipt").is_some() {
+                peer.send(&receipt_for(&frame))?;
+            }
+        }
+        Ok(())
+    });
+    let setup = Setup::new(&format!("stomp://{}", brokers::dead_address()), "");
+    let bodies = ["one", "two", "refuse me", "four", "five"];
+    for body in bodies {
+        let sent = setup.send(body.as_bytes());
+        assert!(sent.stderr.contains("queued"), "{}", sent.stderr);
+    }
+    assert_eq!(setup.listing().0, FILES);
+    setup.write(&format!("stomp://{}", broker.address), "", "");
+    let flush = setup.hookbus(&["flush"], b"");
+    assert_bounded("flush", &flush, HANG_BOUND, &broker.log());
+    assert_eq!(
+        broker.count("SENDs before any receipt"),
+        0,
+        "{:#?}",
+        broker.log()
+    );
+    for body in bodies.iter().filter(|&&body| body != "refuse me") {
+        assert_eq!(
+            broker.count(&format!("accepted {body}")),
+            1,
+            "{:#?}",
+            broker.log()
+        );
+    }
+    assert_eq!(broker.count("got SEND"), FILES, "{:#?}", broker.log());
+    let (pending, dead, listing) = setup.listing();
+    assert_eq!((pending, dead), (0, 1), "{listing}");
+    assert!(listing.contains("not this one"), "{listing}");
+}

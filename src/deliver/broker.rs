@@ -6,11 +6,11 @@
 //! while batch N+1 renders; the batch is on disk before the thread hears of it.
 
 use super::flush::{self, Stopped};
-use super::outbox::Outbox;
+use super::outbox::{Entry, Outbox};
 use super::{Message, Outcome, Transport};
 use crate::stomp::{Publisher, Retry, Verdict};
 use anyhow::{bail, Result};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -52,11 +52,13 @@ pub struct Broker {
 #[derive(Debug, Clone, Copy)]
 struct Plan {
     until: Option<Instant>,
-    retry: Retry,
+    /// A hook's run: a backlog makes it try each host once (see [`retry`]).
+    bounded: bool,
 }
 
 struct Worker {
-    wake: Sender<()>,
+    /// The name of each batch stored.
+    wake: Sender<String>,
     handle: JoinHandle<Delivered>,
 }
 
@@ -64,6 +66,8 @@ struct Worker {
 #[derive(Debug, Default)]
 struct Delivered {
     done: HashSet<String>,
+    /// Files kept with only some of their messages left.
+    partly: HashMap<String, usize>,
     dead_lettered: usize,
     stopped: Option<Stopped>,
 }
@@ -71,7 +75,7 @@ struct Delivered {
 impl Delivered {
     fn stalled(reason: String) -> Delivered {
         Delivered {
-            stopped: Some(Stopped::before_any_file(reason)),
+            stopped: Some(Stopped { reason }),
             ..Delivered::default()
         }
     }
@@ -91,33 +95,22 @@ impl Broker {
         }
     }
 
-    /// The bound and patience of this run, fixed by its first batch. A hook
-    /// that finds messages of earlier runs still waiting knows the broker was
-    /// down, so it tries each host once rather than spend its whole bound
-    /// retrying (during an outage every push would otherwise take
-    /// deadline_ms); the flush timer does the retrying.
+    /// The bound of this run, fixed by its first batch.
     fn plan(&mut self) -> Plan {
         *self.plan.get_or_insert_with(|| match self.waiting {
-            Waiting::Bounded(bound) => {
-                let backlog = self.outbox.list().is_ok_and(|entries| !entries.is_empty());
-                Plan {
-                    until: Some(Instant::now() + bound),
-                    retry: if backlog {
-                        Retry::OneRound
-                    } else {
-                        Retry::UntilDeadline
-                    },
-                }
-            }
+            Waiting::Bounded(bound) => Plan {
+                until: Some(Instant::now() + bound),
+                bounded: true,
+            },
             Waiting::PerPublish | Waiting::Never => Plan {
                 until: None,
-                retry: Retry::UntilDeadline,
+                bounded: false,
             },
         })
     }
 
     /// Tells the delivering thread a batch is on disk, starting it if needed.
-    fn wake(&mut self, plan: Plan) {
+    fn wake(&mut self, plan: Plan, stored: String) {
         if self.waiting == Waiting::Never {
             return;
         }
@@ -129,7 +122,7 @@ impl Broker {
             Worker { wake, handle }
         });
         // A thread that already stopped (broker down) leaves the batch queued.
-        let _ = worker.wake.send(());
+        let _ = worker.wake.send(stored);
     }
 
     /// The outbox cannot take the messages: publish them directly, or fail
@@ -143,7 +136,10 @@ impl Broker {
         let deadline = plan
             .until
             .unwrap_or_else(|| Instant::now() + self.publisher.deadline());
-        let error = match self.publisher.publish_until(messages, deadline, plan.retry) {
+        let error = match self
+            .publisher
+            .publish_until(messages, deadline, Retry::UntilDeadline)
+        {
             Ok(()) => {
                 let outcome = Outcome {
                     unsaved: messages.len(),
@@ -181,7 +177,12 @@ impl Broker {
 
 /// The delivering thread: takes the outbox lock, then flushes each time a
 /// batch is stored, until the run has stored its last batch or a flush stops.
-fn deliver(outbox: &Outbox, publisher: &Publisher, plan: Plan, asleep: Receiver<()>) -> Delivered {
+fn deliver(
+    outbox: &Outbox,
+    publisher: &Publisher,
+    plan: Plan,
+    asleep: Receiver<String>,
+) -> Delivered {
     let wait = plan.until.map_or(LOCK_WAIT, |until| {
         until.saturating_duration_since(Instant::now())
     });
@@ -193,27 +194,37 @@ fn deliver(outbox: &Outbox, publisher: &Publisher, plan: Plan, asleep: Receiver<
         Err(error) => return Delivered::stalled(format!("{error:#}")),
     };
     let mut delivered = Delivered::default();
-    // One connection for the whole run.
-    let mut delivery = publisher.delivery(flush::patience(publisher, plan.until), plan.retry);
+    // One connection for the whole run, opened by the first flush.
+    let mut delivery = None;
     loop {
         // Past the hook's bound the lock is of no use: let it go.
         let woke = match plan.until {
             Some(until) => asleep.recv_timeout(until.saturating_duration_since(Instant::now())),
             None => asleep.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
-        match woke {
-            Ok(()) => {}
+        let stored = match woke {
+            Ok(stored) => stored,
             Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {
-                delivered.stopped = Some(Stopped::before_any_file(flush::OUT_OF_TIME.into()));
+                delivered.stopped = Some(Stopped {
+                    reason: flush::OUT_OF_TIME.into(),
+                });
                 break;
             }
-        }
+        };
         // One flush covers every batch stored so far.
         while asleep.try_recv().is_ok() {}
-        match flush::flush_on(outbox, &mut delivery, plan.until) {
+        let flushed = outbox.list().and_then(|entries| {
+            let delivery = delivery.get_or_insert_with(|| {
+                let patience = flush::patience(publisher, plan.until);
+                publisher.delivery(patience, retry(plan, &entries, &stored))
+            });
+            flush::flush_listed(outbox, delivery, plan.until, &entries)
+        });
+        match flushed {
             Ok(report) => {
                 delivered.done.extend(report.done);
+                delivered.partly.extend(report.partly);
                 delivered.dead_lettered += report.dead_lettered;
                 if report.stopped.is_some() {
                     delivered.stopped = report.stopped;
@@ -221,13 +232,33 @@ fn deliver(outbox: &Outbox, publisher: &Publisher, plan: Plan, asleep: Receiver<
                 }
             }
             Err(error) => {
-                delivered.stopped = Some(Stopped::before_any_file(format!("{error:#}")));
+                delivered.stopped = Some(Stopped {
+                    reason: format!("{error:#}"),
+                });
                 break;
             }
         }
     }
-    delivery.close();
+    if let Some(delivery) = delivery {
+        delivery.close();
+    }
     delivered
+}
+
+/// How hard a run tries the broker. A hook that finds messages of earlier
+/// runs still waiting (older than `first`, its first stored batch) knows the
+/// broker was down, so it tries each host once rather than spend its whole
+/// bound retrying (during an outage every push would otherwise take
+/// deadline_ms); the flush timer does the retrying.
+fn retry(plan: Plan, entries: &[Entry], first: &str) -> Retry {
+    let backlog = entries
+        .first()
+        .is_some_and(|entry| entry.name.as_str() < first);
+    if plan.bounded && backlog {
+        Retry::OneRound
+    } else {
+        Retry::UntilDeadline
+    }
 }
 
 impl Transport for Broker {
@@ -238,8 +269,8 @@ impl Transport for Broker {
         let plan = self.plan();
         match self.outbox.store(messages) {
             Ok(entry) => {
-                self.stored.push((entry.name, messages.len()));
-                self.wake(plan);
+                self.stored.push((entry.name.clone(), messages.len()));
+                self.wake(plan, entry.name);
                 Ok(Outcome {
                     accepted: messages.len(),
                     ..Outcome::default()
@@ -265,10 +296,7 @@ impl Transport for Broker {
             if delivered.done.contains(&name) {
                 continue;
             }
-            outcome.queued += match &delivered.stopped {
-                Some(stopped) if stopped.entry.as_deref() == Some(name.as_str()) => stopped.left,
-                _ => count,
-            };
+            outcome.queued += delivered.partly.get(&name).copied().unwrap_or(count);
         }
         outcome.dead_lettered = delivered.dead_lettered;
         if outcome.queued > 0 {

@@ -7,6 +7,7 @@
 //! same file.
 
 use super::outbox::{Entry, Outbox};
+use super::Message;
 use crate::stomp::{Delivery, Patience, Publisher, Retry, Verdict};
 use anyhow::Result;
 use std::time::{Duration, Instant};
@@ -20,33 +21,25 @@ pub struct FlushReport {
     pub dead_lettered: usize,
     /// Files delivered (or dead-lettered) completely.
     pub done: Vec<String>,
+    /// Files kept with only some of their messages, and how many are left.
+    pub partly: Vec<(String, usize)>,
     /// Files that could not be read, moved to the dead letters, and why.
     pub set_aside: Vec<String>,
     /// Why the flush stopped early, if it did.
     pub stopped: Option<Stopped>,
 }
 
-/// Where and why a flush stopped.
+/// Why a flush stopped.
 #[derive(Debug)]
 pub struct Stopped {
-    /// The file it stopped in (`None` when it stopped before a file: out of time).
-    pub entry: Option<String>,
-    /// Messages of that file still waiting.
-    pub left: usize,
-    /// Why it stopped, as the broker or the clock said it.
+    /// As the broker or the clock said it.
     pub reason: String,
 }
 
-impl Stopped {
-    /// A stop outside any file: out of time, or no delivery possible at all.
-    pub fn before_any_file(reason: String) -> Stopped {
-        Stopped {
-            entry: None,
-            left: 0,
-            reason,
-        }
-    }
-}
+/// Messages of consecutive files published as one group.
+const GROUP_MESSAGES: usize = 8192;
+/// Body bytes of one group: a bound on what a flush holds in memory.
+const GROUP_BYTES: usize = 16 * 1024 * 1024;
 
 /// Why a hook's delivery stopped when its time bound passed.
 pub const OUT_OF_TIME: &str = "the hook's time bound ([broker] deadline_ms) ran out";
@@ -95,7 +88,30 @@ pub fn flush_on(
         until,
         report: FlushReport::default(),
     };
-    flush.all()?;
+    loop {
+        let entries = outbox.list()?;
+        if entries.is_empty() || !flush.these(&entries)? {
+            return Ok(flush.report);
+        }
+    }
+}
+
+/// Like [`flush_on`], but only `entries`, the outbox as the caller just
+/// listed it (a hook's delivering thread, which hears of every batch its
+/// run stores, so reads the directory once per batch).
+pub fn flush_listed(
+    outbox: &Outbox,
+    delivery: &mut Delivery<'_>,
+    until: Option<Instant>,
+    entries: &[Entry],
+) -> Result<FlushReport> {
+    let mut flush = Flush {
+        outbox,
+        delivery,
+        until,
+        report: FlushReport::default(),
+    };
+    flush.these(entries)?;
     Ok(flush.report)
 }
 
@@ -107,70 +123,111 @@ struct Flush<'a, 'p> {
 }
 
 impl Flush<'_, '_> {
-    fn all(&mut self) -> Result<()> {
-        loop {
-            let entries = self.outbox.list()?;
-            if entries.is_empty() {
-                return Ok(());
+    /// Delivers `entries` in groups; false when it stopped early.
+    fn these(&mut self, entries: &[Entry]) -> Result<bool> {
+        let mut rest = entries;
+        while !rest.is_empty() {
+            if self.until.is_some_and(|until| Instant::now() >= until) {
+                self.stop(OUT_OF_TIME.into());
+                return Ok(false);
             }
-            for entry in &entries {
-                if self.until.is_some_and(|until| Instant::now() >= until) {
-                    self.report.stopped = Some(Stopped::before_any_file(OUT_OF_TIME.into()));
-                } else {
-                    self.file(entry)?;
+            let group = self.read_group(&mut rest)?;
+            if !group.files.is_empty() {
+                self.deliver(group)?;
+            }
+            if self.report.stopped.is_some() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn stop(&mut self, reason: String) {
+        self.report.stopped = Some(Stopped { reason });
+    }
+
+    /// Reads the next files of `rest` (at least one, then up to the group
+    /// bounds) and moves `rest` past them.
+    fn read_group<'e>(&mut self, rest: &mut &'e [Entry]) -> Result<Group<'e>> {
+        let mut group = Group::default();
+        while let Some((entry, after)) = rest.split_first() {
+            if !group.files.is_empty()
+                && (group.messages.len() >= GROUP_MESSAGES || group.bytes >= GROUP_BYTES)
+            {
+                break;
+            }
+            *rest = after;
+            match self.outbox.read_if_present(entry) {
+                Ok(Some(messages)) => {
+                    group.bytes += messages.iter().map(|m| m.body.len()).sum::<usize>();
+                    group.files.push((entry, messages.len()));
+                    group.messages.extend(messages);
                 }
-                if self.report.stopped.is_some() {
-                    return Ok(());
+                Ok(None) => {}
+                Err(damaged) => {
+                    // Unreadable: nothing to send, but it must not block the rest.
+                    self.outbox.set_aside(entry)?;
+                    self.report.set_aside.push(format!("{damaged:#}"));
                 }
             }
         }
+        Ok(group)
     }
 
-    /// Delivers one file: what the broker receipted goes, what it refused
-    /// becomes a dead letter, what it did not answer stays, in order.
-    fn file(&mut self, entry: &Entry) -> Result<()> {
-        let messages = match self.outbox.read_if_present(entry) {
-            Ok(Some(messages)) => messages,
-            Ok(None) => return Ok(()),
-            Err(damaged) => {
-                // Unreadable: nothing to send, but it must not block the rest.
-                self.outbox.set_aside(entry)?;
-                self.report.set_aside.push(format!("{damaged:#}"));
-                return Ok(());
-            }
-        };
-        let error = match self.delivery.publish(&messages) {
+    /// Delivers a group of files in one pipelined publish: what the broker
+    /// receipted goes, what it refused becomes a dead letter, what it did not
+    /// answer stays, in order.
+    fn deliver(&mut self, group: Group<'_>) -> Result<()> {
+        let error = match self.delivery.publish(&group.messages) {
             Ok(()) => {
-                self.report.delivered += messages.len();
-                self.outbox.remove(entry)?;
-                self.report.done.push(entry.name.clone());
+                self.report.delivered += group.messages.len();
+                let entries: Vec<&Entry> = group.files.iter().map(|(entry, _)| *entry).collect();
+                self.outbox.remove_all(&entries)?;
+                self.report
+                    .done
+                    .extend(entries.iter().map(|entry| entry.name.clone()));
                 return Ok(());
             }
             Err(error) => error,
         };
-        let mut rest = Vec::new();
-        for (index, (message, verdict)) in messages.iter().zip(&error.verdicts).enumerate() {
-            match verdict {
-                Verdict::Receipted => self.report.delivered += 1,
-                Verdict::Refused(reason) => {
-                    self.outbox.bury(entry, index, message, reason)?;
-                    self.report.dead_lettered += 1;
+        let mut start = 0;
+        for &(entry, count) in &group.files {
+            let range = start..start + count;
+            start += count;
+            let mut rest = Vec::new();
+            for (index, message) in group.messages[range.clone()].iter().enumerate() {
+                match &error.verdicts[range.start + index] {
+                    Verdict::Receipted => self.report.delivered += 1,
+                    Verdict::Refused(reason) => {
+                        self.outbox.bury(entry, index, message, reason)?;
+                        self.report.dead_lettered += 1;
+                    }
+                    Verdict::Unanswered => rest.push(message.clone()),
                 }
-                Verdict::Unanswered => rest.push(message.clone()),
             }
+            if rest.is_empty() {
+                self.outbox.remove(entry)?;
+                self.report.done.push(entry.name.clone());
+                continue;
+            }
+            if rest.len() < count {
+                self.outbox.keep_only(entry, &rest)?;
+            }
+            self.report.partly.push((entry.name.clone(), rest.len()));
         }
-        if rest.len() < messages.len() {
-            self.outbox.keep_only(entry, &rest)?;
-        }
-        if rest.is_empty() {
-            self.report.done.push(entry.name.clone());
-        } else {
-            self.report.stopped = Some(Stopped {
-                entry: Some(entry.name.clone()),
-                left: rest.len(),
-                reason: error.reasons(),
-            });
+        if !self.report.partly.is_empty() {
+            self.stop(error.reasons());
         }
         Ok(())
     }
+}
+
+/// Consecutive outbox files sent as one pipelined publish, so the receipt
+/// pipeline drains once per group rather than once per file.
+#[derive(Default)]
+struct Group<'e> {
+    /// The files, each with how many of `messages` it holds, in order.
+    files: Vec<(&'e Entry, usize)>,
+    messages: Vec<Message>,
+    bytes: usize,
 }

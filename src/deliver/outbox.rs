@@ -195,6 +195,19 @@ impl Outbox {
         sync_dir(parent(&entry.path))
     }
 
+    /// Removes delivered files, making the removals durable together (one
+    /// directory sync for a whole group rather than one per file).
+    pub fn remove_all(&self, entries: &[&Entry]) -> Result<()> {
+        for entry in entries {
+            fs::remove_file(&entry.path)
+                .with_context(|| format!("cannot remove {}", entry.path.display()))?;
+        }
+        match entries.first() {
+            Some(entry) => sync_dir(parent(&entry.path)),
+            None => Ok(()),
+        }
+    }
+
     /// Replaces a pending file's messages by `rest` (the ones not delivered yet),
     /// keeping its name and so its place in the order; removes it when `rest`
     /// is empty.
