@@ -17,7 +17,9 @@ use crate::message::{Message, RESERVED_HEADERS};
 use std::time::{Duration, Instant};
 
 /// SENDs written ahead of their receipts. Receipts are small, so the broker never
-/// blocks writing them while we are still writing.
+/// blocks writing them while we are still writing. Measured with `replay --each`
+/// of 10,652 messages to ActiveMQ: 128 took 0.88 s, 512 0.66 s, 2048 0.66 s,
+/// 8192 0.68 s (the broker is the limit from 512 on).
 const WINDOW: usize = 512;
 /// Bytes queued before they are written out.
 const WRITE_CHUNK: usize = 64 * 1024;
