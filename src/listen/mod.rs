@@ -11,9 +11,11 @@ pub mod legacy;
 mod link;
 pub mod message;
 pub mod mirror;
+pub mod operate;
 pub mod plan;
 pub mod publish;
 pub mod report;
+pub mod status;
 pub mod worker;
 
 use crate::config::Config;
@@ -25,6 +27,7 @@ use link::Link;
 use mirror::Mirror;
 use plan::{Decision, Seen, Skip};
 use report::Reporter;
+use status::Board;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,6 +50,8 @@ struct Settings {
     workers: usize,
     poll_every: Option<Duration>,
     mirrors: Vec<Mirror>,
+    /// The daemon's own files: outbox, status board, control socket.
+    state_dir: PathBuf,
 }
 
 impl Settings {
@@ -103,6 +108,7 @@ impl Settings {
             workers: listen.workers,
             poll_every: listen.poll_every(),
             mirrors,
+            state_dir: listen.state_dir.clone(),
         })
     }
 }
@@ -152,7 +158,13 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
     std::fs::create_dir_all(settings.outbox.dir())
         .with_context(|| format!("cannot make {}", settings.outbox.dir().display()))?;
     let host = host_name();
-    let pool = Pool::start(settings.workers, host, settings.mirrors.clone());
+    let board = Board::open(&settings.state_dir, &mirror_configs(&settings))?;
+    let pool = Pool::start(
+        settings.workers,
+        host,
+        settings.mirrors.clone(),
+        board.clone(),
+    );
     let reporter = start_reporter(&settings)?;
     let mut daemon = Daemon {
         link: Link::new(),
@@ -165,6 +177,7 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
         counts: Counts::default(),
         next_poll: Instant::now(),
         config_file,
+        board,
     };
     eprintln!(
         "hookbus: listen: started with {} mirror(s), subscribing to {}",
@@ -192,6 +205,7 @@ struct Daemon {
     counts: Counts,
     next_poll: Instant,
     config_file: Option<PathBuf>,
+    board: Board,
 }
 
 impl Daemon {
@@ -297,6 +311,7 @@ impl Daemon {
                     }
                 }
                 self.pool.set_mirrors(settings.mirrors.clone());
+                self.board.set_mirrors(&mirror_configs(&settings));
                 self.settings = settings;
                 self.next_poll = Instant::now();
                 if reconnect {
@@ -344,6 +359,11 @@ fn start_reporter(settings: &Settings) -> Result<Reporter> {
         None => None,
     };
     Ok(Reporter::start(target, settings.outbox.clone()))
+}
+
+/// The configured mirrors' settings.
+fn mirror_configs(settings: &Settings) -> Vec<config::MirrorConfig> {
+    settings.mirrors.iter().map(|m| m.config.clone()).collect()
 }
 
 /// This machine's name, for reports.
