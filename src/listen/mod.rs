@@ -6,6 +6,7 @@
 //! acknowledgements, signals.
 
 pub mod config;
+pub mod control;
 pub mod git;
 pub mod legacy;
 mod link;
@@ -23,6 +24,8 @@ use crate::deliver::outbox::Outbox;
 use crate::stomp::subscriber::{AckToken, SubscribeSpec};
 use crate::stomp::{BrokerSettings, Publisher};
 use anyhow::{bail, Context, Result};
+use control::server::Server;
+use control::Job;
 use link::Link;
 use mirror::Mirror;
 use plan::{Decision, Seen, Skip};
@@ -31,6 +34,7 @@ use status::Board;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use worker::{Pool, Request, Ticket};
@@ -52,6 +56,8 @@ struct Settings {
     mirrors: Vec<Mirror>,
     /// The daemon's own files: outbox, status board, control socket.
     state_dir: PathBuf,
+    /// The control socket's group (read at start only).
+    control_group: Option<u32>,
 }
 
 impl Settings {
@@ -109,6 +115,12 @@ impl Settings {
             poll_every: listen.poll_every(),
             mirrors,
             state_dir: listen.state_dir.clone(),
+            control_group: listen
+                .control_group
+                .as_deref()
+                .map(crate::deliver::private::group_id)
+                .transpose()
+                .context("[listen] control_group")?,
         })
     }
 }
@@ -158,7 +170,15 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
     std::fs::create_dir_all(settings.outbox.dir())
         .with_context(|| format!("cannot make {}", settings.outbox.dir().display()))?;
     let host = host_name();
+    let lock = control::server::lock_state_dir(&settings.state_dir)?;
     let board = Board::open(&settings.state_dir, &mirror_configs(&settings))?;
+    let (jobs_in, jobs) = mpsc::channel();
+    let server = Server::start(
+        &settings.state_dir,
+        settings.control_group,
+        board.clone(),
+        jobs_in,
+    )?;
     let pool = Pool::start(
         settings.workers,
         host,
@@ -178,6 +198,9 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
         next_poll: Instant::now(),
         config_file,
         board,
+        jobs,
+        server,
+        _lock: lock,
     };
     eprintln!(
         "hookbus: listen: started with {} mirror(s), subscribing to {}",
@@ -206,6 +229,11 @@ struct Daemon {
     next_poll: Instant,
     config_file: Option<PathBuf>,
     board: Board,
+    /// `hookbus ctl` commands from the control socket.
+    jobs: Receiver<Job>,
+    server: Server,
+    /// Held while the daemon runs: one daemon per state directory.
+    _lock: std::fs::File,
 }
 
 impl Daemon {
@@ -213,6 +241,9 @@ impl Daemon {
     /// a message (or a reconnect) waited for up to [`TICK`].
     fn turn(&mut self) {
         self.collect();
+        for job in self.jobs.try_iter() {
+            control::server::dispatch(job, &self.settings.mirrors, &self.pool);
+        }
         if Instant::now() >= self.next_poll {
             for mirror in &self.settings.mirrors {
                 self.pool.submit(&mirror.config.path, Request::default());
@@ -263,6 +294,7 @@ impl Daemon {
             let request = Request {
                 update: Some(update.clone()),
                 ticket: Some(ticket),
+                ..Request::default()
             };
             self.pool.submit(path, request);
         }
@@ -340,6 +372,7 @@ impl Daemon {
         }
         self.collect();
         self.link.close();
+        self.server.stop();
         self.reporter.finish();
         let counts = &self.counts;
         eprintln!(
