@@ -135,6 +135,22 @@ pub struct Job {
     pub reply: Sender<Response>,
 }
 
+/// An answer for a client, sent once the work's report event is stored.
+#[derive(Debug)]
+pub struct Reply {
+    /// The client's channel.
+    pub to: Sender<Response>,
+    /// The answer.
+    pub response: Response,
+}
+
+impl Reply {
+    /// Sends it (a client that gave up is not an error).
+    pub fn send(self) {
+        let _ = self.to.send(self.response);
+    }
+}
+
 /// Why a call did not get an answer.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {

@@ -304,7 +304,9 @@ impl Daemon {
     fn collect(&mut self) {
         for finished in self.pool.finished() {
             if let Some(event) = finished.event {
-                self.reporter.send(event);
+                let replies = finished.replies;
+                let answer = move || replies.into_iter().for_each(control::Reply::send);
+                self.reporter.send_then(event, answer);
             }
             for ticket in finished.tickets {
                 let Some(pending) = self.pending.get_mut(&ticket) else {

@@ -5,7 +5,7 @@
 //! worker pool, so commands are serialised with the mirror's updates.
 
 use super::config::Mode;
-use super::control::{Job, Request as Control, Response, Verdict};
+use super::control::{Job, Reply, Request as Control, Response, Verdict};
 use super::mirror::{Done, Mirror};
 use super::report::Event;
 use super::status::{Board, Change, MirrorState, Outcome};
@@ -81,14 +81,14 @@ struct Answer {
 }
 
 /// Runs the batch's commands in order, before its update. Returns one event
-/// per command, and the commands whose answer waits for the update (sync,
-/// and a successful unfreeze: it answers once caught up).
+/// per command with its answer, and the commands whose answer waits for the
+/// update (sync, and a successful unfreeze: it answers once caught up).
 pub fn commands(
     mirror: &Mirror,
     batch: &[Request],
     host: &str,
     board: &Board,
-) -> (Vec<Event>, Vec<Job>) {
+) -> (Vec<(Event, Vec<Reply>)>, Vec<Job>) {
     let name = mirror.config.name();
     let (mut events, mut waiting) = (Vec::new(), Vec::new());
     for job in batch.iter().filter_map(|request| request.control.as_ref()) {
@@ -119,19 +119,23 @@ pub fn commands(
         }
         event.head = answer.head;
         recorded(board, &name, answer.change).describe(&mut event);
-        events.push(event);
         let catches_up = matches!(job.request, Control::Unfreeze { .. });
         if catches_up && answer.response.verdict == Verdict::Ok {
             waiting.push(job.clone());
+            events.push((event, Vec::new()));
         } else {
-            let _ = job.reply.send(answer.response);
+            let reply = Reply {
+                to: job.reply.clone(),
+                response: answer.response,
+            };
+            events.push((event, vec![reply]));
         }
     }
     (events, waiting)
 }
 
-/// Answers the commands that waited for the update `event` describes.
-pub fn answer(waiting: Vec<Job>, mirror: &Mirror, event: &Event, board: &Board) {
+/// The answers to the commands that waited for the update `event` describes.
+pub fn answer(waiting: Vec<Job>, mirror: &Mirror, event: &Event, board: &Board) -> Vec<Reply> {
     let status = board.get(&mirror.config.name());
     let state = status.as_ref().map_or("?", |status| status.state.as_str());
     let at = status
@@ -151,9 +155,11 @@ pub fn answer(waiting: Vec<Job>, mirror: &Mirror, event: &Event, board: &Board) 
             mirrors: status.into_iter().collect(),
         },
     };
-    for job in waiting {
-        let _ = job.reply.send(response.clone());
-    }
+    let reply = |job: Job| Reply {
+        to: job.reply,
+        response: response.clone(),
+    };
+    waiting.into_iter().map(reply).collect()
 }
 
 /// The fields every event about `mirror` has.
