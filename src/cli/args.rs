@@ -111,8 +111,10 @@ pub enum Command {
     /// Each message is acknowledged only after its mirrors' work finished, so
     /// nothing is lost in a crash; every mirror is also fetched at start and
     /// every [listen] poll_s. One JSON event per piece of work goes to [listen]
-    /// report through the outbox. See hookbus.toml(5) and the README's "Deploy
-    /// hosts".
+    /// report through the outbox. `hookbus ctl` talks to it through [listen]
+    /// state_dir/control.sock; each mirror's state (FROZEN, ROLLED-BACK, …)
+    /// is kept in state_dir and survives restarts; one daemon per state_dir.
+    /// See hookbus.toml(5) and the README's "Deploy hosts".
     Listen,
     /// Serve forge webhooks (GitHub, GitLab, Gitea, Forgejo) on [webhook]
     /// listen: their pushes become the same messages a hook sends
