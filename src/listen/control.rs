@@ -174,12 +174,16 @@ pub fn call(socket: &Path, request: &Request, wait: Duration) -> Result<Response
         CallError::Other(anyhow::Error::new(error).context(format!("{what} {}", socket.display())))
     };
     let mut stream = UnixStream::connect(socket).map_err(|error| {
-        use std::io::ErrorKind::{ConnectionRefused, NotFound};
+        use std::io::ErrorKind::{ConnectionRefused, NotFound, PermissionDenied};
         match error.kind() {
             NotFound | ConnectionRefused => CallError::NotRunning {
                 socket: socket.to_path_buf(),
                 reason: error.to_string(),
             },
+            PermissionDenied => other(
+                error,
+                "only root and the listener's [listen] control_group may use",
+            ),
             _ => other(error, "cannot connect to"),
         }
     })?;

@@ -65,11 +65,30 @@ fn recorded(board: &Board, name: &str, change: Option<Change>) -> Recorded {
 
 /// True when the batch needs an update of the mirror: a message, a poll, a
 /// sync, or an unfreeze (which catches up at once).
-pub fn wants_update(batch: &[Request]) -> bool {
+fn wants_update(batch: &[Request]) -> bool {
     batch.iter().any(|request| match &request.control {
         None => true,
         Some(job) => matches!(job.request, Control::Sync { .. } | Control::Unfreeze { .. }),
     })
+}
+
+/// A batch's work: its commands in order, then, when it wants one, the update
+/// `update` runs and describes. Every event comes with the answers to send
+/// once it is stored.
+pub fn batch(
+    mirror: &Mirror,
+    batch: &[Request],
+    host: &str,
+    board: &Board,
+    update: impl FnOnce() -> Event,
+) -> Vec<(Event, Vec<Reply>)> {
+    let (mut events, waiting) = commands(mirror, batch, host, board);
+    if wants_update(batch) {
+        let event = update();
+        let replies = answer(waiting, mirror, &event, board);
+        events.push((event, replies));
+    }
+    events
 }
 
 /// What a command came to.
@@ -83,7 +102,7 @@ struct Answer {
 /// Runs the batch's commands in order, before its update. Returns one event
 /// per command with its answer, and the commands whose answer waits for the
 /// update (sync, and a successful unfreeze: it answers once caught up).
-pub fn commands(
+fn commands(
     mirror: &Mirror,
     batch: &[Request],
     host: &str,
@@ -135,7 +154,7 @@ pub fn commands(
 }
 
 /// The answers to the commands that waited for the update `event` describes.
-pub fn answer(waiting: Vec<Job>, mirror: &Mirror, event: &Event, board: &Board) -> Vec<Reply> {
+fn answer(waiting: Vec<Job>, mirror: &Mirror, event: &Event, board: &Board) -> Vec<Reply> {
     let status = board.get(&mirror.config.name());
     let state = status.as_ref().map_or("?", |status| status.state.as_str());
     let at = status
@@ -237,6 +256,9 @@ fn rollback(mirror: &Mirror, rev: &str, branch: Option<&str>, board: &Board) -> 
                 "mirror {name} publishes every branch (mode branches): say which one with --branch NAME"
             ))
         }
+        (Mode::Branches, Some(branch)) if !mirror.publishes_branch(branch) => {
+            return refused(format!("mirror {name} publishes no branch {branch:?}"))
+        }
         (Mode::Branches, Some(branch)) => branch,
         (_, Some(branch)) if branch != config.branch => {
             return refused(format!(
@@ -283,3 +305,6 @@ fn rollback(mirror: &Mirror, rev: &str, branch: Option<&str>, board: &Board) -> 
         },
     }
 }
+
+#[cfg(test)]
+mod tests;

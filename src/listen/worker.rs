@@ -157,12 +157,9 @@ fn work(shared: &(Mutex<Shared>, Condvar), sender: &Sender<Finished>, host: &str
         state.busy = true;
         guard.running += 1;
         drop(guard);
-        let (mut events, waiting) = operate::commands(&mirror, &batch, host, board);
-        if operate::wants_update(&batch) {
-            let event = update(&mirror, &batch, host, board);
-            let replies = operate::answer(waiting, &mirror, &event, board);
-            events.push((event, replies));
-        }
+        let events = operate::batch(&mirror, &batch, host, board, || {
+            update(&mirror, &batch, host, board)
+        });
         // The tickets go with the last event: acknowledged after all the work
         // (a batch with tickets always has an update, so an event).
         let (mut tickets, last) = (tickets, events.len().saturating_sub(1));
