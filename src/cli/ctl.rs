@@ -141,7 +141,48 @@ fn table(mirrors: &[MirrorStatus], out: &mut dyn Write) -> std::io::Result<()> {
 fn shorten(error: &str) -> String {
     let line = error.replace('\n', " ");
     match line.char_indices().nth(ERROR_SHOWN) {
-        Some((end, _)) => format!("{}…", &line[..end]),
+        Some((end, _)) => format!("{}…", line[..end].trim_end()),
         None => line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hookbus::listen::status::MirrorState;
+
+    #[test]
+    fn the_status_table_lines_up_and_keeps_errors_short() {
+        let status = |name: &str, state, error: Option<String>| MirrorStatus {
+            name: name.into(),
+            repo: "app".into(),
+            mode: "checkout".into(),
+            branch: Some("master".into()),
+            state,
+            commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
+            changed_at: std::time::UNIX_EPOCH,
+            last_error: error,
+        };
+        let mirrors = [
+            status("web", MirrorState::RolledBack, None),
+            status(
+                "/srv/long/path",
+                MirrorState::Broken,
+                Some("x\n".repeat(200)),
+            ),
+        ];
+        let mut out = Vec::new();
+        table(&mirrors, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].starts_with("MIRROR          MODE      STATE  "),
+            "{text}"
+        );
+        assert!(lines[1].starts_with("web             checkout  ROLLED-BACK  0123456789ab  "));
+        assert!(lines[1].ends_with("  -"), "{text}");
+        let columns = |line: &str| line.find("checkout");
+        assert_eq!(columns(lines[1]), columns(lines[2]));
+        assert!(lines[2].ends_with(" x…") && lines[2].len() < 200, "{text}");
     }
 }
