@@ -25,7 +25,6 @@ use crate::stomp::subscriber::{AckToken, SubscribeSpec};
 use crate::stomp::{BrokerSettings, Publisher};
 use anyhow::{bail, Context, Result};
 use control::server::Server;
-use control::Job;
 use link::Link;
 use mirror::Mirror;
 use plan::{Decision, Seen, Skip};
@@ -34,7 +33,6 @@ use status::Board;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use worker::{Pool, Request, Ticket};
@@ -172,12 +170,11 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
     let host = host_name();
     let lock = control::server::lock_state_dir(&settings.state_dir)?;
     let board = Board::open(&settings.state_dir, &mirror_configs(&settings))?;
-    let (jobs_in, jobs) = mpsc::channel();
     let server = Server::start(
+        lock,
         &settings.state_dir,
         settings.control_group,
         board.clone(),
-        jobs_in,
     )?;
     let pool = Pool::start(
         settings.workers,
@@ -198,9 +195,7 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
         next_poll: Instant::now(),
         config_file,
         board,
-        jobs,
         server,
-        _lock: lock,
     };
     eprintln!(
         "hookbus: listen: started with {} mirror(s), subscribing to {}",
@@ -229,11 +224,8 @@ struct Daemon {
     next_poll: Instant,
     config_file: Option<PathBuf>,
     board: Board,
-    /// `hookbus ctl` commands from the control socket.
-    jobs: Receiver<Job>,
+    /// The control socket (`hookbus ctl`); holds the state directory's lock.
     server: Server,
-    /// Held while the daemon runs: one daemon per state directory.
-    _lock: std::fs::File,
 }
 
 impl Daemon {
@@ -241,7 +233,7 @@ impl Daemon {
     /// a message (or a reconnect) waited for up to [`TICK`].
     fn turn(&mut self) {
         self.collect();
-        for job in self.jobs.try_iter() {
+        for job in self.server.jobs() {
             control::server::dispatch(job, &self.settings.mirrors, &self.pool);
         }
         if Instant::now() >= self.next_poll {

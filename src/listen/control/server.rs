@@ -16,7 +16,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryIter};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,23 +56,22 @@ pub fn lock_state_dir(state_dir: &Path) -> Result<File> {
     Ok(file)
 }
 
-/// The socket being served.
+/// The socket being served, and the commands it received for the loop.
 pub struct Server {
     socket: PathBuf,
+    jobs: Receiver<Job>,
+    /// The state directory's lock, held as long as the daemon serves.
+    _lock: File,
 }
 
 impl Server {
     /// Serves `control.sock` in `state_dir` (mode 0660, in group `group`
     /// when given) from a thread of its own: status from `board`, mirror
-    /// commands sent to `jobs`. A socket left by a killed daemon is replaced;
-    /// the caller holds [`lock_state_dir`], so no live daemon's is.
-    pub fn start(
-        state_dir: &Path,
-        group: Option<u32>,
-        board: Board,
-        jobs: Sender<Job>,
-    ) -> Result<Server> {
+    /// commands kept for [`Server::jobs`]. A socket left by a killed daemon is
+    /// replaced; `lock` (from [`lock_state_dir`]) says no live daemon's is.
+    pub fn start(lock: File, state_dir: &Path, group: Option<u32>, board: Board) -> Result<Server> {
         let socket = socket_path(state_dir);
+        let (jobs, received) = mpsc::channel();
         let listener = bind(state_dir, &socket, group)
             .with_context(|| format!("cannot serve the control socket {}", socket.display()))?;
         let clients = Arc::new(AtomicUsize::new(0));
@@ -97,7 +96,16 @@ impl Server {
                 });
             }
         });
-        Ok(Server { socket })
+        Ok(Server {
+            socket,
+            jobs: received,
+            _lock: lock,
+        })
+    }
+
+    /// The mirror commands received since the last call, for [`dispatch`].
+    pub fn jobs(&self) -> TryIter<'_, Job> {
+        self.jobs.try_iter()
     }
 
     /// Removes the socket, so that clients hear at once that no daemon runs.
