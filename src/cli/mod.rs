@@ -5,6 +5,7 @@
 mod args;
 mod check;
 mod config;
+mod ctl;
 mod emit;
 mod git;
 mod install;
@@ -63,6 +64,7 @@ fn run(cli: &Cli, out: &mut dyn Write, reporter: &mut Reporter) -> Result<(), Fa
         Command::Install(args) => install::install(args, &config, out, reporter),
         Command::Listen => listen::listen(config, cli.config.clone()),
         Command::Webhook => webhook::serve(&config, reporter),
+        Command::Ctl(args) => ctl::ctl(args, &config, out),
         Command::Config { .. } => unreachable!("handled before the config is loaded"),
     }
 }

@@ -6,14 +6,17 @@
 //! acknowledgements, signals.
 
 pub mod config;
+pub mod control;
 pub mod git;
 pub mod legacy;
 mod link;
 pub mod message;
 pub mod mirror;
+pub mod operate;
 pub mod plan;
 pub mod publish;
 pub mod report;
+pub mod status;
 pub mod worker;
 
 use crate::config::Config;
@@ -21,10 +24,12 @@ use crate::deliver::outbox::Outbox;
 use crate::stomp::subscriber::{AckToken, SubscribeSpec};
 use crate::stomp::{BrokerSettings, Publisher};
 use anyhow::{bail, Context, Result};
+use control::server::Server;
 use link::Link;
 use mirror::Mirror;
 use plan::{Decision, Seen, Skip};
 use report::Reporter;
+use status::Board;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,6 +52,10 @@ struct Settings {
     workers: usize,
     poll_every: Option<Duration>,
     mirrors: Vec<Mirror>,
+    /// The daemon's own files: outbox, status board, control socket.
+    state_dir: PathBuf,
+    /// The control socket's group (read at start only).
+    control_group: Option<u32>,
 }
 
 impl Settings {
@@ -103,6 +112,13 @@ impl Settings {
             workers: listen.workers,
             poll_every: listen.poll_every(),
             mirrors,
+            state_dir: listen.state_dir.clone(),
+            control_group: listen
+                .control_group
+                .as_deref()
+                .map(crate::deliver::private::group_id)
+                .transpose()
+                .context("[listen] control_group")?,
         })
     }
 }
@@ -152,7 +168,20 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
     std::fs::create_dir_all(settings.outbox.dir())
         .with_context(|| format!("cannot make {}", settings.outbox.dir().display()))?;
     let host = host_name();
-    let pool = Pool::start(settings.workers, host, settings.mirrors.clone());
+    let lock = control::server::lock_state_dir(&settings.state_dir)?;
+    let board = Board::open(&settings.state_dir, &mirror_configs(&settings))?;
+    let server = Server::start(
+        lock,
+        &settings.state_dir,
+        settings.control_group,
+        board.clone(),
+    )?;
+    let pool = Pool::start(
+        settings.workers,
+        host,
+        settings.mirrors.clone(),
+        board.clone(),
+    );
     let reporter = start_reporter(&settings)?;
     let mut daemon = Daemon {
         link: Link::new(),
@@ -165,6 +194,8 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
         counts: Counts::default(),
         next_poll: Instant::now(),
         config_file,
+        board,
+        server,
     };
     eprintln!(
         "hookbus: listen: started with {} mirror(s), subscribing to {}",
@@ -192,6 +223,9 @@ struct Daemon {
     counts: Counts,
     next_poll: Instant,
     config_file: Option<PathBuf>,
+    board: Board,
+    /// The control socket (`hookbus ctl`); holds the state directory's lock.
+    server: Server,
 }
 
 impl Daemon {
@@ -199,6 +233,9 @@ impl Daemon {
     /// a message (or a reconnect) waited for up to [`TICK`].
     fn turn(&mut self) {
         self.collect();
+        for job in self.server.jobs() {
+            control::server::dispatch(job, &self.settings.mirrors, &self.pool);
+        }
         if Instant::now() >= self.next_poll {
             for mirror in &self.settings.mirrors {
                 self.pool.submit(&mirror.config.path, Request::default());
@@ -249,6 +286,7 @@ impl Daemon {
             let request = Request {
                 update: Some(update.clone()),
                 ticket: Some(ticket),
+                ..Request::default()
             };
             self.pool.submit(path, request);
         }
@@ -258,7 +296,9 @@ impl Daemon {
     fn collect(&mut self) {
         for finished in self.pool.finished() {
             if let Some(event) = finished.event {
-                self.reporter.send(event);
+                let replies = finished.replies;
+                let answer = move || replies.into_iter().for_each(control::Reply::send);
+                self.reporter.send_then(event, answer);
             }
             for ticket in finished.tickets {
                 let Some(pending) = self.pending.get_mut(&ticket) else {
@@ -297,6 +337,7 @@ impl Daemon {
                     }
                 }
                 self.pool.set_mirrors(settings.mirrors.clone());
+                self.board.set_mirrors(&mirror_configs(&settings));
                 self.settings = settings;
                 self.next_poll = Instant::now();
                 if reconnect {
@@ -325,6 +366,7 @@ impl Daemon {
         }
         self.collect();
         self.link.close();
+        self.server.stop();
         self.reporter.finish();
         let counts = &self.counts;
         eprintln!(
@@ -344,6 +386,11 @@ fn start_reporter(settings: &Settings) -> Result<Reporter> {
         None => None,
     };
     Ok(Reporter::start(target, settings.outbox.clone()))
+}
+
+/// The configured mirrors' settings.
+fn mirror_configs(settings: &Settings) -> Vec<config::MirrorConfig> {
+    settings.mirrors.iter().map(|m| m.config.clone()).collect()
 }
 
 /// This machine's name, for reports.

@@ -4,9 +4,12 @@
 //! worker that finishes picks its mirror's next batch itself, so a burst
 //! never waits for the daemon's loop.
 
+use super::control::{Job, Reply};
 use super::message::Update;
 use super::mirror::Mirror;
+use super::operate;
 use super::report::Event;
+use super::status::Board;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -23,6 +26,8 @@ pub struct Request {
     pub update: Option<Update>,
     /// The message to acknowledge when done; `None` for a poll.
     pub ticket: Option<Ticket>,
+    /// A `hookbus ctl` command, run before the batch's update.
+    pub control: Option<Job>,
 }
 
 /// A batch of requests answered.
@@ -33,6 +38,8 @@ pub struct Finished {
     /// What was done; `None` when the mirror was removed from the config
     /// before its turn came.
     pub event: Option<Event>,
+    /// Answers for `hookbus ctl`, sent once the event is stored.
+    pub replies: Vec<Reply>,
 }
 
 #[derive(Default)]
@@ -58,15 +65,17 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Starts `workers` threads; events name `host`.
-    pub fn start(workers: usize, host: String, mirrors: Vec<Mirror>) -> Pool {
+    /// Starts `workers` threads; events name `host`; every update is
+    /// recorded on `board`.
+    pub fn start(workers: usize, host: String, mirrors: Vec<Mirror>, board: Board) -> Pool {
         let shared = Arc::new((Mutex::new(Shared::default()), Condvar::new()));
         let (sender, finished) = mpsc::channel();
         // Detached: at shutdown, threads still running git are not joined;
         // the caller bounds its wait with `idle`.
         for _ in 0..workers.max(1) {
             let (shared, sender, host) = (Arc::clone(&shared), sender.clone(), host.clone());
-            std::thread::spawn(move || work(&shared, &sender, &host));
+            let board = board.clone();
+            std::thread::spawn(move || work(&shared, &sender, &host, &board));
         }
         let pool = Pool { shared, finished };
         pool.set_mirrors(mirrors);
@@ -119,7 +128,7 @@ impl Pool {
     }
 }
 
-fn work(shared: &(Mutex<Shared>, Condvar), sender: &Sender<Finished>, host: &str) {
+fn work(shared: &(Mutex<Shared>, Condvar), sender: &Sender<Finished>, host: &str, board: &Board) {
     let (lock, wake) = shared;
     let mut guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     loop {
@@ -141,17 +150,30 @@ fn work(shared: &(Mutex<Shared>, Condvar), sender: &Sender<Finished>, host: &str
             let _ = sender.send(Finished {
                 tickets,
                 event: None,
+                replies: Vec::new(),
             });
             continue;
         };
         state.busy = true;
         guard.running += 1;
         drop(guard);
-        let event = update(&mirror, &batch, host);
-        let _ = sender.send(Finished {
-            tickets,
-            event: Some(event),
+        let events = operate::batch(&mirror, &batch, host, board, || {
+            update(&mirror, &batch, host, board)
         });
+        // The tickets go with the last event: acknowledged after all the work
+        // (a batch with tickets always has an update, so an event).
+        let (mut tickets, last) = (tickets, events.len().saturating_sub(1));
+        for (index, (event, replies)) in events.into_iter().enumerate() {
+            let tickets = match index == last {
+                true => std::mem::take(&mut tickets),
+                false => Vec::new(),
+            };
+            let _ = sender.send(Finished {
+                tickets,
+                event: Some(event),
+                replies,
+            });
+        }
         guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         guard.running -= 1;
         let state = guard.states.entry(path.clone()).or_default();
@@ -164,28 +186,26 @@ fn work(shared: &(Mutex<Shared>, Condvar), sender: &Sender<Finished>, host: &str
 }
 
 /// Updates one mirror for a batch and describes it.
-fn update(mirror: &Mirror, batch: &[Request], host: &str) -> Event {
+fn update(mirror: &Mirror, batch: &[Request], host: &str, board: &Board) -> Event {
     let start = Instant::now();
-    let result = mirror.update();
+    let (result, recorded) = operate::update(mirror, board);
     let last = batch
         .iter()
         .rev()
         .find_map(|request| request.update.as_ref());
     let mut event = Event {
-        host: host.to_string(),
-        mirror: mirror.config.name(),
         repo: last.map_or_else(|| mirror.config.repo.clone(), |update| update.repo.clone()),
         refname: last.and_then(|update| update.refname.clone()),
         newrev: last.and_then(|update| update.newrev.clone()),
-        mode: mirror.config.mode.as_str().to_string(),
         duration_ms: start.elapsed().as_millis() as u64,
         hookbus_id: last.and_then(|update| update.id.clone()),
         messages: batch
             .iter()
             .filter(|request| request.ticket.is_some())
             .count(),
-        ..Event::default()
+        ..operate::base_event(mirror, host)
     };
+    recorded.describe(&mut event);
     match result {
         Ok(done) if done.refused.is_empty() => {
             event.result = "ok".into();
