@@ -37,9 +37,9 @@ pub struct Stopped {
 }
 
 /// Messages of consecutive files published as one group.
-const GROUP_MESSAGES: usize = 8192;
+const GROUP_MESSAGES: usize = 4096;
 /// Body bytes of one group: a bound on what a flush holds in memory.
-const GROUP_BYTES: usize = 16 * 1024 * 1024;
+const GROUP_BYTES: usize = 8 * 1024 * 1024;
 
 /// Why a hook's delivery stopped when its time bound passed.
 pub const OUT_OF_TIME: &str = "the hook's time bound ([broker] deadline_ms) ran out";
