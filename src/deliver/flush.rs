@@ -70,47 +70,22 @@ pub fn flush(
     retry: Retry,
 ) -> Result<FlushReport> {
     let mut delivery = publisher.delivery(patience(publisher, until), retry);
-    let report = flush_on(outbox, &mut delivery, until);
+    let report = Flush::new(outbox, &mut delivery, until).until_empty();
     delivery.close();
     report
 }
 
-/// Like [`flush`], on a delivery that may already be open (a run that
-/// flushes after each batch it stores keeps one connection).
-pub fn flush_on(
-    outbox: &Outbox,
-    delivery: &mut Delivery<'_>,
-    until: Option<Instant>,
-) -> Result<FlushReport> {
-    let mut flush = Flush {
-        outbox,
-        delivery,
-        until,
-        report: FlushReport::default(),
-    };
-    loop {
-        let entries = outbox.list()?;
-        if entries.is_empty() || !flush.these(&entries)? {
-            return Ok(flush.report);
-        }
-    }
-}
-
-/// Like [`flush_on`], but only `entries`, the outbox as the caller just
-/// listed it (a hook's delivering thread, which hears of every batch its
-/// run stores, so reads the directory once per batch).
+/// Delivers `entries`, the outbox as the caller just listed it, on a
+/// delivery that may already be open (a hook's delivering thread keeps one
+/// connection, hears of every batch its run stores, and so reads the
+/// directory once per batch).
 pub fn flush_listed(
     outbox: &Outbox,
     delivery: &mut Delivery<'_>,
     until: Option<Instant>,
     entries: &[Entry],
 ) -> Result<FlushReport> {
-    let mut flush = Flush {
-        outbox,
-        delivery,
-        until,
-        report: FlushReport::default(),
-    };
+    let mut flush = Flush::new(outbox, delivery, until);
     flush.these(entries)?;
     Ok(flush.report)
 }
@@ -122,7 +97,27 @@ struct Flush<'a, 'p> {
     report: FlushReport,
 }
 
-impl Flush<'_, '_> {
+impl<'a, 'p> Flush<'a, 'p> {
+    fn new(outbox: &'a Outbox, delivery: &'a mut Delivery<'p>, until: Option<Instant>) -> Self {
+        Flush {
+            outbox,
+            delivery,
+            until,
+            report: FlushReport::default(),
+        }
+    }
+
+    /// Delivers what the outbox holds, listing it again for files stored
+    /// meanwhile, until it is empty or the flush stops.
+    fn until_empty(mut self) -> Result<FlushReport> {
+        loop {
+            let entries = self.outbox.list()?;
+            if entries.is_empty() || !self.these(&entries)? {
+                return Ok(self.report);
+            }
+        }
+    }
+
     /// Delivers `entries` in groups; false when it stopped early.
     fn these(&mut self, entries: &[Entry]) -> Result<bool> {
         let mut rest = entries;
