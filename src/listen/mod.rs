@@ -6,14 +6,19 @@
 //! acknowledgements, signals.
 
 pub mod config;
+pub mod exporter;
 pub mod git;
 pub mod legacy;
 mod link;
 pub mod message;
+pub mod metrics;
 pub mod mirror;
 pub mod plan;
+pub mod presence;
 pub mod publish;
 pub mod report;
+pub mod standing;
+pub mod telemetry;
 pub mod worker;
 
 use crate::config::Config;
@@ -29,7 +34,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+use telemetry::Telemetry;
 use worker::{Pool, Request, Ticket};
 
 /// How long one turn of the loop waits for a message.
@@ -114,6 +120,8 @@ struct Pending {
     generation: u64,
     remaining: usize,
     id: Option<String>,
+    /// When it was published (for the push-to-mirror latency).
+    sent_at: SystemTime,
 }
 
 /// What the daemon counts (logged at exit).
@@ -151,7 +159,9 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
     let settings = Settings::from_config(&config)?;
     std::fs::create_dir_all(settings.outbox.dir())
         .with_context(|| format!("cannot make {}", settings.outbox.dir().display()))?;
-    let host = host_name();
+    let listen = config.listen.as_ref().expect("checked by Settings");
+    let host = listen.host.clone().unwrap_or_else(host_name);
+    let telemetry = Telemetry::start(listen, &config.mirrors, &settings.broker, &host)?;
     let pool = Pool::start(settings.workers, host, settings.mirrors.clone());
     let reporter = start_reporter(&settings)?;
     let mut daemon = Daemon {
@@ -165,6 +175,7 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
         counts: Counts::default(),
         next_poll: Instant::now(),
         config_file,
+        telemetry,
     };
     eprintln!(
         "hookbus: listen: started with {} mirror(s), subscribing to {}",
@@ -192,6 +203,7 @@ struct Daemon {
     counts: Counts,
     next_poll: Instant,
     config_file: Option<PathBuf>,
+    telemetry: Telemetry,
 }
 
 impl Daemon {
@@ -214,14 +226,21 @@ impl Daemon {
         {
             self.received(delivery.frame.headers, &delivery.frame.body, delivery.ack);
         }
+        self.telemetry
+            .link(self.link.is_connected(), self.link.generation());
     }
 
     fn received(&mut self, headers: Vec<(String, String)>, body: &[u8], ack: AckToken) {
         self.counts.received += 1;
+        self.telemetry.metrics.message_received();
         let mirrors = self.settings.mirrors.iter().map(|mirror| &mirror.config);
         let (update, wanted) = match plan::decide(&headers, body, &self.seen, mirrors) {
             Decision::Update(update, wanted) => (update, wanted),
             Decision::Skip(skip) => {
+                match skip {
+                    Skip::Duplicate => self.telemetry.metrics.duplicate(),
+                    _ => self.telemetry.metrics.ignored(),
+                }
                 match skip {
                     Skip::Keepalive => {}
                     Skip::Unusable(reason) => {
@@ -231,6 +250,7 @@ impl Daemon {
                     Skip::Duplicate => self.counts.duplicates += 1,
                     Skip::Unwanted => self.counts.unwanted += 1,
                 }
+                self.telemetry.metrics.acked();
                 return self.link.ack(&ack);
             }
         };
@@ -243,6 +263,7 @@ impl Daemon {
                 generation: self.link.generation(),
                 remaining: wanted.len(),
                 id: update.id.clone(),
+                sent_at: telemetry::sent_at(&headers),
             },
         );
         for path in &wanted {
@@ -257,13 +278,16 @@ impl Daemon {
     /// Acknowledges messages whose work is all done, and reports the work.
     fn collect(&mut self) {
         for finished in self.pool.finished() {
-            if let Some(event) = finished.event {
-                self.reporter.send(event);
+            if let Some(event) = &finished.event {
+                self.telemetry.finished(event);
             }
             for ticket in finished.tickets {
                 let Some(pending) = self.pending.get_mut(&ticket) else {
                     continue;
                 };
+                if let Some(event) = &finished.event {
+                    self.telemetry.answered(event, pending.sent_at);
+                }
                 pending.remaining -= 1;
                 if pending.remaining > 0 {
                     continue;
@@ -273,8 +297,12 @@ impl Daemon {
                     self.seen.insert(id);
                 }
                 if pending.generation == self.link.generation() {
+                    self.telemetry.metrics.acked();
                     self.link.ack(&pending.ack);
                 }
+            }
+            if let Some(event) = finished.event {
+                self.reporter.send(event);
             }
         }
     }
@@ -297,6 +325,8 @@ impl Daemon {
                     }
                 }
                 self.pool.set_mirrors(settings.mirrors.clone());
+                let configs: Vec<_> = settings.mirrors.iter().map(|m| m.config.clone()).collect();
+                self.telemetry.set_mirrors(&configs);
                 self.settings = settings;
                 self.next_poll = Instant::now();
                 if reconnect {
@@ -326,6 +356,7 @@ impl Daemon {
         self.collect();
         self.link.close();
         self.reporter.finish();
+        self.telemetry.finish();
         let counts = &self.counts;
         eprintln!(
             "hookbus: listen: stopped ({} received, {} for no mirror, {} unusable, {} duplicates)",
