@@ -6,6 +6,7 @@ mod args;
 mod check;
 mod config;
 mod emit;
+mod fleet;
 mod git;
 mod install;
 mod kept;
@@ -63,6 +64,7 @@ fn run(cli: &Cli, out: &mut dyn Write, reporter: &mut Reporter) -> Result<(), Fa
         Command::Install(args) => install::install(args, &config, out, reporter),
         Command::Listen => listen::listen(config, cli.config.clone()),
         Command::Webhook => webhook::serve(&config, reporter),
+        Command::Fleet(args) => fleet::fleet(args, &config, out, reporter),
         Command::Config { .. } => unreachable!("handled before the config is loaded"),
     }
 }

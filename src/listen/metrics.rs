@@ -164,8 +164,10 @@ impl Metrics {
             mirror: mirror.to_string(),
         };
         self.git_runs.get_or_create(&label).inc();
+        // Created at 0 too, so that failures/runs ratios have both series.
+        let failures = self.git_failures.get_or_create(&label);
         if !ok {
-            self.git_failures.get_or_create(&label).inc();
+            failures.inc();
         }
     }
 
@@ -175,8 +177,9 @@ impl Metrics {
             action: action.to_string(),
         };
         self.actions_run.get_or_create(&label).inc();
+        let failures = self.actions_failed.get_or_create(&label);
         if !ok {
-            self.actions_failed.get_or_create(&label).inc();
+            failures.inc();
         }
     }
 
