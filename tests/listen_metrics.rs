@@ -97,9 +97,8 @@ fn metrics_count_a_known_sequence_and_healthz_waits_for_the_first_pass() {
 
     // Two pushes, each followed before the next; one message twice (the
     // second a duplicate); one for a repository no mirror wants.
-    let mut last = first;
     for round in 2..=3 {
-        last = server.push_files(
+        let last = server.push_files(
             "master",
             "more",
             &[("a.txt", format!("{round}\n").as_bytes())],
