@@ -22,6 +22,9 @@ _hookbus() {
             hookbus,config)
                 cmd="hookbus__subcmd__config"
                 ;;
+            hookbus,fleet)
+                cmd="hookbus__subcmd__fleet"
+                ;;
             hookbus,flush)
                 cmd="hookbus__subcmd__flush"
                 ;;
@@ -71,7 +74,7 @@ _hookbus() {
 
     case "${cmd}" in
         hookbus)
-            opts="-v -h -V --config --verbose --help --version post-receive replay install config svn-post-commit svn-replay send check flush outbox listen webhook"
+            opts="-v -h -V --config --verbose --help --version post-receive replay install config svn-post-commit svn-replay send check flush outbox listen webhook fleet"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -131,6 +134,36 @@ _hookbus() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookbus__subcmd__fleet)
+            opts="-v -h --for --json --state --destination --config --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --for)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --destination)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -4,7 +4,7 @@
 use super::args::FleetArgs;
 use super::report::{Failure, Reporter, Status, WithStatus};
 use hookbus::config::Config;
-use hookbus::fleet::{self, view, Known};
+use hookbus::fleet::{self, view, Hearing, Known};
 use hookbus::stomp::Publisher;
 use std::io::Write;
 use std::path::PathBuf;
@@ -44,8 +44,12 @@ pub fn fleet(
         let every = listen.map_or(DEFAULT_PRESENCE_S, |listen| listen.presence_s);
         every + (every / 10).max(2)
     }));
-    let heard =
-        fleet::listen(&publisher, &destination, wait, &mut known).status(Status::Delivery)?;
+    let hearing = Hearing::start(&publisher, &destination).status(Status::Delivery)?;
+    reporter.say(format_args!(
+        "fleet: listening to {destination} for {} s",
+        wait.as_secs()
+    ));
+    let heard = hearing.collect(wait, &mut known).status(Status::Delivery)?;
     for reason in &heard.unusable {
         reporter.say(format_args!(
             "fleet: skipped a message on {destination}: {reason}"

@@ -1,5 +1,5 @@
 //! `hookbus fleet`: what the deploy hosts say about themselves. Listeners
-//! publish presence documents ([`crate::listen::presence`]); [`listen`] hears
+//! publish presence documents ([`crate::listen::presence`]); [`Hearing`] hears
 //! them for a while, [`Known`] remembers every host heard (in a small state
 //! file, so a host that went silent is still known), and [`view`] decides
 //! which hosts are up, quiet or left and which mirrors differ from the
@@ -111,40 +111,46 @@ impl Known {
     }
 }
 
-/// Subscribes to `destination` and takes every presence document heard
-/// within `wait` into `known`.
-pub fn listen(
-    publisher: &Publisher,
-    destination: &str,
-    wait: Duration,
-    known: &mut Known,
-) -> Result<HeardCount> {
-    let spec = SubscribeSpec {
-        destinations: vec![destination.to_string()],
-        durable: None,
-        heartbeat: Duration::ZERO,
-    };
-    let mut subscriber =
-        Subscriber::connect(publisher, &spec, CONNECT_BOUND).map_err(|failures| {
-            let reasons: Vec<String> = failures
-                .iter()
-                .map(|(host, error)| format!("{host}: {error}"))
-                .collect();
-            anyhow!("cannot subscribe to {destination}: {}", reasons.join("; "))
-        })?;
-    let until = Instant::now() + wait;
-    let mut count = HeardCount::default();
-    while let Some(left) = until.checked_duration_since(Instant::now()) {
-        let Some(delivery) = subscriber.next(left)? else {
-            continue;
+/// A subscription to the presence destination.
+pub struct Hearing {
+    subscriber: Subscriber,
+}
+
+impl Hearing {
+    /// Subscribes to `destination` (bounded); presence sent from now on is heard.
+    pub fn start(publisher: &Publisher, destination: &str) -> Result<Hearing> {
+        let spec = SubscribeSpec {
+            destinations: vec![destination.to_string()],
+            durable: None,
+            heartbeat: Duration::ZERO,
         };
-        match known.take(&delivery.frame.body, now_ms()) {
-            Ok(()) => count.documents += 1,
-            Err(reason) if count.unusable.len() < 5 => count.unusable.push(reason),
-            Err(_) => {}
-        }
-        subscriber.ack(&delivery.ack)?;
+        let subscriber =
+            Subscriber::connect(publisher, &spec, CONNECT_BOUND).map_err(|failures| {
+                let reasons: Vec<String> = failures
+                    .iter()
+                    .map(|(host, error)| format!("{host}: {error}"))
+                    .collect();
+                anyhow!("cannot subscribe to {destination}: {}", reasons.join("; "))
+            })?;
+        Ok(Hearing { subscriber })
     }
-    let _ = subscriber.disconnect(DISCONNECT_BOUND);
-    Ok(count)
+
+    /// Takes every presence document heard within `wait` into `known`.
+    pub fn collect(mut self, wait: Duration, known: &mut Known) -> Result<HeardCount> {
+        let until = Instant::now() + wait;
+        let mut count = HeardCount::default();
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            let Some(delivery) = self.subscriber.next(left)? else {
+                continue;
+            };
+            match known.take(&delivery.frame.body, now_ms()) {
+                Ok(()) => count.documents += 1,
+                Err(reason) if count.unusable.len() < 5 => count.unusable.push(reason),
+                Err(_) => {}
+            }
+            self.subscriber.ack(&delivery.ack)?;
+        }
+        let _ = self.subscriber.disconnect(DISCONNECT_BOUND);
+        Ok(count)
+    }
 }
