@@ -88,7 +88,7 @@ fn metrics_count_a_known_sequence_and_healthz_waits_for_the_first_pass() {
     let state = |mirror: &str, state: &str| {
         format!("hookbus_mirror_state{{mirror=\"{mirror}\",state=\"{state}\"}}")
     };
-    assert_eq!(sample(&before, &state(&stuck_name, "PENDING")), 1.0);
+    assert_eq!(sample(&before, "hookbus_first_pass_done{}"), 0.0);
 
     release.send(()).unwrap();
     let healthy = wait_until(FOLLOW_CAP, || http_get(&address, "/healthz").0 == 200);
@@ -143,7 +143,8 @@ fn metrics_count_a_known_sequence_and_healthz_waits_for_the_first_pass() {
             3.0,
         ),
         (state(&name, "OK"), 1.0),
-        (state(&name, "PENDING"), 0.0),
+        (state(&name, "BROKEN"), 0.0),
+        ("hookbus_first_pass_done{}".to_string(), 1.0),
         (state(&stuck_name, "BROKEN"), 1.0),
     ] {
         assert_eq!(sample(&samples, &key), value, "{key}");

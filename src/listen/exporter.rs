@@ -7,7 +7,7 @@
 //! client that does not read cannot hold the loop either.
 
 use super::metrics::Metrics;
-use super::standing::Standing;
+use super::status::Board;
 use anyhow::{anyhow, Result};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -29,15 +29,15 @@ pub struct Exporter {
 }
 
 impl Exporter {
-    /// Binds `address` (`IP:PORT`) and serves `metrics` and `standing` on a
+    /// Binds `address` (`IP:PORT`) and serves `metrics` and `board` on a
     /// thread of its own.
-    pub fn start(address: &str, metrics: Metrics, standing: Standing) -> Result<Exporter> {
+    pub fn start(address: &str, metrics: Metrics, board: Board) -> Result<Exporter> {
         let server = tiny_http::Server::http(address)
             .map_err(|error| anyhow!("cannot listen on [listen] metrics = {address:?}: {error}"))?;
         let bound = server.server_addr().to_string();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || serve(&server, &metrics, &standing, &flag));
+        let thread = std::thread::spawn(move || serve(&server, &metrics, &board, &flag));
         Ok(Exporter {
             address: bound,
             stop,
@@ -59,7 +59,7 @@ impl Exporter {
     }
 }
 
-fn serve(server: &tiny_http::Server, metrics: &Metrics, standing: &Standing, stop: &AtomicBool) {
+fn serve(server: &tiny_http::Server, metrics: &Metrics, board: &Board, stop: &AtomicBool) {
     let in_flight = Arc::new(AtomicUsize::new(0));
     while !stop.load(Ordering::Relaxed) {
         let request = match server.recv_timeout(POLL) {
@@ -74,7 +74,7 @@ fn serve(server: &tiny_http::Server, metrics: &Metrics, standing: &Standing, sto
             // Dropping the request closes its connection without an answer.
             continue;
         }
-        let answer = answer(request.method(), request.url(), metrics, standing);
+        let answer = answer(request.method(), request.url(), metrics, board);
         in_flight.fetch_add(1, Ordering::AcqRel);
         let in_flight = Arc::clone(&in_flight);
         std::thread::spawn(move || {
@@ -99,7 +99,7 @@ struct Answer {
 }
 
 /// What `method` `url` gets.
-fn answer(method: &tiny_http::Method, url: &str, metrics: &Metrics, standing: &Standing) -> Answer {
+fn answer(method: &tiny_http::Method, url: &str, metrics: &Metrics, board: &Board) -> Answer {
     let text = |status, body: &str| Answer {
         status,
         content_type: "text/plain; charset=utf-8",
@@ -114,7 +114,7 @@ fn answer(method: &tiny_http::Method, url: &str, metrics: &Metrics, standing: &S
             content_type: OPENMETRICS,
             body: metrics.encode(),
         },
-        "/healthz" if standing.first_pass_done() => text(200, "ok"),
+        "/healthz" if board.first_pass_done() => text(200, "ok"),
         "/healthz" => text(503, "the first pass over the mirrors has not finished"),
         _ => text(404, "not found: try /metrics or /healthz"),
     }
@@ -128,19 +128,16 @@ mod tests {
     fn healthz_waits_for_the_first_pass_and_unknown_paths_are_404() {
         let mirror: crate::listen::config::MirrorConfig =
             toml::from_str("repo = 'a'\npath = '/m/a'").unwrap();
-        let standing = Standing::new(&[mirror]);
-        let metrics = Metrics::new(standing.clone());
-        let get = |url| answer(&tiny_http::Method::Get, url, &metrics, &standing).status;
+        let board = Board::new(&[mirror]);
+        let metrics = Metrics::new(board.clone());
+        let get = |url| answer(&tiny_http::Method::Get, url, &metrics, &board).status;
         assert_eq!(get("/healthz"), 503);
-        standing.record(&crate::listen::report::Event {
-            mirror: "/m/a".into(),
-            result: "ok".into(),
-            ..Default::default()
-        });
+        let done = crate::listen::status::Outcome::Done(None);
+        board.updated("/m/a", &done).unwrap();
         assert_eq!(get("/healthz"), 200);
         assert_eq!(get("/metrics?x=1"), 200);
         assert_eq!(get("/"), 404);
-        let post = answer(&tiny_http::Method::Post, "/metrics", &metrics, &standing);
+        let post = answer(&tiny_http::Method::Post, "/metrics", &metrics, &board);
         assert_eq!(post.status, 405);
     }
 }

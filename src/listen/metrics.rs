@@ -4,7 +4,7 @@
 //! are only names from the config (mirrors, actions) and fixed words (states),
 //! never anything from a message, so the number of series stays bounded.
 
-use super::standing::Standing;
+use super::status::{Board, MirrorState};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
@@ -17,7 +17,12 @@ use std::time::{Duration, UNIX_EPOCH};
 
 /// The states a mirror can be in, each a series of its own (1 for the
 /// current one), so that dashboards can count mirrors per state.
-pub const STATES: [&str; 5] = ["PENDING", "OK", "FROZEN", "ROLLED-BACK", "BROKEN"];
+pub const STATES: [MirrorState; 4] = [
+    MirrorState::Ok,
+    MirrorState::Frozen,
+    MirrorState::RolledBack,
+    MirrorState::Broken,
+];
 
 /// Buckets of push-to-mirror latency, in seconds: 50 ms to about 7 minutes.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -58,8 +63,8 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// The metrics of a daemon whose mirrors stand as `standing` says.
-    pub fn new(standing: Standing) -> Metrics {
+    /// The metrics of a daemon whose mirrors stand as `board` says.
+    pub fn new(board: Board) -> Metrics {
         let mut registry = Registry::with_prefix("hookbus");
         let metrics = Metrics {
             registry: Arc::default(),
@@ -131,7 +136,7 @@ impl Metrics {
             "From the broker's timestamp of a message (else its receipt) to its mirror's update finished",
             metrics.latency.clone(),
         );
-        r.register_collector(Box::new(MirrorStates { standing }));
+        r.register_collector(Box::new(MirrorStates { board }));
         Metrics {
             registry: Arc::new(registry),
             ..metrics
@@ -212,15 +217,16 @@ impl Metrics {
     }
 }
 
-/// Each mirror's state and when it last changed, read at every scrape.
+/// Each mirror's state and when it last changed, and whether the first pass
+/// is done, read from the board at every scrape.
 #[derive(Debug)]
 struct MirrorStates {
-    standing: Standing,
+    board: Board,
 }
 
 impl Collector for MirrorStates {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let mirrors = self.standing.snapshot();
+        let mirrors = self.board.snapshot();
         let metric = ConstGauge::new(0i64);
         let mut family = encoder.encode_descriptor(
             "mirror_state",
@@ -230,7 +236,7 @@ impl Collector for MirrorStates {
         )?;
         for mirror in &mirrors {
             for state in STATES {
-                let labels = [("mirror", mirror.name.as_str()), ("state", state)];
+                let labels = [("mirror", mirror.name.as_str()), ("state", state.as_str())];
                 let value = ConstGauge::new(i64::from(mirror.state == state));
                 value.encode(family.encode_family(&labels)?)?;
             }
@@ -249,7 +255,14 @@ impl Collector for MirrorStates {
             let labels = [("mirror", mirror.name.as_str())];
             ConstGauge::new(seconds).encode(family.encode_family(&labels)?)?;
         }
-        Ok(())
+        let done = ConstGauge::new(i64::from(self.board.first_pass_done()));
+        let gauge = encoder.encode_descriptor(
+            "first_pass_done",
+            "1 once every mirror has been updated (or tried) since the start; /healthz passes then",
+            None,
+            done.metric_type(),
+        )?;
+        done.encode(gauge)
     }
 }
 
@@ -261,7 +274,7 @@ mod tests {
     fn the_exposition_has_every_metric_and_the_mirror_states() {
         let mirror: crate::listen::config::MirrorConfig =
             toml::from_str("repo = 'a'\npath = '/m/a'").unwrap();
-        let metrics = Metrics::new(Standing::new(&[mirror]));
+        let metrics = Metrics::new(Board::new(&[mirror]));
         metrics.message_received();
         metrics.git_run("/m/a", false);
         metrics.action_run("build", true);
@@ -275,8 +288,9 @@ mod tests {
             "hookbus_actions_run_total{action=\"build\"} 1",
             "hookbus_broker_connected 1",
             "hookbus_push_to_mirror_seconds_bucket{le=\"0.5\",mirror=\"/m/a\"} 1",
-            "hookbus_mirror_state{mirror=\"/m/a\",state=\"PENDING\"} 1",
-            "hookbus_mirror_state{mirror=\"/m/a\",state=\"OK\"} 0",
+            "hookbus_mirror_state{mirror=\"/m/a\",state=\"OK\"} 1",
+            "hookbus_mirror_state{mirror=\"/m/a\",state=\"BROKEN\"} 0",
+            "hookbus_first_pass_done 0",
             "# EOF",
         ] {
             assert!(text.contains(line), "no {line:?} in\n{text}");

@@ -37,17 +37,23 @@ pub struct Done {
 impl Mirror {
     /// Brings the mirror up to date.
     pub fn update(&self) -> Result<Done> {
-        let path = &self.config.path;
-        if !path.exists() {
-            self.clone_from_url()?;
-        }
-        self.git_in_clone(&["fetch", "--prune", "--tags", "--quiet", "origin"])?;
+        self.fetch()?;
         match self.config.mode {
             Mode::Fetch => Ok(Done::default()),
             Mode::Checkout => self.checkout(),
             Mode::InPlace => self.in_place(),
             Mode::Branches => self.branches(),
         }
+    }
+
+    /// Clones when missing, then fetches; the target is not touched (what a
+    /// held mirror does).
+    pub fn fetch(&self) -> Result<()> {
+        if !self.config.path.exists() {
+            self.clone_from_url()?;
+        }
+        self.git_in_clone(&["fetch", "--prune", "--tags", "--quiet", "origin"])?;
+        Ok(())
     }
 
     fn git_in_clone(&self, args: &[&str]) -> Result<String> {
@@ -78,7 +84,7 @@ impl Mirror {
     }
 
     /// The commit `origin/BRANCH` points at.
-    fn remote_branch(&self, branch: &str) -> Result<String> {
+    pub fn remote_branch(&self, branch: &str) -> Result<String> {
         let reference = format!("refs/remotes/origin/{branch}^{{commit}}");
         let out = self
             .git_in_clone(&["rev-parse", "--verify", "--quiet", &reference])

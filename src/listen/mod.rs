@@ -13,11 +13,12 @@ mod link;
 pub mod message;
 pub mod metrics;
 pub mod mirror;
+pub mod operate;
 pub mod plan;
 pub mod presence;
 pub mod publish;
 pub mod report;
-pub mod standing;
+pub mod status;
 pub mod telemetry;
 pub mod worker;
 
@@ -30,6 +31,7 @@ use link::Link;
 use mirror::Mirror;
 use plan::{Decision, Seen, Skip};
 use report::Reporter;
+use status::Board;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,6 +55,8 @@ struct Settings {
     workers: usize,
     poll_every: Option<Duration>,
     mirrors: Vec<Mirror>,
+    /// The daemon's own files: outbox, status board, control socket.
+    state_dir: PathBuf,
 }
 
 impl Settings {
@@ -109,6 +113,7 @@ impl Settings {
             workers: listen.workers,
             poll_every: listen.poll_every(),
             mirrors,
+            state_dir: listen.state_dir.clone(),
         })
     }
 }
@@ -161,8 +166,14 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
         .with_context(|| format!("cannot make {}", settings.outbox.dir().display()))?;
     let listen = config.listen.as_ref().expect("checked by Settings");
     let host = listen.host.clone().unwrap_or_else(host_name);
-    let telemetry = Telemetry::start(listen, &config.mirrors, &settings.broker, &host)?;
-    let pool = Pool::start(settings.workers, host, settings.mirrors.clone());
+    let board = Board::open(&settings.state_dir, &mirror_configs(&settings))?;
+    let telemetry = Telemetry::start(listen, &settings.broker, &host, board.clone())?;
+    let pool = Pool::start(
+        settings.workers,
+        host,
+        settings.mirrors.clone(),
+        board.clone(),
+    );
     let reporter = start_reporter(&settings)?;
     let mut daemon = Daemon {
         link: Link::new(),
@@ -175,6 +186,7 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
         counts: Counts::default(),
         next_poll: Instant::now(),
         config_file,
+        board,
         telemetry,
     };
     eprintln!(
@@ -203,6 +215,7 @@ struct Daemon {
     counts: Counts,
     next_poll: Instant,
     config_file: Option<PathBuf>,
+    board: Board,
     telemetry: Telemetry,
 }
 
@@ -325,8 +338,7 @@ impl Daemon {
                     }
                 }
                 self.pool.set_mirrors(settings.mirrors.clone());
-                let configs: Vec<_> = settings.mirrors.iter().map(|m| m.config.clone()).collect();
-                self.telemetry.set_mirrors(&configs);
+                self.board.set_mirrors(&mirror_configs(&settings));
                 self.settings = settings;
                 self.next_poll = Instant::now();
                 if reconnect {
@@ -375,6 +387,11 @@ fn start_reporter(settings: &Settings) -> Result<Reporter> {
         None => None,
     };
     Ok(Reporter::start(target, settings.outbox.clone()))
+}
+
+/// The configured mirrors' settings.
+fn mirror_configs(settings: &Settings) -> Vec<config::MirrorConfig> {
+    settings.mirrors.iter().map(|m| m.config.clone()).collect()
 }
 
 /// This machine's name, for reports.

@@ -5,7 +5,7 @@
 //! broker's `deadline_ms`), never kept in the outbox; a document that cannot
 //! be sent is dropped and the next one says the same, newer.
 
-use super::standing::{MirrorStatus, Standing};
+use super::status::{Board, MirrorStatus};
 use crate::deliver::Message;
 use crate::stomp::Publisher;
 use anyhow::Result;
@@ -49,9 +49,9 @@ pub struct MirrorPresence {
     pub mode: String,
     /// The branch it follows, for modes that follow one.
     pub branch: Option<String>,
-    /// `PENDING`, `OK`, `FROZEN`, `ROLLED-BACK` or `BROKEN`.
+    /// `OK`, `FROZEN`, `ROLLED-BACK` or `BROKEN`.
     pub state: String,
-    /// The commit it is at, for modes that check one out.
+    /// The commit at its target (for `fetch`, the fetched head of its branch).
     pub commit: Option<String>,
     /// When its state or commit last changed (Unix seconds).
     pub changed_at: u64,
@@ -85,7 +85,7 @@ impl Document {
                     repo: mirror.repo.clone(),
                     mode: mirror.mode.clone(),
                     branch: mirror.branch.clone(),
-                    state: mirror.state.clone(),
+                    state: mirror.state.as_str().to_string(),
                     commit: mirror.commit.clone(),
                     changed_at: unix(mirror.changed_at),
                 })
@@ -131,7 +131,7 @@ pub struct Target {
 impl Presence {
     /// Publishes a document at once and then every `target.interval`; on
     /// [`Presence::finish`], one "leaving" document.
-    pub fn start(target: Target, standing: Standing) -> Presence {
+    pub fn start(target: Target, board: Board) -> Presence {
         let (stop, stopped) = mpsc::channel::<()>();
         let started = Instant::now();
         let thread = std::thread::spawn(move || {
@@ -143,7 +143,7 @@ impl Presence {
                     status,
                     started,
                     target.interval,
-                    &standing.snapshot(),
+                    &board.snapshot(),
                 );
                 let sent = document
                     .message(&target.destination)

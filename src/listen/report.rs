@@ -46,6 +46,11 @@ pub struct Event {
     pub head: Option<String>,
     /// Branches published or removed (`-NAME`).
     pub changed: Vec<String>,
+    /// The mirror's state after the work (`OK`, `FROZEN`, `ROLLED-BACK`,
+    /// `BROKEN`; see `hookbus ctl`).
+    pub state: Option<String>,
+    /// The state before, when the work changed it: this event is a state change.
+    pub previous_state: Option<String>,
 }
 
 impl Event {
@@ -60,6 +65,9 @@ impl Event {
         }
         if !self.changed.is_empty() {
             line.push_str(&format!(" changed {}", self.changed.join(",")));
+        }
+        if let (Some(before), Some(now)) = (&self.previous_state, &self.state) {
+            line.push_str(&format!(" state {before} -> {now}"));
         }
         if let Some(error) = &self.error {
             line.push_str(&format!(": {error}"));

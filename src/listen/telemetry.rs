@@ -1,24 +1,23 @@
 //! What the daemon tells about itself besides reports: [`metrics`](super::metrics)
 //! (served by the [`exporter`](super::exporter) with `[listen] metrics`) and
 //! [`presence`](super::presence) (with `[listen] presence`), both reading the
-//! [`standing`](super::standing) of the mirrors. The loop hands this one value
+//! mirrors' [status board](super::status). The loop hands this one value
 //! what happens; these settings are read at start only (a reload keeps them).
 
-use super::config::{ListenConfig, MirrorConfig};
+use super::config::ListenConfig;
 use super::exporter::Exporter;
 use super::metrics::Metrics;
 use super::presence::{Presence, Target};
 use super::report::Event;
-use super::standing::Standing;
+use super::status::Board;
 use crate::stomp::{BrokerSettings, Publisher};
 use anyhow::Result;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The metrics, the standing, and the threads that show them.
+/// The metrics and the threads that show them and the board.
 pub struct Telemetry {
     /// Every count; the action engine reports through it too.
     pub metrics: Metrics,
-    standing: Standing,
     exporter: Option<Exporter>,
     presence: Option<Presence>,
     connected: bool,
@@ -29,15 +28,14 @@ impl Telemetry {
     /// Starts the metrics listener and the presence thread the config asks for.
     pub fn start(
         listen: &ListenConfig,
-        mirrors: &[MirrorConfig],
         broker: &BrokerSettings,
         host: &str,
+        board: Board,
     ) -> Result<Telemetry> {
-        let standing = Standing::new(mirrors);
-        let metrics = Metrics::new(standing.clone());
+        let metrics = Metrics::new(board.clone());
         let exporter = match &listen.metrics {
             Some(address) => {
-                let exporter = Exporter::start(address, metrics.clone(), standing.clone())?;
+                let exporter = Exporter::start(address, metrics.clone(), board.clone())?;
                 eprintln!(
                     "hookbus: listen: metrics on http://{}/metrics",
                     exporter.address()
@@ -54,14 +52,13 @@ impl Telemetry {
                     host: host.to_string(),
                     interval: Duration::from_secs(listen.presence_s),
                 },
-                standing.clone(),
+                board,
             )),
             None => None,
         };
         metrics.broker_connected(false);
         Ok(Telemetry {
             metrics,
-            standing,
             exporter,
             presence,
             connected: false,
@@ -88,7 +85,6 @@ impl Telemetry {
     pub fn finished(&self, event: &Event) {
         self.metrics
             .git_run(&event.mirror, event.result != "failed");
-        self.standing.record(event);
     }
 
     /// A message sent at `sent_at` (see [`sent_at`]) was answered by `event`:
@@ -98,11 +94,6 @@ impl Telemetry {
             let latency = sent_at.elapsed().unwrap_or(Duration::ZERO);
             self.metrics.mirror_latency(&event.mirror, latency);
         }
-    }
-
-    /// The mirrors of a reloaded config.
-    pub fn set_mirrors(&self, mirrors: &[MirrorConfig]) {
-        self.standing.set_mirrors(mirrors);
     }
 
     /// Says goodbye (presence) and stops listening (metrics).

@@ -6,7 +6,9 @@
 
 use super::message::Update;
 use super::mirror::Mirror;
+use super::operate;
 use super::report::Event;
+use super::status::Board;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -58,15 +60,17 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Starts `workers` threads; events name `host`.
-    pub fn start(workers: usize, host: String, mirrors: Vec<Mirror>) -> Pool {
+    /// Starts `workers` threads; events name `host`; every update is
+    /// recorded on `board`.
+    pub fn start(workers: usize, host: String, mirrors: Vec<Mirror>, board: Board) -> Pool {
         let shared = Arc::new((Mutex::new(Shared::default()), Condvar::new()));
         let (sender, finished) = mpsc::channel();
         // Detached: at shutdown, threads still running git are not joined;
         // the caller bounds its wait with `idle`.
         for _ in 0..workers.max(1) {
             let (shared, sender, host) = (Arc::clone(&shared), sender.clone(), host.clone());
-            std::thread::spawn(move || work(&shared, &sender, &host));
+            let board = board.clone();
+            std::thread::spawn(move || work(&shared, &sender, &host, &board));
         }
         let pool = Pool { shared, finished };
         pool.set_mirrors(mirrors);
@@ -119,7 +123,7 @@ impl Pool {
     }
 }
 
-fn work(shared: &(Mutex<Shared>, Condvar), sender: &Sender<Finished>, host: &str) {
+fn work(shared: &(Mutex<Shared>, Condvar), sender: &Sender<Finished>, host: &str, board: &Board) {
     let (lock, wake) = shared;
     let mut guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     loop {
@@ -147,7 +151,7 @@ fn work(shared: &(Mutex<Shared>, Condvar), sender: &Sender<Finished>, host: &str
         state.busy = true;
         guard.running += 1;
         drop(guard);
-        let event = update(&mirror, &batch, host);
+        let event = update(&mirror, &batch, host, board);
         let _ = sender.send(Finished {
             tickets,
             event: Some(event),
@@ -164,9 +168,9 @@ fn work(shared: &(Mutex<Shared>, Condvar), sender: &Sender<Finished>, host: &str
 }
 
 /// Updates one mirror for a batch and describes it.
-fn update(mirror: &Mirror, batch: &[Request], host: &str) -> Event {
+fn update(mirror: &Mirror, batch: &[Request], host: &str, board: &Board) -> Event {
     let start = Instant::now();
-    let result = mirror.update();
+    let (result, recorded) = operate::update(mirror, board);
     let last = batch
         .iter()
         .rev()
@@ -184,6 +188,10 @@ fn update(mirror: &Mirror, batch: &[Request], host: &str) -> Event {
             .iter()
             .filter(|request| request.ticket.is_some())
             .count(),
+        state: Some(recorded.state.as_str().to_string()),
+        previous_state: recorded
+            .change
+            .map(|change| change.from.as_str().to_string()),
         ..Event::default()
     };
     match result {
