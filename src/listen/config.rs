@@ -45,6 +45,10 @@ pub struct ListenConfig {
     /// Seconds between two presence documents.
     #[serde(default = "default_presence_s")]
     pub presence_s: u64,
+    /// The group (name or number) whose members may use the control socket
+    /// `state_dir/control.sock` (mode 0660) with `hookbus ctl`; none: the
+    /// daemon's own group. Read at start only.
+    pub control_group: Option<String>,
 }
 
 fn default_presence_s() -> u64 {
@@ -172,6 +176,9 @@ impl Mode {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct MirrorConfig {
+    /// What `hookbus ctl`, reports and the status board call the mirror;
+    /// default: its clone path.
+    pub name: Option<String>,
     /// The repository name (or a glob) as messages carry it.
     pub repo: String,
     /// The local clone.
@@ -195,9 +202,13 @@ fn default_branch() -> String {
 }
 
 impl MirrorConfig {
-    /// A short name for logs and reports: the clone's path.
+    /// Its name for logs, reports and `hookbus ctl`: `name`, else the
+    /// clone's path.
     pub fn name(&self) -> String {
-        self.path.display().to_string()
+        match &self.name {
+            Some(name) => name.clone(),
+            None => self.path.display().to_string(),
+        }
     }
 
     /// True when this mirror wants messages about `repo`.
@@ -230,6 +241,12 @@ impl MirrorConfig {
         if let Some(url) = &self.url {
             if url.is_empty() || url.starts_with('-') || url.chars().any(char::is_control) {
                 bail!("url {url:?} is not a repository URL");
+            }
+        }
+        if let Some(name) = &self.name {
+            if name.trim().is_empty() || name.starts_with('-') || name.chars().any(char::is_control)
+            {
+                bail!("name {name:?}: give a non-empty name on one line, not starting with '-'");
             }
         }
         if let Some(user) = &self.user {
@@ -278,9 +295,21 @@ pub fn validate(listen: Option<&ListenConfig>, mirrors: &[MirrorConfig]) -> Resu
         listen.validate().context("[listen]")?;
     }
     let mut paths = HashSet::new();
+    let mut names = HashSet::new();
     for (index, mirror) in mirrors.iter().enumerate() {
         let context = || format!("[[mirror]] number {} (repo {:?})", index + 1, mirror.repo);
         mirror.validate().with_context(context)?;
+        // `hookbus ctl` takes a name or a path: neither may mean two mirrors.
+        let path = mirror.path.display().to_string();
+        let also_path = (mirror.name() != path).then_some(path);
+        for name in std::iter::once(mirror.name()).chain(also_path) {
+            if !names.insert(name.clone()) {
+                bail!(
+                    "{}: the name {name:?} is another mirror's name or path",
+                    context()
+                );
+            }
+        }
         for place in std::iter::once(&mirror.path).chain(&mirror.target) {
             if !paths.insert(place.clone()) {
                 bail!(
@@ -338,5 +367,14 @@ mod tests {
     fn mirrors_may_not_share_places() {
         let a = mirror("repo = 'a'\npath = '/m/a'").unwrap();
         assert!(validate(None, &[a.clone(), a]).is_err());
+        let b = mirror("repo = 'b'\npath = '/m/b'\nname = 'web'").unwrap();
+        let c = mirror("repo = 'c'\npath = '/m/c'\nname = '/m/b'").unwrap();
+        assert_eq!(b.name(), "web");
+        assert!(
+            validate(None, &[b.clone(), c]).is_err(),
+            "a name that is another's path"
+        );
+        let d = mirror("repo = 'd'\npath = '/m/d'\nname = 'web'").unwrap();
+        assert!(validate(None, &[b, d]).is_err(), "one name twice");
     }
 }

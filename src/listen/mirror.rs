@@ -92,11 +92,61 @@ impl Mirror {
         Ok(out.trim().to_string())
     }
 
-    fn checkout(&self) -> Result<Done> {
+    /// The commit `rev` names in the clone, if it has one. `rev` comes from
+    /// an operator (`hookbus ctl rollback`): it is passed after
+    /// `--end-of-options`, so it is never read as an option.
+    pub fn resolve(&self, rev: &str) -> Result<Option<String>> {
+        if !self.config.path.exists() {
+            bail!("{} has not been cloned yet", self.config.path.display());
+        }
+        let reference = format!("{rev}^{{commit}}");
+        let found = self.git_in_clone(&[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            "--end-of-options",
+            &reference,
+        ]);
+        Ok(found.ok().map(|out| out.trim().to_string()))
+    }
+
+    /// Puts `commit` (a resolved commit of the clone) where an update would
+    /// put its branch: the target (checkout), the work tree (in-place), or
+    /// `target/BRANCH` for `branch` (branches, a branch already published).
+    pub fn put(&self, commit: &str, branch: &str) -> Result<()> {
+        match self.config.mode {
+            Mode::Fetch => bail!("mode fetch has no target"),
+            Mode::Checkout => self.publish_at_target(commit).map(drop),
+            Mode::InPlace => self.check_out(commit),
+            Mode::Branches => {
+                let target = self.target()?;
+                if !is_safe_directory_name(branch)
+                    || !fs::symlink_metadata(target.join(branch)).is_ok_and(|m| m.is_symlink())
+                {
+                    bail!("{} publishes no branch {branch:?}", target.display());
+                }
+                let releases = target.join(BRANCH_RELEASES).join(branch);
+                publish::publish(
+                    &self.git,
+                    &self.config.path,
+                    commit,
+                    &target.join(branch),
+                    &releases,
+                )
+                .map(drop)
+            }
+        }
+    }
+
+    fn publish_at_target(&self, commit: &str) -> Result<bool> {
         let target = self.target()?;
-        let commit = self.remote_branch(&self.config.branch)?;
         let releases = sibling_releases(target)?;
-        let changed = publish::publish(&self.git, &self.config.path, &commit, target, &releases)?;
+        publish::publish(&self.git, &self.config.path, commit, target, &releases)
+    }
+
+    fn checkout(&self) -> Result<Done> {
+        let commit = self.remote_branch(&self.config.branch)?;
+        let changed = self.publish_at_target(&commit)?;
         Ok(Done {
             changed: if changed {
                 vec![self.config.branch.clone()]
@@ -113,15 +163,19 @@ impl Mirror {
     /// half-way leaves a half-updated tree.
     fn in_place(&self) -> Result<Done> {
         let commit = self.remote_branch(&self.config.branch)?;
-        let branch = &self.config.branch;
-        self.git_in_clone(&[
-            "checkout", "--quiet", "--force", "-B", branch, &commit, "--",
-        ])?;
-        self.git_in_clone(&["clean", "-ffdq"])?;
+        self.check_out(&commit)?;
         Ok(Done {
             head: Some(commit),
             ..Done::default()
         })
+    }
+
+    /// Forces the clone's work tree (and its branch) to `commit`.
+    fn check_out(&self, commit: &str) -> Result<()> {
+        let branch = &self.config.branch;
+        self.git_in_clone(&["checkout", "--quiet", "--force", "-B", branch, commit, "--"])?;
+        self.git_in_clone(&["clean", "-ffdq"])?;
+        Ok(())
     }
 
     fn branches(&self) -> Result<Done> {

@@ -6,6 +6,7 @@
 //! acknowledgements, signals.
 
 pub mod config;
+pub mod control;
 pub mod exporter;
 pub mod git;
 pub mod legacy;
@@ -27,6 +28,8 @@ use crate::deliver::outbox::Outbox;
 use crate::stomp::subscriber::{AckToken, SubscribeSpec};
 use crate::stomp::{BrokerSettings, Publisher};
 use anyhow::{bail, Context, Result};
+use control::server::Server;
+use control::Job;
 use link::Link;
 use mirror::Mirror;
 use plan::{Decision, Seen, Skip};
@@ -35,6 +38,7 @@ use status::Board;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use telemetry::Telemetry;
@@ -57,6 +61,8 @@ struct Settings {
     mirrors: Vec<Mirror>,
     /// The daemon's own files: outbox, status board, control socket.
     state_dir: PathBuf,
+    /// The control socket's group (read at start only).
+    control_group: Option<u32>,
 }
 
 impl Settings {
@@ -114,6 +120,12 @@ impl Settings {
             poll_every: listen.poll_every(),
             mirrors,
             state_dir: listen.state_dir.clone(),
+            control_group: listen
+                .control_group
+                .as_deref()
+                .map(crate::deliver::private::group_id)
+                .transpose()
+                .context("[listen] control_group")?,
         })
     }
 }
@@ -166,8 +178,16 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
         .with_context(|| format!("cannot make {}", settings.outbox.dir().display()))?;
     let listen = config.listen.as_ref().expect("checked by Settings");
     let host = listen.host.clone().unwrap_or_else(host_name);
+    let lock = control::server::lock_state_dir(&settings.state_dir)?;
     let board = Board::open(&settings.state_dir, &mirror_configs(&settings))?;
     let telemetry = Telemetry::start(listen, &settings.broker, &host, board.clone())?;
+    let (jobs_in, jobs) = mpsc::channel();
+    let server = Server::start(
+        &settings.state_dir,
+        settings.control_group,
+        board.clone(),
+        jobs_in,
+    )?;
     let pool = Pool::start(
         settings.workers,
         host,
@@ -188,6 +208,9 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
         config_file,
         board,
         telemetry,
+        jobs,
+        server,
+        _lock: lock,
     };
     eprintln!(
         "hookbus: listen: started with {} mirror(s), subscribing to {}",
@@ -217,6 +240,11 @@ struct Daemon {
     config_file: Option<PathBuf>,
     board: Board,
     telemetry: Telemetry,
+    /// `hookbus ctl` commands from the control socket.
+    jobs: Receiver<Job>,
+    server: Server,
+    /// Held while the daemon runs: one daemon per state directory.
+    _lock: std::fs::File,
 }
 
 impl Daemon {
@@ -224,6 +252,9 @@ impl Daemon {
     /// a message (or a reconnect) waited for up to [`TICK`].
     fn turn(&mut self) {
         self.collect();
+        for job in self.jobs.try_iter() {
+            control::server::dispatch(job, &self.settings.mirrors, &self.pool);
+        }
         if Instant::now() >= self.next_poll {
             for mirror in &self.settings.mirrors {
                 self.pool.submit(&mirror.config.path, Request::default());
@@ -283,6 +314,7 @@ impl Daemon {
             let request = Request {
                 update: Some(update.clone()),
                 ticket: Some(ticket),
+                ..Request::default()
             };
             self.pool.submit(path, request);
         }
@@ -367,6 +399,7 @@ impl Daemon {
         }
         self.collect();
         self.link.close();
+        self.server.stop();
         self.reporter.finish();
         self.telemetry.finish();
         let counts = &self.counts;

@@ -1,11 +1,17 @@
-//! A mirror's work as its state on the [`Board`] allows: a held mirror
-//! (FROZEN, ROLLED-BACK) only fetches, every update is recorded on the board.
-//! Run by the worker pool, so it is serialised with the mirror's other work.
+//! A mirror's work as its state on the [`Board`] allows, and the operator's
+//! commands for it (`hookbus ctl`): a held mirror (FROZEN, ROLLED-BACK) only
+//! fetches, every update is recorded on the board, and freeze, unfreeze and
+//! rollback change the board (and for rollback the target). Run by the
+//! worker pool, so commands are serialised with the mirror's updates.
 
 use super::config::Mode;
+use super::control::{Job, Request as Control, Response, Verdict};
 use super::mirror::{Done, Mirror};
+use super::report::Event;
 use super::status::{Board, Change, MirrorState, Outcome};
+use super::worker::Request;
 use anyhow::Result;
+use std::time::Instant;
 
 /// What the board says after a piece of work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +20,14 @@ pub struct Recorded {
     pub state: MirrorState,
     /// The change the work made, if any.
     pub change: Option<Change>,
+}
+
+impl Recorded {
+    /// Puts the state (and the one before, when it changed) on `event`.
+    pub fn describe(&self, event: &mut Event) {
+        event.state = Some(self.state.as_str().to_string());
+        event.previous_state = self.change.map(|change| change.from.as_str().to_string());
+    }
 }
 
 /// Updates `mirror` (fetch only while it is held) and records the result.
@@ -47,4 +61,219 @@ fn recorded(board: &Board, name: &str, change: Option<Change>) -> Recorded {
         .get(name)
         .map_or(MirrorState::Ok, |status| status.state);
     Recorded { state, change }
+}
+
+/// True when the batch needs an update of the mirror: a message, a poll, a
+/// sync, or an unfreeze (which catches up at once).
+pub fn wants_update(batch: &[Request]) -> bool {
+    batch.iter().any(|request| match &request.control {
+        None => true,
+        Some(job) => matches!(job.request, Control::Sync { .. } | Control::Unfreeze { .. }),
+    })
+}
+
+/// What a command came to.
+struct Answer {
+    response: Response,
+    change: Option<Change>,
+    /// The commit it published (rollback).
+    head: Option<String>,
+}
+
+/// Runs the batch's commands in order, before its update. Returns one event
+/// per command, and the commands whose answer waits for the update (sync,
+/// and a successful unfreeze: it answers once caught up).
+pub fn commands(
+    mirror: &Mirror,
+    batch: &[Request],
+    host: &str,
+    board: &Board,
+) -> (Vec<Event>, Vec<Job>) {
+    let name = mirror.config.name();
+    let (mut events, mut waiting) = (Vec::new(), Vec::new());
+    for job in batch.iter().filter_map(|request| request.control.as_ref()) {
+        let start = Instant::now();
+        let answer = match &job.request {
+            Control::Sync { .. } => {
+                waiting.push(job.clone());
+                continue;
+            }
+            Control::Freeze { .. } => held(
+                mirror,
+                board,
+                board.freeze(&name),
+                "frozen: its target stays where it is; it still fetches",
+            ),
+            Control::Unfreeze { .. } => held(mirror, board, board.unfreeze(&name), "unfrozen"),
+            Control::Rollback { rev, branch, .. } => {
+                rollback(mirror, rev, branch.as_deref(), board)
+            }
+            Control::Status => refused("status is not a mirror command".into()),
+        };
+        let mut event = base_event(mirror, host);
+        event.command = Some(job.request.name().to_string());
+        event.duration_ms = start.elapsed().as_millis() as u64;
+        event.result = verdict_name(answer.response.verdict).to_string();
+        if answer.response.verdict != Verdict::Ok {
+            event.error = Some(answer.response.message.clone());
+        }
+        event.head = answer.head;
+        recorded(board, &name, answer.change).describe(&mut event);
+        events.push(event);
+        let catches_up = matches!(job.request, Control::Unfreeze { .. });
+        if catches_up && answer.response.verdict == Verdict::Ok {
+            waiting.push(job.clone());
+        } else {
+            let _ = job.reply.send(answer.response);
+        }
+    }
+    (events, waiting)
+}
+
+/// Answers the commands that waited for the update `event` describes.
+pub fn answer(waiting: Vec<Job>, mirror: &Mirror, event: &Event, board: &Board) {
+    let status = board.get(&mirror.config.name());
+    let state = status.as_ref().map_or("?", |status| status.state.as_str());
+    let at = status
+        .as_ref()
+        .and_then(|status| status.commit.as_deref())
+        .map(|commit| format!(" at {commit}"))
+        .unwrap_or_default();
+    let response = match &event.error {
+        Some(error) if event.result == "failed" => Response {
+            verdict: Verdict::Failed,
+            message: format!("the update failed: {error}"),
+            mirrors: status.into_iter().collect(),
+        },
+        _ => Response {
+            verdict: Verdict::Ok,
+            message: format!("updated: {state}{at}"),
+            mirrors: status.into_iter().collect(),
+        },
+    };
+    for job in waiting {
+        let _ = job.reply.send(response.clone());
+    }
+}
+
+/// The fields every event about `mirror` has.
+pub fn base_event(mirror: &Mirror, host: &str) -> Event {
+    Event {
+        host: host.to_string(),
+        mirror: mirror.config.name(),
+        repo: mirror.config.repo.clone(),
+        mode: mirror.config.mode.as_str().to_string(),
+        ..Event::default()
+    }
+}
+
+fn verdict_name(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Ok => "ok",
+        Verdict::Refused => "refused",
+        Verdict::Failed => "failed",
+    }
+}
+
+fn refused(message: String) -> Answer {
+    Answer {
+        response: Response::refused(message),
+        change: None,
+        head: None,
+    }
+}
+
+fn failed(message: String) -> Answer {
+    Answer {
+        response: Response {
+            verdict: Verdict::Failed,
+            message,
+            mirrors: Vec::new(),
+        },
+        change: None,
+        head: None,
+    }
+}
+
+/// The answer to freeze or unfreeze, once the board was told.
+fn held(mirror: &Mirror, board: &Board, changed: Result<Option<Change>>, done: &str) -> Answer {
+    match changed {
+        Err(error) => failed(format!("{error:#}")),
+        Ok(change) => Answer {
+            response: Response {
+                verdict: Verdict::Ok,
+                message: match change {
+                    Some(_) => done.to_string(),
+                    None => "nothing to change".to_string(),
+                },
+                mirrors: board.get(&mirror.config.name()).into_iter().collect(),
+            },
+            change,
+            head: None,
+        },
+    }
+}
+
+/// Publishes `rev` where the mirror's updates publish, then holds it there.
+/// Refused for a mirror without a target, a revision that is not one, or a
+/// commit the clone does not have.
+fn rollback(mirror: &Mirror, rev: &str, branch: Option<&str>, board: &Board) -> Answer {
+    let config = &mirror.config;
+    let name = config.name();
+    let branch = match (config.mode, branch) {
+        (Mode::Fetch, _) => {
+            return refused(format!(
+                "mirror {name} only fetches (mode fetch): it has no target to roll back"
+            ))
+        }
+        (Mode::Branches, None) => {
+            return refused(format!(
+                "mirror {name} publishes every branch (mode branches): say which one with --branch NAME"
+            ))
+        }
+        (Mode::Branches, Some(branch)) => branch,
+        (_, Some(branch)) if branch != config.branch => {
+            return refused(format!(
+                "mirror {name} follows branch {}; --branch only chooses among the branches of mode branches",
+                config.branch
+            ))
+        }
+        (_, _) => config.branch.as_str(),
+    };
+    if rev.is_empty()
+        || rev.len() > 256
+        || rev.starts_with('-')
+        || rev.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return refused(format!("{rev:?} is not a revision"));
+    }
+    let commit = match mirror.resolve(rev) {
+        Err(error) => return refused(format!("mirror {name}: {error:#}")),
+        Ok(None) => {
+            return refused(format!(
+                "mirror {name} has no commit {rev:?}: its clone {} does not know it (`hookbus ctl sync {name}` fetches what origin has now)",
+                config.path.display()
+            ))
+        }
+        Ok(Some(commit)) => commit,
+    };
+    if let Err(error) = mirror.put(&commit, branch) {
+        return failed(format!("cannot publish {commit}: {error:#}"));
+    }
+    match board.rolled_back(&name, &commit) {
+        Err(error) => failed(format!(
+            "{commit} is published, but the hold could not be recorded, so the next update moves on: {error:#}"
+        )),
+        Ok(change) => Answer {
+            response: Response {
+                verdict: Verdict::Ok,
+                message: format!(
+                    "{branch} rolled back to {commit} and held there; `hookbus ctl unfreeze {name}` follows {branch} again"
+                ),
+                mirrors: board.get(&name).into_iter().collect(),
+            },
+            change,
+            head: Some(commit),
+        },
+    }
 }

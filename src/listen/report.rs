@@ -51,6 +51,9 @@ pub struct Event {
     pub state: Option<String>,
     /// The state before, when the work changed it: this event is a state change.
     pub previous_state: Option<String>,
+    /// The `hookbus ctl` command this event answers (`freeze`, `unfreeze`,
+    /// `rollback`); none for messages, polls and syncs.
+    pub command: Option<String>,
 }
 
 impl Event {
@@ -60,6 +63,9 @@ impl Event {
             "listen: {} {} ({}, {} message(s), {} ms)",
             self.mirror, self.result, self.mode, self.messages, self.duration_ms
         );
+        if let Some(command) = &self.command {
+            line.push_str(&format!(" ctl {command}"));
+        }
         if let Some(head) = &self.head {
             line.push_str(&format!(" at {head}"));
         }

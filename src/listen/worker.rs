@@ -4,6 +4,7 @@
 //! worker that finishes picks its mirror's next batch itself, so a burst
 //! never waits for the daemon's loop.
 
+use super::control::Job;
 use super::message::Update;
 use super::mirror::Mirror;
 use super::operate;
@@ -25,6 +26,8 @@ pub struct Request {
     pub update: Option<Update>,
     /// The message to acknowledge when done; `None` for a poll.
     pub ticket: Option<Ticket>,
+    /// A `hookbus ctl` command, run before the batch's update.
+    pub control: Option<Job>,
 }
 
 /// A batch of requests answered.
@@ -151,10 +154,23 @@ fn work(shared: &(Mutex<Shared>, Condvar), sender: &Sender<Finished>, host: &str
         state.busy = true;
         guard.running += 1;
         drop(guard);
-        let event = update(&mirror, &batch, host, board);
+        let (mut events, waiting) = operate::commands(&mirror, &batch, host, board);
+        if operate::wants_update(&batch) {
+            let event = update(&mirror, &batch, host, board);
+            operate::answer(waiting, &mirror, &event, board);
+            events.push(event);
+        }
+        // The tickets go with the last event: acknowledged after all the work.
+        let last = events.pop();
+        for event in events {
+            let _ = sender.send(Finished {
+                tickets: Vec::new(),
+                event: Some(event),
+            });
+        }
         let _ = sender.send(Finished {
             tickets,
-            event: Some(event),
+            event: last,
         });
         guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         guard.running -= 1;
@@ -176,24 +192,18 @@ fn update(mirror: &Mirror, batch: &[Request], host: &str, board: &Board) -> Even
         .rev()
         .find_map(|request| request.update.as_ref());
     let mut event = Event {
-        host: host.to_string(),
-        mirror: mirror.config.name(),
         repo: last.map_or_else(|| mirror.config.repo.clone(), |update| update.repo.clone()),
         refname: last.and_then(|update| update.refname.clone()),
         newrev: last.and_then(|update| update.newrev.clone()),
-        mode: mirror.config.mode.as_str().to_string(),
         duration_ms: start.elapsed().as_millis() as u64,
         hookbus_id: last.and_then(|update| update.id.clone()),
         messages: batch
             .iter()
             .filter(|request| request.ticket.is_some())
             .count(),
-        state: Some(recorded.state.as_str().to_string()),
-        previous_state: recorded
-            .change
-            .map(|change| change.from.as_str().to_string()),
-        ..Event::default()
+        ..operate::base_event(mirror, host)
     };
+    recorded.describe(&mut event);
     match result {
         Ok(done) if done.refused.is_empty() => {
             event.result = "ok".into();
