@@ -1,8 +1,8 @@
 //! Presence and `hookbus fleet` end to end: three real listeners on one
 //! machine (each its own state directory and `[listen] host`), ActiveMQ and
-//! RabbitMQ, a real server repository. One host is made behind by subscribing
-//! it to a topic nobody publishes on (it only has what its start-up fetch got),
-//! one is killed (quiet), one stops cleanly (left).
+//! RabbitMQ, a real server repository. One host's mirror is frozen through its
+//! control socket (it stays behind), one host is killed (quiet), one stops
+//! cleanly (left).
 
 mod brokers;
 mod gitutil;
@@ -47,6 +47,22 @@ impl Host {
         );
         let listener = Listener::start(d, &config);
         Host { dir, listener }
+    }
+
+    /// Freezes its mirror through the control socket, speaking the
+    /// socket's protocol (one JSON line each way) as `hookbus ctl` does.
+    fn freeze(&self) {
+        use std::io::Write;
+        let socket = self.dir.path().join("state/control.sock");
+        let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        stream.set_read_timeout(Some(FOLLOW_CAP)).unwrap();
+        let clone = self.dir.path().join("clone");
+        let request = serde_json::json!({"command": "freeze", "mirror": clone});
+        writeln!(stream, "{request}").unwrap();
+        let mut answer = String::new();
+        BufReader::new(stream).read_line(&mut answer).unwrap();
+        let answer: Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(answer["verdict"], "ok", "{answer}");
     }
 
     fn at(&self, commit: &str) -> bool {
@@ -122,18 +138,20 @@ fn fleet_shows_hosts_marks_the_quiet_one_the_left_one_and_the_mirror_behind(brok
     let server = Server::new(broker);
     let first = server.push_files("master", "first", &[("a.txt", b"1\n")]);
     let presence = unique("topic", "fleet.presence");
-    let nowhere = unique("topic", "fleet.nothing");
     let mut web1 = Host::start(broker, &server, "web1", &server.topic, &presence);
     let mut web2 = Host::start(broker, &server, "web2", &server.topic, &presence);
-    let web3 = Host::start(broker, &server, "web3", &nowhere, &presence);
+    let web3 = Host::start(broker, &server, "web3", &server.topic, &presence);
     for host in [&web1, &web2, &web3] {
         host.wait_at(&first);
         host.listener.wait_log("connected to", 1);
     }
+    web3.freeze();
     let second = server.push_files("master", "second", &[("a.txt", b"2\n")]);
     web1.wait_at(&second);
     web2.wait_at(&second);
-    assert!(web3.at(&first), "web3 hears no pushes");
+    // Frozen: it fetches the push (and says so) but its target stays.
+    web3.listener.wait_log("1 message(s)", 1);
+    assert!(web3.at(&first), "web3 is frozen");
 
     let scratch = tempfile::tempdir().unwrap();
     let state: PathBuf = scratch.path().join("fleet.json");
@@ -146,6 +164,7 @@ fn fleet_shows_hosts_marks_the_quiet_one_the_left_one_and_the_mirror_behind(brok
     assert_eq!(mirror(&hosts, "web1")["commit"], second.as_str());
     assert_eq!(mirror(&hosts, "web1")["majority"], Value::Null);
     assert_eq!(mirror(&hosts, "web3")["commit"], first.as_str());
+    assert_eq!(mirror(&hosts, "web3")["state"], "FROZEN");
     assert_eq!(
         mirror(&hosts, "web3")["majority"],
         second.as_str(),
