@@ -152,5 +152,12 @@ fn metrics_count_a_known_sequence_and_healthz_waits_for_the_first_pass() {
     let changed = by_mirror("hookbus_mirror_state_changed_timestamp_seconds", &name);
     assert!(sample(&samples, &changed) > 1.7e9, "a Unix time");
     assert_eq!(http_get(&address, "/nothing").0, 404);
+    // A client that connects and says nothing, and one that sends junk, hold
+    // up no one.
+    let idle = std::net::TcpStream::connect(&address).unwrap();
+    let mut junk = std::net::TcpStream::connect(&address).unwrap();
+    std::io::Write::write_all(&mut junk, b"NONSENSE\r\n\0\0\r\n\r\n").unwrap();
+    assert_eq!(http_get(&address, "/healthz").0, 200);
+    drop((idle, junk));
     assert!(listener.terminate().success());
 }

@@ -168,12 +168,7 @@ impl Metrics {
         let label = MirrorLabel {
             mirror: mirror.to_string(),
         };
-        self.git_runs.get_or_create(&label).inc();
-        // Created at 0 too, so that failures/runs ratios have both series.
-        let failures = self.git_failures.get_or_create(&label);
-        if !ok {
-            failures.inc();
-        }
+        count_run(&self.git_runs, &self.git_failures, &label, ok);
     }
 
     /// An action chain finished.
@@ -181,11 +176,7 @@ impl Metrics {
         let label = ActionLabel {
             action: action.to_string(),
         };
-        self.actions_run.get_or_create(&label).inc();
-        let failures = self.actions_failed.get_or_create(&label);
-        if !ok {
-            failures.inc();
-        }
+        count_run(&self.actions_run, &self.actions_failed, &label, ok);
     }
 
     /// The link is up (or down).
@@ -214,6 +205,19 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
+    }
+}
+
+/// Counts a run and, when it failed, a failure; the failure series is made
+/// at 0 too, so that failures/runs ratios always have both.
+fn count_run<L>(runs: &Family<L, Counter>, failures: &Family<L, Counter>, label: &L, ok: bool)
+where
+    L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug + Send + Sync + 'static,
+{
+    runs.get_or_create(label).inc();
+    let failures = failures.get_or_create(label);
+    if !ok {
+        failures.inc();
     }
 }
 

@@ -188,3 +188,33 @@ impl Presence {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_names_its_host_and_says_what_it_is() {
+        let mirror: crate::listen::config::MirrorConfig =
+            toml::from_str("repo = 'app'\npath = '/m/a'\nmode = 'checkout'\ntarget = '/t'")
+                .unwrap();
+        let board = Board::new(&[mirror]);
+        let started = Instant::now();
+        let document = Document::new(
+            "web1",
+            LEAVING,
+            started,
+            Duration::from_secs(60),
+            &board.snapshot(),
+        );
+        let message = document.message("/topic/presence").unwrap();
+        assert_eq!(message.header("host"), Some("web1"));
+        assert_eq!(message.header("presence"), Some("leaving"));
+        assert_eq!(message.header("content-type"), Some("application/json"));
+        let back: Document = serde_json::from_slice(&message.body).unwrap();
+        assert_eq!(back, document);
+        assert_eq!(back.mirrors[0].state, "OK");
+        assert_eq!(back.mirrors[0].branch.as_deref(), Some("master"));
+        assert_eq!(back.interval_s, 60);
+    }
+}
