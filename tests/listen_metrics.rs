@@ -33,14 +33,6 @@ fn stuck_git_server() -> (String, mpsc::Receiver<()>, mpsc::Sender<()>) {
     (url, on_accept, release)
 }
 
-/// The address from the daemon's "metrics on http://ADDRESS/metrics" line.
-fn metrics_address(listener: &Listener) -> String {
-    listener.wait_log("metrics on http://", 1);
-    let log = listener.log();
-    let rest = log.split("metrics on http://").nth(1).unwrap();
-    rest.split('/').next().unwrap().to_string()
-}
-
 fn sample(samples: &BTreeMap<String, f64>, key: &str) -> f64 {
     *samples
         .get(key)
@@ -75,7 +67,7 @@ fn metrics_count_a_known_sequence_and_healthz_waits_for_the_first_pass() {
         mirror_table("other", &stuck, &stuck_url, "fetch", None),
     );
     let mut listener = Listener::start(d, &config);
-    let address = metrics_address(&listener);
+    let address = listener.metrics_address();
     on_accept
         .recv_timeout(FOLLOW_CAP)
         .expect("the stuck mirror's clone never connected");

@@ -136,6 +136,23 @@ impl Listener {
         assert!(settled, "the listener never settled:\n{}", self.log());
     }
 
+    /// The address of its `[listen] metrics` listener, from its log line
+    /// "metrics on http://ADDRESS/metrics".
+    pub fn metrics_address(&self) -> String {
+        self.wait_log("metrics on http://", 1);
+        let log = self.log();
+        let rest = log.split("metrics on http://").nth(1).unwrap();
+        rest.split('/').next().unwrap().to_string()
+    }
+
+    /// One sample of its `/metrics`, as the reference parser reads it (see
+    /// [`parse_metrics`]); `None` when there is no such series.
+    pub fn metric(&self, key: &str) -> Option<f64> {
+        let (status, body) = http_get(&self.metrics_address(), "/metrics");
+        assert_eq!(status, 200, "{body}");
+        parse_metrics(&body).get(key).copied()
+    }
+
     /// Sends `signal` to the daemon (by pid).
     pub fn signal(&self, signal: i32) {
         // SAFETY: kill(2) on our own child's pid.
