@@ -99,6 +99,8 @@ impl Document {
             ("content-type".to_string(), "application/json".to_string()),
             ("host".to_string(), self.host.clone()),
             ("presence".to_string(), self.status.clone()),
+            // News, not record: the broker need not write it to disk.
+            ("persistent".to_string(), "false".to_string()),
         ];
         let subject = format!("{} {}", self.host, self.status);
         Message::compose(
@@ -211,6 +213,7 @@ mod tests {
         assert_eq!(message.header("host"), Some("web1"));
         assert_eq!(message.header("presence"), Some("leaving"));
         assert_eq!(message.header("content-type"), Some("application/json"));
+        assert_eq!(message.header("persistent"), Some("false"));
         let back: Document = serde_json::from_slice(&message.body).unwrap();
         assert_eq!(back, document);
         assert_eq!(back.mirrors[0].state, "OK");
