@@ -22,6 +22,9 @@ _hookbus() {
             hookbus,config)
                 cmd="hookbus__subcmd__config"
                 ;;
+            hookbus,ctl)
+                cmd="hookbus__subcmd__ctl"
+                ;;
             hookbus,fleet)
                 cmd="hookbus__subcmd__fleet"
                 ;;
@@ -58,6 +61,21 @@ _hookbus() {
             hookbus__subcmd__config,import-legacy)
                 cmd="hookbus__subcmd__config__subcmd__import__subcmd__legacy"
                 ;;
+            hookbus__subcmd__ctl,freeze)
+                cmd="hookbus__subcmd__ctl__subcmd__freeze"
+                ;;
+            hookbus__subcmd__ctl,rollback)
+                cmd="hookbus__subcmd__ctl__subcmd__rollback"
+                ;;
+            hookbus__subcmd__ctl,status)
+                cmd="hookbus__subcmd__ctl__subcmd__status"
+                ;;
+            hookbus__subcmd__ctl,sync)
+                cmd="hookbus__subcmd__ctl__subcmd__sync"
+                ;;
+            hookbus__subcmd__ctl,unfreeze)
+                cmd="hookbus__subcmd__ctl__subcmd__unfreeze"
+                ;;
             hookbus__subcmd__outbox,list)
                 cmd="hookbus__subcmd__outbox__subcmd__list"
                 ;;
@@ -74,7 +92,7 @@ _hookbus() {
 
     case "${cmd}" in
         hookbus)
-            opts="-v -h -V --config --verbose --help --version post-receive replay install config svn-post-commit svn-replay send check flush outbox listen webhook fleet"
+            opts="-v -h -V --config --verbose --help --version post-receive replay install config svn-post-commit svn-replay send check flush outbox listen webhook fleet ctl"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -134,6 +152,142 @@ _hookbus() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookbus__subcmd__ctl)
+            opts="-v -h --socket --json --config --verbose --help status freeze unfreeze rollback sync"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookbus__subcmd__ctl__subcmd__freeze)
+            opts="-v -h --socket --json --config --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookbus__subcmd__ctl__subcmd__rollback)
+            opts="-v -h --branch --socket --json --config --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --branch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookbus__subcmd__ctl__subcmd__status)
+            opts="-v -h --socket --json --config --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookbus__subcmd__ctl__subcmd__sync)
+            opts="-v -h --socket --json --config --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookbus__subcmd__ctl__subcmd__unfreeze)
+            opts="-v -h --socket --json --config --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -41,6 +41,7 @@ complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "outbox" -d 'Look at
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "listen" -d 'Run the deploy-host daemon until SIGTERM: subscribe to [listen] subscribe and keep every [[mirror]] up to date (fetch, checkout, in-place or branches); SIGHUP reloads the config'
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "webhook" -d 'Serve forge webhooks (GitHub, GitLab, Gitea, Forgejo) on [webhook] listen: their pushes become the same messages a hook sends'
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "fleet" -d 'Show the deploy hosts: hear their presence ([listen] presence) for a while, then print hosts × mirrors with commit, state and age'
+complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "ctl" -d 'Talk to a running `hookbus listen` through its control socket: mirror states, freeze, unfreeze, rollback, sync'
 complete -c hookbus -n "__fish_hookbus_using_subcommand post-receive" -l repo -d 'The repository [default: $GIT_DIR or the current directory]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand post-receive" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand post-receive" -l dry-run -d 'Print the messages as JSON lines instead of sending them'
@@ -118,3 +119,39 @@ complete -c hookbus -n "__fish_hookbus_using_subcommand fleet" -l config -d 'Con
 complete -c hookbus -n "__fish_hookbus_using_subcommand fleet" -l json -d 'Print JSON instead of the table'
 complete -c hookbus -n "__fish_hookbus_using_subcommand fleet" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
 complete -c hookbus -n "__fish_hookbus_using_subcommand fleet" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and not __fish_seen_subcommand_from status freeze unfreeze rollback sync" -l socket -d 'The listener\'s control socket [default: [listen] state_dir/control.sock]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and not __fish_seen_subcommand_from status freeze unfreeze rollback sync" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and not __fish_seen_subcommand_from status freeze unfreeze rollback sync" -l json -d 'Print the listener\'s answer as one JSON object, for scripts'
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and not __fish_seen_subcommand_from status freeze unfreeze rollback sync" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and not __fish_seen_subcommand_from status freeze unfreeze rollback sync" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and not __fish_seen_subcommand_from status freeze unfreeze rollback sync" -f -a "status" -d 'Show every mirror: mode, state, commit, when it last changed, last error'
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and not __fish_seen_subcommand_from status freeze unfreeze rollback sync" -f -a "freeze" -d 'Hold MIRROR\'s target where it is; the mirror still fetches'
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and not __fish_seen_subcommand_from status freeze unfreeze rollback sync" -f -a "unfreeze" -d 'Let MIRROR follow its branch again; returns once it caught up'
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and not __fish_seen_subcommand_from status freeze unfreeze rollback sync" -f -a "rollback" -d 'Publish REV at MIRROR\'s target (atomically, as updates do) and hold it there until unfreeze; refused when the mirror\'s clone has no such commit, and for mirrors of mode fetch'
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and not __fish_seen_subcommand_from status freeze unfreeze rollback sync" -f -a "sync" -d 'Fetch MIRROR now (and publish, unless it is held); returns when done'
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from status" -l socket -d 'The listener\'s control socket [default: [listen] state_dir/control.sock]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from status" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from status" -l json -d 'Print the listener\'s answer as one JSON object, for scripts'
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from status" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from freeze" -l socket -d 'The listener\'s control socket [default: [listen] state_dir/control.sock]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from freeze" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from freeze" -l json -d 'Print the listener\'s answer as one JSON object, for scripts'
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from freeze" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from freeze" -s h -l help -d 'Print help'
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from unfreeze" -l socket -d 'The listener\'s control socket [default: [listen] state_dir/control.sock]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from unfreeze" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from unfreeze" -l json -d 'Print the listener\'s answer as one JSON object, for scripts'
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from unfreeze" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from unfreeze" -s h -l help -d 'Print help'
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from rollback" -l branch -d 'For mode branches: the published branch to roll back' -r
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from rollback" -l socket -d 'The listener\'s control socket [default: [listen] state_dir/control.sock]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from rollback" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from rollback" -l json -d 'Print the listener\'s answer as one JSON object, for scripts'
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from rollback" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from rollback" -s h -l help -d 'Print help'
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from sync" -l socket -d 'The listener\'s control socket [default: [listen] state_dir/control.sock]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from sync" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from sync" -l json -d 'Print the listener\'s answer as one JSON object, for scripts'
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from sync" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from sync" -s h -l help -d 'Print help'

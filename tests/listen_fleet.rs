@@ -1,8 +1,8 @@
 //! Presence and `hookbus fleet` end to end: three real listeners on one
 //! machine (each its own state directory and `[listen] host`), ActiveMQ and
-//! RabbitMQ, a real server repository. One host's mirror is frozen through its
-//! control socket (it stays behind), one host is killed (quiet), one stops
-//! cleanly (left).
+//! RabbitMQ, a real server repository. One host's mirror is frozen with
+//! `hookbus ctl freeze` (it stays behind), one host is killed (quiet), one
+//! stops cleanly (left).
 
 mod brokers;
 mod gitutil;
@@ -49,20 +49,17 @@ impl Host {
         Host { dir, listener }
     }
 
-    /// Freezes its mirror through the control socket, speaking the
-    /// socket's protocol (one JSON line each way) as `hookbus ctl` does.
+    /// Freezes its mirror with `hookbus ctl freeze`.
     fn freeze(&self) {
-        use std::io::Write;
-        let socket = self.dir.path().join("state/control.sock");
-        let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
-        stream.set_read_timeout(Some(FOLLOW_CAP)).unwrap();
         let clone = self.dir.path().join("clone");
-        let request = serde_json::json!({"command": "freeze", "mirror": clone});
-        writeln!(stream, "{request}").unwrap();
-        let mut answer = String::new();
-        BufReader::new(stream).read_line(&mut answer).unwrap();
-        let answer: Value = serde_json::from_str(&answer).unwrap();
-        assert_eq!(answer["verdict"], "ok", "{answer}");
+        let output = Command::new(HOOKBUS)
+            .args(["--config", self.listener.config.to_str().unwrap()])
+            .args(["ctl", "freeze", clone.to_str().unwrap()])
+            .env_remove("HOOKBUS_CONFIG")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run hookbus ctl");
+        assert!(output.status.success(), "hookbus ctl freeze: {output:?}");
     }
 
     fn at(&self, commit: &str) -> bool {

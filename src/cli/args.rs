@@ -14,6 +14,10 @@ Exit status:
   5  repository missing or unreadable
   6  messages could neither be delivered nor saved (a hook keeps the push);
      for flush: messages or kept pushes are still waiting, or were dead-lettered
+  7  ctl: no listener answers on the control socket (not running, or no access)
+  8  ctl: the listener refused the command (unknown mirror or commit, a mode
+     without a target); nothing changed
+  9  ctl: the command's work failed (git, the file system); see the message
 
 Delivery:
   With a [broker], every message is saved in the outbox first, then published,
@@ -107,8 +111,10 @@ pub enum Command {
     /// Each message is acknowledged only after its mirrors' work finished, so
     /// nothing is lost in a crash; every mirror is also fetched at start and
     /// every [listen] poll_s. One JSON event per piece of work goes to [listen]
-    /// report through the outbox. See hookbus.toml(5) and the README's "Deploy
-    /// hosts".
+    /// report through the outbox. `hookbus ctl` talks to it through [listen]
+    /// state_dir/control.sock; each mirror's state (FROZEN, ROLLED-BACK, …)
+    /// is kept in state_dir and survives restarts; one daemon per state_dir.
+    /// See hookbus.toml(5) and the README's "Deploy hosts".
     Listen,
     /// Serve forge webhooks (GitHub, GitLab, Gitea, Forgejo) on [webhook]
     /// listen: their pushes become the same messages a hook sends
@@ -130,6 +136,18 @@ pub enum Command {
     /// state file, so one that went silent is still shown; remove the file to
     /// forget them.
     Fleet(FleetArgs),
+    /// Talk to a running `hookbus listen` through its control socket: mirror
+    /// states, freeze, unfreeze, rollback, sync
+    ///
+    /// The socket is [listen] state_dir/control.sock of the config (or
+    /// --socket); its users are root and [listen] control_group. A mirror is
+    /// named by its `name` or its clone path. States: OK (following its
+    /// branch), FROZEN and ROLLED-BACK (held by an operator: the mirror still
+    /// fetches, its target does not move), BROKEN (the last update failed).
+    /// States survive restarts of the listener. Every change is a report
+    /// event on [listen] report. Exits 7 when no listener answers, 8 when it
+    /// refused the command, 9 when the work failed.
+    Ctl(CtlArgs),
 }
 
 // The options of each command, in the order of `Command` (plain comments: a
@@ -250,6 +268,51 @@ pub struct FleetArgs {
     /// The presence destination [default: [listen] presence]
     #[arg(long, value_name = "D")]
     pub destination: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CtlArgs {
+    /// The listener's control socket [default: [listen] state_dir/control.sock]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Print the listener's answer as one JSON object, for scripts
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub action: CtlAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CtlAction {
+    /// Show every mirror: mode, state, commit, when it last changed, last error
+    Status,
+    /// Hold MIRROR's target where it is; the mirror still fetches
+    Freeze {
+        /// The mirror's name or clone path
+        mirror: String,
+    },
+    /// Let MIRROR follow its branch again; returns once it caught up
+    Unfreeze {
+        /// The mirror's name or clone path
+        mirror: String,
+    },
+    /// Publish REV at MIRROR's target (atomically, as updates do) and hold it
+    /// there until unfreeze; refused when the mirror's clone has no such
+    /// commit, and for mirrors of mode fetch
+    Rollback {
+        /// For mode branches: the published branch to roll back
+        #[arg(long, value_name = "NAME")]
+        branch: Option<String>,
+        /// The mirror's name or clone path
+        mirror: String,
+        /// A commit (or any revision) the mirror's clone has
+        rev: String,
+    },
+    /// Fetch MIRROR now (and publish, unless it is held); returns when done
+    Sync {
+        /// The mirror's name or clone path
+        mirror: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

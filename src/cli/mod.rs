@@ -5,6 +5,7 @@
 mod args;
 mod check;
 mod config;
+mod ctl;
 mod emit;
 mod fleet;
 mod git;
@@ -65,6 +66,7 @@ fn run(cli: &Cli, out: &mut dyn Write, reporter: &mut Reporter) -> Result<(), Fa
         Command::Listen => listen::listen(config, cli.config.clone()),
         Command::Webhook => webhook::serve(&config, reporter),
         Command::Fleet(args) => fleet::fleet(args, &config, out, reporter),
+        Command::Ctl(args) => ctl::ctl(args, &config, out),
         Command::Config { .. } => unreachable!("handled before the config is loaded"),
     }
 }

@@ -20,6 +20,12 @@ pub enum Status {
     /// Messages could not be delivered or saved anywhere (for `flush`: some
     /// are still waiting, or were refused for good).
     Delivery = 6,
+    /// `ctl`: no listener answers on the control socket.
+    Unreachable = 7,
+    /// `ctl`: the listener refused the command; nothing changed.
+    Refused = 8,
+    /// `ctl`: the command's work failed.
+    Failed = 9,
 }
 
 /// A failure that stops the command, with the status it exits with.

@@ -135,6 +135,22 @@ pub struct Job {
     pub reply: Sender<Response>,
 }
 
+/// An answer for a client, sent once the work's report event is stored.
+#[derive(Debug)]
+pub struct Reply {
+    /// The client's channel.
+    pub to: Sender<Response>,
+    /// The answer.
+    pub response: Response,
+}
+
+impl Reply {
+    /// Sends it (a client that gave up is not an error).
+    pub fn send(self) {
+        let _ = self.to.send(self.response);
+    }
+}
+
 /// Why a call did not get an answer.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
@@ -158,12 +174,16 @@ pub fn call(socket: &Path, request: &Request, wait: Duration) -> Result<Response
         CallError::Other(anyhow::Error::new(error).context(format!("{what} {}", socket.display())))
     };
     let mut stream = UnixStream::connect(socket).map_err(|error| {
-        use std::io::ErrorKind::{ConnectionRefused, NotFound};
+        use std::io::ErrorKind::{ConnectionRefused, NotFound, PermissionDenied};
         match error.kind() {
             NotFound | ConnectionRefused => CallError::NotRunning {
                 socket: socket.to_path_buf(),
                 reason: error.to_string(),
             },
+            PermissionDenied => other(
+                error,
+                "only root and the listener's [listen] control_group may use",
+            ),
             _ => other(error, "cannot connect to"),
         }
     })?;

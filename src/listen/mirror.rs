@@ -120,9 +120,7 @@ impl Mirror {
             Mode::InPlace => self.check_out(commit),
             Mode::Branches => {
                 let target = self.target()?;
-                if !is_safe_directory_name(branch)
-                    || !fs::symlink_metadata(target.join(branch)).is_ok_and(|m| m.is_symlink())
-                {
+                if !self.publishes_branch(branch) {
                     bail!("{} publishes no branch {branch:?}", target.display());
                 }
                 let releases = target.join(BRANCH_RELEASES).join(branch);
@@ -136,6 +134,18 @@ impl Mirror {
                 .map(drop)
             }
         }
+    }
+
+    /// True when mode `branches` publishes `branch` (a safe name whose
+    /// symlink is in the target).
+    pub fn publishes_branch(&self, branch: &str) -> bool {
+        let link = self
+            .config
+            .target
+            .as_ref()
+            .map(|target| target.join(branch));
+        is_safe_directory_name(branch)
+            && link.is_some_and(|link| fs::symlink_metadata(link).is_ok_and(|m| m.is_symlink()))
     }
 
     fn publish_at_target(&self, commit: &str) -> Result<bool> {

@@ -325,14 +325,21 @@ impl Daemon {
         for finished in self.pool.finished() {
             if let Some(event) = &finished.event {
                 self.telemetry.finished(event);
+                for ticket in &finished.tickets {
+                    if let Some(pending) = self.pending.get(ticket) {
+                        self.telemetry.answered(event, pending.sent_at);
+                    }
+                }
+            }
+            if let Some(event) = finished.event {
+                let replies = finished.replies;
+                let answer = move || replies.into_iter().for_each(control::Reply::send);
+                self.reporter.send_then(event, answer);
             }
             for ticket in finished.tickets {
                 let Some(pending) = self.pending.get_mut(&ticket) else {
                     continue;
                 };
-                if let Some(event) = &finished.event {
-                    self.telemetry.answered(event, pending.sent_at);
-                }
                 pending.remaining -= 1;
                 if pending.remaining > 0 {
                     continue;
@@ -345,9 +352,6 @@ impl Daemon {
                     self.telemetry.metrics.acked();
                     self.link.ack(&pending.ack);
                 }
-            }
-            if let Some(event) = finished.event {
-                self.reporter.send(event);
             }
         }
     }

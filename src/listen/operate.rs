@@ -5,7 +5,7 @@
 //! worker pool, so commands are serialised with the mirror's updates.
 
 use super::config::Mode;
-use super::control::{Job, Request as Control, Response, Verdict};
+use super::control::{Job, Reply, Request as Control, Response, Verdict};
 use super::mirror::{Done, Mirror};
 use super::report::Event;
 use super::status::{Board, Change, MirrorState, Outcome};
@@ -65,11 +65,30 @@ fn recorded(board: &Board, name: &str, change: Option<Change>) -> Recorded {
 
 /// True when the batch needs an update of the mirror: a message, a poll, a
 /// sync, or an unfreeze (which catches up at once).
-pub fn wants_update(batch: &[Request]) -> bool {
+fn wants_update(batch: &[Request]) -> bool {
     batch.iter().any(|request| match &request.control {
         None => true,
         Some(job) => matches!(job.request, Control::Sync { .. } | Control::Unfreeze { .. }),
     })
+}
+
+/// A batch's work: its commands in order, then, when it wants one, the update
+/// `update` runs and describes. Every event comes with the answers to send
+/// once it is stored.
+pub fn batch(
+    mirror: &Mirror,
+    batch: &[Request],
+    host: &str,
+    board: &Board,
+    update: impl FnOnce() -> Event,
+) -> Vec<(Event, Vec<Reply>)> {
+    let (mut events, waiting) = commands(mirror, batch, host, board);
+    if wants_update(batch) {
+        let event = update();
+        let replies = answer(waiting, mirror, &event, board);
+        events.push((event, replies));
+    }
+    events
 }
 
 /// What a command came to.
@@ -81,14 +100,14 @@ struct Answer {
 }
 
 /// Runs the batch's commands in order, before its update. Returns one event
-/// per command, and the commands whose answer waits for the update (sync,
-/// and a successful unfreeze: it answers once caught up).
-pub fn commands(
+/// per command with its answer, and the commands whose answer waits for the
+/// update (sync, and a successful unfreeze: it answers once caught up).
+fn commands(
     mirror: &Mirror,
     batch: &[Request],
     host: &str,
     board: &Board,
-) -> (Vec<Event>, Vec<Job>) {
+) -> (Vec<(Event, Vec<Reply>)>, Vec<Job>) {
     let name = mirror.config.name();
     let (mut events, mut waiting) = (Vec::new(), Vec::new());
     for job in batch.iter().filter_map(|request| request.control.as_ref()) {
@@ -119,19 +138,23 @@ pub fn commands(
         }
         event.head = answer.head;
         recorded(board, &name, answer.change).describe(&mut event);
-        events.push(event);
         let catches_up = matches!(job.request, Control::Unfreeze { .. });
         if catches_up && answer.response.verdict == Verdict::Ok {
             waiting.push(job.clone());
+            events.push((event, Vec::new()));
         } else {
-            let _ = job.reply.send(answer.response);
+            let reply = Reply {
+                to: job.reply.clone(),
+                response: answer.response,
+            };
+            events.push((event, vec![reply]));
         }
     }
     (events, waiting)
 }
 
-/// Answers the commands that waited for the update `event` describes.
-pub fn answer(waiting: Vec<Job>, mirror: &Mirror, event: &Event, board: &Board) {
+/// The answers to the commands that waited for the update `event` describes.
+fn answer(waiting: Vec<Job>, mirror: &Mirror, event: &Event, board: &Board) -> Vec<Reply> {
     let status = board.get(&mirror.config.name());
     let state = status.as_ref().map_or("?", |status| status.state.as_str());
     let at = status
@@ -151,9 +174,11 @@ pub fn answer(waiting: Vec<Job>, mirror: &Mirror, event: &Event, board: &Board) 
             mirrors: status.into_iter().collect(),
         },
     };
-    for job in waiting {
-        let _ = job.reply.send(response.clone());
-    }
+    let reply = |job: Job| Reply {
+        to: job.reply,
+        response: response.clone(),
+    };
+    waiting.into_iter().map(reply).collect()
 }
 
 /// The fields every event about `mirror` has.
@@ -231,6 +256,9 @@ fn rollback(mirror: &Mirror, rev: &str, branch: Option<&str>, board: &Board) -> 
                 "mirror {name} publishes every branch (mode branches): say which one with --branch NAME"
             ))
         }
+        (Mode::Branches, Some(branch)) if !mirror.publishes_branch(branch) => {
+            return refused(format!("mirror {name} publishes no branch {branch:?}"))
+        }
         (Mode::Branches, Some(branch)) => branch,
         (_, Some(branch)) if branch != config.branch => {
             return refused(format!(
@@ -277,3 +305,6 @@ fn rollback(mirror: &Mirror, rev: &str, branch: Option<&str>, board: &Board) -> 
         },
     }
 }
+
+#[cfg(test)]
+mod tests;

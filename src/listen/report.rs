@@ -93,9 +93,12 @@ impl Event {
     }
 }
 
+/// What runs once an event is stored (answers to `hookbus ctl`).
+type Then = Box<dyn FnOnce() + Send>;
+
 /// Where events go.
 pub struct Reporter {
-    sender: Option<Sender<Event>>,
+    sender: Option<Sender<(Event, Option<Then>)>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -103,13 +106,13 @@ impl Reporter {
     /// Logs every event on stderr and, with a destination and a publisher,
     /// publishes it through `outbox`.
     pub fn start(target: Option<(String, Publisher)>, outbox: Outbox) -> Reporter {
-        let (sender, receiver) = mpsc::channel::<Event>();
+        let (sender, receiver) = mpsc::channel::<(Event, Option<Then>)>();
         let thread = std::thread::spawn(move || {
             let mut waiting = false;
             loop {
-                let event = match receiver.recv_timeout(RETRY_EVERY) {
-                    Ok(event) => Some(event),
-                    Err(RecvTimeoutError::Timeout) => None,
+                let (event, then) = match receiver.recv_timeout(RETRY_EVERY) {
+                    Ok((event, then)) => (Some(event), then),
+                    Err(RecvTimeoutError::Timeout) => (None, None),
                     Err(RecvTimeoutError::Disconnected) => {
                         deliver(target.as_ref(), &outbox, &mut waiting);
                         return;
@@ -117,16 +120,18 @@ impl Reporter {
                 };
                 if let Some(event) = &event {
                     eprintln!("hookbus: {}", event.log_line());
-                    let Some((destination, _)) = &target else {
-                        continue;
-                    };
-                    let stored = event.message(destination).and_then(|m| outbox.store(&[m]));
-                    if let Err(error) = stored {
-                        eprintln!(
-                            "hookbus: listen: cannot keep a report in {}: {error:#}",
-                            outbox.dir().display()
-                        );
+                    if let Some((destination, _)) = &target {
+                        let stored = event.message(destination).and_then(|m| outbox.store(&[m]));
+                        if let Err(error) = stored {
+                            eprintln!(
+                                "hookbus: listen: cannot keep a report in {}: {error:#}",
+                                outbox.dir().display()
+                            );
+                        }
                     }
+                }
+                if let Some(then) = then {
+                    then();
                 }
                 deliver(target.as_ref(), &outbox, &mut waiting);
             }
@@ -140,7 +145,15 @@ impl Reporter {
     /// Hands an event over (never blocks on the broker).
     pub fn send(&self, event: Event) {
         if let Some(sender) = &self.sender {
-            let _ = sender.send(event);
+            let _ = sender.send((event, None));
+        }
+    }
+
+    /// Hands an event over; `then` runs once it is logged and stored in the
+    /// outbox, so that what it announces survives a crash.
+    pub fn send_then(&self, event: Event, then: impl FnOnce() + Send + 'static) {
+        if let Some(sender) = &self.sender {
+            let _ = sender.send((event, Some(Box::new(then))));
         }
     }
 

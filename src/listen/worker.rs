@@ -4,7 +4,7 @@
 //! worker that finishes picks its mirror's next batch itself, so a burst
 //! never waits for the daemon's loop.
 
-use super::control::Job;
+use super::control::{Job, Reply};
 use super::message::Update;
 use super::mirror::Mirror;
 use super::operate;
@@ -38,6 +38,8 @@ pub struct Finished {
     /// What was done; `None` when the mirror was removed from the config
     /// before its turn came.
     pub event: Option<Event>,
+    /// Answers for `hookbus ctl`, sent once the event is stored.
+    pub replies: Vec<Reply>,
 }
 
 #[derive(Default)]
@@ -148,30 +150,30 @@ fn work(shared: &(Mutex<Shared>, Condvar), sender: &Sender<Finished>, host: &str
             let _ = sender.send(Finished {
                 tickets,
                 event: None,
+                replies: Vec::new(),
             });
             continue;
         };
         state.busy = true;
         guard.running += 1;
         drop(guard);
-        let (mut events, waiting) = operate::commands(&mirror, &batch, host, board);
-        if operate::wants_update(&batch) {
-            let event = update(&mirror, &batch, host, board);
-            operate::answer(waiting, &mirror, &event, board);
-            events.push(event);
-        }
-        // The tickets go with the last event: acknowledged after all the work.
-        let last = events.pop();
-        for event in events {
+        let events = operate::batch(&mirror, &batch, host, board, || {
+            update(&mirror, &batch, host, board)
+        });
+        // The tickets go with the last event: acknowledged after all the work
+        // (a batch with tickets always has an update, so an event).
+        let (mut tickets, last) = (tickets, events.len().saturating_sub(1));
+        for (index, (event, replies)) in events.into_iter().enumerate() {
+            let tickets = match index == last {
+                true => std::mem::take(&mut tickets),
+                false => Vec::new(),
+            };
             let _ = sender.send(Finished {
-                tickets: Vec::new(),
+                tickets,
                 event: Some(event),
+                replies,
             });
         }
-        let _ = sender.send(Finished {
-            tickets,
-            event: last,
-        });
         guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         guard.running -= 1;
         let state = guard.states.entry(path.clone()).or_default();

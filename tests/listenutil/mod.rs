@@ -179,6 +179,43 @@ impl Listener {
         child.kill().unwrap();
         child.wait().unwrap();
     }
+
+    /// Runs `hookbus --config CONFIG ctl ARGS` as an operator would.
+    pub fn ctl(&self, args: &[&str]) -> Ctl {
+        let out = Command::new(HOOKBUS)
+            .args(["--config", self.config.to_str().unwrap(), "ctl"])
+            .args(args)
+            .env_remove("HOOKBUS_CONFIG")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run hookbus ctl");
+        Ctl {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `ctl ARGS`, asserted to succeed; its stdout.
+    pub fn ctl_ok(&self, args: &[&str]) -> String {
+        let ctl = self.ctl(args);
+        assert_eq!(ctl.code, Some(0), "ctl {args:?}: {ctl:?}\n{}", self.log());
+        ctl.stdout
+    }
+
+    /// Waits until the control socket answers (after a start or restart).
+    pub fn wait_control(&self) {
+        let up = wait_until(FOLLOW_CAP, || self.ctl(&["status"]).code == Some(0));
+        assert!(up, "the control socket never answered:\n{}", self.log());
+    }
+}
+
+/// What a `hookbus ctl` run said.
+#[derive(Debug)]
+pub struct Ctl {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Drop for Listener {

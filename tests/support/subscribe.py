@@ -30,6 +30,9 @@ class Collector(stomp.ConnectionListener):
         self.ready = threading.Event()
         self.done = threading.Event()
         self.arrived = threading.Event()
+        # A queue's backlog may arrive before the receipt: FIRST waits for READY.
+        self.lock = threading.Lock()
+        self.announced = False
 
     def on_receipt(self, frame):
         if frame.headers.get("receipt-id") == "subscribed":
@@ -42,13 +45,14 @@ class Collector(stomp.ConnectionListener):
 
     def on_message(self, frame):
         body = frame.body if isinstance(frame.body, bytes) else frame.body.encode()
-        self.messages.append({
-            "headers": dict(frame.headers),
-            "body": base64.b64encode(body).decode(),
-        })
+        with self.lock:
+            self.messages.append({
+                "headers": dict(frame.headers),
+                "body": base64.b64encode(body).decode(),
+            })
+            if len(self.messages) == 1 and self.announced:
+                print("FIRST", flush=True)
         self.last = time.monotonic()
-        if len(self.messages) == 1:
-            print("FIRST", flush=True)
         if len(self.messages) >= self.count:
             self.done.set()
         self.arrived.set()
@@ -81,7 +85,11 @@ def main():
     if collector.errors:
         sys.exit("broker error: " + "; ".join(collector.errors))
     collector.last = time.monotonic()
-    print("READY", flush=True)
+    with collector.lock:
+        print("READY", flush=True)
+        collector.announced = True
+        if collector.messages:
+            print("FIRST", flush=True)
     if idle is None:
         collector.done.wait(max(0.1, deadline - time.monotonic()))
     else:
