@@ -52,14 +52,7 @@ impl Host {
     /// Freezes its mirror with `hookbus ctl freeze`.
     fn freeze(&self) {
         let clone = self.dir.path().join("clone");
-        let output = Command::new(HOOKBUS)
-            .args(["--config", self.listener.config.to_str().unwrap()])
-            .args(["ctl", "freeze", clone.to_str().unwrap()])
-            .env_remove("HOOKBUS_CONFIG")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run hookbus ctl");
-        assert!(output.status.success(), "hookbus ctl freeze: {output:?}");
+        self.listener.ctl_ok(&["freeze", clone.to_str().unwrap()]);
     }
 
     fn at(&self, commit: &str) -> bool {
