@@ -2,9 +2,11 @@
 //! is the exposition; `GET /healthz` answers 503 until the first pass over
 //! all mirrors has finished, then 200 (like git-sync's). tiny_http reads
 //! requests (a connection per thread of its own, so a client that sends
-//! slowly holds only its own); answers are made in memory and written on a
-//! thread per request, at most [`MAX_IN_FLIGHT`] at once (503 beyond), so a
-//! client that does not read cannot hold the loop either.
+//! slowly holds only its own; tiny_http sets no read timeout, so such a
+//! client holds its thread until it goes); answers are made in memory and
+//! written on a thread per request, at most [`MAX_IN_FLIGHT`] at once (beyond
+//! that a request is closed unanswered), so a client that does not read
+//! cannot hold the loop either.
 
 use super::metrics::Metrics;
 use super::status::Board;

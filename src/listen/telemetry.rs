@@ -14,7 +14,7 @@ use crate::stomp::{BrokerSettings, Publisher};
 use anyhow::Result;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The metrics and the threads that show them and the board.
+/// The metrics, and the threads that show them and the board.
 pub struct Telemetry {
     /// Every count; the action engine reports through it too.
     pub metrics: Metrics,
