@@ -18,6 +18,7 @@ pub mod child;
 pub mod config;
 pub mod deliver;
 pub mod emit;
+pub mod fleet;
 pub mod git;
 pub mod hook;
 pub mod install;

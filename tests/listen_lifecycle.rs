@@ -131,9 +131,20 @@ fn a_restarted_broker_is_reconnected_and_the_mirrors_converge() {
     let d = dir.path();
     let listener = Listener::start(
         d,
-        &two_mirrors(&broker.config(), d, &server, "durable = \"restart\""),
+        &two_mirrors(
+            &broker.config(),
+            d,
+            &server,
+            "durable = \"restart\"\nmetrics = \"127.0.0.1:0\"",
+        ),
     );
     listener.wait_log("connected to", 1);
+    let connected = "hookbus_broker_connected{}";
+    let reconnects = "hookbus_broker_reconnects_total{}";
+    // The loop updates the metrics right after the log line: wait for them.
+    let shows =
+        |key: &str, value: f64| wait_until(FOLLOW_CAP, || listener.metric(key) == Some(value));
+    assert!(shows(connected, 1.0));
     let up = server.push_files("master", "while up", &[("a.txt", b"1\n")]);
     assert_converged(d, &up, &listener);
     own.down();
@@ -147,6 +158,7 @@ fn a_restarted_broker_is_reconnected_and_the_mirrors_converge() {
     }
     let last = server.fixture.rev("HEAD");
     listener.wait_log("lost ", 1);
+    assert!(shows(connected, 0.0), "{}", listener.log());
     own.up();
     let flushed = wait_until(FOLLOW_CAP, || {
         server.fixture.hookbus(&["flush"], "").status.success()
@@ -154,6 +166,8 @@ fn a_restarted_broker_is_reconnected_and_the_mirrors_converge() {
     assert!(flushed, "the server's outbox did not flush");
     assert_converged(d, &last, &listener);
     listener.wait_log("connected to", 2);
+    assert!(shows(connected, 1.0));
+    assert_eq!(listener.metric(reconnects), Some(1.0));
 }
 
 /// A loopback TCP proxy that behaves like a firewall dropping idle

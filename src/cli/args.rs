@@ -125,6 +125,17 @@ pub enum Command {
     /// the 202 reply, then published on a thread of their own. Redeliveries
     /// are answered without emitting twice. One line per request on stderr.
     Webhook,
+    /// Show the deploy hosts: hear their presence ([listen] presence) for a
+    /// while, then print hosts × mirrors with commit, state and age
+    ///
+    /// A host is "quiet" after three of its presence intervals without a
+    /// document, "left" after its last document said it was leaving (a clean
+    /// stop). A mirror is marked when its commit differs from the one most
+    /// hosts have for the same repository and branch (hosts that left do not
+    /// count; a tie marks nothing). Hosts heard before are remembered in a
+    /// state file, so one that went silent is still shown; remove the file to
+    /// forget them.
+    Fleet(FleetArgs),
     /// Talk to a running `hookbus listen` through its control socket: mirror
     /// states, freeze, unfreeze, rollback, sync
     ///
@@ -239,6 +250,24 @@ pub struct FlushArgs {
     /// outbox (seconds)
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub wait: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FleetArgs {
+    /// How long to listen [default: [listen] presence_s (60) and a tenth more,
+    /// at least 2 s more, so that every live host is heard once]
+    #[arg(long = "for", value_name = "SECONDS")]
+    pub for_seconds: Option<u64>,
+    /// Print JSON instead of the table
+    #[arg(long)]
+    pub json: bool,
+    /// Where hosts heard are remembered [default:
+    /// $XDG_STATE_HOME/hookbus/fleet.json, else ~/.local/state/hookbus/fleet.json]
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// The presence destination [default: [listen] presence]
+    #[arg(long, value_name = "D")]
+    pub destination: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -7,6 +7,7 @@ mod check;
 mod config;
 mod ctl;
 mod emit;
+mod fleet;
 mod git;
 mod install;
 mod kept;
@@ -64,6 +65,7 @@ fn run(cli: &Cli, out: &mut dyn Write, reporter: &mut Reporter) -> Result<(), Fa
         Command::Install(args) => install::install(args, &config, out, reporter),
         Command::Listen => listen::listen(config, cli.config.clone()),
         Command::Webhook => webhook::serve(&config, reporter),
+        Command::Fleet(args) => fleet::fleet(args, &config, out, reporter),
         Command::Ctl(args) => ctl::ctl(args, &config, out),
         Command::Config { .. } => unreachable!("handled before the config is loaded"),
     }

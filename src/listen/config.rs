@@ -34,10 +34,25 @@ pub struct ListenConfig {
     /// Bound on one git command; it is killed and reported after that.
     #[serde(default = "default_git_timeout_s")]
     pub git_timeout_s: u64,
+    /// This host's name in reports and presence; default: the system's host name.
+    pub host: Option<String>,
+    /// `IP:PORT` of an HTTP listener serving `/metrics` (Prometheus) and
+    /// `/healthz`; none: no listener.
+    pub metrics: Option<String>,
+    /// Where this host's presence (a JSON document with its mirrors' state
+    /// and commit) is published every `presence_s`; none: not published.
+    pub presence: Option<String>,
+    /// Seconds between two presence documents.
+    #[serde(default = "default_presence_s")]
+    pub presence_s: u64,
     /// The group (name or number) whose members may use the control socket
     /// `state_dir/control.sock` (mode 0660) with `hookbus ctl`; none: the
     /// daemon's own group. Read at start only.
     pub control_group: Option<String>,
+}
+
+fn default_presence_s() -> u64 {
+    60
 }
 
 fn default_heartbeat_ms() -> u64 {
@@ -80,7 +95,12 @@ impl ListenConfig {
         if self.subscribe.is_empty() {
             bail!("subscribe: name at least one destination, e.g. [\"/topic/git.commits\"]");
         }
-        for destination in self.subscribe.iter().chain(&self.report) {
+        for destination in self
+            .subscribe
+            .iter()
+            .chain(&self.report)
+            .chain(&self.presence)
+        {
             if destination.trim().is_empty() || destination.chars().any(char::is_control) {
                 bail!("destination {destination:?} must be non-empty and on one line");
             }
@@ -105,6 +125,19 @@ impl ListenConfig {
         }
         if self.git_timeout_s == 0 {
             bail!("git_timeout_s must be at least 1");
+        }
+        if self.presence_s == 0 {
+            bail!("presence_s must be at least 1");
+        }
+        if let Some(address) = &self.metrics {
+            address.parse::<std::net::SocketAddr>().with_context(|| {
+                format!("metrics {address:?}: write IP:PORT, e.g. \"127.0.0.1:9750\"")
+            })?;
+        }
+        if let Some(host) = &self.host {
+            if host.is_empty() || host.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                bail!("host {host:?}: one word, e.g. the machine's name");
+            }
         }
         Ok(())
     }

@@ -34,6 +34,11 @@ impl Link {
         }
     }
 
+    /// True while connected and subscribed.
+    pub fn is_connected(&self) -> bool {
+        self.subscriber.is_some()
+    }
+
     /// Which connection is current.
     pub fn generation(&self) -> u64 {
         self.generation

@@ -7,16 +7,20 @@
 
 pub mod config;
 pub mod control;
+pub mod exporter;
 pub mod git;
 pub mod legacy;
 mod link;
 pub mod message;
+pub mod metrics;
 pub mod mirror;
 pub mod operate;
 pub mod plan;
+pub mod presence;
 pub mod publish;
 pub mod report;
 pub mod status;
+pub mod telemetry;
 pub mod worker;
 
 use crate::config::Config;
@@ -34,7 +38,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+use telemetry::Telemetry;
 use worker::{Pool, Request, Ticket};
 
 /// How long one turn of the loop waits for a message.
@@ -130,6 +135,8 @@ struct Pending {
     generation: u64,
     remaining: usize,
     id: Option<String>,
+    /// When it was published (for the push-to-mirror latency).
+    sent_at: SystemTime,
 }
 
 /// What the daemon counts (logged at exit).
@@ -167,9 +174,11 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
     let settings = Settings::from_config(&config)?;
     std::fs::create_dir_all(settings.outbox.dir())
         .with_context(|| format!("cannot make {}", settings.outbox.dir().display()))?;
-    let host = host_name();
+    let listen = config.listen.as_ref().expect("checked by Settings");
+    let host = listen.host.clone().unwrap_or_else(host_name);
     let lock = control::server::lock_state_dir(&settings.state_dir)?;
     let board = Board::open(&settings.state_dir, &mirror_configs(&settings))?;
+    let telemetry = Telemetry::start(listen, &settings.broker, &host, board.clone())?;
     let server = Server::start(
         lock,
         &settings.state_dir,
@@ -195,6 +204,7 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
         next_poll: Instant::now(),
         config_file,
         board,
+        telemetry,
         server,
     };
     eprintln!(
@@ -224,6 +234,8 @@ struct Daemon {
     next_poll: Instant,
     config_file: Option<PathBuf>,
     board: Board,
+    /// Metrics and presence.
+    telemetry: Telemetry,
     /// The control socket (`hookbus ctl`); holds the state directory's lock.
     server: Server,
 }
@@ -251,14 +263,21 @@ impl Daemon {
         {
             self.received(delivery.frame.headers, &delivery.frame.body, delivery.ack);
         }
+        self.telemetry
+            .link(self.link.is_connected(), self.link.generation());
     }
 
     fn received(&mut self, headers: Vec<(String, String)>, body: &[u8], ack: AckToken) {
         self.counts.received += 1;
+        self.telemetry.metrics.message_received();
         let mirrors = self.settings.mirrors.iter().map(|mirror| &mirror.config);
         let (update, wanted) = match plan::decide(&headers, body, &self.seen, mirrors) {
             Decision::Update(update, wanted) => (update, wanted),
             Decision::Skip(skip) => {
+                match skip {
+                    Skip::Duplicate => self.telemetry.metrics.duplicate(),
+                    _ => self.telemetry.metrics.ignored(),
+                }
                 match skip {
                     Skip::Keepalive => {}
                     Skip::Unusable(reason) => {
@@ -268,6 +287,7 @@ impl Daemon {
                     Skip::Duplicate => self.counts.duplicates += 1,
                     Skip::Unwanted => self.counts.unwanted += 1,
                 }
+                self.telemetry.metrics.acked();
                 return self.link.ack(&ack);
             }
         };
@@ -280,6 +300,7 @@ impl Daemon {
                 generation: self.link.generation(),
                 remaining: wanted.len(),
                 id: update.id.clone(),
+                sent_at: telemetry::sent_at(&headers),
             },
         );
         for path in &wanted {
@@ -295,6 +316,14 @@ impl Daemon {
     /// Acknowledges messages whose work is all done, and reports the work.
     fn collect(&mut self) {
         for finished in self.pool.finished() {
+            if let Some(event) = &finished.event {
+                self.telemetry.finished(event);
+                for ticket in &finished.tickets {
+                    if let Some(pending) = self.pending.get(ticket) {
+                        self.telemetry.answered(event, pending.sent_at);
+                    }
+                }
+            }
             if let Some(event) = finished.event {
                 let replies = finished.replies;
                 let answer = move || replies.into_iter().for_each(control::Reply::send);
@@ -313,6 +342,7 @@ impl Daemon {
                     self.seen.insert(id);
                 }
                 if pending.generation == self.link.generation() {
+                    self.telemetry.metrics.acked();
                     self.link.ack(&pending.ack);
                 }
             }
@@ -368,6 +398,7 @@ impl Daemon {
         self.link.close();
         self.server.stop();
         self.reporter.finish();
+        self.telemetry.finish();
         let counts = &self.counts;
         eprintln!(
             "hookbus: listen: stopped ({} received, {} for no mirror, {} unusable, {} duplicates)",

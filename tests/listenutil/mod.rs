@@ -136,6 +136,23 @@ impl Listener {
         assert!(settled, "the listener never settled:\n{}", self.log());
     }
 
+    /// The address of its `[listen] metrics` listener, from its log line
+    /// "metrics on http://ADDRESS/metrics".
+    pub fn metrics_address(&self) -> String {
+        self.wait_log("metrics on http://", 1);
+        let log = self.log();
+        let rest = log.split("metrics on http://").nth(1).unwrap();
+        rest.split('/').next().unwrap().to_string()
+    }
+
+    /// One sample of its `/metrics`, as the reference parser reads it (see
+    /// [`parse_metrics`]); `None` when there is no such series.
+    pub fn metric(&self, key: &str) -> Option<f64> {
+        let (status, body) = http_get(&self.metrics_address(), "/metrics");
+        assert_eq!(status, 200, "{body}");
+        parse_metrics(&body).get(key).copied()
+    }
+
     /// Sends `signal` to the daemon (by pid).
     pub fn signal(&self, signal: i32) {
         // SAFETY: kill(2) on our own child's pid.
@@ -270,4 +287,55 @@ pub fn names(dir: &Path) -> Vec<String> {
 /// Runs git in `dir` and asserts success.
 pub fn git_ok(dir: &Path, args: &[&str]) -> String {
     run_ok(git(dir, args))
+}
+
+/// `GET path` from `address` (`HOST:PORT`) over plain HTTP/1.0, bounded:
+/// the status and the body.
+pub fn http_get(address: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(address).expect("connect to the metrics listener");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {response:?}"));
+    (status, body.to_string())
+}
+
+/// The samples of an exposition as the prometheus_client package's parser
+/// reads them (tests/support/metrics.py): `name{labels}` → value.
+pub fn parse_metrics(exposition: &str) -> std::collections::BTreeMap<String, f64> {
+    use std::io::Write;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/metrics.py");
+    let mut child = Command::new("/usr/bin/python3")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run tests/support/metrics.py (needs python3-prometheus-client: scripts/install-test-deps)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "the exposition does not parse: {}\n{exposition}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
 }

@@ -1,0 +1,78 @@
+//! `hookbus fleet`: hears the listeners' presence for a while and shows the
+//! hosts × mirrors table (or JSON).
+
+use super::args::FleetArgs;
+use super::report::{Failure, Reporter, Status, WithStatus};
+use hookbus::config::Config;
+use hookbus::fleet::{self, view, Hearing, Known};
+use hookbus::stomp::Publisher;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The presence interval assumed when the config has no `[listen]`.
+const DEFAULT_PRESENCE_S: u64 = 60;
+
+/// `hookbus fleet`.
+pub fn fleet(
+    args: &FleetArgs,
+    config: &Config,
+    out: &mut dyn Write,
+    reporter: &mut Reporter,
+) -> Result<(), Failure> {
+    let listen = config.listen.as_ref();
+    let destination = args
+        .destination
+        .clone()
+        .or_else(|| listen.and_then(|listen| listen.presence.clone()))
+        .ok_or_else(|| {
+            Failure::new(
+                Status::Config,
+                "no presence destination: give --destination or set [listen] presence",
+            )
+        })?;
+    let broker = config
+        .broker
+        .as_ref()
+        .ok_or_else(|| Failure::new(Status::Config, "no [broker] table in the config"))?
+        .resolve(config.source.as_deref())
+        .status(Status::Config)?;
+    let publisher = Publisher::new(broker).status(Status::Config)?;
+    let state = args.state.clone().unwrap_or_else(default_state_file);
+    let mut known = Known::load(&state).status(Status::Config)?;
+    let wait = Duration::from_secs(args.for_seconds.unwrap_or_else(|| {
+        let every = listen.map_or(DEFAULT_PRESENCE_S, |listen| listen.presence_s);
+        every + (every / 10).max(2)
+    }));
+    let hearing = Hearing::start(&publisher, &destination).status(Status::Delivery)?;
+    reporter.say(format_args!(
+        "fleet: listening to {destination} for {} s",
+        wait.as_secs()
+    ));
+    let heard = hearing.collect(wait, &mut known).status(Status::Delivery)?;
+    for reason in &heard.unusable {
+        reporter.say(format_args!(
+            "fleet: skipped a message on {destination}: {reason}"
+        ));
+    }
+    known.save(&state).status(Status::Config)?;
+    let hosts = view::view(&known, fleet::now_ms());
+    let text = if args.json {
+        let mut json = serde_json::to_string_pretty(&hosts).status(Status::Input)?;
+        json.push('\n');
+        json
+    } else {
+        view::table(&hosts)
+    };
+    out.write_all(text.as_bytes()).status(Status::Input)
+}
+
+/// `$XDG_STATE_HOME/hookbus/fleet.json`, else `~/.local/state/hookbus/fleet.json`.
+fn default_state_file() -> PathBuf {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("hookbus").join("fleet.json")
+}

@@ -1,0 +1,156 @@
+//! `hookbus fleet`: what the deploy hosts say about themselves. Listeners
+//! publish presence documents ([`crate::listen::presence`]); [`Hearing`] hears
+//! them for a while, [`Known`] remembers every host heard (in a small state
+//! file, so a host that went silent is still known), and [`view`] decides
+//! which hosts are up, quiet or left and which mirrors differ from the
+//! majority.
+
+pub mod view;
+
+use crate::listen::presence::Document;
+use crate::stomp::subscriber::{SubscribeSpec, Subscriber};
+use crate::stomp::Publisher;
+use anyhow::{anyhow, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Bound on connecting and subscribing.
+const CONNECT_BOUND: Duration = Duration::from_secs(10);
+/// Bound on saying goodbye.
+const DISCONNECT_BOUND: Duration = Duration::from_secs(2);
+/// Hosts remembered at most (a flood of made-up names cannot grow the file
+/// without end); the longest-silent go first.
+const MAX_HOSTS: usize = 10_000;
+
+/// One host as last heard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heard {
+    /// Its last document.
+    pub document: Document,
+    /// When it was received (Unix milliseconds, this machine's clock).
+    pub heard_ms: u64,
+}
+
+/// Every host heard, now or in earlier runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Known {
+    /// By host name.
+    pub hosts: BTreeMap<String, Heard>,
+}
+
+/// What one run heard.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeardCount {
+    /// Documents taken.
+    pub documents: usize,
+    /// Messages that were no presence document; why, for the first few.
+    pub unusable: Vec<String>,
+}
+
+/// Now, in Unix milliseconds.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64)
+}
+
+impl Known {
+    /// Reads the state file; a missing one is an empty fleet.
+    pub fn load(path: &Path) -> Result<Known> {
+        match fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+                format!(
+                    "{} is not a fleet state file; remove it to start afresh",
+                    path.display()
+                )
+            }),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Known::default()),
+            Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+
+    /// Writes the state file atomically (a temporary file, then rename).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent)
+                .with_context(|| format!("cannot make {}", parent.display()))?;
+        }
+        let mut temp = path.as_os_str().to_owned();
+        temp.push(".tmp");
+        let temp = PathBuf::from(temp);
+        fs::write(&temp, serde_json::to_vec_pretty(self)?)
+            .with_context(|| format!("cannot write {}", temp.display()))?;
+        fs::rename(&temp, path).with_context(|| format!("cannot replace {}", path.display()))
+    }
+
+    /// Takes one message body: a presence document replaces what its host
+    /// said before. Returns why it was not one.
+    pub fn take(&mut self, body: &[u8], heard_ms: u64) -> Result<(), String> {
+        let document: Document = serde_json::from_slice(body)
+            .map_err(|error| format!("not a presence document: {error}"))?;
+        let host = &document.host;
+        if host.is_empty() || host.len() > 255 || host.chars().any(char::is_control) {
+            return Err(format!("unusable host name {host:?}"));
+        }
+        self.hosts
+            .insert(host.clone(), Heard { document, heard_ms });
+        while self.hosts.len() > MAX_HOSTS {
+            let oldest = self
+                .hosts
+                .iter()
+                .min_by_key(|(_, heard)| heard.heard_ms)
+                .map(|(host, _)| host.clone());
+            if let Some(host) = oldest {
+                self.hosts.remove(&host);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A subscription to the presence destination.
+pub struct Hearing {
+    subscriber: Subscriber,
+}
+
+impl Hearing {
+    /// Subscribes to `destination` (bounded); presence sent from now on is heard.
+    pub fn start(publisher: &Publisher, destination: &str) -> Result<Hearing> {
+        let spec = SubscribeSpec {
+            destinations: vec![destination.to_string()],
+            durable: None,
+            heartbeat: Duration::ZERO,
+        };
+        let subscriber =
+            Subscriber::connect(publisher, &spec, CONNECT_BOUND).map_err(|failures| {
+                let reasons: Vec<String> = failures
+                    .iter()
+                    .map(|(host, error)| format!("{host}: {error}"))
+                    .collect();
+                anyhow!("cannot subscribe to {destination}: {}", reasons.join("; "))
+            })?;
+        Ok(Hearing { subscriber })
+    }
+
+    /// Takes every presence document heard within `wait` into `known`.
+    pub fn collect(mut self, wait: Duration, known: &mut Known) -> Result<HeardCount> {
+        let until = Instant::now() + wait;
+        let mut count = HeardCount::default();
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            let Some(delivery) = self.subscriber.next(left)? else {
+                continue;
+            };
+            match known.take(&delivery.frame.body, now_ms()) {
+                Ok(()) => count.documents += 1,
+                Err(reason) if count.unusable.len() < 5 => count.unusable.push(reason),
+                Err(_) => {}
+            }
+            self.subscriber.ack(&delivery.ack)?;
+        }
+        let _ = self.subscriber.disconnect(DISCONNECT_BOUND);
+        Ok(count)
+    }
+}
