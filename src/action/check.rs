@@ -29,6 +29,24 @@ pub fn sample() -> Facts {
     Facts::read(&headers, b"")
 }
 
+/// A sample message from JSON: `{"headers": {NAME: VALUE, …}, "body": TEXT}`
+/// (both optional).
+pub fn sample_from_json(text: &str) -> anyhow::Result<Facts> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Sample {
+        #[serde(default)]
+        headers: std::collections::BTreeMap<String, String>,
+        #[serde(default)]
+        body: String,
+    }
+    let sample: Sample = serde_json::from_str(text).map_err(|error| {
+        anyhow::anyhow!("not a JSON object {{\"headers\": {{…}}, \"body\": \"…\"}}: {error}")
+    })?;
+    let headers: Vec<(String, String)> = sample.headers.into_iter().collect();
+    Ok(Facts::read(&headers, sample.body.as_bytes()))
+}
+
 /// Describes every action for `facts`.
 pub fn describe(actions: &[Action], facts: &Facts, host: &str) -> String {
     let mut out = String::new();
@@ -162,5 +180,13 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("hunter2"));
+        let package = sample_from_json(r#"{"body": "package: foo-utils\nversion: 2\n"}"#).unwrap();
+        let text = describe(&actions, &package, "web1");
+        assert!(text.contains("action pkg: matches"), "{text}");
+        assert!(
+            text.contains(r#"exec ["/usr/bin/apt-get", "install", "foo-utils"]"#),
+            "{text}"
+        );
+        assert!(sample_from_json("[1]").is_err());
     }
 }

@@ -425,7 +425,7 @@ fn action_context(settings: &Settings, pool: &Pool, host: String) -> Result<Arc<
 }
 
 /// This machine's name, for reports.
-fn host_name() -> String {
+pub fn host_name() -> String {
     let mut buffer = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname NUL-terminates
     // within it on success.
