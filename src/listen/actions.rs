@@ -155,19 +155,23 @@ impl Report for ActionEvent {
         line
     }
 
-    fn message(&self, destination: &str) -> anyhow::Result<Message> {
-        let body = serde_json::to_vec(self)?;
-        let headers = [
-            ("content-type".to_string(), "application/json".to_string()),
+    fn subject(&self) -> String {
+        format!(
+            "{} action {} {} {}",
+            self.host, self.action, self.step, self.result
+        )
+    }
+
+    fn headers(&self) -> Vec<(String, String)> {
+        vec![
             ("action".to_string(), self.action.clone()),
             ("step".to_string(), self.step.clone()),
             ("result".to_string(), self.result.clone()),
-        ];
-        let subject = format!(
-            "{} action {} {} {}",
-            self.host, self.action, self.step, self.result
-        );
-        Message::compose(destination, Some(&subject), &headers, body)
+        ]
+    }
+
+    fn json(&self) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(self)
     }
 }
 

@@ -21,8 +21,19 @@ const LOCK_WAIT: Duration = Duration::from_secs(5);
 pub trait Report: Send + 'static {
     /// The one log line.
     fn log_line(&self) -> String;
+    /// The message's subject.
+    fn subject(&self) -> String;
+    /// Headers naming what it is about (a consumer can select on them).
+    fn headers(&self) -> Vec<(String, String)>;
+    /// The JSON body.
+    fn json(&self) -> serde_json::Result<Vec<u8>>;
+
     /// The message published to `destination`.
-    fn message(&self, destination: &str) -> anyhow::Result<Message>;
+    fn message(&self, destination: &str) -> anyhow::Result<Message> {
+        let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+        headers.extend(self.headers());
+        Message::compose(destination, Some(&self.subject()), &headers, self.json()?)
+    }
 }
 
 /// One piece of work, as reported.
@@ -74,15 +85,19 @@ impl Report for Event {
         line
     }
 
-    fn message(&self, destination: &str) -> anyhow::Result<Message> {
-        let body = serde_json::to_vec(self)?;
-        let headers = [
-            ("content-type".to_string(), "application/json".to_string()),
+    fn subject(&self) -> String {
+        format!("{} {} {}", self.host, self.mirror, self.result)
+    }
+
+    fn headers(&self) -> Vec<(String, String)> {
+        vec![
             ("mirror".to_string(), self.mirror.clone()),
             ("result".to_string(), self.result.clone()),
-        ];
-        let subject = format!("{} {} {}", self.host, self.mirror, self.result);
-        Message::compose(destination, Some(&subject), &headers, body)
+        ]
+    }
+
+    fn json(&self) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(self)
     }
 }
 
