@@ -254,6 +254,7 @@ pub fn command(plan: &ExecPlan, scope: &Scope<'_>) -> Result<exec::Run, String> 
         .iter()
         .map(|template| template.fill(scope, Encoding::Plain))
         .collect::<Result<Vec<String>, String>>()?;
+    refuse_options(plan, &argv)?;
     let mut env = fill_pairs(&plan.env, scope, Encoding::Plain)?;
     for (name, fact) in [
         ("HOOKBUS_REPO", "repo"),
@@ -298,6 +299,24 @@ pub fn command(plan: &ExecPlan, scope: &Scope<'_>) -> Result<exec::Run, String> 
     })
 }
 
+/// A message's value must not become an option of the program (`-o…`,
+/// `--config=…`): an argument that starts with `-` only because of a value
+/// fails the step, unless a literal `--` came before it.
+fn refuse_options(plan: &ExecPlan, argv: &[String]) -> Result<(), String> {
+    for (template, value) in plan.argv.iter().zip(argv).skip(1) {
+        if template.source() == "--" {
+            return Ok(());
+        }
+        if value.starts_with('-') && !template.source().starts_with('-') {
+            return Err(format!(
+                "argument {value:?} (from {:?}) would be read as an option; put \"--\" before it in argv",
+                template.source()
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn exec_step(plan: &ExecPlan, scope: &Scope<'_>) -> StepResult {
     let run = match command(plan, scope) {
         Ok(run) => run,
@@ -329,4 +348,58 @@ pub fn message(plan: &PublishPlan, scope: &Scope<'_>) -> Result<Message, String>
         body.into_bytes(),
     )
     .map_err(|error| format!("{error:#}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::action::config::StepConfig;
+
+    fn plan(argv: &str) -> ExecPlan {
+        let config: StepConfig = toml::from_str(&format!("kind = 'exec'\nargv = {argv}")).unwrap();
+        match Step::compile(&config, &[], "step 1").unwrap().kind {
+            Kind::Exec(plan) => plan,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn message_values_never_become_options_and_the_environment_says_what_happened() {
+        let facts = Facts::read(
+            &[
+                ("repo".into(), "-oEvil=1".into()),
+                ("hookbus-id".into(), "x1".into()),
+            ],
+            b"",
+        );
+        let parent = StepResult {
+            ok: false,
+            exit_code: Some(2),
+            ..StepResult::default()
+        };
+        let scope = Scope {
+            facts: &facts,
+            action: "a",
+            host: "h",
+            parent: Some(&parent),
+            token: None,
+            dry_run: false,
+        };
+        let refused = command(&plan("['/bin/echo', '{repo}']"), &scope).unwrap_err();
+        assert!(refused.contains("would be read as an option"), "{refused}");
+        let run = command(&plan("['/bin/echo', '--', '{repo}']"), &scope).unwrap();
+        assert_eq!(run.argv, ["/bin/echo", "--", "-oEvil=1"]);
+        let run = command(&plan("['/bin/echo', '--name={repo}']"), &scope).unwrap();
+        assert_eq!(run.argv[1], "--name=-oEvil=1");
+        let env = |name: &str| {
+            run.env
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.as_str())
+        };
+        assert_eq!(env("HOOKBUS_REPO"), Some("-oEvil=1"));
+        assert_eq!(env("HOOKBUS_ID"), Some("x1"));
+        assert_eq!(env("HOOKBUS_PARENT_STATUS"), Some("failed"));
+        assert_eq!(env("HOOKBUS_PARENT_EXIT_CODE"), Some("2"));
+    }
 }

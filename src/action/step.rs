@@ -274,6 +274,12 @@ fn exec(config: &StepConfig) -> Result<ExecPlan> {
     if config.argv.is_empty() || config.argv[0].is_empty() {
         bail!("an exec step needs argv = [\"/path/to/program\", …]");
     }
+    if Template::compile(&config.argv[0])?.names().next().is_some() {
+        bail!(
+            "argv: the program {:?} must be literal: a message never chooses what runs",
+            config.argv[0]
+        );
+    }
     if let Some(cwd) = &config.cwd {
         absolute("cwd", cwd)?;
     }
@@ -359,6 +365,7 @@ mod tests {
         assert!(step("kind = 'http'\nurl = 'http://j?t={token}'\ntoken_file = '/etc/t'").is_ok());
         assert!(step("kind = 'http'\nurl = 'http://j'\nbasic_user = 'u'").is_err());
         assert!(step("kind = 'exec'\nargv = ['/bin/x', '{token}']").is_err());
+        assert!(step("kind = 'exec'\nargv = ['/bin/{repo}']").is_err());
         assert!(step("kind = 'exec'\nargv = ['/bin/x']\nenv = { HOOKBUS_REPO = 'x' }").is_err());
         assert!(step("kind = 'exec'\nargv = ['/bin/x']\ncwd = 'rel'").is_err());
         assert!(step("kind = 'mirror'\nmirror = '/m/b'").is_err());

@@ -121,6 +121,9 @@ impl ListenConfig {
         if self.action_workers == 0 {
             bail!("action_workers must be at least 1");
         }
+        if self.remember_hours == 0 {
+            bail!("remember_hours must be at least 1: a redelivery must not start an action again");
+        }
         Ok(())
     }
 }
