@@ -317,9 +317,8 @@ impl Effects for Steps<'_> {
     fn mirror(&self, name: &str) -> Result<String, String> {
         let (reply, answer) = mpsc::channel();
         let request = Request {
-            update: None,
-            ticket: None,
             reply: Some(reply),
+            ..Request::default()
         };
         self.context.mirrors.submit(Path::new(name), request);
         match answer.recv_timeout(self.context.mirror_wait) {

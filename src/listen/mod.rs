@@ -282,7 +282,7 @@ impl Daemon {
             let request = Request {
                 update: update.clone(),
                 ticket: Some(ticket),
-                reply: None,
+                ..Request::default()
             };
             self.pool.submit(path, request);
         }
