@@ -364,6 +364,40 @@ mod tests {
     }
 
     #[test]
+    fn a_step_that_cannot_run_fails_with_its_reason() {
+        let config: StepConfig = toml::from_str(
+            "kind = 'http'\nurl = 'http://127.0.0.1:9/{body.job}?t={token}'\ntoken_file = '/nonexistent/token'",
+        )
+        .unwrap();
+        let Kind::Http(plan) = Step::compile(&config, &[], "step 1").unwrap().kind else {
+            unreachable!()
+        };
+        let facts = Facts::read(&[], b"job: x\n");
+        let mut scope = Scope {
+            facts: &facts,
+            action: "a",
+            host: "h",
+            parent: None,
+            token: None,
+            dry_run: false,
+        };
+        let result = http_step(&plan, &mut scope);
+        assert!(
+            !result.ok
+                && result
+                    .reason
+                    .unwrap()
+                    .contains("cannot read /nonexistent/token")
+        );
+        let empty = Facts::read(&[], b"");
+        scope.facts = &empty;
+        scope.token = Some(Secret::new("t"));
+        assert!(request(&plan, &scope)
+            .unwrap_err()
+            .contains("no body line \"job\""));
+    }
+
+    #[test]
     fn message_values_never_become_options_and_the_environment_says_what_happened() {
         let facts = Facts::read(
             &[
