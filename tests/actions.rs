@@ -472,3 +472,51 @@ fn check_shows_what_each_action_would_do_and_runs_nothing() {
     assert_ne!(code, Some(0));
     assert!(err.contains("unknown name {reop}"), "{err}");
 }
+
+#[test]
+fn a_slow_action_never_delays_a_mirror() {
+    let broker = brokers::activemq();
+    let server = Server::new(&broker);
+    server.push_files("master", "first", &[("a.txt", b"1\n")]);
+    let dir = tempfile::tempdir().unwrap();
+    let clone = dir.path().join("clone");
+    let (started, finished) = (dir.path().join("started"), dir.path().join("finished"));
+    let slow = script(
+        dir.path(),
+        "slow.sh",
+        &format!(
+            "touch {}; sleep 10; touch {}",
+            started.display(),
+            finished.display()
+        ),
+    );
+    let tables = format!(
+        "{}[[action]]\nname = \"slow\"\n[action.match]\nrefname = [\"refs/heads/master\"]\n[[action.step]]\nkind = \"exec\"\nargv = [\"{slow}\"]\n",
+        mirror_table("app", &clone, &server.url(), "fetch", None)
+    );
+    let mut listener = listener(
+        &broker,
+        dir.path(),
+        &server.topic,
+        "workers = 1\naction_workers = 1",
+        &tables,
+    );
+    server.push_files("master", "second", &[("a.txt", b"2\n")]);
+    assert!(
+        wait_until(FOLLOW_CAP, || started.exists()),
+        "{}",
+        listener.log()
+    );
+    let third = server.push_files("master", "third", &[("a.txt", b"3\n")]);
+    let followed = wait_until(FOLLOW_CAP, || {
+        listenutil::rev(&clone, "refs/remotes/origin/master").as_deref() == Some(third.as_str())
+    });
+    assert!(followed, "{}", listener.log());
+    assert!(
+        !finished.exists(),
+        "the mirror waited for the slow action:\n{}",
+        listener.log()
+    );
+    assert!(wait_until(FOLLOW_CAP, || finished.exists()));
+    assert_eq!(listener.terminate().code(), Some(0));
+}
