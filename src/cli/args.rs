@@ -109,7 +109,7 @@ pub enum Command {
     /// every [listen] poll_s. One JSON event per piece of work goes to [listen]
     /// report through the outbox. See hookbus.toml(5) and the README's "Deploy
     /// hosts".
-    Listen,
+    Listen(ListenArgs),
     /// Serve forge webhooks (GitHub, GitLab, Gitea, Forgejo) on [webhook]
     /// listen: their pushes become the same messages a hook sends
     ///
@@ -123,6 +123,19 @@ pub enum Command {
 
 // The options of each command, in the order of `Command` (plain comments: a
 // doc comment here would replace the command's own help).
+
+#[derive(Debug, clap::Args)]
+pub struct ListenArgs {
+    /// Check the config and print each [[action]] with what it would do for
+    /// a sample message (a branch push of repo "example" unless --sample);
+    /// nothing is run or sent
+    #[arg(long)]
+    pub check: bool,
+    /// With --check: the sample message, a JSON object {"headers": {NAME:
+    /// VALUE, ...}, "body": TEXT}
+    #[arg(long, value_name = "FILE", requires = "check")]
+    pub sample: Option<PathBuf>,
+}
 
 #[derive(Debug, clap::Args)]
 pub struct PostReceiveArgs {

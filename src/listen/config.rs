@@ -34,6 +34,22 @@ pub struct ListenConfig {
     /// Bound on one git command; it is killed and reported after that.
     #[serde(default = "default_git_timeout_s")]
     pub git_timeout_s: u64,
+    /// How long the actions started for a message (by `hookbus-id`) are
+    /// remembered, across restarts, so a redelivery does not start them again.
+    #[serde(default = "default_remember_hours")]
+    pub remember_hours: u64,
+    /// Action chains run at the same time (threads of their own, apart from
+    /// the mirrors' `workers`).
+    #[serde(default = "default_action_workers")]
+    pub action_workers: usize,
+}
+
+fn default_remember_hours() -> u64 {
+    72
+}
+
+fn default_action_workers() -> usize {
+    4
 }
 
 fn default_heartbeat_ms() -> u64 {
@@ -101,6 +117,9 @@ impl ListenConfig {
         }
         if self.git_timeout_s == 0 {
             bail!("git_timeout_s must be at least 1");
+        }
+        if self.action_workers == 0 {
+            bail!("action_workers must be at least 1");
         }
         Ok(())
     }

@@ -58,6 +58,25 @@ impl Account {
     }
 }
 
+impl Account {
+    /// Makes `command` run as this account: its uid, its primary group only,
+    /// its HOME.
+    pub fn run_as(&self, command: &mut Command) {
+        let gid = self.gid;
+        command.env("HOME", &self.home).uid(self.uid).gid(gid);
+        // SAFETY: setgroups is async-signal-safe; it drops root's
+        // supplementary groups before std switches gid and uid.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::setgroups(1, &gid) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
 /// True when the daemon runs as root (and so must switch to a mirror's user).
 pub fn running_as_root() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -112,20 +131,7 @@ impl Git {
             .stderr(Stdio::piped())
             .process_group(0);
         match &self.account {
-            Some(account) => {
-                let gid = account.gid;
-                command.env("HOME", &account.home).uid(account.uid).gid(gid);
-                // SAFETY: setgroups is async-signal-safe; it drops root's
-                // supplementary groups before std switches gid and uid.
-                unsafe {
-                    command.pre_exec(move || {
-                        if libc::setgroups(1, &gid) != 0 {
-                            return Err(std::io::Error::last_os_error());
-                        }
-                        Ok(())
-                    });
-                }
-            }
+            Some(account) => account.run_as(&mut command),
             None => {
                 if let Some(home) = std::env::var_os("HOME") {
                     command.env("HOME", home);

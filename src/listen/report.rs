@@ -17,6 +17,14 @@ const RETRY_EVERY: Duration = Duration::from_secs(30);
 /// How long the reporter waits for the outbox lock.
 const LOCK_WAIT: Duration = Duration::from_secs(5);
 
+/// Something reported: logged as one line, published as one message.
+pub trait Report: Send + 'static {
+    /// The one log line.
+    fn log_line(&self) -> String;
+    /// The message published to `destination`.
+    fn message(&self, destination: &str) -> anyhow::Result<Message>;
+}
+
 /// One piece of work, as reported.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Event {
@@ -48,9 +56,8 @@ pub struct Event {
     pub changed: Vec<String>,
 }
 
-impl Event {
-    /// The one log line.
-    pub fn log_line(&self) -> String {
+impl Report for Event {
+    fn log_line(&self) -> String {
         let mut line = format!(
             "listen: {} {} ({}, {} message(s), {} ms)",
             self.mirror, self.result, self.mode, self.messages, self.duration_ms
@@ -81,7 +88,7 @@ impl Event {
 
 /// Where events go.
 pub struct Reporter {
-    sender: Option<Sender<Event>>,
+    sender: Option<Sender<Box<dyn Report>>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -89,7 +96,7 @@ impl Reporter {
     /// Logs every event on stderr and, with a destination and a publisher,
     /// publishes it through `outbox`.
     pub fn start(target: Option<(String, Publisher)>, outbox: Outbox) -> Reporter {
-        let (sender, receiver) = mpsc::channel::<Event>();
+        let (sender, receiver) = mpsc::channel::<Box<dyn Report>>();
         let thread = std::thread::spawn(move || {
             let mut waiting = false;
             loop {
@@ -124,9 +131,9 @@ impl Reporter {
     }
 
     /// Hands an event over (never blocks on the broker).
-    pub fn send(&self, event: Event) {
+    pub fn send(&self, event: impl Report) {
         if let Some(sender) = &self.sender {
-            let _ = sender.send(event);
+            let _ = sender.send(Box::new(event));
         }
     }
 

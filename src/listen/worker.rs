@@ -23,6 +23,8 @@ pub struct Request {
     pub update: Option<Update>,
     /// The message to acknowledge when done; `None` for a poll.
     pub ticket: Option<Ticket>,
+    /// Who waits for the event (an action's mirror step).
+    pub reply: Option<Sender<Event>>,
 }
 
 /// A batch of requests answered.
@@ -55,6 +57,30 @@ struct Shared {
 pub struct Pool {
     shared: Arc<(Mutex<Shared>, Condvar)>,
     finished: Receiver<Finished>,
+}
+
+/// Asks the pool for updates from another thread (an action's mirror step).
+#[derive(Clone)]
+pub struct Submitter {
+    shared: Arc<(Mutex<Shared>, Condvar)>,
+}
+
+impl Submitter {
+    /// Asks for an update of the mirror at `path`.
+    pub fn submit(&self, path: &Path, request: Request) {
+        let mut shared = self
+            .shared
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let state = shared.states.entry(path.to_path_buf()).or_default();
+        state.waiting.push(request);
+        if !state.busy && !state.queued {
+            state.queued = true;
+            shared.queue.push_back(path.to_path_buf());
+            self.shared.1.notify_one();
+        }
+    }
 }
 
 impl Pool {
@@ -92,13 +118,13 @@ impl Pool {
 
     /// Asks for an update of the mirror at `path`.
     pub fn submit(&self, path: &Path, request: Request) {
-        let mut shared = self.lock();
-        let state = shared.states.entry(path.to_path_buf()).or_default();
-        state.waiting.push(request);
-        if !state.busy && !state.queued {
-            state.queued = true;
-            shared.queue.push_back(path.to_path_buf());
-            self.shared.1.notify_one();
+        self.submitter().submit(path, request);
+    }
+
+    /// A handle for other threads.
+    pub fn submitter(&self) -> Submitter {
+        Submitter {
+            shared: Arc::clone(&self.shared),
         }
     }
 
@@ -148,6 +174,9 @@ fn work(shared: &(Mutex<Shared>, Condvar), sender: &Sender<Finished>, host: &str
         guard.running += 1;
         drop(guard);
         let event = update(&mirror, &batch, host);
+        for reply in batch.iter().filter_map(|request| request.reply.as_ref()) {
+            let _ = reply.send(event.clone());
+        }
         let _ = sender.send(Finished {
             tickets,
             event: Some(event),
