@@ -388,6 +388,7 @@ fn package_update_messages_run_the_configured_command() {
 [[action]]
 name = "apt"
 [action.match]
+destinations = ["{topic}"]
 body = {{ package = "foo*" }}
 [[action.step]]
 kind = "exec"
@@ -412,4 +413,62 @@ argv = ["{install}", "{{body.package}}", "{{body.version}}"]
         fs::read_to_string(&installed).unwrap(),
         "foo-tools 1.2-3 apt\n"
     );
+}
+
+#[test]
+fn check_shows_what_each_action_would_do_and_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let config = dir.path().join("hookbus.toml");
+    let write = |tables: &str| {
+        fs::write(
+            &config,
+            format!(
+                "[log]\nsyslog = \"\"\n[listen]\nsubscribe = [\"/topic/c\"]\nstate_dir = \"{}\"\n{tables}",
+                dir.path().join("state").display()
+            ),
+        )
+        .unwrap()
+    };
+    let check = |extra: &[&str]| {
+        let out = std::process::Command::new(gitutil::HOOKBUS)
+            .arg("--config")
+            .arg(&config)
+            .args(["listen", "--check"])
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    write(&format!(
+        "[[action]]\nname = \"touch\"\n[action.match]\nbody = {{ package = \"foo*\" }}\n[[action.step]]\nkind = \"exec\"\nargv = [\"/usr/bin/touch\", \"{}\", \"{{body.package}}\"]\n[[action]]\nname = \"build\"\n[[action.step]]\nkind = \"http\"\nurl = \"http://127.0.0.1:9/job/{{repo}}?t={{token}}\"\ntoken = \"hunter2\"\n",
+        marker.display()
+    ));
+    let (code, out, _) = check(&[]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("action build: matches the sample"), "{out}");
+    assert!(
+        out.contains("http GET http://127.0.0.1:9/job/example?t="),
+        "{out}"
+    );
+    assert!(!out.contains("hunter2"), "{out}");
+    assert!(
+        out.contains("would fail: the message has no body line \"package\""),
+        "{out}"
+    );
+    let sample = dir.path().join("sample.json");
+    fs::write(&sample, r#"{"body": "package: foo-tools\n"}"#).unwrap();
+    let (code, out, _) = check(&["--sample", sample.to_str().unwrap()]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("action touch: matches the sample"), "{out}");
+    assert!(out.contains("foo-tools"), "{out}");
+    assert!(!marker.exists(), "--check runs nothing");
+    write("[[action]]\nname = \"bad\"\n[[action.step]]\nkind = \"exec\"\nargv = [\"/bin/echo\", \"{reop}\"]\n");
+    let (code, _, err) = check(&[]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("unknown name {reop}"), "{err}");
 }

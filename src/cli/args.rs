@@ -107,8 +107,9 @@ pub enum Command {
     /// Each message is acknowledged only after its mirrors' work finished, so
     /// nothing is lost in a crash; every mirror is also fetched at start and
     /// every [listen] poll_s. One JSON event per piece of work goes to [listen]
-    /// report through the outbox. See hookbus.toml(5) and the README's "Deploy
-    /// hosts".
+    /// report through the outbox. Messages that match an [[action]] also run
+    /// its chain of steps (http, exec, publish, mirror), once per hookbus-id.
+    /// See hookbus.toml(5) and the README's "Deploy hosts".
     Listen(ListenArgs),
     /// Serve forge webhooks (GitHub, GitLab, Gitea, Forgejo) on [webhook]
     /// listen: their pushes become the same messages a hook sends

@@ -223,9 +223,13 @@ impl Runner {
         queue.running == 0 && queue.jobs.is_empty()
     }
 
-    /// Starts no more chains; running ones go on to their end.
+    /// Starts no more chains (queued ones are dropped: their messages are not
+    /// acknowledged and come again); running ones go on to their end.
     pub fn stop(&self) {
-        lock(&self.shared).stopping = true;
+        let mut queue = lock(&self.shared);
+        queue.stopping = true;
+        queue.jobs.clear();
+        drop(queue);
         self.shared.1.notify_all();
     }
 }
