@@ -11,6 +11,7 @@
 //! ticket becomes the step's `token`, percent-encoded where `{token}` stands,
 //! which changes nothing for tickets of letters, digits and `-._~`.
 
+use crate::legacy::quote;
 use std::fmt::Write;
 use yaml_rust2::Yaml;
 
@@ -247,11 +248,6 @@ fn unique_name(taken: &mut Vec<String>, job: &JenkinsJob) -> String {
 /// Literal text in a template: braces doubled.
 fn braces(text: &str) -> String {
     text.replace('{', "{{").replace('}', "}}")
-}
-
-/// A TOML string.
-fn quote(text: &str) -> String {
-    toml::Value::String(text.to_string()).to_string()
 }
 
 #[cfg(test)]
