@@ -234,3 +234,21 @@ fn https_uses_rustls_and_a_failed_handshake_is_final() {
     assert!(error.contains("TLS"), "{error}");
     assert!(!error.contains("s3cret"), "{error}");
 }
+
+/// A 2xx whose body breaks off is still a success: the server took the request.
+#[test]
+fn a_2xx_whose_body_breaks_off_is_ok_with_what_arrived() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = [0u8; 1024];
+        let _ = stream.read(&mut request);
+        let _ = stream.write_all(b"HTTP/1.1 201 Created\r\nContent-Length: 100\r\n\r\npartial");
+    });
+    let outcome = send(&get(format!("http://{address}/job/x/build")));
+    server.join().unwrap();
+    assert!(outcome.ok(), "{outcome:?}");
+    assert_eq!((outcome.status, outcome.attempts), (Some(201), 1));
+    assert_eq!(outcome.body_tail, "partial");
+}

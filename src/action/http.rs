@@ -9,6 +9,8 @@
 //!   and so is a request that was sent but got no complete answer in time: the
 //!   server may have acted on it, and starting a build twice is worse than
 //!   reporting one failure.
+//! - A 2xx is a success even when its body breaks off (the server took the
+//!   request); the tail keeps what arrived.
 //! - Redirects are not followed: a 3xx is a failure naming the `Location`, so
 //!   the admin puts the final URL in the step (following would turn a POST into
 //!   a GET and could carry credentials to another host). Jenkins answers 201 to
@@ -142,20 +144,16 @@ fn attempt(request: &HttpRequest, shown: &str) -> Attempt {
         .get(http::header::LOCATION)
         .and_then(|value| value.to_str().ok())
         .map(redact_url);
+    // A body that breaks off keeps what came: the status already said it all.
     let mut tail = Tail::default();
-    let read = std::io::copy(
+    let _ = std::io::copy(
         &mut response.body_mut().as_reader().take(MAX_READ),
         &mut tail,
     );
     let body_tail = tail.text();
-    let error = match (status, read) {
-        (200..=299, Ok(_)) => None,
-        (200..=299, Err(error)) => Some(format!(
-            "{} {shown}: HTTP {status}, then the body broke off: {}",
-            request.method,
-            describe_io(&error, request.timeout)
-        )),
-        (300..=399, _) => Some(format!(
+    let error = match status {
+        200..=299 => None,
+        300..=399 => Some(format!(
             "{} {shown}: HTTP {status} redirect to {} not followed: put the final URL in the step",
             request.method,
             location.as_deref().unwrap_or("(no Location)")
@@ -277,7 +275,11 @@ fn describe(error: &ureq::Error, request: &HttpRequest) -> (String, bool) {
         {
             (tls_failure(error), false)
         }
-        E::Io(io) => (describe_io(io, request.timeout), false),
+        E::Io(io) if io.kind() == Kind::TimedOut => (
+            format!("no complete answer within {:?}", request.timeout),
+            false,
+        ),
+        E::Io(io) => (io.to_string(), false),
         E::Tls(_) | E::Rustls(_) => (tls_failure(error), false),
         E::BadUri(_) => ("invalid URL".to_string(), false),
         other => (scrub(&other.to_string(), request), false),
@@ -286,13 +288,6 @@ fn describe(error: &ureq::Error, request: &HttpRequest) -> (String, bool) {
 
 fn tls_failure(error: &ureq::Error) -> String {
     format!("TLS: {error} (hookbus trusts the system's CA certificates: install the CA that signed the server's certificate, and use https only where the server speaks TLS)")
-}
-
-fn describe_io(error: &std::io::Error, timeout: Duration) -> String {
-    match error.kind() {
-        std::io::ErrorKind::TimedOut => format!("no complete answer within {timeout:?}"),
-        _ => error.to_string(),
-    }
 }
 
 /// Removes the URL's query and credentials from a message we did not write.

@@ -12,6 +12,7 @@ pub mod config;
 pub mod exec;
 pub mod facts;
 pub mod http;
+pub mod legacy;
 pub mod matcher;
 pub mod run;
 pub mod step;

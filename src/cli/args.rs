@@ -333,8 +333,15 @@ pub enum CtlAction {
 #[derive(Debug, Subcommand)]
 pub enum ConfigAction {
     /// Print the hookbus.toml equivalent of the seed's Ruby config
-    /// (stomp-postrec.yaml, svn-stomp.yaml, or the deploy daemon's
-    /// stomp-git.yaml), with comments where its options were silently ignored
+    /// (stomp-postrec.yaml, svn-stomp.yaml, or the deploy daemons'
+    /// stomp-git.yaml and stomp-jenkins.yaml), with comments where its options
+    /// were silently ignored
+    ///
+    /// stomp-jenkins.yaml becomes one [[action]] per Jenkins job: the same GET
+    /// {jenkins-url}/job/JOB/build?token=TICKET (job names byte for byte, the
+    /// ticket as the step's token), ignore_refs kept, and the report line as an
+    /// on_success publish step; entries and keys that were not converted are
+    /// named in comments.
     ImportLegacy {
         /// The seed's YAML file
         file: PathBuf,
