@@ -382,12 +382,16 @@ _hookbus() {
             return 0
             ;;
         hookbus__subcmd__listen)
-            opts="-v -h --config --verbose --help"
+            opts="-v -h --check --sample --config --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --sample)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -62,10 +62,10 @@ complete -c hookbus -n "__fish_hookbus_using_subcommand install" -s h -l help -d
 complete -c hookbus -n "__fish_hookbus_using_subcommand config; and not __fish_seen_subcommand_from import-legacy" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand config; and not __fish_seen_subcommand_from import-legacy" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
 complete -c hookbus -n "__fish_hookbus_using_subcommand config; and not __fish_seen_subcommand_from import-legacy" -s h -l help -d 'Print help'
-complete -c hookbus -n "__fish_hookbus_using_subcommand config; and not __fish_seen_subcommand_from import-legacy" -f -a "import-legacy" -d 'Print the hookbus.toml equivalent of the seed\'s Ruby config (stomp-postrec.yaml, svn-stomp.yaml, or the deploy daemon\'s stomp-git.yaml), with comments where its options were silently ignored'
+complete -c hookbus -n "__fish_hookbus_using_subcommand config; and not __fish_seen_subcommand_from import-legacy" -f -a "import-legacy" -d 'Print the hookbus.toml equivalent of the seed\'s Ruby config (stomp-postrec.yaml, svn-stomp.yaml, or the deploy daemons\' stomp-git.yaml and stomp-jenkins.yaml), with comments where its options were silently ignored'
 complete -c hookbus -n "__fish_hookbus_using_subcommand config; and __fish_seen_subcommand_from import-legacy" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand config; and __fish_seen_subcommand_from import-legacy" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
-complete -c hookbus -n "__fish_hookbus_using_subcommand config; and __fish_seen_subcommand_from import-legacy" -s h -l help -d 'Print help'
+complete -c hookbus -n "__fish_hookbus_using_subcommand config; and __fish_seen_subcommand_from import-legacy" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hookbus -n "__fish_hookbus_using_subcommand svn-post-commit" -l name -d 'The repository\'s name in messages [default: its path below [repos] base, else its directory name]' -r
 complete -c hookbus -n "__fish_hookbus_using_subcommand svn-post-commit" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand svn-post-commit" -l dry-run -d 'Print the messages as JSON lines instead of sending them'
@@ -106,7 +106,9 @@ complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and __fish_seen_
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and __fish_seen_subcommand_from retry" -l all -d 'Every dead letter'
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and __fish_seen_subcommand_from retry" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and __fish_seen_subcommand_from retry" -s h -l help -d 'Print help'
+complete -c hookbus -n "__fish_hookbus_using_subcommand listen" -l sample -d 'With --check: the sample message, a JSON object {"headers": {NAME: VALUE, ...}, "body": TEXT}' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand listen" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand listen" -l check -d 'Check the config and print each [[action]] with what it would do for a sample message (a branch push of repo "example" unless --sample); nothing is run or sent'
 complete -c hookbus -n "__fish_hookbus_using_subcommand listen" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
 complete -c hookbus -n "__fish_hookbus_using_subcommand listen" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hookbus -n "__fish_hookbus_using_subcommand webhook" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F

@@ -54,6 +54,9 @@ pub struct Config {
     /// `hookbus listen`: the local clones it keeps up to date.
     #[serde(default, rename = "mirror")]
     pub mirrors: Vec<crate::listen::config::MirrorConfig>,
+    /// `hookbus listen`: what it does for messages besides mirrors.
+    #[serde(default, rename = "action")]
+    pub actions: Vec<crate::action::config::ActionConfig>,
     /// `hookbus webhook`: forge pushes over HTTP.
     pub webhook: Option<crate::webhook::WebhookConfig>,
     /// The file this was read from, if any (for messages and permission checks).
@@ -287,6 +290,7 @@ impl Config {
             BrokerUrl::parse(&broker.url).context("[broker] url")?;
         }
         crate::listen::config::validate(config.listen.as_ref(), &config.mirrors)?;
+        crate::action::config::compile_from(&config)?;
         if let Some(group) = &config.outbox.group {
             config.outbox.gid = Some(group_id(group).context("[outbox] group")?);
         }

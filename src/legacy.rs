@@ -1,7 +1,8 @@
 //! Migration from the seed's Ruby configs (`stomp-postrec.yaml`,
 //! `svn-stomp.yaml`, and the deploy-host daemon's `stomp-git.yaml`): reads
 //! their keys (`rserver`, `stomp-options`, `trigger-topic`, `report-topic`,
-//! `listen-topic`, `repo-list`) and writes the equivalent hookbus.toml, with
+//! `listen-topic`, `repo-list`; stomp-jenkins' `jenkins-url`, `jenkins-projects`
+//! or `REPO: TICKET` entries) and writes the equivalent hookbus.toml, with
 //! comments wherever the Ruby client behaved differently from what the file said.
 
 use anyhow::{bail, Context, Result};
@@ -42,6 +43,8 @@ pub struct LegacyConfig {
     pub listen_topic: Option<String>,
     /// stomp-git's `repo-list`.
     pub mirrors: Vec<crate::listen::legacy::LegacyMirror>,
+    /// stomp-jenkins: the Jenkins jobs it started.
+    pub jenkins: Option<crate::action::legacy::LegacyJenkins>,
 }
 
 impl LegacyConfig {
@@ -52,6 +55,7 @@ impl LegacyConfig {
             bail!("expected a YAML mapping with rserver, trigger-topic, … at the top");
         };
         let mut legacy = LegacyConfig::default();
+        let (mut jenkins_url, mut jenkins_projects, mut others) = (None, None, Vec::new());
         for (key, value) in map {
             let key = scalar(&key);
             match key.trim_start_matches(':') {
@@ -61,8 +65,32 @@ impl LegacyConfig {
                 "stomp-options" => legacy.stomp_options = flatten(&value),
                 "listen-topic" => legacy.listen_topic = Some(scalar(&value)),
                 "repo-list" => legacy.mirrors = crate::listen::legacy::mirrors(&value, scalar),
-                _ => legacy.ignored_keys.push(key),
+                "jenkins-url" => jenkins_url = Some(scalar(&value)),
+                "jenkins-projects" => jenkins_projects = Some(value),
+                _ => others.push((key, value)),
             }
+        }
+        legacy.ignored_keys = match (jenkins_url, &jenkins_projects) {
+            (None, None) => others.into_iter().map(|(key, _)| key).collect(),
+            (url, projects) => {
+                let url = url.unwrap_or_default();
+                let (jenkins, rest) = crate::action::legacy::LegacyJenkins::read(
+                    &url,
+                    projects.as_ref(),
+                    &others,
+                    scalar,
+                );
+                legacy.jenkins = Some(jenkins);
+                rest
+            }
+        };
+        if legacy.jenkins.as_ref().is_some_and(|j| j.url.is_empty()) {
+            bail!(
+                "jenkins-projects without jenkins-url: add the Jenkins base URL stomp-jenkins used"
+            );
+        }
+        if legacy.jenkins.is_some() && legacy.listen_topic.is_none() {
+            bail!("jenkins-url or jenkins-projects without listen-topic: add the topic stomp-jenkins listened to");
         }
         if legacy.rserver.is_none()
             && legacy.trigger_topic.is_none()
@@ -104,11 +132,16 @@ impl LegacyConfig {
         }
         if let Some(topic) = &self.listen_topic {
             let report = self.report_topic.as_deref().map(destination);
+            // stomp-jenkins reported with its own text: a publish step, not [listen] report
+            let listen_report = report.as_deref().filter(|_| self.jenkins.is_none());
             out.push_str(&crate::listen::legacy::to_toml(
                 &destination(topic),
-                report.as_deref(),
+                listen_report,
                 &self.mirrors,
             ));
+            if let Some(jenkins) = &self.jenkins {
+                out.push_str(&jenkins.to_toml(&destination(topic), report.as_deref()));
+            }
         } else if let Some(topic) = &self.report_topic {
             let _ = writeln!(
                 out,
@@ -253,7 +286,7 @@ fn destination(topic: &str) -> String {
 }
 
 /// A TOML basic string.
-fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     toml::Value::String(text.to_string()).to_string()
 }
 
@@ -366,5 +399,7 @@ mod tests {
         assert!(LegacyConfig::parse("- a\n- b\n").is_err());
         assert!(LegacyConfig::parse("other: 1\n").is_err());
         assert!(LegacyConfig::parse("rserver: [unclosed\n").is_err());
+        assert!(LegacyConfig::parse("rserver: s://h\njenkins-url: http://j\n").is_err());
+        assert!(LegacyConfig::parse("listen-topic: t\njenkins-projects: {}\n").is_err());
     }
 }

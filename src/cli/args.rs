@@ -111,11 +111,13 @@ pub enum Command {
     /// Each message is acknowledged only after its mirrors' work finished, so
     /// nothing is lost in a crash; every mirror is also fetched at start and
     /// every [listen] poll_s. One JSON event per piece of work goes to [listen]
-    /// report through the outbox. `hookbus ctl` talks to it through [listen]
-    /// state_dir/control.sock; each mirror's state (FROZEN, ROLLED-BACK, …)
-    /// is kept in state_dir and survives restarts; one daemon per state_dir.
+    /// report through the outbox. Messages that match an [[action]] also run
+    /// its chain of steps (http, exec, publish, mirror), once per hookbus-id.
+    /// `hookbus ctl` talks to it through [listen] state_dir/control.sock; each
+    /// mirror's state (FROZEN, ROLLED-BACK, …) is kept in state_dir and
+    /// survives restarts; one daemon per state_dir.
     /// See hookbus.toml(5) and the README's "Deploy hosts".
-    Listen,
+    Listen(ListenArgs),
     /// Serve forge webhooks (GitHub, GitLab, Gitea, Forgejo) on [webhook]
     /// listen: their pushes become the same messages a hook sends
     ///
@@ -152,6 +154,19 @@ pub enum Command {
 
 // The options of each command, in the order of `Command` (plain comments: a
 // doc comment here would replace the command's own help).
+
+#[derive(Debug, clap::Args)]
+pub struct ListenArgs {
+    /// Check the config and print each [[action]] with what it would do for
+    /// a sample message (a branch push of repo "example" unless --sample);
+    /// nothing is run or sent
+    #[arg(long)]
+    pub check: bool,
+    /// With --check: the sample message, a JSON object {"headers": {NAME:
+    /// VALUE, ...}, "body": TEXT}
+    #[arg(long, value_name = "FILE", requires = "check")]
+    pub sample: Option<PathBuf>,
+}
 
 #[derive(Debug, clap::Args)]
 pub struct PostReceiveArgs {
@@ -318,8 +333,15 @@ pub enum CtlAction {
 #[derive(Debug, Subcommand)]
 pub enum ConfigAction {
     /// Print the hookbus.toml equivalent of the seed's Ruby config
-    /// (stomp-postrec.yaml, svn-stomp.yaml, or the deploy daemon's
-    /// stomp-git.yaml), with comments where its options were silently ignored
+    /// (stomp-postrec.yaml, svn-stomp.yaml, or the deploy daemons'
+    /// stomp-git.yaml and stomp-jenkins.yaml), with comments where its options
+    /// were silently ignored
+    ///
+    /// stomp-jenkins.yaml becomes one [[action]] per Jenkins job: the same GET
+    /// {jenkins-url}/job/JOB/build?token=TICKET (job names byte for byte, the
+    /// ticket as the step's token), ignore_refs kept, and the report line as an
+    /// on_success publish step; entries and keys that were not converted are
+    /// named in comments.
     ImportLegacy {
         /// The seed's YAML file
         file: PathBuf,

@@ -1,11 +1,39 @@
-//! `hookbus listen`: the deploy-host daemon, run until SIGTERM.
+//! `hookbus listen`: the deploy-host daemon, run until SIGTERM; with
+//! `--check`, what its actions would do for a sample message.
 
+use super::args::ListenArgs;
 use super::report::{Failure, Status, WithStatus};
+use hookbus::action::check;
 use hookbus::config::Config;
 use std::path::PathBuf;
 
 /// Runs the daemon; `config_file` is what SIGHUP reads again. Its startup
 /// failures (no [listen], a bad mirror, an unknown user) are config errors.
-pub fn listen(config: Config, config_file: Option<PathBuf>) -> Result<(), Failure> {
+pub fn listen(
+    config: Config,
+    config_file: Option<PathBuf>,
+    args: &ListenArgs,
+) -> Result<(), Failure> {
+    if args.check {
+        return show_actions(&config, args);
+    }
     hookbus::listen::run(config, config_file).status(Status::Config)
+}
+
+/// Prints every action and what it would do for the sample.
+fn show_actions(config: &Config, args: &ListenArgs) -> Result<(), Failure> {
+    let actions = hookbus::action::config::compile_from(config).status(Status::Config)?;
+    let sample = match &args.sample {
+        Some(file) => std::fs::read_to_string(file)
+            .map_err(anyhow::Error::from)
+            .and_then(|text| check::sample_from_json(&text))
+            .map_err(|error| error.context(format!("--sample {}", file.display())))
+            .status(Status::Input)?,
+        None => check::sample(),
+    };
+    print!(
+        "{}",
+        check::describe(&actions, &sample, &hookbus::listen::host_name())
+    );
+    Ok(())
 }

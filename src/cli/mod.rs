@@ -63,7 +63,7 @@ fn run(cli: &Cli, out: &mut dyn Write, reporter: &mut Reporter) -> Result<(), Fa
         Command::Flush(args) => outbox::flush(args, &config, reporter),
         Command::Outbox { action } => outbox::outbox(action, &config, out, reporter),
         Command::Install(args) => install::install(args, &config, out, reporter),
-        Command::Listen => listen::listen(config, cli.config.clone()),
+        Command::Listen(args) => listen::listen(config, cli.config.clone(), args),
         Command::Webhook => webhook::serve(&config, reporter),
         Command::Fleet(args) => fleet::fleet(args, &config, out, reporter),
         Command::Ctl(args) => ctl::ctl(args, &config, out),

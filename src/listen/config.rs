@@ -49,10 +49,26 @@ pub struct ListenConfig {
     /// `state_dir/control.sock` (mode 0660) with `hookbus ctl`; none: the
     /// daemon's own group. Read at start only.
     pub control_group: Option<String>,
+    /// How long the actions started for a message (by `hookbus-id`) are
+    /// remembered, across restarts, so a redelivery does not start them again.
+    #[serde(default = "default_remember_hours")]
+    pub remember_hours: u64,
+    /// Action chains run at the same time (threads of their own, apart from
+    /// the mirrors' `workers`).
+    #[serde(default = "default_action_workers")]
+    pub action_workers: usize,
 }
 
 fn default_presence_s() -> u64 {
     60
+}
+
+fn default_remember_hours() -> u64 {
+    72
+}
+
+fn default_action_workers() -> usize {
+    4
 }
 
 fn default_heartbeat_ms() -> u64 {
@@ -133,6 +149,12 @@ impl ListenConfig {
             address.parse::<std::net::SocketAddr>().with_context(|| {
                 format!("metrics {address:?}: write IP:PORT, e.g. \"127.0.0.1:9750\"")
             })?;
+        }
+        if self.action_workers == 0 {
+            bail!("action_workers must be at least 1");
+        }
+        if self.remember_hours == 0 {
+            bail!("remember_hours must be at least 1: a redelivery must not start an action again");
         }
         if let Some(host) = &self.host {
             if host.is_empty() || host.chars().any(|c| c.is_control() || c.is_whitespace()) {

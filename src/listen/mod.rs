@@ -5,6 +5,7 @@
 //! module is only the loop around them: the link to the broker, polls,
 //! acknowledgements, signals.
 
+pub mod actions;
 pub mod config;
 pub mod control;
 pub mod exporter;
@@ -18,11 +19,14 @@ pub mod operate;
 pub mod plan;
 pub mod presence;
 pub mod publish;
+pub mod remember;
 pub mod report;
 pub mod status;
 pub mod telemetry;
 pub mod worker;
 
+use crate::action::facts::Facts;
+use crate::action::Action;
 use crate::config::Config;
 use crate::deliver::outbox::Outbox;
 use crate::stomp::subscriber::{AckToken, SubscribeSpec};
@@ -61,6 +65,10 @@ struct Settings {
     state_dir: PathBuf,
     /// The control socket's group (read at start only).
     control_group: Option<u32>,
+    actions: Vec<Arc<Action>>,
+    action_workers: usize,
+    remembered: remember::Remembered,
+    mirror_wait: Duration,
 }
 
 impl Settings {
@@ -104,7 +112,17 @@ impl Settings {
                 },
             });
         }
+        let actions = crate::action::config::compile_from(config)?;
+        let remembered = remember::Remembered::open(
+            listen.state_dir.join("actions"),
+            Duration::from_secs(listen.remember_hours * 3600),
+        )?;
         Ok(Settings {
+            actions: actions.into_iter().map(Arc::new).collect(),
+            action_workers: listen.action_workers,
+            remembered,
+            // A clone, a fetch and a checkout, each bounded by git's timeout.
+            mirror_wait: listen.git_timeout() * 4,
             spec: SubscribeSpec {
                 destinations: listen.subscribe.clone(),
                 durable: listen.durable.clone(),
@@ -187,12 +205,16 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
     )?;
     let pool = Pool::start(
         settings.workers,
-        host,
+        host.clone(),
         settings.mirrors.clone(),
         board.clone(),
     );
     let reporter = start_reporter(&settings)?;
+    settings.remembered.expire();
+    let context = action_context(&settings, &pool, host)?;
     let mut daemon = Daemon {
+        actions: actions::Runner::start(settings.action_workers),
+        context,
         link: Link::new(),
         settings,
         pool,
@@ -208,8 +230,9 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
         server,
     };
     eprintln!(
-        "hookbus: listen: started with {} mirror(s), subscribing to {}",
+        "hookbus: listen: started with {} mirror(s) and {} action(s), subscribing to {}",
         daemon.settings.mirrors.len(),
+        daemon.settings.actions.len(),
         daemon.settings.spec.destinations.join(", ")
     );
     while !signals.stop.load(Ordering::Relaxed) {
@@ -224,6 +247,8 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
 
 struct Daemon {
     settings: Settings,
+    actions: actions::Runner,
+    context: Arc<actions::Context>,
     link: Link,
     pool: Pool,
     reporter: Reporter,
@@ -270,9 +295,17 @@ impl Daemon {
     fn received(&mut self, headers: Vec<(String, String)>, body: &[u8], ack: AckToken) {
         self.counts.received += 1;
         self.telemetry.metrics.message_received();
+        let facts = Arc::new(Facts::read(&headers, body));
+        let chains: Vec<Arc<Action>> = (self.settings.actions.iter())
+            .filter(|action| action.matcher.matches(&facts))
+            .cloned()
+            .collect();
         let mirrors = self.settings.mirrors.iter().map(|mirror| &mirror.config);
         let (update, wanted) = match plan::decide(&headers, body, &self.seen, mirrors) {
-            Decision::Update(update, wanted) => (update, wanted),
+            Decision::Update(update, wanted) => (Some(update), wanted),
+            Decision::Skip(Skip::Unusable(_) | Skip::Unwanted) if !chains.is_empty() => {
+                (None, Vec::new())
+            }
             Decision::Skip(skip) => {
                 match skip {
                     Skip::Duplicate => self.telemetry.metrics.duplicate(),
@@ -298,18 +331,26 @@ impl Daemon {
             Pending {
                 ack,
                 generation: self.link.generation(),
-                remaining: wanted.len(),
-                id: update.id.clone(),
+                remaining: wanted.len() + chains.len(),
+                id: facts.id(),
                 sent_at: telemetry::sent_at(&headers),
             },
         );
         for path in &wanted {
             let request = Request {
-                update: Some(update.clone()),
+                update: update.clone(),
                 ticket: Some(ticket),
                 ..Request::default()
             };
             self.pool.submit(path, request);
+        }
+        for action in chains {
+            self.actions.submit(actions::Job {
+                ticket,
+                action,
+                facts: Arc::clone(&facts),
+                context: Arc::clone(&self.context),
+            });
         }
     }
 
@@ -330,22 +371,37 @@ impl Daemon {
                 self.reporter.send_then(event, answer);
             }
             for ticket in finished.tickets {
-                let Some(pending) = self.pending.get_mut(&ticket) else {
-                    continue;
-                };
-                pending.remaining -= 1;
-                if pending.remaining > 0 {
-                    continue;
-                }
-                let pending = self.pending.remove(&ticket).expect("looked up above");
-                if let Some(id) = pending.id {
-                    self.seen.insert(id);
-                }
-                if pending.generation == self.link.generation() {
-                    self.telemetry.metrics.acked();
-                    self.link.ack(&pending.ack);
-                }
+                self.answered(ticket);
             }
+        }
+        for done in self.actions.finished() {
+            match done {
+                actions::Done::Step(event) => {
+                    let ok = event.result == "ok";
+                    self.telemetry.metrics.action_run(&event.action, ok);
+                    self.reporter.send(*event);
+                }
+                actions::Done::Chain(ticket) => self.answered(ticket),
+            }
+        }
+    }
+
+    /// One piece of a message's work is done; the last one acknowledges it.
+    fn answered(&mut self, ticket: Ticket) {
+        let Some(pending) = self.pending.get_mut(&ticket) else {
+            return;
+        };
+        pending.remaining -= 1;
+        if pending.remaining > 0 {
+            return;
+        }
+        let pending = self.pending.remove(&ticket).expect("looked up above");
+        if let Some(id) = pending.id {
+            self.seen.insert(id);
+        }
+        if pending.generation == self.link.generation() {
+            self.telemetry.metrics.acked();
+            self.link.ack(&pending.ack);
         }
     }
 
@@ -368,14 +424,21 @@ impl Daemon {
                 }
                 self.pool.set_mirrors(settings.mirrors.clone());
                 self.board.set_mirrors(&mirror_configs(&settings));
+                match action_context(&settings, &self.pool, self.context.host.clone()) {
+                    Ok(context) => self.context = context,
+                    Err(error) => eprintln!(
+                        "hookbus: listen: actions keep their old broker settings: {error:#}"
+                    ),
+                }
                 self.settings = settings;
                 self.next_poll = Instant::now();
                 if reconnect {
                     self.link.drop_connection("the config changed");
                 }
                 eprintln!(
-                    "hookbus: listen: config reloaded: {} mirror(s){}",
+                    "hookbus: listen: config reloaded: {} mirror(s), {} action(s){}",
                     self.settings.mirrors.len(),
+                    self.settings.actions.len(),
                     if reconnect { ", reconnecting" } else { "" }
                 );
             }
@@ -389,8 +452,14 @@ impl Daemon {
     /// messages are acknowledged, then goodbye.
     fn shut_down(mut self) {
         eprintln!("hookbus: listen: stopping");
-        self.pool.stop();
+        self.actions.stop();
         let until = Instant::now() + STOP_WAIT;
+        // Running chains may still ask for a mirror's update.
+        while !self.actions.idle() && Instant::now() < until {
+            self.collect();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.pool.stop();
         while !self.pool.idle() && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -424,8 +493,20 @@ fn mirror_configs(settings: &Settings) -> Vec<config::MirrorConfig> {
     settings.mirrors.iter().map(|m| m.config.clone()).collect()
 }
 
+/// What action steps need from the daemon, for `settings`.
+fn action_context(settings: &Settings, pool: &Pool, host: String) -> Result<Arc<actions::Context>> {
+    Ok(Arc::new(actions::Context {
+        host,
+        outbox: settings.outbox.clone(),
+        publisher: Publisher::new(settings.broker.clone())?,
+        mirrors: pool.submitter(),
+        remembered: settings.remembered.clone(),
+        mirror_wait: settings.mirror_wait,
+    }))
+}
+
 /// This machine's name, for reports.
-fn host_name() -> String {
+pub fn host_name() -> String {
     let mut buffer = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname NUL-terminates
     // within it on success.

@@ -17,6 +17,25 @@ const RETRY_EVERY: Duration = Duration::from_secs(30);
 /// How long the reporter waits for the outbox lock.
 const LOCK_WAIT: Duration = Duration::from_secs(5);
 
+/// Something reported: logged as one line, published as one message.
+pub trait Report: Send + 'static {
+    /// The one log line.
+    fn log_line(&self) -> String;
+    /// The message's subject.
+    fn subject(&self) -> String;
+    /// Headers naming what it is about (a consumer can select on them).
+    fn headers(&self) -> Vec<(String, String)>;
+    /// The JSON body.
+    fn json(&self) -> serde_json::Result<Vec<u8>>;
+
+    /// The message published to `destination`.
+    fn message(&self, destination: &str) -> anyhow::Result<Message> {
+        let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+        headers.extend(self.headers());
+        Message::compose(destination, Some(&self.subject()), &headers, self.json()?)
+    }
+}
+
 /// One piece of work, as reported.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Event {
@@ -56,9 +75,8 @@ pub struct Event {
     pub command: Option<String>,
 }
 
-impl Event {
-    /// The one log line.
-    pub fn log_line(&self) -> String {
+impl Report for Event {
+    fn log_line(&self) -> String {
         let mut line = format!(
             "listen: {} {} ({}, {} message(s), {} ms)",
             self.mirror, self.result, self.mode, self.messages, self.duration_ms
@@ -81,24 +99,31 @@ impl Event {
         line
     }
 
-    fn message(&self, destination: &str) -> anyhow::Result<Message> {
-        let body = serde_json::to_vec(self)?;
-        let headers = [
-            ("content-type".to_string(), "application/json".to_string()),
+    fn subject(&self) -> String {
+        format!("{} {} {}", self.host, self.mirror, self.result)
+    }
+
+    fn headers(&self) -> Vec<(String, String)> {
+        vec![
             ("mirror".to_string(), self.mirror.clone()),
             ("result".to_string(), self.result.clone()),
-        ];
-        let subject = format!("{} {} {}", self.host, self.mirror, self.result);
-        Message::compose(destination, Some(&subject), &headers, body)
+        ]
+    }
+
+    fn json(&self) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(self)
     }
 }
 
 /// What runs once an event is stored (answers to `hookbus ctl`).
 type Then = Box<dyn FnOnce() + Send>;
 
+/// An event handed to the reporter's thread, with what runs once it is stored.
+type Handed = (Box<dyn Report>, Option<Then>);
+
 /// Where events go.
 pub struct Reporter {
-    sender: Option<Sender<(Event, Option<Then>)>>,
+    sender: Option<Sender<Handed>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -106,7 +131,7 @@ impl Reporter {
     /// Logs every event on stderr and, with a destination and a publisher,
     /// publishes it through `outbox`.
     pub fn start(target: Option<(String, Publisher)>, outbox: Outbox) -> Reporter {
-        let (sender, receiver) = mpsc::channel::<(Event, Option<Then>)>();
+        let (sender, receiver) = mpsc::channel::<Handed>();
         let thread = std::thread::spawn(move || {
             let mut waiting = false;
             loop {
@@ -143,17 +168,17 @@ impl Reporter {
     }
 
     /// Hands an event over (never blocks on the broker).
-    pub fn send(&self, event: Event) {
+    pub fn send(&self, event: impl Report) {
         if let Some(sender) = &self.sender {
-            let _ = sender.send((event, None));
+            let _ = sender.send((Box::new(event), None));
         }
     }
 
     /// Hands an event over; `then` runs once it is logged and stored in the
     /// outbox, so that what it announces survives a crash.
-    pub fn send_then(&self, event: Event, then: impl FnOnce() + Send + 'static) {
+    pub fn send_then(&self, event: impl Report, then: impl FnOnce() + Send + 'static) {
         if let Some(sender) = &self.sender {
-            let _ = sender.send((event, Some(Box::new(then))));
+            let _ = sender.send((Box::new(event), Some(Box::new(then))));
         }
     }
 

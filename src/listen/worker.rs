@@ -28,6 +28,8 @@ pub struct Request {
     pub ticket: Option<Ticket>,
     /// A `hookbus ctl` command, run before the batch's update.
     pub control: Option<Job>,
+    /// Who waits for the event (an action's mirror step).
+    pub reply: Option<Sender<Event>>,
 }
 
 /// A batch of requests answered.
@@ -62,6 +64,30 @@ struct Shared {
 pub struct Pool {
     shared: Arc<(Mutex<Shared>, Condvar)>,
     finished: Receiver<Finished>,
+}
+
+/// Asks the pool for updates from another thread (an action's mirror step).
+#[derive(Clone)]
+pub struct Submitter {
+    shared: Arc<(Mutex<Shared>, Condvar)>,
+}
+
+impl Submitter {
+    /// Asks for an update of the mirror at `path`.
+    pub fn submit(&self, path: &Path, request: Request) {
+        let mut shared = self
+            .shared
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let state = shared.states.entry(path.to_path_buf()).or_default();
+        state.waiting.push(request);
+        if !state.busy && !state.queued {
+            state.queued = true;
+            shared.queue.push_back(path.to_path_buf());
+            self.shared.1.notify_one();
+        }
+    }
 }
 
 impl Pool {
@@ -101,13 +127,13 @@ impl Pool {
 
     /// Asks for an update of the mirror at `path`.
     pub fn submit(&self, path: &Path, request: Request) {
-        let mut shared = self.lock();
-        let state = shared.states.entry(path.to_path_buf()).or_default();
-        state.waiting.push(request);
-        if !state.busy && !state.queued {
-            state.queued = true;
-            shared.queue.push_back(path.to_path_buf());
-            self.shared.1.notify_one();
+        self.submitter().submit(path, request);
+    }
+
+    /// A handle for other threads.
+    pub fn submitter(&self) -> Submitter {
+        Submitter {
+            shared: Arc::clone(&self.shared),
         }
     }
 
@@ -160,6 +186,13 @@ fn work(shared: &(Mutex<Shared>, Condvar), sender: &Sender<Finished>, host: &str
         let events = operate::batch(&mirror, &batch, host, board, || {
             update(&mirror, &batch, host, board)
         });
+        // An action's mirror step waits for the update's event: the last one
+        // (a request with a reply always asks for an update).
+        if let Some((event, _)) = events.last() {
+            for reply in batch.iter().filter_map(|request| request.reply.as_ref()) {
+                let _ = reply.send(event.clone());
+            }
+        }
         // The tickets go with the last event: acknowledged after all the work
         // (a batch with tickets always has an update, so an event).
         let (mut tickets, last) = (tickets, events.len().saturating_sub(1));

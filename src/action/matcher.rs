@@ -1,0 +1,150 @@
+//! `[action.match]`, compiled: does a message start an action?
+
+use super::config::MatchConfig;
+use super::facts::Facts;
+use anyhow::{Context, Result};
+use glob::Pattern;
+
+/// A compiled match: every given field must hold.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    destinations: Vec<String>,
+    repo: Vec<Pattern>,
+    refname: Vec<Pattern>,
+    change: Vec<String>,
+    project: Vec<Pattern>,
+    headers: Vec<(String, String)>,
+    ignore_refs: Option<regex::Regex>,
+    body: Vec<(String, Pattern)>,
+}
+
+fn globs(key: &str, patterns: &[String]) -> Result<Vec<Pattern>> {
+    patterns
+        .iter()
+        .map(|text| Pattern::new(text).with_context(|| format!("{key}: bad glob {text:?}")))
+        .collect()
+}
+
+/// True when no pattern is given or one matches `value`.
+fn any(patterns: &[Pattern], value: &str) -> bool {
+    patterns.is_empty() || patterns.iter().any(|pattern| pattern.matches(value))
+}
+
+impl Matcher {
+    /// Compiles a match table.
+    pub fn compile(config: &MatchConfig) -> Result<Matcher> {
+        let ignore_refs = match &config.ignore_refs {
+            Some(text) => Some(
+                regex::Regex::new(text)
+                    .with_context(|| format!("ignore_refs: bad regular expression {text:?}"))?,
+            ),
+            None => None,
+        };
+        let body = config
+            .body
+            .iter()
+            .map(|(key, value)| {
+                let pattern = Pattern::new(value)
+                    .with_context(|| format!("body.{key}: bad glob {value:?}"))?;
+                Ok((key.to_ascii_lowercase(), pattern))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Matcher {
+            destinations: config.destinations.clone(),
+            repo: globs("repo", &config.repo)?,
+            refname: globs("refname", &config.refname)?,
+            change: config.change.clone(),
+            project: globs("project", &config.project)?,
+            headers: config.headers.clone().into_iter().collect(),
+            ignore_refs,
+            body,
+        })
+    }
+
+    /// True when `facts` match every given field.
+    pub fn matches(&self, facts: &Facts) -> bool {
+        let refname = facts.refname();
+        (self.destinations.is_empty() || self.destinations.contains(&facts.destination))
+            && any(&self.repo, &facts.repo())
+            && any(&self.refname, &refname)
+            && (self.change.is_empty() || self.change.contains(&facts.change()))
+            && any(&self.project, &facts.project())
+            && self
+                .headers
+                .iter()
+                .all(|(name, value)| facts.header(name).as_deref() == Some(value.as_str()))
+            && !self
+                .ignore_refs
+                .as_ref()
+                .is_some_and(|ignore| ignore.is_match(&refname))
+            && self.body.iter().all(|(key, pattern)| {
+                facts
+                    .body_key(key)
+                    .is_some_and(|value| pattern.matches(&value))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matcher(text: &str) -> Matcher {
+        Matcher::compile(&toml::from_str(text).unwrap()).unwrap()
+    }
+
+    fn facts(headers: &[(&str, &str)], body: &str) -> Facts {
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Facts::read(&headers, body.as_bytes())
+    }
+
+    #[test]
+    fn every_given_field_must_match() {
+        let m = matcher(
+            "destinations = ['/topic/c']\nrepo = ['web-*']\nrefname = ['refs/heads/*', 'refs/tags/*']\nignore_refs = 'refs/tags/jenkins-.*'\nheaders = { reftype = 'branch' }",
+        );
+        let base = [
+            ("destination", "/topic/c"),
+            ("repo", "web-a"),
+            ("reftype", "branch"),
+        ];
+        let with = |refname: &str| {
+            let mut headers = base.to_vec();
+            headers.push(("refname", refname));
+            facts(&headers, "")
+        };
+        assert!(m.matches(&with("refs/heads/main")));
+        assert!(m.matches(&with("refs/tags/v1")));
+        assert!(!m.matches(&with("refs/tags/jenkins-12")), "ignore_refs");
+        assert!(!m.matches(&with("refs/notes/x")));
+        assert!(!m.matches(&facts(
+            &[("destination", "/topic/c"), ("repo", "web-a")],
+            ""
+        )));
+        assert!(!m.matches(&facts(
+            &[
+                ("destination", "/topic/other"),
+                ("repo", "web-a"),
+                ("reftype", "branch")
+            ],
+            ""
+        )));
+        assert!(matcher("").matches(&facts(&[], "anything")));
+    }
+
+    #[test]
+    fn projects_and_body_lines_match_text_messages() {
+        let m = matcher("body = { package = 'foo*' }");
+        assert!(m.matches(&facts(&[], "Package: foo-tools\nversion: 2\n")));
+        assert!(!m.matches(&facts(&[], "package: bar\n")));
+        assert!(!m.matches(&facts(&[], "nothing here\n")));
+        let p = matcher("project = ['awful-*']");
+        assert!(p.matches(&facts(&[("project", "awful-project")], "")));
+        assert!(p.matches(&facts(&[], "Project: awful-project\n")));
+        assert!(!p.matches(&facts(&[("project", "nice")], "")));
+        assert!(Matcher::compile(&toml::from_str("ignore_refs = '('").unwrap()).is_err());
+    }
+}

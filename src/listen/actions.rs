@@ -1,0 +1,341 @@
+//! Actions in the listener: a bounded pool of threads of their own (a slow
+//! build trigger never delays a mirror's fetch) running [`crate::action`]
+//! chains. Before an action's first step, its (`hookbus-id`, action) record
+//! is on disk ([`Remembered`]), so a redelivered message does not start it
+//! twice. Every step's result is reported like a mirror's work; `publish`
+//! steps go through the daemon's outbox, `mirror` steps ask the mirror pool
+//! and wait for their turn.
+
+use super::remember::Remembered;
+use super::report::Report;
+use super::worker::{Request, Submitter, Ticket};
+use crate::action::facts::Facts;
+use crate::action::run::{Effects, StepResult};
+use crate::action::step::{Kind, Step};
+use crate::action::Action;
+use crate::deliver::flush;
+use crate::deliver::outbox::Outbox;
+use crate::message::Message;
+use crate::stomp::{Publisher, Retry};
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// How long a publish step waits for the outbox lock before leaving its
+/// message for the next delivery.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// What steps need from the daemon; replaced as a whole on reload, while
+/// running chains finish with the one they started with.
+pub struct Context {
+    /// This machine.
+    pub host: String,
+    /// The daemon's outbox.
+    pub outbox: Outbox,
+    /// Publishes what publish steps store.
+    pub publisher: Publisher,
+    /// The mirror pool.
+    pub mirrors: Submitter,
+    /// Started actions.
+    pub remembered: Remembered,
+    /// How long a mirror step waits for its update.
+    pub mirror_wait: Duration,
+}
+
+/// One chain to run.
+pub struct Job {
+    /// The message to acknowledge when it is done.
+    pub ticket: Ticket,
+    /// The action.
+    pub action: Arc<Action>,
+    /// The message.
+    pub facts: Arc<Facts>,
+    /// The daemon's side.
+    pub context: Arc<Context>,
+}
+
+/// What the runner tells the daemon.
+pub enum Done {
+    /// A step's result, to report.
+    Step(Box<ActionEvent>),
+    /// A chain finished (or was not started again): its message's turn.
+    Chain(Ticket),
+}
+
+/// One step's result, as reported.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ActionEvent {
+    /// This machine.
+    pub host: String,
+    /// The action.
+    pub action: String,
+    /// The step (`step 2`, `step 2 on_failure`).
+    pub step: String,
+    /// `http`, `exec`, `publish` or `mirror`.
+    pub kind: String,
+    /// The message's repository.
+    pub repo: String,
+    /// Its refname.
+    pub refname: String,
+    /// Its new revision.
+    pub newrev: String,
+    /// Its SVN project.
+    pub project: String,
+    /// Its `hookbus-id`.
+    pub hookbus_id: Option<String>,
+    /// `ok` or `failed`.
+    pub result: String,
+    /// How long the step took.
+    pub duration_ms: u64,
+    /// exec: the exit status.
+    pub exit_code: Option<i32>,
+    /// http: the last status.
+    pub http_status: Option<u16>,
+    /// http: attempts made.
+    pub attempts: u32,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The output's tail.
+    pub output: String,
+}
+
+impl ActionEvent {
+    fn new(
+        host: &str,
+        action: &str,
+        step: &Step,
+        facts: &Facts,
+        result: &StepResult,
+    ) -> ActionEvent {
+        ActionEvent {
+            host: host.to_string(),
+            action: action.to_string(),
+            step: step.label.clone(),
+            kind: match step.kind {
+                Kind::Http(_) => "http",
+                Kind::Exec(_) => "exec",
+                Kind::Publish(_) => "publish",
+                Kind::Mirror(_) => "mirror",
+            }
+            .to_string(),
+            repo: facts.repo(),
+            refname: facts.refname(),
+            newrev: facts.fact("newrev"),
+            project: facts.project(),
+            hookbus_id: facts.id(),
+            result: if result.ok { "ok" } else { "failed" }.to_string(),
+            duration_ms: result.duration.as_millis() as u64,
+            exit_code: result.exit_code,
+            http_status: result.http_status,
+            attempts: result.attempts,
+            error: result.reason.clone(),
+            output: result.output.clone(),
+        }
+    }
+}
+
+impl Report for ActionEvent {
+    fn log_line(&self) -> String {
+        let mut line = format!(
+            "listen: action {} {} ({}) {} ({} ms)",
+            self.action, self.step, self.kind, self.result, self.duration_ms
+        );
+        if let Some(status) = self.http_status {
+            line.push_str(&format!(" HTTP {status}"));
+        }
+        if let Some(code) = self.exit_code {
+            line.push_str(&format!(" exit {code}"));
+        }
+        if let Some(error) = &self.error {
+            line.push_str(&format!(": {error}"));
+        }
+        line
+    }
+
+    fn subject(&self) -> String {
+        format!(
+            "{} action {} {} {}",
+            self.host, self.action, self.step, self.result
+        )
+    }
+
+    fn headers(&self) -> Vec<(String, String)> {
+        vec![
+            ("action".to_string(), self.action.clone()),
+            ("step".to_string(), self.step.clone()),
+            ("result".to_string(), self.result.clone()),
+        ]
+    }
+
+    fn json(&self) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(self)
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    running: usize,
+    stopping: bool,
+}
+
+type Shared = Arc<(Mutex<Queue>, Condvar)>;
+
+/// The pool of action threads.
+pub struct Runner {
+    shared: Shared,
+    done: Receiver<Done>,
+}
+
+fn lock(shared: &Shared) -> MutexGuard<'_, Queue> {
+    shared
+        .0
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Runner {
+    /// Starts `threads` threads.
+    pub fn start(threads: usize) -> Runner {
+        let shared: Shared = Arc::default();
+        let (sender, done) = mpsc::channel();
+        // Detached, like the mirror workers: shutdown bounds its wait with `idle`.
+        for _ in 0..threads.max(1) {
+            let (shared, sender) = (Arc::clone(&shared), sender.clone());
+            std::thread::spawn(move || work(&shared, &sender));
+        }
+        Runner { shared, done }
+    }
+
+    /// Queues a chain.
+    pub fn submit(&self, job: Job) {
+        lock(&self.shared).jobs.push_back(job);
+        self.shared.1.notify_one();
+    }
+
+    /// What happened since the last call.
+    pub fn finished(&self) -> Vec<Done> {
+        self.done.try_iter().collect()
+    }
+
+    /// True when nothing runs and nothing waits.
+    pub fn idle(&self) -> bool {
+        let queue = lock(&self.shared);
+        queue.running == 0 && queue.jobs.is_empty()
+    }
+
+    /// Starts no more chains (queued ones are dropped: their messages are not
+    /// acknowledged and come again); running ones go on to their end.
+    pub fn stop(&self) {
+        let mut queue = lock(&self.shared);
+        queue.stopping = true;
+        queue.jobs.clear();
+        drop(queue);
+        self.shared.1.notify_all();
+    }
+}
+
+fn work(shared: &Shared, sender: &Sender<Done>) {
+    let mut queue = lock(shared);
+    loop {
+        if queue.stopping {
+            return;
+        }
+        let Some(job) = queue.jobs.pop_front() else {
+            queue = shared
+                .1
+                .wait(queue)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            continue;
+        };
+        queue.running += 1;
+        drop(queue);
+        run(&job, sender);
+        let _ = sender.send(Done::Chain(job.ticket));
+        queue = lock(shared);
+        queue.running -= 1;
+    }
+}
+
+/// Runs one chain, unless its record says it already started.
+fn run(job: &Job, sender: &Sender<Done>) {
+    let context = &job.context;
+    let name = &job.action.name;
+    if let Some(id) = job.facts.id() {
+        match context.remembered.claim(&id, name) {
+            Ok(true) => {}
+            Ok(false) => {
+                eprintln!(
+                    "hookbus: listen: action {name} already started for message {id}; not again"
+                );
+                return;
+            }
+            Err(error) => {
+                // Unrecorded, a redelivery could start it twice: better not now.
+                eprintln!("hookbus: listen: action {name} not started for message {id}: {error:#}");
+                return;
+            }
+        }
+    }
+    let effects = Steps { context, sender };
+    crate::action::run::run(&job.action, &job.facts, &context.host, &effects);
+}
+
+/// The daemon's side of steps.
+struct Steps<'a> {
+    context: &'a Context,
+    sender: &'a Sender<Done>,
+}
+
+impl Effects for Steps<'_> {
+    fn publish(&self, message: Message) -> Result<String, String> {
+        let outbox = &self.context.outbox;
+        outbox
+            .store(&[message])
+            .map_err(|error| format!("cannot store the message: {error:#}"))?;
+        let Ok(Some(_lock)) = outbox.lock(LOCK_WAIT) else {
+            return Ok("stored in the outbox; another delivery is running".into());
+        };
+        match flush::flush(outbox, &self.context.publisher, None, Retry::OneRound) {
+            Ok(report) => match report.stopped {
+                None => Ok(format!(
+                    "published ({} message(s) delivered)",
+                    report.delivered
+                )),
+                Some(stopped) => Ok(format!(
+                    "stored in the outbox; delivery waits: {}",
+                    stopped.reason
+                )),
+            },
+            Err(error) => Ok(format!("stored in the outbox; delivery failed: {error:#}")),
+        }
+    }
+
+    fn mirror(&self, name: &str) -> Result<String, String> {
+        let (reply, answer) = mpsc::channel();
+        let request = Request {
+            reply: Some(reply),
+            ..Request::default()
+        };
+        self.context.mirrors.submit(Path::new(name), request);
+        match answer.recv_timeout(self.context.mirror_wait) {
+            Ok(event) if event.result == "ok" => Ok(event.log_line()),
+            Ok(event) => Err(event.error.unwrap_or(event.result)),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(format!(
+                "mirror {name} was not updated within {} s",
+                self.context.mirror_wait.as_secs()
+            )),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(format!("mirror {name} is no longer configured"))
+            }
+        }
+    }
+
+    fn report(&self, action: &str, step: &Step, facts: &Facts, result: &StepResult) {
+        let event = ActionEvent::new(&self.context.host, action, step, facts, result);
+        let _ = self.sender.send(Done::Step(Box::new(event)));
+    }
+}
