@@ -7,17 +7,15 @@
 //! then reaps it. The group's leader is not reaped before the group is
 //! killed, so its id cannot have been reused by then.
 
+mod watch;
+
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::thread::JoinHandle;
+use std::time::Duration;
 use thiserror::Error;
-
-/// How long the readers may take to see the end of their pipes once the
-/// group is killed; something that left the group may still hold a pipe,
-/// and its reader is then left behind with what it read.
-const DRAIN_GRACE: Duration = Duration::from_secs(2);
+use watch::{CallerDone, Watch, Watched};
 
 /// What is kept of a child's stdout or stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,14 +87,6 @@ pub enum ChildError {
     },
 }
 
-/// What the helper threads tell the waiting one.
-enum Event {
-    /// The leader exited (it is not reaped yet).
-    Exited(std::io::Result<()>),
-    /// A stream was read to its end: (is stdout, kept bytes, dropped bytes).
-    Read(bool, Vec<u8>, u64),
-}
-
 impl Bounded {
     /// `what` names the command in errors (`git fetch`); it may run for
     /// `bound`. By default its stdin is empty and its output is unread.
@@ -131,6 +121,29 @@ impl Bounded {
     /// Runs `command` in a process group of its own and waits for it and its
     /// output at most the bound; past it the group is killed and reaped.
     pub fn run(self, command: &mut Command) -> Result<Ran, ChildError> {
+        let (child, watch) = self.start(command, false)?;
+        let watched = watch.watch();
+        watched.end(child)
+    }
+
+    /// Starts `command` in a process group of its own with its stdout for
+    /// the caller to read as it comes (a large blob); past the bound the
+    /// group is killed, which ends that read. [`Streaming::finish`] reaps it.
+    pub fn spawn(self, command: &mut Command) -> Result<(Streaming, ChildStdout), ChildError> {
+        command.stdout(Stdio::piped());
+        let (mut child, mut watch) = self.start(command, true)?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let read = watch.read_by_caller();
+        let watchdog = std::thread::spawn(move || watch.watch());
+        let streaming = Streaming {
+            running: Some((child, read, watchdog)),
+        };
+        Ok((streaming, stdout))
+    }
+
+    /// Spawns `command` as [`Keep`] and the stdin say, the readers and the
+    /// waiter on their threads; `stream` leaves stdout to the caller.
+    fn start(self, command: &mut Command, stream: bool) -> Result<(Child, Watch), ChildError> {
         command.process_group(0).stdin(match self.stdin {
             Some(_) => Stdio::piped(),
             None => Stdio::null(),
@@ -141,175 +154,64 @@ impl Bounded {
         if self.stderr != Keep::Unread {
             command.stderr(Stdio::piped());
         }
-        let what = self.what;
-        let mut child = command.spawn().map_err(|source| ChildError::Start {
-            what: what.clone(),
-            source,
-        })?;
-        let until = Instant::now() + self.bound;
-        let pid = child.id() as libc::pid_t;
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(source) => {
+                let what = self.what;
+                return Err(ChildError::Start { what, source });
+            }
+        };
         if let (Some(bytes), Some(mut input)) = (self.stdin, child.stdin.take()) {
             // A child may stop reading early; a broken pipe is its business.
             std::thread::spawn(move || {
                 let _ = input.write_all(&bytes);
             });
         }
-        let (sender, events) = mpsc::channel();
-        let mut open = 0;
-        if let Some(out) = child.stdout.take() {
-            open += 1;
-            read_on_side(out, self.stdout, true, sender.clone());
-        }
-        if let Some(err) = child.stderr.take() {
-            open += 1;
-            read_on_side(err, self.stderr, false, sender.clone());
-        }
-        std::thread::spawn(move || {
-            let _ = sender.send(Event::Exited(wait_unreaped(pid)));
-        });
-        let mut kept = Outputs::default();
-        let mut exited = None;
-        let mut timed_out = false;
-        while exited.is_none() || open > 0 {
-            let left = until.saturating_duration_since(Instant::now());
-            match events.recv_timeout(left) {
-                Ok(event) => kept.take(event, &mut exited, &mut open),
-                Err(RecvTimeoutError::Timeout) => {
-                    timed_out = true;
-                    break;
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
-        }
-        if timed_out {
-            // SAFETY: kill has no memory effects. The leader is not reaped
-            // yet (waited for with WNOWAIT), so -pid is still its group.
-            unsafe { libc::kill(-pid, libc::SIGKILL) };
-            while exited.is_none() {
-                match events.recv() {
-                    Ok(event) => kept.take(event, &mut exited, &mut open),
-                    Err(_) => break,
-                }
-            }
-            let grace = Instant::now() + DRAIN_GRACE;
-            while open > 0 {
-                let left = grace.saturating_duration_since(Instant::now());
-                match events.recv_timeout(left) {
-                    Ok(event) => kept.take(event, &mut exited, &mut open),
-                    Err(_) => break,
-                }
-            }
-        }
-        let status = child.wait();
-        let waited = exited.unwrap_or(Ok(())).and(status);
-        if timed_out {
-            return Err(ChildError::TimedOut {
-                what,
-                bound: self.bound,
-                stdout: kept.stdout,
-                stderr: kept.stderr,
-            });
-        }
-        match waited {
-            Ok(status) => Ok(Ran {
-                status,
-                stdout: kept.stdout,
-                stderr: kept.stderr,
-                stdout_dropped: kept.stdout_dropped,
-            }),
-            Err(source) => Err(ChildError::Wait { what, source }),
-        }
+        let stdout = if stream { None } else { child.stdout.take() };
+        let outputs = [
+            stdout.map(|out| Box::new(out) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|err| Box::new(err) as Box<dyn Read + Send>),
+        ];
+        let watch = Watch::start(
+            &child,
+            self.what,
+            self.bound,
+            outputs,
+            [self.stdout, self.stderr],
+        );
+        Ok((child, watch))
     }
 }
 
-/// What the readers brought back.
-#[derive(Default)]
-struct Outputs {
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-    stdout_dropped: u64,
+/// A bounded child whose stdout the caller reads (see [`Bounded::spawn`]).
+/// Dropped unfinished, it is still waited for (within the bound) and reaped.
+pub struct Streaming {
+    running: Option<(Child, CallerDone, JoinHandle<Watched>)>,
 }
 
-impl Outputs {
-    fn take(&mut self, event: Event, exited: &mut Option<std::io::Result<()>>, open: &mut usize) {
-        match event {
-            Event::Exited(result) => *exited = Some(result),
-            Event::Read(true, bytes, dropped) => {
-                *open -= 1;
-                (self.stdout, self.stdout_dropped) = (bytes, dropped);
-            }
-            Event::Read(false, bytes, _) => {
-                *open -= 1;
-                self.stderr = bytes;
-            }
-        }
+impl Streaming {
+    /// Waits for the child to end (at most what is left of the bound) and
+    /// reaps it; call it once its stdout was read or dropped.
+    pub fn finish(mut self) -> Result<Ran, ChildError> {
+        let (child, read, watchdog) = self.running.take().expect("finished once");
+        read.done();
+        let watched = watchdog
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        watched.end(child)
     }
 }
 
-/// Reads `from` to its end on a thread of its own, so that a chatty child
-/// never blocks on a full pipe, and sends what `keep` keeps.
-fn read_on_side(
-    mut from: impl Read + Send + 'static,
-    keep: Keep,
-    is_stdout: bool,
-    to: mpsc::Sender<Event>,
-) {
-    std::thread::spawn(move || {
-        let (mut kept, mut dropped) = (Vec::new(), 0u64);
-        let mut buffer = [0u8; 8192];
-        loop {
-            let n = match from.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
-            };
-            dropped += keep_bytes(keep, &mut kept, &buffer[..n]);
-        }
-        if let Keep::Tail(limit) = keep {
-            let over = kept.len().saturating_sub(limit);
-            kept.drain(..over);
-            dropped += over as u64;
-        }
-        let _ = to.send(Event::Read(is_stdout, kept, dropped));
-    });
-}
-
-/// Adds `bytes` to what is kept; returns how many were dropped. A tail is
-/// trimmed only when it holds twice the limit, so that trimming stays cheap.
-fn keep_bytes(keep: Keep, kept: &mut Vec<u8>, bytes: &[u8]) -> u64 {
-    match keep {
-        Keep::Unread => bytes.len() as u64,
-        Keep::Head(limit) => {
-            let room = limit.saturating_sub(kept.len()).min(bytes.len());
-            kept.extend_from_slice(&bytes[..room]);
-            (bytes.len() - room) as u64
-        }
-        Keep::Tail(limit) => {
-            kept.extend_from_slice(bytes);
-            if kept.len() <= limit.saturating_mul(2) {
-                return 0;
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        if self.running.is_some() {
+            let _ = Streaming {
+                running: self.running.take(),
             }
-            let over = kept.len() - limit;
-            kept.drain(..over);
-            over as u64
-        }
-    }
-}
-
-/// Waits until `pid` has exited without reaping it, so that its process
-/// group cannot be reused while the group may still be killed.
-fn wait_unreaped(pid: libc::pid_t) -> std::io::Result<()> {
-    loop {
-        // SAFETY: waitid writes only into `info`, which lives through the call.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let flags = libc::WEXITED | libc::WNOWAIT;
-        if unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) } == 0 {
-            return Ok(());
-        }
-        let error = std::io::Error::last_os_error();
-        if error.kind() != std::io::ErrorKind::Interrupted {
-            return Err(error);
+            .finish();
         }
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use std::time::Instant;
 
 fn sh(script: &str) -> Command {
     let mut command = Command::new("/bin/sh");
@@ -65,24 +66,23 @@ fn dead(pid: &str) -> bool {
 }
 
 /// Runs `script` (which starts `sleep 30` and writes its pid to `$PIDFILE`)
-/// past a short bound: it and the sleep must be killed.
-fn assert_killed_with_its_group(script: &str) {
+/// past a short bound with `run`, which gives what was read of stdout and
+/// the error: it and the sleep must be killed.
+fn assert_killed_with_its_group(
+    script: &str,
+    run: impl FnOnce(Bounded, &mut Command) -> (Vec<u8>, ChildError),
+) {
     let dir = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("pid");
     let started = Instant::now();
-    let error = Bounded::new("sh", Duration::from_millis(300))
-        .stdout(Keep::Head(100))
-        .run(sh(script).env("PIDFILE", &pidfile))
-        .unwrap_err();
+    let bounded = Bounded::new("sh", Duration::from_millis(300));
+    let (stdout, error) = run(bounded, sh(script).env("PIDFILE", &pidfile));
     // Not waited out: sleep 30 would take 30 s.
     assert!(started.elapsed() < Duration::from_secs(20));
     assert_eq!(
         error.to_string(),
         "sh timed out after 300 ms and was killed"
     );
-    let ChildError::TimedOut { stdout, .. } = error else {
-        panic!("{error:?}");
-    };
     let grandchild = std::fs::read_to_string(&pidfile).unwrap();
     let grandchild = grandchild.trim();
     let mut tries = 0;
@@ -97,13 +97,63 @@ fn assert_killed_with_its_group(script: &str) {
     );
 }
 
+/// Runs with [`Bounded::run`], keeping stdout.
+fn run_kept(bounded: Bounded, command: &mut Command) -> (Vec<u8>, ChildError) {
+    match bounded.stdout(Keep::Head(100)).run(command).unwrap_err() {
+        ChildError::TimedOut {
+            stdout,
+            what,
+            bound,
+            stderr,
+        } => (
+            stdout.clone(),
+            ChildError::TimedOut {
+                what,
+                bound,
+                stdout,
+                stderr,
+            },
+        ),
+        error => panic!("{error:?}"),
+    }
+}
+
+/// Runs with [`Bounded::spawn`], reading stdout as it comes.
+fn run_streamed(bounded: Bounded, command: &mut Command) -> (Vec<u8>, ChildError) {
+    let (streaming, mut stdout) = bounded.spawn(command).unwrap();
+    let mut read = Vec::new();
+    stdout.read_to_end(&mut read).unwrap();
+    (read, streaming.finish().unwrap_err())
+}
+
+const HANGS: &str = "sleep 30 & echo $! > \"$PIDFILE\"; echo started; wait";
+/// sh exits at once; its sleep keeps stdout open.
+const LEAVES_A_CHILD: &str = "sleep 30 & echo $! > \"$PIDFILE\"; echo started";
+
 #[test]
 fn a_hung_child_is_killed_with_its_whole_group() {
-    assert_killed_with_its_group("sleep 30 & echo $! > \"$PIDFILE\"; echo started; wait");
+    assert_killed_with_its_group(HANGS, run_kept);
+    assert_killed_with_its_group(HANGS, run_streamed);
 }
 
 #[test]
 fn a_grandchild_holding_the_output_is_killed_too() {
-    // sh exits at once; its sleep keeps stdout open.
-    assert_killed_with_its_group("sleep 30 & echo $! > \"$PIDFILE\"; echo started");
+    assert_killed_with_its_group(LEAVES_A_CHILD, run_kept);
+    assert_killed_with_its_group(LEAVES_A_CHILD, run_streamed);
+}
+
+#[test]
+fn a_streamed_child_is_reaped_with_its_status_and_stderr() {
+    let (streaming, mut stdout) = Bounded::new("sh", Duration::from_secs(20))
+        .stderr(Keep::Tail(100))
+        .spawn(&mut sh("echo out; echo err >&2; exit 2"))
+        .unwrap();
+    let mut read = String::new();
+    stdout.read_to_string(&mut read).unwrap();
+    let ran = streaming.finish().unwrap();
+    assert_eq!(
+        (read.as_str(), ran.stderr.as_slice()),
+        ("out\n", &b"err\n"[..])
+    );
+    assert_eq!(ran.status.code(), Some(2));
 }
