@@ -187,7 +187,7 @@ impl Bounded {
 }
 
 /// A bounded child whose stdout the caller reads (see [`Bounded::spawn`]).
-/// Dropped unfinished, it is still waited for (within the bound) and reaped.
+/// Dropped unfinished, it is killed with its group and reaped.
 pub struct Streaming {
     running: Option<(Child, CallerDone, JoinHandle<Watched>)>,
 }
@@ -206,12 +206,14 @@ impl Streaming {
 }
 
 impl Drop for Streaming {
+    /// Abandoned: the group is killed, then reaped.
     fn drop(&mut self) {
-        if self.running.is_some() {
-            let _ = Streaming {
-                running: self.running.take(),
-            }
-            .finish();
+        if let Some((child, ..)) = &self.running {
+            // SAFETY: kill has no memory effects; the leader is not reaped
+            // before finish, so -pid is still its group.
+            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+            let running = self.running.take();
+            let _ = Streaming { running }.finish();
         }
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use std::io::BufRead;
 use std::time::Instant;
 
 fn sh(script: &str) -> Command {
@@ -156,4 +157,24 @@ fn a_streamed_child_is_reaped_with_its_status_and_stderr() {
         ("out\n", &b"err\n"[..])
     );
     assert_eq!(ran.status.code(), Some(2));
+}
+
+#[test]
+fn a_streamed_child_dropped_unfinished_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let (streaming, stdout) = Bounded::new("sh", Duration::from_secs(60))
+        .spawn(sh("echo $$ > \"$PIDFILE\"; echo started; exec sleep 30").env("PIDFILE", &pidfile))
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "started\n");
+    let started = Instant::now();
+    drop(streaming);
+    // Not waited out: sleep 30 (or the 60 s bound) would take longer.
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let pid = std::fs::read_to_string(&pidfile).unwrap();
+    assert!(dead(pid.trim()), "reaped: gone");
 }

@@ -42,7 +42,7 @@ pub fn blob_size(repo: &Repository, id: Oid) -> Option<u64> {
 /// libgit2 would inflate them whole.
 pub struct BlobStream<'r> {
     reader: BufReader<Box<dyn Read + 'r>>,
-    /// Dropped after `reader`: a child dropped unfinished is still reaped.
+    /// A child dropped unfinished (a binary file) is killed and reaped.
     child: Option<Streaming>,
     /// A NUL among the first bytes: git calls the file binary.
     pub binary: bool,
