@@ -4,7 +4,7 @@
 //! requests (a connection per thread of its own, so a client that sends
 //! slowly holds only its own; tiny_http sets no read timeout, so such a
 //! client holds its thread until it goes); answers are made in memory and
-//! written on a thread per request, at most [`MAX_IN_FLIGHT`] at once (beyond
+//! written on a thread per request, at most `MAX_IN_FLIGHT` at once (beyond
 //! that a request is closed unanswered), so a client that does not read
 //! cannot hold the loop either.
 

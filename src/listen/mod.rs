@@ -1,7 +1,11 @@
 //! `hookbus listen`: the deploy-host daemon. It subscribes to the commits
 //! topic and keeps local mirrors up to date: [`message`] reads what a message
 //! says, [`plan`] decides which mirrors want it, [`worker`] runs their updates
-//! ([`mirror`], [`publish`], [`git`]) and [`report`] tells the world; this
+//! ([`mirror`], [`publish`], [`git`]), [`actions`] runs the `[[action]]`
+//! chains that match it ([`crate::action`], [`remember`]), [`control`],
+//! [`status`] and [`operate`] serve `hookbus ctl`, [`telemetry`] ([`metrics`],
+//! [`exporter`], [`presence`]) shows operators how things stand, and
+//! [`report`] tells the world; `settings` is what the config asks for. This
 //! module is only the loop around them: the link to the broker, polls,
 //! acknowledgements, signals.
 
@@ -21,6 +25,7 @@ pub mod presence;
 pub mod publish;
 pub mod remember;
 pub mod report;
+mod settings;
 pub mod status;
 pub mod telemetry;
 pub mod worker;
@@ -28,15 +33,14 @@ pub mod worker;
 use crate::action::facts::Facts;
 use crate::action::Action;
 use crate::config::Config;
-use crate::deliver::outbox::Outbox;
-use crate::stomp::subscriber::{AckToken, SubscribeSpec};
-use crate::stomp::{BrokerSettings, Publisher};
-use anyhow::{bail, Context, Result};
+use crate::stomp::subscriber::AckToken;
+use anyhow::{Context, Result};
 use control::server::Server;
 use link::Link;
-use mirror::Mirror;
 use plan::{Decision, Seen, Skip};
 use report::Reporter;
+pub use settings::host_name;
+use settings::{action_context, mirror_configs, start_reporter, Settings};
 use status::Board;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -50,101 +54,6 @@ use worker::{Pool, Request, Ticket};
 const TICK: Duration = Duration::from_millis(100);
 /// How long SIGTERM waits for running git to finish.
 const STOP_WAIT: Duration = Duration::from_secs(30);
-
-/// Everything the daemon needs from the config, checked.
-struct Settings {
-    spec: SubscribeSpec,
-    broker: BrokerSettings,
-    publisher: Publisher,
-    report: Option<String>,
-    outbox: Outbox,
-    workers: usize,
-    poll_every: Option<Duration>,
-    mirrors: Vec<Mirror>,
-    /// The daemon's own files: outbox, status board, control socket.
-    state_dir: PathBuf,
-    /// The control socket's group (read at start only).
-    control_group: Option<u32>,
-    actions: Vec<Arc<Action>>,
-    action_workers: usize,
-    remembered: remember::Remembered,
-    mirror_wait: Duration,
-}
-
-impl Settings {
-    fn from_config(config: &Config) -> Result<Settings> {
-        let Some(listen) = &config.listen else {
-            bail!("no [listen] table in the config: see hookbus.toml(5)");
-        };
-        let Some(broker) = &config.broker else {
-            bail!("no [broker] table in the config: there is nothing to listen to");
-        };
-        let broker = broker.resolve(config.source.as_deref())?;
-        for warning in &broker.warnings {
-            eprintln!("hookbus: {warning}");
-        }
-        let root = git::running_as_root();
-        let mut mirrors = Vec::new();
-        for mirror in &config.mirrors {
-            let account = match (&mirror.user, root) {
-                (Some(user), true) => Some(
-                    git::Account::lookup(user)
-                        .with_context(|| format!("mirror {}", mirror.name()))?,
-                ),
-                _ => None,
-            };
-            match (&mirror.user, root) {
-                (None, true) => eprintln!(
-                    "hookbus: listen: mirror {} runs git as root; set its user",
-                    mirror.name()
-                ),
-                (Some(user), false) => eprintln!(
-                    "hookbus: listen: mirror {}: user {user} is ignored: hookbus does not run as root",
-                    mirror.name()
-                ),
-                _ => {}
-            }
-            mirrors.push(Mirror {
-                config: mirror.clone(),
-                git: git::Git {
-                    timeout: listen.git_timeout(),
-                    account,
-                },
-            });
-        }
-        let actions = crate::action::config::compile_from(config)?;
-        let remembered = remember::Remembered::open(
-            listen.state_dir.join("actions"),
-            Duration::from_secs(listen.remember_hours * 3600),
-        )?;
-        Ok(Settings {
-            actions: actions.into_iter().map(Arc::new).collect(),
-            action_workers: listen.action_workers,
-            remembered,
-            // A clone, a fetch and a checkout, each bounded by git's timeout.
-            mirror_wait: listen.git_timeout() * 4,
-            spec: SubscribeSpec {
-                destinations: listen.subscribe.clone(),
-                durable: listen.durable.clone(),
-                heartbeat: listen.heartbeat(),
-            },
-            publisher: Publisher::new(broker.clone())?,
-            broker,
-            report: listen.report.clone(),
-            outbox: Outbox::new(listen.state_dir.join("outbox")),
-            workers: listen.workers,
-            poll_every: listen.poll_every(),
-            mirrors,
-            state_dir: listen.state_dir.clone(),
-            control_group: listen
-                .control_group
-                .as_deref()
-                .map(crate::deliver::private::group_id)
-                .transpose()
-                .context("[listen] control_group")?,
-        })
-    }
-}
 
 /// A message being worked on.
 struct Pending {
@@ -474,46 +383,4 @@ impl Daemon {
             counts.received, counts.unwanted, counts.unusable, counts.duplicates
         );
     }
-}
-
-/// The reporter for `settings`: its own publisher, the daemon's outbox.
-fn start_reporter(settings: &Settings) -> Result<Reporter> {
-    let target = match &settings.report {
-        Some(destination) => Some((
-            destination.clone(),
-            Publisher::new(settings.broker.clone())?,
-        )),
-        None => None,
-    };
-    Ok(Reporter::start(target, settings.outbox.clone()))
-}
-
-/// The configured mirrors' settings.
-fn mirror_configs(settings: &Settings) -> Vec<config::MirrorConfig> {
-    settings.mirrors.iter().map(|m| m.config.clone()).collect()
-}
-
-/// What action steps need from the daemon, for `settings`.
-fn action_context(settings: &Settings, pool: &Pool, host: String) -> Result<Arc<actions::Context>> {
-    Ok(Arc::new(actions::Context {
-        host,
-        outbox: settings.outbox.clone(),
-        publisher: Publisher::new(settings.broker.clone())?,
-        mirrors: pool.submitter(),
-        remembered: settings.remembered.clone(),
-        mirror_wait: settings.mirror_wait,
-    }))
-}
-
-/// This machine's name, for reports.
-pub fn host_name() -> String {
-    let mut buffer = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates
-    // within it on success.
-    let status = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
-    if status != 0 {
-        return "unknown".into();
-    }
-    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
-    String::from_utf8_lossy(&buffer[..end]).into_owned()
 }

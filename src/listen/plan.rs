@@ -32,7 +32,7 @@ pub enum Skip {
     Unwanted,
 }
 
-/// The ids of messages whose work finished (the most recent [`SEEN_IDS`]).
+/// The ids of messages whose work finished (the most recent `SEEN_IDS`).
 #[derive(Debug, Default)]
 pub struct Seen {
     ids: HashSet<String>,

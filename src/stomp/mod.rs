@@ -1,6 +1,6 @@
 //! A small blocking STOMP 1.2 client on std::net, made for short-lived
 //! publishers such as hooks: [`frame`] is the codec, [`connection`] one
-//! time-bounded connection (TCP or [`tls`]), [`batch`] what the broker said
+//! time-bounded connection (TCP under `timed`, or [`tls`] over it), [`batch`] what the broker said
 //! about each message of a batch, [`publisher`] receipted, failover-aware
 //! publishing, [`subscriber`] the long-lived receiving side; [`url`] and
 //! [`settings`] say where to, and [`userinfo`] keeps passcodes out of messages.
@@ -12,6 +12,7 @@ pub mod publisher;
 pub mod secret;
 pub mod settings;
 pub mod subscriber;
+mod timed;
 pub mod tls;
 pub mod url;
 pub mod userinfo;

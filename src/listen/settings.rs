@@ -1,0 +1,157 @@
+//! What the daemon takes from the config, checked once (at start and on each
+//! reload), and the pieces built from it.
+
+use super::mirror::Mirror;
+use super::report::Reporter;
+use super::worker::Pool;
+use super::{actions, config, git, remember};
+use crate::action::Action;
+use crate::config::Config;
+use crate::deliver::outbox::Outbox;
+use crate::stomp::subscriber::SubscribeSpec;
+use crate::stomp::{BrokerSettings, Publisher};
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything the daemon needs from the config, checked.
+pub(super) struct Settings {
+    pub(super) spec: SubscribeSpec,
+    pub(super) broker: BrokerSettings,
+    pub(super) publisher: Publisher,
+    pub(super) report: Option<String>,
+    pub(super) outbox: Outbox,
+    pub(super) workers: usize,
+    pub(super) poll_every: Option<Duration>,
+    pub(super) mirrors: Vec<Mirror>,
+    /// The daemon's own files: outbox, status board, control socket.
+    pub(super) state_dir: PathBuf,
+    /// The control socket's group (read at start only).
+    pub(super) control_group: Option<u32>,
+    pub(super) actions: Vec<Arc<Action>>,
+    pub(super) action_workers: usize,
+    pub(super) remembered: remember::Remembered,
+    pub(super) mirror_wait: Duration,
+}
+
+impl Settings {
+    pub(super) fn from_config(config: &Config) -> Result<Settings> {
+        let Some(listen) = &config.listen else {
+            bail!("no [listen] table in the config: see hookbus.toml(5)");
+        };
+        let Some(broker) = &config.broker else {
+            bail!("no [broker] table in the config: there is nothing to listen to");
+        };
+        let broker = broker.resolve(config.source.as_deref())?;
+        for warning in &broker.warnings {
+            eprintln!("hookbus: {warning}");
+        }
+        let root = git::running_as_root();
+        let mut mirrors = Vec::new();
+        for mirror in &config.mirrors {
+            let account = match (&mirror.user, root) {
+                (Some(user), true) => Some(
+                    git::Account::lookup(user)
+                        .with_context(|| format!("mirror {}", mirror.name()))?,
+                ),
+                _ => None,
+            };
+            match (&mirror.user, root) {
+                (None, true) => eprintln!(
+                    "hookbus: listen: mirror {} runs git as root; set its user",
+                    mirror.name()
+                ),
+                (Some(user), false) => eprintln!(
+                    "hookbus: listen: mirror {}: user {user} is ignored: hookbus does not run as root",
+                    mirror.name()
+                ),
+                _ => {}
+            }
+            mirrors.push(Mirror {
+                config: mirror.clone(),
+                git: git::Git {
+                    timeout: listen.git_timeout(),
+                    account,
+                },
+            });
+        }
+        let actions = crate::action::config::compile_from(config)?;
+        let remembered = remember::Remembered::open(
+            listen.state_dir.join("actions"),
+            Duration::from_secs(listen.remember_hours * 3600),
+        )?;
+        Ok(Settings {
+            actions: actions.into_iter().map(Arc::new).collect(),
+            action_workers: listen.action_workers,
+            remembered,
+            // A clone, a fetch and a checkout, each bounded by git's timeout.
+            mirror_wait: listen.git_timeout() * 4,
+            spec: SubscribeSpec {
+                destinations: listen.subscribe.clone(),
+                durable: listen.durable.clone(),
+                heartbeat: listen.heartbeat(),
+            },
+            publisher: Publisher::new(broker.clone())?,
+            broker,
+            report: listen.report.clone(),
+            outbox: Outbox::new(listen.state_dir.join("outbox")),
+            workers: listen.workers,
+            poll_every: listen.poll_every(),
+            mirrors,
+            state_dir: listen.state_dir.clone(),
+            control_group: listen
+                .control_group
+                .as_deref()
+                .map(crate::deliver::private::group_id)
+                .transpose()
+                .context("[listen] control_group")?,
+        })
+    }
+}
+
+/// The reporter for `settings`: its own publisher, the daemon's outbox.
+pub(super) fn start_reporter(settings: &Settings) -> Result<Reporter> {
+    let target = match &settings.report {
+        Some(destination) => Some((
+            destination.clone(),
+            Publisher::new(settings.broker.clone())?,
+        )),
+        None => None,
+    };
+    Ok(Reporter::start(target, settings.outbox.clone()))
+}
+
+/// The configured mirrors' settings.
+pub(super) fn mirror_configs(settings: &Settings) -> Vec<config::MirrorConfig> {
+    settings.mirrors.iter().map(|m| m.config.clone()).collect()
+}
+
+/// What action steps need from the daemon, for `settings`.
+pub(super) fn action_context(
+    settings: &Settings,
+    pool: &Pool,
+    host: String,
+) -> Result<Arc<actions::Context>> {
+    Ok(Arc::new(actions::Context {
+        host,
+        outbox: settings.outbox.clone(),
+        publisher: Publisher::new(settings.broker.clone())?,
+        mirrors: pool.submitter(),
+        remembered: settings.remembered.clone(),
+        mirror_wait: settings.mirror_wait,
+    }))
+}
+
+/// This machine's name, for reports.
+pub fn host_name() -> String {
+    let mut buffer = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates
+    // within it on success.
+    let status = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if status != 0 {
+        return "unknown".into();
+    }
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    String::from_utf8_lossy(&buffer[..end]).into_owned()
+}
