@@ -291,6 +291,24 @@ fn reftable_repositories_work_for_pushes_replays_and_install() {
     );
     let msgs = parse_lines(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(json_for(&msgs, "refs/heads/topic").commit_ids(), vec![b]);
+    // Both ends go to one git; the error still names the one it lacks.
+    let out = f.hookbus(
+        &[
+            "replay",
+            "--dry-run",
+            "refs/heads/topic",
+            "topic",
+            "no-such-rev",
+        ],
+        "",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.contains("unknown revision \"no-such-rev\"")
+            && stderr.contains("git cat-file says missing"),
+        "{stderr}"
+    );
 
     let out = std::process::Command::new(HOOKBUS)
         .args(["install", "--repo"])

@@ -5,14 +5,24 @@
 //! one is described, not diffed.
 
 use super::git_command;
+use crate::child::{Bounded, Keep, Streaming};
 use crate::model::PatchLimits;
 use anyhow::{bail, Context, Result};
 use git2::{Oid, Repository};
 use std::io::{BufRead, BufReader, Cursor, Read};
-use std::process::{Child, Stdio};
+use std::time::Duration;
 
 /// Blobs larger than this are not given to libgit2's diff.
 pub const LARGE_BLOB_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Bound on streaming one blob out of git, the rendering of its lines
+/// included: a file of a few GiB streams in well under a minute, so only a
+/// stalled disk or git reaches it (the update then fails, the push does not
+/// wait).
+const STREAM_BOUND: Duration = Duration::from_secs(300);
+
+/// Bytes of the end of git's stderr kept for an error.
+const STDERR_KEPT: usize = 2048;
 
 /// Bytes git reads to decide that a file is binary (a NUL among them).
 const BINARY_PROBE_BYTES: usize = 8000;
@@ -32,7 +42,8 @@ pub fn blob_size(repo: &Repository, id: Oid) -> Option<u64> {
 /// libgit2 would inflate them whole.
 pub struct BlobStream<'r> {
     reader: BufReader<Box<dyn Read + 'r>>,
-    child: Option<Child>,
+    /// A child dropped unfinished (a binary file) is killed and reaped.
+    child: Option<Streaming>,
     /// A NUL among the first bytes: git calls the file binary.
     pub binary: bool,
 }
@@ -42,12 +53,10 @@ impl<'r> BlobStream<'r> {
         let (mut source, child): (Box<dyn Read + 'r>, _) = match odb.reader(id) {
             Ok((reader, _, _)) => (Box::new(reader), None),
             Err(_) => {
-                let mut child = git_command(repo)
-                    .args(["cat-file", "blob", &id.to_string()])
-                    .stdout(Stdio::piped())
-                    .spawn()
-                    .context("cannot run git cat-file to stream a large file")?;
-                let stdout = child.stdout.take().expect("stdout is piped");
+                let (child, stdout) = Bounded::new("git cat-file", STREAM_BOUND)
+                    .stderr(Keep::Tail(STDERR_KEPT))
+                    .spawn(git_command(repo).args(["cat-file", "blob", &id.to_string()]))
+                    .context("cannot stream a large file")?;
                 (Box::new(stdout), Some(child))
             }
         };
@@ -122,11 +131,11 @@ impl<'r> BlobStream<'r> {
     fn finish(self) -> Result<()> {
         drop(self.reader);
         if let Some(child) = self.child {
-            let output = child.wait_with_output()?;
-            if !output.status.success() {
+            let ran = child.finish().context("cannot stream a large file")?;
+            if !ran.status.success() {
                 bail!(
                     "git cat-file failed: {}",
-                    String::from_utf8_lossy(&output.stderr).trim()
+                    String::from_utf8_lossy(&ran.stderr).trim()
                 );
             }
         }

@@ -255,18 +255,19 @@ pub fn replay(
     request: &ReplayRequest,
     context: &PushContext,
 ) -> Result<Vec<Notification>> {
-    let resolve = |rev: &str| -> Result<Option<(git2::Object, String)>> {
-        if rev.is_empty() || input::is_null_id(rev) {
-            return Ok(None);
-        }
-        let object = refs::resolve(repo, rev).with_context(|| {
-            format!("unknown revision {rev:?} (give a commit id, tag or branch)")
-        })?;
-        let id = object.id().to_string();
-        Ok(Some((object, id)))
+    // Both ends resolved at once: in a reftable repository, by one git.
+    let given = |rev: &str| !rev.is_empty() && !input::is_null_id(rev);
+    let ends = [request.oldrev.as_str(), request.newrev.as_str()];
+    let revs: Vec<&str> = ends.into_iter().filter(|rev| given(rev)).collect();
+    let mut objects = refs::resolve_all(repo, &revs)?.into_iter();
+    let mut resolved = |rev: &str| {
+        given(rev).then(|| objects.next()).flatten().map(|object| {
+            let id = object.id().to_string();
+            (object, id)
+        })
     };
-    let old = resolve(&request.oldrev)?;
-    let (new_object, new_id) = resolve(&request.newrev)?.with_context(|| {
+    let old = resolved(&request.oldrev);
+    let (new_object, new_id) = resolved(&request.newrev).with_context(|| {
         format!(
             "NEWREV {:?} is null; replay needs something to announce",
             request.newrev

@@ -2,16 +2,24 @@
 //! leaks in), the mirror's account when the daemon runs as root, and a time
 //! bound after which the whole process group is killed.
 
-use anyhow::{anyhow, bail, Context, Result};
+use crate::child::{Bounded, Keep, Ran};
+use anyhow::{bail, Context, Result};
 use std::ffi::{CStr, CString, OsStr};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 /// Longest piece of git's stderr carried into an error.
 const STDERR_TAIL: usize = 600;
+
+/// Bytes of the end of git's stderr read into memory (the tail shown is
+/// cut from these, after trimming).
+const STDERR_KEPT: usize = 4096;
+
+/// Most of git's stdout read into memory: far above what the listener asks
+/// for (ids, one line per branch), so that a runaway git cannot fill it.
+const STDOUT_LIMIT: usize = 64 << 20;
 
 /// An account git runs as.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +123,7 @@ impl Git {
         )
     }
 
-    fn output(&self, dir: &Path, args: &[&OsStr], env: &[(&str, &OsStr)]) -> Result<Output> {
+    fn output(&self, dir: &Path, args: &[&OsStr], env: &[(&str, &OsStr)]) -> Result<Ran> {
         let mut command = Command::new("git");
         command
             .args(args)
@@ -125,11 +133,7 @@ impl Git {
             .env("LC_ALL", "C")
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
+            .envs(env.iter().copied());
         match &self.account {
             Some(account) => account.run_as(&mut command),
             None => {
@@ -138,28 +142,18 @@ impl Git {
                 }
             }
         }
-        let child = command
-            .spawn()
-            .with_context(|| format!("cannot run git {}", shown(args)))?;
-        let pid = child.id() as libc::pid_t;
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = sender.send(child.wait_with_output());
-        });
-        match receiver.recv_timeout(self.timeout) {
-            Ok(result) => Ok(result?),
-            Err(_) => {
-                // SAFETY: the child leads its own process group; killing the
-                // group also stops what git started (ssh, index-pack).
-                unsafe { libc::kill(-pid, libc::SIGKILL) };
-                let _ = receiver.recv();
-                Err(anyhow!(
-                    "git {} timed out after {} s and was killed",
-                    shown(args),
-                    self.timeout.as_secs()
-                ))
-            }
+        let ran = Bounded::new(format!("git {}", shown(args)), self.timeout)
+            .stdout(Keep::Head(STDOUT_LIMIT))
+            .stderr(Keep::Tail(STDERR_KEPT))
+            .run(&mut command)?;
+        if ran.stdout_dropped > 0 {
+            bail!(
+                "git {} printed more than {} MiB; hookbus reads no more of it",
+                shown(args),
+                STDOUT_LIMIT >> 20
+            );
         }
+        Ok(ran)
     }
 
     /// Changes the owner of something the daemon made (as root) to the

@@ -7,11 +7,11 @@ use super::{
     absolute, HookCall, KeptPushes, ReplayReport, SavedPush, DAMAGED_SUFFIX, NAMING_ENV,
     REPLAY_BOUND, REPLAY_ENV, VIEW_SUFFIX,
 };
+use crate::child::{Bounded, ChildError};
 use crate::deliver::private::sync_dir;
 use crate::git::{self, HookEnv};
 use anyhow::{Context, Result};
 use std::fs::{self, TryLockError};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
@@ -158,18 +158,15 @@ impl SavedPush {
         command
             .envs(self.header.env.iter().map(|(k, v)| (k, v)))
             .env(REPLAY_ENV, &self.path)
-            .stdin(Stdio::piped())
             .stdout(Stdio::null());
-        let mut child = command.spawn().context("cannot run the hook again")?;
-        let mut input = child.stdin.take().expect("piped stdin");
-        let stdin = self.stdin.clone();
-        // A hook may stop reading early; a broken pipe is its business.
-        let writer = std::thread::spawn(move || {
-            let _ = input.write_all(&stdin);
-        });
-        let status = crate::child::wait_bounded(&mut child, REPLAY_BOUND)?;
-        let _ = writer.join();
-        Ok(status)
+        match Bounded::new("the replayed hook", REPLAY_BOUND)
+            .stdin(self.stdin.clone())
+            .run(command)
+        {
+            Ok(ran) => Ok(Some(ran.status)),
+            Err(ChildError::TimedOut { .. }) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
     }
 }
 

@@ -2,10 +2,20 @@
 //! and `LC_ALL` set, since svn hooks get no PATH and no locale and svnlook mangles
 //! non-ASCII text in the C locale. Output is read as bytes.
 
+use crate::child::{Bounded, Keep, Ran, Streaming};
 use anyhow::{bail, Context, Result};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::process::{ChildStdout, Command};
+use std::time::Duration;
+
+/// Bound on one svnlook, reading its output included: a whole revision's
+/// diff streams in well under this, so only a stalled disk or svnlook
+/// reaches it (it is killed then, and the commit is not held).
+const BOUND: Duration = Duration::from_secs(300);
+
+/// Bytes of the end of svnlook's stderr kept for an error.
+const STDERR_KEPT: usize = 2048;
 
 /// The svn error code for a property that is not set.
 const PROPERTY_NOT_FOUND: &str = "E200017";
@@ -37,19 +47,25 @@ impl Svnlook {
         }
     }
 
-    /// Starts `svnlook SUBCOMMAND ARGS… REPOS TRAILING…` with stdout piped.
-    fn spawn(&self, subcommand: &str, args: &[&str], trailing: &[&str]) -> Result<Child> {
-        Command::new(&self.program)
+    /// Starts `svnlook SUBCOMMAND ARGS… REPOS TRAILING…`, bounded, with its
+    /// stdout for the caller.
+    fn spawn(
+        &self,
+        subcommand: &str,
+        args: &[&str],
+        trailing: &[&str],
+    ) -> Result<(Streaming, ChildStdout)> {
+        let mut command = Command::new(&self.program);
+        command
             .arg(subcommand)
             .args(args)
             .arg(&self.repo)
             .args(trailing)
             .env_clear()
-            .env("LC_ALL", &self.locale)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
+            .env("LC_ALL", &self.locale);
+        Bounded::new(format!("svnlook {subcommand}"), BOUND)
+            .stderr(Keep::Tail(STDERR_KEPT))
+            .spawn(&mut command)
             .with_context(|| {
                 format!(
                     "cannot run {}: install subversion or set [svn] svnlook in the config to svnlook's absolute path",
@@ -58,10 +74,25 @@ impl Svnlook {
             })
     }
 
+    /// Reads a started svnlook's stdout to the end and reaps it.
+    fn to_end(&self, subcommand: &str, started: (Streaming, ChildStdout)) -> Result<Ran> {
+        let (child, mut stdout) = started;
+        let mut read = Vec::new();
+        stdout
+            .read_to_end(&mut read)
+            .with_context(|| format!("cannot read the output of svnlook {subcommand}"))?;
+        drop(stdout);
+        let ran = child.finish()?;
+        Ok(Ran {
+            stdout: read,
+            ..ran
+        })
+    }
+
     /// Runs a subcommand to the end and returns its stdout.
     pub fn output(&self, subcommand: &str, args: &[&str]) -> Result<Vec<u8>> {
-        let output = self.spawn(subcommand, args, &[])?.wait_with_output()?;
-        self.stdout_of(subcommand, output)
+        let ran = self.to_end(subcommand, self.spawn(subcommand, args, &[])?)?;
+        self.stdout_of(subcommand, ran)
     }
 
     /// Reads what a revision shows in one go: `changed --copy-info` and the
@@ -74,10 +105,11 @@ impl Svnlook {
             .iter()
             .map(|name| self.spawn("propget", &["--revprop", "-r", &rev], &[name]))
             .collect::<Result<Vec<_>>>()?;
-        let changed = self.stdout_of("changed", changed.wait_with_output()?)?;
+        let changed = self.to_end("changed", changed)?;
+        let changed = self.stdout_of("changed", changed)?;
         let mut values = Vec::with_capacity(props.len());
-        for child in props {
-            let output = child.wait_with_output()?;
+        for started in props {
+            let output = self.to_end("propget", started)?;
             let missing = !output.status.success()
                 && String::from_utf8_lossy(&output.stderr).contains(PROPERTY_NOT_FOUND);
             values.push(if missing {
@@ -95,9 +127,7 @@ impl Svnlook {
     /// The size in bytes of a file in a revision.
     pub fn file_size(&self, revision: u64, path: &str) -> Result<u64> {
         let rev = revision.to_string();
-        let output = self
-            .spawn("filesize", &["-r", &rev], &[path])?
-            .wait_with_output()?;
+        let output = self.to_end("filesize", self.spawn("filesize", &["-r", &rev], &[path])?)?;
         let stdout = self.stdout_of("filesize", output)?;
         let text = String::from_utf8_lossy(&stdout);
         text.trim()
@@ -106,7 +136,7 @@ impl Svnlook {
     }
 
     /// The stdout of a finished svnlook, or its failure as an error.
-    fn stdout_of(&self, subcommand: &str, output: Output) -> Result<Vec<u8>> {
+    fn stdout_of(&self, subcommand: &str, output: Ran) -> Result<Vec<u8>> {
         if !output.status.success() {
             bail!(self.failure(subcommand, &output.stderr));
         }
@@ -121,13 +151,11 @@ impl Svnlook {
         args: &[&str],
         mut each: impl FnMut(&[u8]),
     ) -> Result<()> {
-        let mut child = self.spawn(subcommand, args, &[])?;
-        let stdout: ChildStdout = child.stdout.take().expect("stdout is piped");
-        // stderr is small; read it after stdout is drained.
+        let (child, stdout) = self.spawn(subcommand, args, &[])?;
         for line in BufReader::new(stdout).split(b'\n') {
             each(&line.context("cannot read svnlook's output")?);
         }
-        self.stdout_of(subcommand, child.wait_with_output()?)?;
+        self.stdout_of(subcommand, child.finish()?)?;
         Ok(())
     }
 

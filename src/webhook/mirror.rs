@@ -3,11 +3,11 @@
 //! stat, diff and the whole-push rule included.
 
 use super::forge::Push;
+use crate::child::{Bounded, Keep};
 use crate::git::input::RawUpdate;
 use crate::git::PushContext;
 use crate::model::Notification;
-use anyhow::{bail, Context, Result};
-use std::io::Read;
+use anyhow::{bail, Result};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -15,36 +15,28 @@ use std::time::Duration;
 /// Bytes of git's error output kept for the message.
 const STDERR_KEPT: usize = 4096;
 
-/// Runs `git fetch --prune` in the mirror, killing it after `timeout`.
+/// Runs `git fetch --prune` in the mirror; past `timeout` it is killed with
+/// what it started (remote helpers, ssh).
 pub fn fetch(mirror: &Path, timeout: Duration) -> Result<()> {
-    let mut child = Command::new("git")
+    let mut command = Command::new("git");
+    command
         .arg("-C")
         .arg(mirror)
         .args(["fetch", "--prune", "--quiet"])
         .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("cannot run git fetch")?;
-    // Read stderr on the side, so a chatty git never blocks on a full pipe.
-    let mut stderr = child.stderr.take().expect("stderr is piped");
-    let reader = std::thread::spawn(move || {
-        let mut text = Vec::new();
-        let _ = (&mut stderr)
-            .take(STDERR_KEPT as u64)
-            .read_to_end(&mut text);
-        let _ = std::io::copy(&mut stderr, &mut std::io::sink());
-        String::from_utf8_lossy(&text).trim().replace('\n', "; ")
-    });
-    let status =
-        crate::child::wait_bounded(&mut child, timeout).context("cannot wait for git fetch")?;
-    let said = reader.join().unwrap_or_default();
-    match status {
-        None => bail!("git fetch took longer than {} ms", timeout.as_millis()),
-        Some(status) if !status.success() => bail!("git fetch failed ({status}): {said}"),
-        Some(_) => Ok(()),
+        .stdout(Stdio::null());
+    let ran = Bounded::new("git fetch", timeout)
+        .stderr(Keep::Head(STDERR_KEPT))
+        .run(&mut command)?;
+    if !ran.status.success() {
+        let said = String::from_utf8_lossy(&ran.stderr);
+        bail!(
+            "git fetch failed ({}): {}",
+            ran.status,
+            said.trim().replace('\n', "; ")
+        );
     }
+    Ok(())
 }
 
 /// The notification the hook would build for `push` in the (fetched) mirror.
