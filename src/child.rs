@@ -9,7 +9,7 @@
 
 mod watch;
 
-use std::io::{Read, Write};
+use std::io::{PipeReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
@@ -38,6 +38,8 @@ pub struct Bounded {
     stdin: Option<Vec<u8>>,
     stdout: Keep,
     stderr: Keep,
+    /// stdout and stderr share one pipe (see [`Bounded::output`]).
+    merged: bool,
 }
 
 /// A command that ended within its bound.
@@ -97,6 +99,7 @@ impl Bounded {
             stdin: None,
             stdout: Keep::Unread,
             stderr: Keep::Unread,
+            merged: false,
         }
     }
 
@@ -118,6 +121,14 @@ impl Bounded {
         self
     }
 
+    /// Reads stdout and stderr as one stream, both on one pipe so that they
+    /// stay in the order written, keeping what `keep` says; what is kept
+    /// comes back as stdout. For [`Bounded::run`] (not [`Bounded::spawn`]).
+    pub fn output(mut self, keep: Keep) -> Self {
+        (self.stdout, self.stderr, self.merged) = (keep, Keep::Unread, true);
+        self
+    }
+
     /// Runs `command` in a process group of its own and waits for it and its
     /// output at most the bound; past it the group is killed and reaped.
     pub fn run(self, command: &mut Command) -> Result<Ran, ChildError> {
@@ -130,6 +141,7 @@ impl Bounded {
     /// the caller to read as it comes (a large blob); past the bound the
     /// group is killed, which ends that read. [`Streaming::finish`] reaps it.
     pub fn spawn(self, command: &mut Command) -> Result<(Streaming, ChildStdout), ChildError> {
+        assert!(!self.merged, "Bounded::output is for run, not spawn");
         command.stdout(Stdio::piped());
         let (mut child, mut watch) = self.start(command, true)?;
         let stdout = child.stdout.take().expect("stdout is piped");
@@ -148,14 +160,8 @@ impl Bounded {
             Some(_) => Stdio::piped(),
             None => Stdio::null(),
         });
-        if self.stdout != Keep::Unread {
-            command.stdout(Stdio::piped());
-        }
-        if self.stderr != Keep::Unread {
-            command.stderr(Stdio::piped());
-        }
-        let mut child = match command.spawn() {
-            Ok(child) => child,
+        let (mut child, merged) = match self.spawn_piped(command) {
+            Ok(spawned) => spawned,
             Err(source) => {
                 let what = self.what;
                 return Err(ChildError::Start { what, source });
@@ -167,9 +173,16 @@ impl Bounded {
                 let _ = input.write_all(&bytes);
             });
         }
-        let stdout = if stream { None } else { child.stdout.take() };
+        let stdout = match merged {
+            Some(reader) => Some(Box::new(reader) as Box<dyn Read + Send>),
+            None if stream => None,
+            None => child
+                .stdout
+                .take()
+                .map(|out| Box::new(out) as Box<dyn Read + Send>),
+        };
         let outputs = [
-            stdout.map(|out| Box::new(out) as Box<dyn Read + Send>),
+            stdout,
             child
                 .stderr
                 .take()
@@ -183,6 +196,27 @@ impl Bounded {
             [self.stdout, self.stderr],
         );
         Ok((child, watch))
+    }
+
+    /// Spawns `command` with its outputs piped as [`Keep`] says; merged
+    /// ones on one pipe, whose reading end comes back.
+    fn spawn_piped(&self, command: &mut Command) -> std::io::Result<(Child, Option<PipeReader>)> {
+        if self.merged {
+            let (reader, writer) = std::io::pipe()?;
+            command.stdout(writer.try_clone()?).stderr(writer);
+            let spawned = command.spawn();
+            // The command holds the pipe's writing end: closed here, or the
+            // reader would never see the end of the output.
+            command.stdout(Stdio::null()).stderr(Stdio::null());
+            return Ok((spawned?, Some(reader)));
+        }
+        if self.stdout != Keep::Unread {
+            command.stdout(Stdio::piped());
+        }
+        if self.stderr != Keep::Unread {
+            command.stderr(Stdio::piped());
+        }
+        Ok((command.spawn()?, None))
     }
 }
 

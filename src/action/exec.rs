@@ -1,36 +1,20 @@
 //! The `exec` step: a command run without a shell, in a clean environment,
-//! as its account when hookbus runs as root, in a process group of its own
-//! that is killed at the deadline. stdout and stderr go to one unlinked
-//! temporary file, so a chatty build costs no memory; its tail is the output.
+//! as its account when hookbus runs as root, bounded by [`Bounded`]: in a
+//! process group of its own that is killed at the deadline, also when
+//! something it started still holds its output. stdout and stderr share one
+//! pipe; the tail of what they carried, in the order written, is the output.
 
+use super::step::ExecPlan;
+use crate::child::{Bounded, ChildError, Keep};
 use crate::listen::git::{running_as_root, Account};
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
 
 /// How much of the end of the output is kept.
 pub const TAIL: usize = 4096;
 
-/// A command, filled in.
-#[derive(Debug, Clone)]
-pub struct Run {
-    /// The program and its arguments.
-    pub argv: Vec<String>,
-    /// The working directory.
-    pub cwd: Option<PathBuf>,
-    /// The account, used when hookbus runs as root.
-    pub user: Option<String>,
-    /// The environment (besides PATH, LC_ALL and HOME).
-    pub env: Vec<(String, String)>,
-    /// Killed after this.
-    pub timeout: Duration,
-}
+/// A command, filled in for a message.
+pub type Run = ExecPlan<String>;
 
 /// What came of it.
 #[derive(Debug, Clone, Default)]
@@ -45,38 +29,25 @@ pub struct Outcome {
 
 /// Runs the command and waits for it (bounded).
 pub fn run(run: &Run) -> Outcome {
-    let fail = |error: String| Outcome {
-        error: Some(error),
-        ..Outcome::default()
-    };
-    let mut log = match scratch_file() {
-        Ok(file) => file,
-        Err(error) => return fail(format!("cannot make a file for the output: {error}")),
-    };
     let mut command = Command::new(&run.argv[0]);
     command
         .args(&run.argv[1..])
         .env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
         .env("LC_ALL", "C")
-        .envs(run.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .process_group(0);
-    match (log.try_clone(), log.try_clone()) {
-        (Ok(out), Ok(err)) => {
-            command.stdout(out).stderr(err);
-        }
-        (Err(error), _) | (_, Err(error)) => {
-            return fail(format!("cannot share the output file: {error}"))
-        }
-    }
+        .envs(run.env.iter().map(|(k, v)| (k, v)));
     if let Some(cwd) = &run.cwd {
         command.current_dir(cwd);
     }
     match (&run.user, running_as_root()) {
         (Some(user), true) => match Account::lookup(user) {
             Ok(account) => account.run_as(&mut command),
-            Err(error) => return fail(format!("{error:#}")),
+            Err(error) => {
+                return Outcome {
+                    error: Some(format!("{error:#}")),
+                    ..Outcome::default()
+                }
+            }
         },
         _ => {
             if let Some(home) = std::env::var_os("HOME") {
@@ -84,88 +55,34 @@ pub fn run(run: &Run) -> Outcome {
             }
         }
     }
-    let mut child = match command.spawn() {
-        Ok(child) => child,
-        Err(error) => return fail(format!("cannot run {}: {error}", run.argv[0])),
-    };
-    drop(command);
-    let pid = child.id() as libc::pid_t;
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = sender.send(child.wait());
-    });
-    let (status, timed_out) = match receiver.recv_timeout(run.timeout) {
-        Ok(status) => (status, false),
-        Err(_) => {
-            // SAFETY: the child leads its own process group; killing the
-            // group stops what it started too.
-            unsafe { libc::kill(-pid, libc::SIGKILL) };
-            (
-                receiver
-                    .recv()
-                    .unwrap_or_else(|_| Err(std::io::ErrorKind::Other.into())),
-                true,
-            )
-        }
-    };
-    let output = tail(&mut log);
-    let mut outcome = Outcome {
-        output,
-        ..Outcome::default()
-    };
-    match status {
-        Ok(_) if timed_out => {
-            outcome.error = Some(format!(
-                "timed out after {} s and was killed",
-                run.timeout.as_secs()
-            ))
-        }
-        Ok(status) => {
-            outcome.exit_code = status.code();
-            if let Some(signal) = status.signal() {
-                outcome.error = Some(format!("killed by signal {signal}"));
-            } else if !status.success() {
-                outcome.error = Some(format!("exited with {}", status.code().unwrap_or(-1)));
-            }
-        }
-        Err(error) => outcome.error = Some(format!("cannot wait for it: {error}")),
+    let ran = Bounded::new(&run.argv[0], run.timeout)
+        .output(Keep::Tail(TAIL))
+        .run(&mut command);
+    match ran {
+        Ok(ran) => Outcome {
+            exit_code: ran.status.code(),
+            output: String::from_utf8_lossy(&ran.stdout).into_owned(),
+            error: match (ran.status.signal(), ran.status.code()) {
+                (Some(signal), _) => Some(format!("killed by signal {signal}")),
+                (None, Some(0)) => None,
+                (None, code) => Some(format!("exited with {}", code.unwrap_or(-1))),
+            },
+        },
+        Err(error) => Outcome {
+            output: match &error {
+                ChildError::TimedOut { stdout, .. } => String::from_utf8_lossy(stdout).into_owned(),
+                _ => String::new(),
+            },
+            error: Some(error.to_string()),
+            exit_code: None,
+        },
     }
-    outcome
-}
-
-/// A fresh file nobody else can open: made private, then unlinked at once.
-fn scratch_file() -> std::io::Result<File> {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let name = format!(
-        "hookbus-exec-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    let path = std::env::temp_dir().join(name);
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)?;
-    std::fs::remove_file(&path)?;
-    Ok(file)
-}
-
-/// The last [`TAIL`] bytes of the file, as text.
-fn tail(file: &mut File) -> String {
-    let length = file.seek(SeekFrom::End(0)).unwrap_or(0);
-    let start = length.saturating_sub(TAIL as u64);
-    let mut bytes = Vec::new();
-    if file.seek(SeekFrom::Start(start)).is_ok() {
-        let _ = file.take(TAIL as u64).read_to_end(&mut bytes);
-    }
-    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, Instant};
 
     fn command(argv: &[&str], timeout: Duration) -> Run {
         Run {
@@ -208,16 +125,35 @@ mod tests {
             &["/bin/sh", "-c", "sleep 30 & echo started; wait"],
             Duration::from_millis(300),
         ));
-        assert!(
-            slow.error.unwrap().contains("timed out"),
-            "{:?}",
-            slow.output
+        assert_eq!(
+            (slow.error.as_deref(), slow.exit_code, slow.output.as_str()),
+            (
+                Some("/bin/sh timed out after 300 ms and was killed"),
+                None,
+                "started\n"
+            )
         );
-        assert_eq!(slow.output, "started\n");
         let long = run(&command(
-            &["/bin/sh", "-c", "yes x | head -c 100000"],
+            &["/bin/sh", "-c", "yes x | head -c 100000; echo end >&2"],
             Duration::from_secs(10),
         ));
         assert_eq!(long.output.len(), TAIL);
+        assert!(long.output.ends_with("x\nx\nend\n"), "{:?}", long.output);
+    }
+
+    #[test]
+    fn a_grandchild_holding_the_output_ends_with_the_timeout() {
+        let started = Instant::now();
+        let left = run(&command(
+            &["/bin/sh", "-c", "sleep 30 & echo hi; echo there >&2"],
+            Duration::from_millis(500),
+        ));
+        // Not waited out: the sleep holding stdout would take 30 s.
+        assert!(started.elapsed() < Duration::from_secs(20));
+        assert_eq!(left.output, "hi\nthere\n");
+        assert_eq!(
+            left.error.as_deref(),
+            Some("/bin/sh timed out after 500 ms and was killed")
+        );
     }
 }

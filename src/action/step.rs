@@ -102,18 +102,19 @@ pub struct HttpPlan {
     pub retries: u32,
 }
 
-/// A command to run.
+/// A command to run: its argv and environment values are templates `T`
+/// in a compiled step, text once filled in for a message ([`super::exec::Run`]).
 #[derive(Debug, Clone)]
-pub struct ExecPlan {
+pub struct ExecPlan<T = Template> {
     /// The program and its arguments.
-    pub argv: Vec<Template>,
+    pub argv: Vec<T>,
     /// The working directory.
     pub cwd: Option<PathBuf>,
     /// The account (when hookbus runs as root).
     pub user: Option<String>,
-    /// Extra environment.
-    pub env: Vec<(String, Template)>,
-    /// Killed after this.
+    /// Extra environment (a run's also has the HOOKBUS_* variables).
+    pub env: Vec<(String, T)>,
+    /// Its process group is killed after this.
     pub timeout: Duration,
 }
 

@@ -55,6 +55,25 @@ fn output_is_kept_within_its_limits() {
     assert_eq!(ran.stderr, b"0123456789");
 }
 
+#[test]
+fn merged_output_keeps_the_order_written_and_its_tail() {
+    let ran = Bounded::new("sh", Duration::from_secs(20))
+        .output(Keep::Tail(100))
+        .run(&mut sh("echo a; echo b >&2; echo c; exit 4"))
+        .unwrap();
+    assert_eq!(
+        (ran.status.code(), ran.stdout.as_slice()),
+        (Some(4), &b"a\nb\nc\n"[..])
+    );
+    assert!(ran.stderr.is_empty());
+    let long = Bounded::new("sh", Duration::from_secs(20))
+        .output(Keep::Tail(8))
+        .run(&mut sh("yes x | head -c 10000; echo end >&2"))
+        .unwrap();
+    assert_eq!(long.stdout, b"x\nx\nend\n");
+    assert_eq!(long.stdout_dropped, 9_996);
+}
+
 /// True once `pid` is gone or a zombie (killed, not yet reaped by init).
 fn dead(pid: &str) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -100,7 +119,17 @@ fn assert_killed_with_its_group(
 
 /// Runs with [`Bounded::run`], keeping stdout.
 fn run_kept(bounded: Bounded, command: &mut Command) -> (Vec<u8>, ChildError) {
-    match bounded.stdout(Keep::Head(100)).run(command).unwrap_err() {
+    timed_out(bounded.stdout(Keep::Head(100)).run(command))
+}
+
+/// Runs with [`Bounded::run`], keeping stdout and stderr as one.
+fn run_merged(bounded: Bounded, command: &mut Command) -> (Vec<u8>, ChildError) {
+    timed_out(bounded.output(Keep::Tail(100)).run(command))
+}
+
+/// The stdout kept by a run that timed out, and its error.
+fn timed_out(result: Result<Ran, ChildError>) -> (Vec<u8>, ChildError) {
+    match result.unwrap_err() {
         ChildError::TimedOut {
             stdout,
             what,
@@ -141,6 +170,7 @@ fn a_hung_child_is_killed_with_its_whole_group() {
 fn a_grandchild_holding_the_output_is_killed_too() {
     assert_killed_with_its_group(LEAVES_A_CHILD, run_kept);
     assert_killed_with_its_group(LEAVES_A_CHILD, run_streamed);
+    assert_killed_with_its_group(LEAVES_A_CHILD, run_merged);
 }
 
 #[test]
