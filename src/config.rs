@@ -247,6 +247,12 @@ fn world_readable(file: &Path) -> bool {
 }
 
 impl Config {
+    /// The `[[action]]` tables compiled (`mirror` steps may name its `[[mirror]]`s).
+    pub fn compile_actions(&self) -> Result<Vec<crate::action::Action>> {
+        let mirrors: Vec<String> = self.mirrors.iter().map(|mirror| mirror.name()).collect();
+        crate::action::config::compile(&self.actions, &mirrors)
+    }
+
     /// Reads the config: `explicit` (from `--config`), else `$HOOKBUS_CONFIG`, else
     /// the default path if it exists, else built-in defaults.
     pub fn load(explicit: Option<&Path>) -> Result<Config> {
@@ -290,7 +296,7 @@ impl Config {
             BrokerUrl::parse(&broker.url).context("[broker] url")?;
         }
         crate::listen::config::validate(config.listen.as_ref(), &config.mirrors)?;
-        crate::action::config::compile_from(&config)?;
+        config.compile_actions()?;
         if let Some(group) = &config.outbox.group {
             config.outbox.gid = Some(group_id(group).context("[outbox] group")?);
         }

@@ -286,7 +286,7 @@ fn destination(topic: &str) -> String {
 }
 
 /// A TOML basic string.
-pub(crate) fn quote(text: &str) -> String {
+fn quote(text: &str) -> String {
     toml::Value::String(text.to_string()).to_string()
 }
 

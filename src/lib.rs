@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+pub mod account;
 pub mod action;
 pub mod child;
 pub mod config;

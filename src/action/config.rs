@@ -229,9 +229,3 @@ pub fn compile(actions: &[ActionConfig], mirrors: &[String]) -> Result<Vec<Actio
     }
     Ok(compiled)
 }
-
-/// The actions of a whole config (`mirror` steps may name its `[[mirror]]`s).
-pub fn compile_from(config: &crate::config::Config) -> Result<Vec<Action>> {
-    let mirrors: Vec<String> = config.mirrors.iter().map(|mirror| mirror.name()).collect();
-    compile(&config.actions, &mirrors)
-}

@@ -5,8 +5,8 @@
 //! pipe; the tail of what they carried, in the order written, is the output.
 
 use super::step::ExecPlan;
+use crate::account::{running_as_root, Account};
 use crate::child::{Bounded, ChildError, Keep};
-use crate::listen::git::{running_as_root, Account};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 

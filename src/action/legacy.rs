@@ -11,7 +11,6 @@
 //! ticket becomes the step's `token`, percent-encoded where `{token}` stands,
 //! which changes nothing for tickets of letters, digits and `-._~`.
 
-use crate::legacy::quote;
 use std::fmt::Write;
 use yaml_rust2::Yaml;
 
@@ -250,6 +249,11 @@ fn braces(text: &str) -> String {
     text.replace('{', "{{").replace('}', "}}")
 }
 
+/// `text` as a TOML string.
+fn quote(text: &str) -> String {
+    toml::Value::String(text.to_string()).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use crate::legacy::LegacyConfig;
@@ -261,7 +265,9 @@ mod tests {
             .to_toml("stomp-jenkins.yaml");
         let config =
             crate::config::Config::parse(&toml).unwrap_or_else(|e| panic!("{e:#}\n{toml}"));
-        crate::action::config::compile_from(&config).unwrap_or_else(|e| panic!("{e:#}\n{toml}"));
+        config
+            .compile_actions()
+            .unwrap_or_else(|e| panic!("{e:#}\n{toml}"));
         (toml, config)
     }
 

@@ -22,7 +22,7 @@ pub fn listen(
 
 /// Prints every action and what it would do for the sample.
 fn show_actions(config: &Config, args: &ListenArgs) -> Result<(), Failure> {
-    let actions = hookbus::action::config::compile_from(config).status(Status::Config)?;
+    let actions = config.compile_actions().status(Status::Config)?;
     let sample = match &args.sample {
         Some(file) => std::fs::read_to_string(file)
             .map_err(anyhow::Error::from)

@@ -47,12 +47,12 @@ impl Settings {
         for warning in &broker.warnings {
             eprintln!("hookbus: {warning}");
         }
-        let root = git::running_as_root();
+        let root = crate::account::running_as_root();
         let mut mirrors = Vec::new();
         for mirror in &config.mirrors {
             let account = match (&mirror.user, root) {
                 (Some(user), true) => Some(
-                    git::Account::lookup(user)
+                    crate::account::Account::lookup(user)
                         .with_context(|| format!("mirror {}", mirror.name()))?,
                 ),
                 _ => None,
@@ -76,7 +76,7 @@ impl Settings {
                 },
             });
         }
-        let actions = crate::action::config::compile_from(config)?;
+        let actions = config.compile_actions()?;
         let remembered = remember::Remembered::open(
             listen.state_dir.join("actions"),
             Duration::from_secs(listen.remember_hours * 3600),
