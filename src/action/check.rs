@@ -51,17 +51,11 @@ pub fn sample_from_json(text: &str) -> anyhow::Result<Facts> {
 pub fn describe(actions: &[Action], facts: &Facts, host: &str) -> String {
     let mut out = String::new();
     for action in actions {
-        let matched = action.matcher.matches(facts);
-        let _ = writeln!(
-            out,
-            "action {}: {}",
-            action.name,
-            if matched {
-                "matches the sample"
-            } else {
-                "does not match the sample"
-            }
-        );
+        let verdict = match action.matcher.mismatch(facts) {
+            None => "matches the sample".to_string(),
+            Some(why) => format!("does not match the sample: {why}"),
+        };
+        let _ = writeln!(out, "action {}: {verdict}", action.name);
         for step in &action.steps {
             describe_step(&mut out, action, step, facts, host, 1);
         }

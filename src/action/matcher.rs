@@ -63,25 +63,61 @@ impl Matcher {
 
     /// True when `facts` match every given field.
     pub fn matches(&self, facts: &Facts) -> bool {
+        self.mismatch(facts).is_none()
+    }
+
+    /// The first given field `facts` do not match, said for an operator
+    /// (`listen --check`); `None` when they match every one.
+    pub fn mismatch(&self, facts: &Facts) -> Option<String> {
         let refname = facts.refname();
-        (self.destinations.is_empty() || self.destinations.contains(&facts.destination))
-            && any(&self.repo, &facts.repo())
-            && any(&self.refname, &refname)
-            && (self.change.is_empty() || self.change.contains(&facts.change()))
-            && any(&self.project, &facts.project())
-            && self
-                .headers
-                .iter()
-                .all(|(name, value)| facts.header(name).as_deref() == Some(value.as_str()))
-            && !self
-                .ignore_refs
-                .as_ref()
-                .is_some_and(|ignore| ignore.is_match(&refname))
-            && self.body.iter().all(|(key, pattern)| {
-                facts
-                    .body_key(key)
-                    .is_some_and(|value| pattern.matches(&value))
-            })
+        let listed = |patterns: &[Pattern]| {
+            let texts: Vec<&str> = patterns.iter().map(Pattern::as_str).collect();
+            texts.join(", ")
+        };
+        if !(self.destinations.is_empty() || self.destinations.contains(&facts.destination)) {
+            return Some(format!(
+                "destination {:?} is not one of {}",
+                facts.destination,
+                self.destinations.join(", ")
+            ));
+        }
+        let globbed = [
+            ("repo", &self.repo, facts.repo()),
+            ("refname", &self.refname, refname.clone()),
+            ("project", &self.project, facts.project()),
+        ];
+        for (field, patterns, value) in globbed {
+            if !any(patterns, &value) {
+                return Some(format!("{field} {value:?} is not {}", listed(patterns)));
+            }
+        }
+        let change = facts.change();
+        if !(self.change.is_empty() || self.change.contains(&change)) {
+            return Some(format!(
+                "change {change:?} is not one of {}",
+                self.change.join(", ")
+            ));
+        }
+        for (name, value) in &self.headers {
+            if facts.header(name).as_deref() != Some(value.as_str()) {
+                return Some(format!("header {name} is not {value:?}"));
+            }
+        }
+        if let Some(ignore) = self.ignore_refs.as_ref().filter(|i| i.is_match(&refname)) {
+            return Some(format!(
+                "refname {refname:?} matches ignore_refs {:?}",
+                ignore.as_str()
+            ));
+        }
+        for (key, pattern) in &self.body {
+            if !facts
+                .body_key(key)
+                .is_some_and(|value| pattern.matches(&value))
+            {
+                return Some(format!("body line {key:?} is not {}", pattern.as_str()));
+            }
+        }
+        None
     }
 }
 
@@ -133,6 +169,23 @@ mod tests {
             ""
         )));
         assert!(matcher("").matches(&facts(&[], "anything")));
+    }
+
+    #[test]
+    fn a_mismatch_names_the_field_that_failed() {
+        let m = matcher("repo = ['web-*']\nignore_refs = 'refs/tags/jenkins-.*'");
+        let said = |repo: &str, refname: &str| {
+            m.mismatch(&facts(&[("repo", repo), ("refname", refname)], ""))
+        };
+        assert_eq!(said("web-a", "refs/heads/main"), None);
+        assert_eq!(
+            said("app", "refs/heads/main").as_deref(),
+            Some("repo \"app\" is not web-*")
+        );
+        assert_eq!(
+            said("web-a", "refs/tags/jenkins-1").as_deref(),
+            Some("refname \"refs/tags/jenkins-1\" matches ignore_refs \"refs/tags/jenkins-.*\"")
+        );
     }
 
     #[test]
