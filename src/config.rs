@@ -62,6 +62,9 @@ pub struct Config {
     /// The file this was read from, if any (for messages and permission checks).
     #[serde(skip)]
     pub source: Option<PathBuf>,
+    /// `actions` compiled, once, when the config is read.
+    #[serde(skip)]
+    compiled_actions: Vec<crate::action::Action>,
 }
 
 /// Options of the git side.
@@ -247,10 +250,10 @@ fn world_readable(file: &Path) -> bool {
 }
 
 impl Config {
-    /// The `[[action]]` tables compiled (`mirror` steps may name its `[[mirror]]`s).
-    pub fn compile_actions(&self) -> Result<Vec<crate::action::Action>> {
-        let mirrors: Vec<String> = self.mirrors.iter().map(|mirror| mirror.name()).collect();
-        crate::action::config::compile(&self.actions, &mirrors)
+    /// The `[[action]]` tables, compiled when the config was read (`mirror`
+    /// steps may name its `[[mirror]]`s).
+    pub fn compiled_actions(&self) -> &[crate::action::Action] {
+        &self.compiled_actions
     }
 
     /// Reads the config: `explicit` (from `--config`), else `$HOOKBUS_CONFIG`, else
@@ -296,7 +299,8 @@ impl Config {
             BrokerUrl::parse(&broker.url).context("[broker] url")?;
         }
         crate::listen::config::validate(config.listen.as_ref(), &config.mirrors)?;
-        config.compile_actions()?;
+        let mirrors: Vec<String> = config.mirrors.iter().map(|mirror| mirror.name()).collect();
+        config.compiled_actions = crate::action::config::compile(&config.actions, &mirrors)?;
         if let Some(group) = &config.outbox.group {
             config.outbox.gid = Some(group_id(group).context("[outbox] group")?);
         }

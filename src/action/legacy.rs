@@ -265,9 +265,6 @@ mod tests {
             .to_toml("stomp-jenkins.yaml");
         let config =
             crate::config::Config::parse(&toml).unwrap_or_else(|e| panic!("{e:#}\n{toml}"));
-        config
-            .compile_actions()
-            .unwrap_or_else(|e| panic!("{e:#}\n{toml}"));
         (toml, config)
     }
 

@@ -22,7 +22,6 @@ pub fn listen(
 
 /// Prints every action and what it would do for the sample.
 fn show_actions(config: &Config, args: &ListenArgs) -> Result<(), Failure> {
-    let actions = config.compile_actions().status(Status::Config)?;
     let sample = match &args.sample {
         Some(file) => std::fs::read_to_string(file)
             .map_err(anyhow::Error::from)
@@ -33,7 +32,11 @@ fn show_actions(config: &Config, args: &ListenArgs) -> Result<(), Failure> {
     };
     print!(
         "{}",
-        check::describe(&actions, &sample, &hookbus::listen::host_name())
+        check::describe(
+            config.compiled_actions(),
+            &sample,
+            &hookbus::listen::host_name()
+        )
     );
     Ok(())
 }

@@ -76,13 +76,17 @@ impl Settings {
                 },
             });
         }
-        let actions = config.compile_actions()?;
         let remembered = remember::Remembered::open(
             listen.state_dir.join("actions"),
             Duration::from_secs(listen.remember_hours * 3600),
         )?;
         Ok(Settings {
-            actions: actions.into_iter().map(Arc::new).collect(),
+            actions: config
+                .compiled_actions()
+                .iter()
+                .cloned()
+                .map(Arc::new)
+                .collect(),
             action_workers: listen.action_workers,
             remembered,
             // A clone, a fetch and a checkout, each bounded by git's timeout.
