@@ -204,7 +204,11 @@ impl Daemon {
     fn received(&mut self, headers: Vec<(String, String)>, body: &[u8], ack: AckToken) {
         self.counts.received += 1;
         self.telemetry.metrics.message_received();
-        let facts = Arc::new(Facts::read(&headers, body));
+        // What actions match on; read only when there are actions to match.
+        let facts = Arc::new(match self.settings.actions.is_empty() {
+            true => Facts::default(),
+            false => Facts::read(&headers, body),
+        });
         let chains: Vec<Arc<Action>> = (self.settings.actions.iter())
             .filter(|action| action.matcher.matches(&facts))
             .cloned()
@@ -241,7 +245,10 @@ impl Daemon {
                 ack,
                 generation: self.link.generation(),
                 remaining: wanted.len() + chains.len(),
-                id: facts.id(),
+                id: match &update {
+                    Some(update) => update.id.clone(),
+                    None => facts.id(),
+                },
                 sent_at: telemetry::sent_at(&headers),
             },
         );
