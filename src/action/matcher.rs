@@ -66,21 +66,18 @@ impl Matcher {
         self.mismatch(facts).is_none()
     }
 
-    /// The first given field `facts` do not match, said for an operator
-    /// (`listen --check`); `None` when they match every one.
-    pub fn mismatch(&self, facts: &Facts) -> Option<String> {
-        let refname = facts.refname();
-        let listed = |patterns: &[Pattern]| {
-            let texts: Vec<&str> = patterns.iter().map(Pattern::as_str).collect();
-            texts.join(", ")
-        };
+    /// The first given field `facts` do not match (`listen --check` says
+    /// it); `None` when they match every one. Nothing is formatted here:
+    /// the daemon asks this of every action for every message.
+    pub fn mismatch(&self, facts: &Facts) -> Option<Mismatch<'_>> {
         if !(self.destinations.is_empty() || self.destinations.contains(&facts.destination)) {
-            return Some(format!(
-                "destination {:?} is not one of {}",
-                facts.destination,
-                self.destinations.join(", ")
+            return Some(Mismatch::Listed(
+                "destination",
+                facts.destination.clone(),
+                &self.destinations,
             ));
         }
+        let refname = facts.refname();
         let globbed = [
             ("repo", &self.repo, facts.repo()),
             ("refname", &self.refname, refname.clone()),
@@ -88,36 +85,68 @@ impl Matcher {
         ];
         for (field, patterns, value) in globbed {
             if !any(patterns, &value) {
-                return Some(format!("{field} {value:?} is not {}", listed(patterns)));
+                return Some(Mismatch::Glob(field, value, patterns));
             }
         }
         let change = facts.change();
         if !(self.change.is_empty() || self.change.contains(&change)) {
-            return Some(format!(
-                "change {change:?} is not one of {}",
-                self.change.join(", ")
-            ));
+            return Some(Mismatch::Listed("change", change, &self.change));
         }
         for (name, value) in &self.headers {
             if facts.header(name).as_deref() != Some(value.as_str()) {
-                return Some(format!("header {name} is not {value:?}"));
+                return Some(Mismatch::Header(name, value));
             }
         }
         if let Some(ignore) = self.ignore_refs.as_ref().filter(|i| i.is_match(&refname)) {
-            return Some(format!(
-                "refname {refname:?} matches ignore_refs {:?}",
-                ignore.as_str()
-            ));
+            return Some(Mismatch::Ignored(refname, ignore));
         }
         for (key, pattern) in &self.body {
             if !facts
                 .body_key(key)
                 .is_some_and(|value| pattern.matches(&value))
             {
-                return Some(format!("body line {key:?} is not {}", pattern.as_str()));
+                return Some(Mismatch::Body(key, pattern));
             }
         }
         None
+    }
+}
+
+/// The first field of a match that a message fails.
+#[derive(Debug)]
+pub enum Mismatch<'m> {
+    /// A field whose value is not one of the listed ones.
+    Listed(&'static str, String, &'m [String]),
+    /// A field whose value no glob matches.
+    Glob(&'static str, String, &'m [Pattern]),
+    /// A header that is missing or has another value.
+    Header(&'m str, &'m str),
+    /// A refname that `ignore_refs` matches.
+    Ignored(String, &'m regex::Regex),
+    /// A body line that is missing or matches no glob.
+    Body(&'m str, &'m Pattern),
+}
+
+impl std::fmt::Display for Mismatch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mismatch::Listed(field, value, listed) => {
+                write!(f, "{field} {value:?} is not one of {}", listed.join(", "))
+            }
+            Mismatch::Glob(field, value, patterns) => {
+                let texts: Vec<&str> = patterns.iter().map(Pattern::as_str).collect();
+                write!(f, "{field} {value:?} is not {}", texts.join(", "))
+            }
+            Mismatch::Header(name, value) => write!(f, "header {name} is not {value:?}"),
+            Mismatch::Ignored(refname, ignore) => write!(
+                f,
+                "refname {refname:?} matches ignore_refs {:?}",
+                ignore.as_str()
+            ),
+            Mismatch::Body(key, pattern) => {
+                write!(f, "body line {key:?} is not {}", pattern.as_str())
+            }
+        }
     }
 }
 
@@ -176,6 +205,7 @@ mod tests {
         let m = matcher("repo = ['web-*']\nignore_refs = 'refs/tags/jenkins-.*'");
         let said = |repo: &str, refname: &str| {
             m.mismatch(&facts(&[("repo", repo), ("refname", refname)], ""))
+                .map(|mismatch| mismatch.to_string())
         };
         assert_eq!(said("web-a", "refs/heads/main"), None);
         assert_eq!(
