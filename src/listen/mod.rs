@@ -105,7 +105,7 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
     let host = listen.host.clone().unwrap_or_else(host_name);
     let lock = control::server::lock_state_dir(&settings.state_dir)?;
     let board = Board::open(&settings.state_dir, &mirror_configs(&settings))?;
-    let telemetry = Telemetry::start(listen, &settings.broker, &host, board.clone())?;
+    let telemetry = Telemetry::start(listen, &settings.publisher, &host, board.clone())?;
     let server = Server::start(
         lock,
         &settings.state_dir,
@@ -118,9 +118,9 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
         settings.mirrors.clone(),
         board.clone(),
     );
-    let reporter = start_reporter(&settings)?;
+    let reporter = start_reporter(&settings);
     settings.remembered.expire();
-    let context = action_context(&settings, &pool, host)?;
+    let context = action_context(&settings, &pool, host);
     let mut daemon = Daemon {
         actions: actions::Runner::start(settings.action_workers),
         context,
@@ -331,21 +331,11 @@ impl Daemon {
                     format!("{:?}", settings.broker) != format!("{:?}", self.settings.broker);
                 let reconnect = broker_changed || settings.spec != self.settings.spec;
                 if broker_changed || settings.report != self.settings.report {
-                    match start_reporter(&settings) {
-                        Ok(reporter) => std::mem::replace(&mut self.reporter, reporter).finish(),
-                        Err(error) => eprintln!(
-                            "hookbus: listen: reports keep their old destination: {error:#}"
-                        ),
-                    }
+                    std::mem::replace(&mut self.reporter, start_reporter(&settings)).finish();
                 }
                 self.pool.set_mirrors(settings.mirrors.clone());
                 self.board.set_mirrors(&mirror_configs(&settings));
-                match action_context(&settings, &self.pool, self.context.host.clone()) {
-                    Ok(context) => self.context = context,
-                    Err(error) => eprintln!(
-                        "hookbus: listen: actions keep their old broker settings: {error:#}"
-                    ),
-                }
+                self.context = action_context(&settings, &self.pool, self.context.host.clone());
                 self.settings = settings;
                 self.next_poll = Instant::now();
                 if reconnect {

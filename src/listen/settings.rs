@@ -115,15 +115,10 @@ impl Settings {
 }
 
 /// The reporter for `settings`: its own publisher, the daemon's outbox.
-pub(super) fn start_reporter(settings: &Settings) -> Result<Reporter> {
-    let target = match &settings.report {
-        Some(destination) => Some((
-            destination.clone(),
-            Publisher::new(settings.broker.clone())?,
-        )),
-        None => None,
-    };
-    Ok(Reporter::start(target, settings.outbox.clone()))
+pub(super) fn start_reporter(settings: &Settings) -> Reporter {
+    let target =
+        (settings.report.clone()).map(|destination| (destination, settings.publisher.clone()));
+    Reporter::start(target, settings.outbox.clone())
 }
 
 /// The configured mirrors' settings.
@@ -136,15 +131,15 @@ pub(super) fn action_context(
     settings: &Settings,
     pool: &Pool,
     host: String,
-) -> Result<Arc<actions::Context>> {
-    Ok(Arc::new(actions::Context {
+) -> Arc<actions::Context> {
+    Arc::new(actions::Context {
         host,
         outbox: settings.outbox.clone(),
-        publisher: Publisher::new(settings.broker.clone())?,
+        publisher: settings.publisher.clone(),
         mirrors: pool.submitter(),
         remembered: settings.remembered.clone(),
         mirror_wait: settings.mirror_wait,
-    }))
+    })
 }
 
 /// This machine's name, for reports.

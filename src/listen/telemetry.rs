@@ -10,7 +10,7 @@ use super::metrics::Metrics;
 use super::presence::{Presence, Target};
 use super::report::Event;
 use super::status::Board;
-use crate::stomp::{BrokerSettings, Publisher};
+use crate::stomp::Publisher;
 use anyhow::Result;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -28,7 +28,7 @@ impl Telemetry {
     /// Starts the metrics listener and the presence thread the config asks for.
     pub fn start(
         listen: &ListenConfig,
-        broker: &BrokerSettings,
+        publisher: &Publisher,
         host: &str,
         board: Board,
     ) -> Result<Telemetry> {
@@ -48,7 +48,7 @@ impl Telemetry {
             Some(destination) => Some(Presence::start(
                 Target {
                     destination: destination.clone(),
-                    publisher: Publisher::new(broker.clone())?,
+                    publisher: publisher.clone(),
                     host: host.to_string(),
                     interval: Duration::from_secs(listen.presence_s),
                 },

@@ -93,8 +93,9 @@ pub struct HostReport {
     pub result: Result<(Session, Duration), StompError>,
 }
 
-/// Publishes messages to the configured brokers.
-#[derive(Debug)]
+/// Publishes messages to the configured brokers. A clone shares the TLS
+/// trust loaded once.
+#[derive(Debug, Clone)]
 pub struct Publisher {
     settings: BrokerSettings,
     tls: Option<Arc<rustls::ClientConfig>>,
