@@ -44,18 +44,15 @@ impl Telemetry {
             }
             None => None,
         };
-        let presence = match &listen.presence {
-            Some(destination) => Some(Presence::start(
-                Target {
-                    destination: destination.clone(),
-                    publisher: publisher.clone(),
-                    host: host.to_string(),
-                    interval: Duration::from_secs(listen.presence_s),
-                },
-                board,
-            )),
-            None => None,
-        };
+        let presence = listen.presence.as_ref().map(|destination| {
+            let target = Target {
+                destination: destination.clone(),
+                publisher: publisher.clone(),
+                host: host.to_string(),
+                interval: Duration::from_secs(listen.presence_s),
+            };
+            Presence::start(target, board)
+        });
         metrics.broker_connected(false);
         Ok(Telemetry {
             metrics,
