@@ -51,14 +51,12 @@ pub struct Broker {
 
 #[derive(Debug, Clone, Copy)]
 struct Plan {
+    /// A hook's bound; `None` for a run nobody waits on.
     until: Option<Instant>,
-    /// A hook's run: a backlog makes it try each host once (see [`retry`]).
-    bounded: bool,
 }
 
 struct Worker {
-    /// The name of each batch stored.
-    wake: Sender<String>,
+    wake: Sender<()>,
     handle: JoinHandle<Delivered>,
 }
 
@@ -100,17 +98,13 @@ impl Broker {
         *self.plan.get_or_insert_with(|| match self.waiting {
             Waiting::Bounded(bound) => Plan {
                 until: Some(Instant::now() + bound),
-                bounded: true,
             },
-            Waiting::PerPublish | Waiting::Never => Plan {
-                until: None,
-                bounded: false,
-            },
+            Waiting::PerPublish | Waiting::Never => Plan { until: None },
         })
     }
 
     /// Tells the delivering thread a batch is on disk, starting it if needed.
-    fn wake(&mut self, plan: Plan, stored: String) {
+    fn wake(&mut self, plan: Plan, stored: &str) {
         if self.waiting == Waiting::Never {
             return;
         }
@@ -118,11 +112,13 @@ impl Broker {
             let (wake, asleep) = mpsc::channel();
             let outbox = self.outbox.clone();
             let publisher = Arc::clone(&self.publisher);
-            let handle = std::thread::spawn(move || deliver(&outbox, &publisher, plan, asleep));
+            let first = stored.to_string();
+            let handle =
+                std::thread::spawn(move || deliver(&outbox, &publisher, plan, &first, asleep));
             Worker { wake, handle }
         });
         // A thread that already stopped (broker down) leaves the batch queued.
-        let _ = worker.wake.send(stored);
+        let _ = worker.wake.send(());
     }
 
     /// The outbox cannot take the messages: publish them directly, or fail
@@ -176,12 +172,14 @@ impl Broker {
 }
 
 /// The delivering thread: takes the outbox lock, then flushes each time a
-/// batch is stored, until the run has stored its last batch or a flush stops.
+/// batch is stored (`first` is the run's first), until the run has stored
+/// its last batch or a flush stops.
 fn deliver(
     outbox: &Outbox,
     publisher: &Publisher,
     plan: Plan,
-    asleep: Receiver<String>,
+    first: &str,
+    asleep: Receiver<()>,
 ) -> Delivered {
     let wait = plan.until.map_or(LOCK_WAIT, |until| {
         until.saturating_duration_since(Instant::now())
@@ -202,8 +200,8 @@ fn deliver(
             Some(until) => asleep.recv_timeout(until.saturating_duration_since(Instant::now())),
             None => asleep.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
-        let stored = match woke {
-            Ok(stored) => stored,
+        match woke {
+            Ok(()) => {}
             Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {
                 delivered.stopped = Some(Stopped {
@@ -211,13 +209,13 @@ fn deliver(
                 });
                 break;
             }
-        };
+        }
         // One flush covers every batch stored so far.
         while asleep.try_recv().is_ok() {}
         let flushed = outbox.list().and_then(|entries| {
             let delivery = delivery.get_or_insert_with(|| {
                 let patience = flush::patience(publisher, plan.until);
-                publisher.delivery(patience, retry(plan, &entries, &stored))
+                publisher.delivery(patience, retry(plan, &entries, first))
             });
             flush::flush_listed(outbox, delivery, plan.until, &entries)
         });
@@ -254,7 +252,7 @@ fn retry(plan: Plan, entries: &[Entry], first: &str) -> Retry {
     let backlog = entries
         .first()
         .is_some_and(|entry| entry.name.as_str() < first);
-    if plan.bounded && backlog {
+    if plan.until.is_some() && backlog {
         Retry::OneRound
     } else {
         Retry::UntilDeadline
@@ -269,8 +267,8 @@ impl Transport for Broker {
         let plan = self.plan();
         match self.outbox.store(messages) {
             Ok(entry) => {
-                self.stored.push((entry.name.clone(), messages.len()));
-                self.wake(plan, entry.name);
+                self.wake(plan, &entry.name);
+                self.stored.push((entry.name, messages.len()));
                 Ok(Outcome {
                     accepted: messages.len(),
                     ..Outcome::default()
