@@ -177,15 +177,12 @@ impl<'a, 'p> Flush<'a, 'p> {
             Ok(()) => {
                 self.report.delivered += group.messages.len();
                 let entries: Vec<&Entry> = group.files.iter().map(|(entry, _)| *entry).collect();
-                self.outbox.remove_all(&entries)?;
-                self.report
-                    .done
-                    .extend(entries.iter().map(|entry| entry.name.clone()));
-                return Ok(());
+                return self.done(&entries);
             }
             Err(error) => error,
         };
         let mut start = 0;
+        let mut finished = Vec::new();
         for &(entry, count) in &group.files {
             let range = start..start + count;
             start += count;
@@ -201,8 +198,7 @@ impl<'a, 'p> Flush<'a, 'p> {
                 }
             }
             if rest.is_empty() {
-                self.outbox.remove(entry)?;
-                self.report.done.push(entry.name.clone());
+                finished.push(entry);
                 continue;
             }
             if rest.len() < count {
@@ -213,6 +209,13 @@ impl<'a, 'p> Flush<'a, 'p> {
         if !self.report.partly.is_empty() {
             self.stop(error.reasons());
         }
+        self.done(&finished)
+    }
+
+    /// Files with nothing left to send: removed, with one directory sync.
+    fn done(&mut self, entries: &[&Entry]) -> Result<()> {
+        self.outbox.remove_all(entries)?;
+        (self.report.done).extend(entries.iter().map(|entry| entry.name.clone()));
         Ok(())
     }
 }
