@@ -23,7 +23,7 @@
 use base64::Engine;
 use std::io::Read;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use ureq::http;
 
 /// The most of a response body kept (its end, where errors usually are).
@@ -64,8 +64,6 @@ pub struct HttpOutcome {
     pub body_tail: String,
     /// Attempts made (1 + retries used).
     pub attempts: u32,
-    /// From the first attempt's start to the end of the last.
-    pub duration: Duration,
     /// Why it failed (None when it did not); never holds a secret.
     pub error: Option<String>,
 }
@@ -87,7 +85,6 @@ struct Attempt {
 
 /// Sends `request`, retrying as the module doc says; never panics on bad input.
 pub fn send(request: &HttpRequest) -> HttpOutcome {
-    let start = Instant::now();
     let shown = redact_url(&request.url);
     let mut attempts = 0;
     let last = loop {
@@ -106,7 +103,6 @@ pub fn send(request: &HttpRequest) -> HttpOutcome {
         status: last.status,
         body_tail: last.body_tail,
         attempts,
-        duration: start.elapsed(),
         error,
     }
 }
