@@ -5,6 +5,7 @@
 //! or `REPO: TICKET` entries) and writes the equivalent hookbus.toml, with
 //! comments wherever the Ruby client behaved differently from what the file said.
 
+use crate::text::toml_string;
 use anyhow::{bail, Context, Result};
 use std::fmt::Write;
 use yaml_rust2::{Yaml, YamlLoader};
@@ -127,7 +128,7 @@ impl LegacyConfig {
                 out,
                 "# trigger-topic: every ref update (or SVN revision) as the seed's text message.\n\
                  [[route]]\nname = \"commits\"\ndestination = {}\nformat = \"text\"\n",
-                quote(&destination(topic))
+                toml_string(&destination(topic))
             );
         }
         if let Some(topic) = &self.listen_topic {
@@ -147,7 +148,7 @@ impl LegacyConfig {
                 out,
                 "# report-topic: one summary line per update, for people and chat bots.\n\
                  [[route]]\nname = \"report\"\ndestination = {}\nformat = \"summary\"\n",
-                quote(&destination(topic))
+                toml_string(&destination(topic))
             );
         }
         if !self.ignored_keys.is_empty() {
@@ -210,7 +211,7 @@ fn broker_table(rserver: &str) -> String {
         format!("failover://({}){query}", hosts.join(","))
     };
     let mut out = String::from("[broker]\n");
-    let _ = writeln!(out, "url = {}", quote(&url));
+    let _ = writeln!(out, "url = {}", toml_string(&url));
     match (shared, credentials.iter().any(Option::is_some)) {
         (Some((login, _)), _) => {
             let _ = writeln!(
@@ -218,8 +219,8 @@ fn broker_table(rserver: &str) -> String {
                 "login = {}\n# The seed's URL carried the passcode of {login}: write it into this file\n\
                  # (mode 0600, owned by the user hooks run as), or set HOOKBUS_PASSCODE.\n\
                  passcode_file = {}",
-                quote(login),
-                quote(PASSCODE_FILE)
+                toml_string(login),
+                toml_string(PASSCODE_FILE)
             );
         }
         (None, true) => out.push_str(
@@ -283,11 +284,6 @@ fn destination(topic: &str) -> String {
     } else {
         format!("/topic/{topic}")
     }
-}
-
-/// A TOML basic string.
-fn quote(text: &str) -> String {
-    toml::Value::String(text.to_string()).to_string()
 }
 
 /// A YAML scalar as text (Ruby symbols such as `:reliable` keep their colon).

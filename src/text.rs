@@ -1,5 +1,6 @@
 //! Text from repositories: bytes in whatever encoding history used, turned into
-//! UTF-8 for messages. Shared by the git and Subversion sides.
+//! UTF-8 for messages. Shared by the git and Subversion sides; and text written
+//! into the configs the seed imports print.
 
 use encoding_rs::{Encoding, WINDOWS_1252};
 use std::borrow::Cow;
@@ -16,6 +17,11 @@ pub fn decode_text<'a>(bytes: &'a [u8], declared: Option<&str>) -> Cow<'a, str> 
         Ok(text) => Cow::Borrowed(text),
         Err(_) => WINDOWS_1252.decode_without_bom_handling(bytes).0,
     }
+}
+
+/// `text` as a TOML string, quoted and escaped.
+pub fn toml_string(text: &str) -> String {
+    toml::Value::String(text.to_string()).to_string()
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 //! ticket becomes the step's `token`, percent-encoded where `{token}` stands,
 //! which changes nothing for tickets of letters, digits and `-._~`.
 
+use crate::text::toml_string;
 use std::fmt::Write;
 use yaml_rust2::Yaml;
 
@@ -168,15 +169,23 @@ impl LegacyJenkins {
                  # hookbus starts it. Delete this action to keep the old behaviour.\n",
             );
         }
-        let _ = writeln!(out, "[[action]]\nname = {}\n[action.match]", quote(name));
-        let _ = writeln!(out, "destinations = [{}]", quote(listen));
-        let _ = writeln!(out, "repo = [{}]", quote(&glob::Pattern::escape(&job.repo)));
+        let _ = writeln!(
+            out,
+            "[[action]]\nname = {}\n[action.match]",
+            toml_string(name)
+        );
+        let _ = writeln!(out, "destinations = [{}]", toml_string(listen));
+        let _ = writeln!(
+            out,
+            "repo = [{}]",
+            toml_string(&glob::Pattern::escape(&job.repo))
+        );
         match &job.svn_project {
             Some(project) => {
                 let _ = writeln!(
                     out,
                     "project = [{}]",
-                    quote(&glob::Pattern::escape(project))
+                    toml_string(&glob::Pattern::escape(project))
                 );
             }
             // The seed looked a message with a `Project:` line up among SVN projects only.
@@ -184,14 +193,14 @@ impl LegacyJenkins {
             None => {}
         }
         if let Some(ignore) = job.ignore_refs.as_deref().filter(|text| !text.is_empty()) {
-            let _ = writeln!(out, "ignore_refs = {}", quote(ignore));
+            let _ = writeln!(out, "ignore_refs = {}", toml_string(ignore));
         }
         let url = format!("{}/job/{}/build?token=", self.url, job.job);
         let _ = writeln!(
             out,
             "[[action.step]]\nkind = \"http\"\nurl = {}\ntoken = {}",
-            quote(&format!("{}{{token}}", braces(&url))),
-            quote(&job.ticket)
+            toml_string(&format!("{}{{token}}", braces(&url))),
+            toml_string(&job.ticket)
         );
         if crate::action::template::percent_encode(&job.ticket) != job.ticket {
             out.push_str(
@@ -210,8 +219,8 @@ impl LegacyJenkins {
                 out,
                 "[action.step.on_success]\nkind = \"publish\"\ndestination = {}\n\
                  headers = {{ subject = \"Talking to eventbot\" }}\nbody = {}",
-                quote(report),
-                quote(&line)
+                toml_string(report),
+                toml_string(&line)
             );
         }
         out.push('\n');
@@ -247,11 +256,6 @@ fn unique_name(taken: &mut Vec<String>, job: &JenkinsJob) -> String {
 /// Literal text in a template: braces doubled.
 fn braces(text: &str) -> String {
     text.replace('{', "{{").replace('}', "}}")
-}
-
-/// `text` as a TOML string.
-fn quote(text: &str) -> String {
-    toml::Value::String(text.to_string()).to_string()
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! `report-topic`, `repo-list` with `user`/`repo`/`target`/`mode`) as
 //! `[listen]` and `[[mirror]]` tables; `crate::legacy` reads the file.
 
+use crate::text::toml_string;
 use std::fmt::Write;
 use yaml_rust2::Yaml;
 
@@ -59,13 +60,12 @@ fn mode(seed: Option<&str>) -> Option<&'static str> {
 /// The `[listen]` table and one `[[mirror]]` per usable entry; entries that
 /// cannot be converted become comments saying why.
 pub fn to_toml(topic: &str, report: Option<&str>, mirrors: &[LegacyMirror]) -> String {
-    let quote = |text: &str| toml::Value::String(text.to_string()).to_string();
     let mut out = String::from(
         "# listen-topic: what `hookbus listen` subscribes to on this deploy host.\n[listen]\n",
     );
-    let _ = writeln!(out, "subscribe = [{}]", quote(topic));
+    let _ = writeln!(out, "subscribe = [{}]", toml_string(topic));
     if let Some(report) = report {
-        let _ = writeln!(out, "report = {}", quote(report));
+        let _ = writeln!(out, "report = {}", toml_string(report));
     }
     out.push_str(
         "# A durable subscription (one name per host) keeps what is published while\n\
@@ -85,15 +85,15 @@ pub fn to_toml(topic: &str, report: Option<&str>, mirrors: &[LegacyMirror]) -> S
         let _ = writeln!(
             out,
             "repo = {}\npath = {}\nmode = \"{mode}\"",
-            quote(&mirror.name),
-            quote(path)
+            toml_string(&mirror.name),
+            toml_string(path)
         );
         if let Some(user) = &mirror.user {
-            let _ = writeln!(out, "user = {}", quote(user));
+            let _ = writeln!(out, "user = {}", toml_string(user));
         }
         match (&mirror.target, mode) {
             (Some(target), "checkout" | "branches") => {
-                let _ = writeln!(out, "target = {}", quote(target));
+                let _ = writeln!(out, "target = {}", toml_string(target));
             }
             (None, "checkout" | "branches") => {
                 out.push_str(
