@@ -5,6 +5,7 @@
 //! a crash never starts the same build twice. Records older than
 //! `remember_hours` no longer count and are removed at start and hourly.
 
+use crate::deliver::private::sync_dir;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
@@ -63,8 +64,8 @@ impl Remembered {
             }
         };
         file.sync_all()
-            .and_then(|()| File::open(parent)?.sync_all())
             .with_context(|| format!("cannot sync {}", path.display()))?;
+        sync_dir(parent)?;
         Ok(true)
     }
 

@@ -9,9 +9,9 @@ use crate::listen::mirror::Mirror;
 use crate::listen::status::Board;
 use crate::listen::worker::{Pool, Request as Work};
 use anyhow::{bail, Context, Result};
+use std::fs::TryLockError;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -41,15 +41,20 @@ pub fn lock_state_dir(state_dir: &Path) -> Result<File> {
         .truncate(false)
         .open(&path)
         .with_context(|| format!("cannot open {}", path.display()))?;
-    // SAFETY: flock on a descriptor we own.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        let mut holder = String::new();
-        let _ = file.read_to_string(&mut holder);
-        bail!(
-            "another hookbus listen (pid {}) uses the state directory {}: give each listener on this machine its own [listen] state_dir",
-            holder.trim(),
-            state_dir.display()
-        );
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            bail!(
+                "another hookbus listen (pid {}) uses the state directory {}: give each listener on this machine its own [listen] state_dir",
+                holder.trim(),
+                state_dir.display()
+            );
+        }
+        Err(TryLockError::Error(error)) => {
+            return Err(error).with_context(|| format!("cannot lock {}", path.display()))
+        }
     }
     file.set_len(0)?;
     writeln!(file, "{}", std::process::id())?;
