@@ -327,8 +327,8 @@ impl Daemon {
             .and_then(|config| Settings::from_config(&config));
         match loaded {
             Ok(settings) => {
-                let broker_changed =
-                    format!("{:?}", settings.broker) != format!("{:?}", self.settings.broker);
+                // Compared as values: their Debug text hides passcodes.
+                let broker_changed = settings.broker != self.settings.broker;
                 let reconnect = broker_changed || settings.spec != self.settings.spec;
                 if broker_changed || settings.report != self.settings.report {
                     std::mem::replace(&mut self.reporter, start_reporter(&settings)).finish();

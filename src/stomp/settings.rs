@@ -10,7 +10,7 @@ use std::time::Duration;
 pub const DEFAULT_DEADLINE: Duration = Duration::from_millis(2000);
 
 /// Resolved broker settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BrokerSettings {
     /// The parsed `[broker] url`.
     pub url: BrokerUrl,
