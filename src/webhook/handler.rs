@@ -105,7 +105,7 @@ impl Webhook {
             settings: settings.clone(),
             endpoints,
             router: Router::new(&config.effective_routes())?,
-            outbox: Outbox::new(config.outbox_dir()),
+            outbox: config.outbox(),
             deliveries: Deliveries::open(&state_dir, retention)?,
             wake: Mutex::new(wake),
             mirrors: Mutex::new(HashMap::new()),

@@ -53,7 +53,7 @@ pub fn state_dir(config: &Config) -> PathBuf {
 /// (none: messages stay in the outbox), then finishes the requests in flight.
 pub fn run(config: &Config, publisher: Option<Publisher>, stop: Arc<AtomicBool>) -> Result<()> {
     let settings = settings(config)?;
-    let outbox = crate::deliver::outbox::Outbox::new(config.outbox_dir());
+    let outbox = config.outbox();
     let deliverer = delivery::Deliverer::start(outbox, publisher);
     let webhook = Arc::new(handler::Webhook::new(config, deliverer.waker())?);
     let listener = server::Listener::bind(
