@@ -125,11 +125,19 @@ impl Template {
                     text.push('}');
                 }
                 '{' => {
-                    let name: String = chars.by_ref().take_while(|&c| c != '}').collect();
+                    let mut name = String::new();
+                    let mut closed = false;
+                    for c in chars.by_ref() {
+                        if c == '}' {
+                            closed = true;
+                            break;
+                        }
+                        name.push(c);
+                    }
                     if name.contains('{') {
                         bail!("template {source:?}: a '{{' inside a placeholder");
                     }
-                    if !source.contains(&format!("{{{name}}}")) {
+                    if !closed {
                         bail!("template {source:?}: a '{{' without its '}}' (write {{{{ for a literal brace)");
                     }
                     if !text.is_empty() {
@@ -259,6 +267,7 @@ mod tests {
             "{parent.colour}",
             "{header.}",
             "{a{b}",
+            "x{repo}{repo",
         ] {
             assert!(Template::compile(bad).is_err(), "{bad}");
         }
