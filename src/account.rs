@@ -76,3 +76,17 @@ pub fn running_as_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// Makes a child with a cleared environment run as `account` (its uid,
+/// group and HOME) or, without one, keep the daemon's HOME, which git and
+/// ssh read their settings from.
+pub fn run_as_or_keep_home(command: &mut Command, account: Option<&Account>) {
+    match account {
+        Some(account) => account.run_as(command),
+        None => {
+            if let Some(home) = std::env::var_os("HOME") {
+                command.env("HOME", home);
+            }
+        }
+    }
+}

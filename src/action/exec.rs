@@ -5,7 +5,7 @@
 //! pipe; the tail of what they carried, in the order written, is the output.
 
 use super::step::ExecPlan;
-use crate::account::{running_as_root, Account};
+use crate::account::{run_as_or_keep_home, running_as_root, Account};
 use crate::child::{Bounded, ChildError, Keep};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
@@ -39,9 +39,9 @@ pub fn run(run: &Run) -> Outcome {
     if let Some(cwd) = &run.cwd {
         command.current_dir(cwd);
     }
-    match (&run.user, running_as_root()) {
+    let account = match (&run.user, running_as_root()) {
         (Some(user), true) => match Account::lookup(user) {
-            Ok(account) => account.run_as(&mut command),
+            Ok(account) => Some(account),
             Err(error) => {
                 return Outcome {
                     error: Some(format!("{error:#}")),
@@ -49,12 +49,9 @@ pub fn run(run: &Run) -> Outcome {
                 }
             }
         },
-        _ => {
-            if let Some(home) = std::env::var_os("HOME") {
-                command.env("HOME", home);
-            }
-        }
-    }
+        _ => None,
+    };
+    run_as_or_keep_home(&mut command, account.as_ref());
     let ran = Bounded::new(&run.argv[0], run.timeout)
         .output(Keep::Tail(TAIL))
         .run(&mut command);

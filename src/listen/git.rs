@@ -2,7 +2,7 @@
 //! leaks in), the mirror's account when the daemon runs as root, and a time
 //! bound after which the whole process group is killed.
 
-use crate::account::Account;
+use crate::account::{run_as_or_keep_home, Account};
 use crate::child::{Bounded, Keep, Ran};
 use anyhow::{bail, Context, Result};
 use std::ffi::OsStr;
@@ -64,14 +64,7 @@ impl Git {
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
             .envs(env.iter().copied());
-        match &self.account {
-            Some(account) => account.run_as(&mut command),
-            None => {
-                if let Some(home) = std::env::var_os("HOME") {
-                    command.env("HOME", home);
-                }
-            }
-        }
+        run_as_or_keep_home(&mut command, self.account.as_ref());
         let ran = Bounded::new(format!("git {}", shown(args)), self.timeout)
             .stdout(Keep::Head(STDOUT_LIMIT))
             .stderr(Keep::Tail(STDERR_KEPT))
