@@ -70,9 +70,33 @@ pub fn flush(
     retry: Retry,
 ) -> Result<FlushReport> {
     let mut delivery = publisher.delivery(patience(publisher, until), retry);
-    let report = Flush::new(outbox, &mut delivery, until).until_empty();
+    let report = (outbox.list())
+        .and_then(|entries| Flush::new(outbox, &mut delivery, until).until_empty(entries));
     delivery.close();
     report
+}
+
+/// For a daemon's background delivery: when anything waits in `outbox` and
+/// no other process is delivering from it (the lock is waited for at most
+/// `wait`), delivers it trying each host once. `None` when there was
+/// nothing to do or another process holds the lock. Reads the directory
+/// once when it is empty, as it mostly is.
+pub fn flush_waiting(
+    outbox: &Outbox,
+    publisher: &Publisher,
+    wait: Duration,
+) -> Result<Option<FlushReport>> {
+    let entries = outbox.list()?;
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let Some(_lock) = outbox.lock(wait)? else {
+        return Ok(None);
+    };
+    let mut delivery = publisher.delivery(patience(publisher, None), Retry::OneRound);
+    let report = Flush::new(outbox, &mut delivery, None).until_empty(entries);
+    delivery.close();
+    report.map(Some)
 }
 
 /// Delivers `entries`, the outbox as the caller just listed it, on a
@@ -109,13 +133,12 @@ impl<'a, 'p> Flush<'a, 'p> {
 
     /// Delivers what the outbox holds, listing it again for files stored
     /// meanwhile, until it is empty or the flush stops.
-    fn until_empty(mut self) -> Result<FlushReport> {
-        loop {
-            let entries = self.outbox.list()?;
-            if entries.is_empty() || !self.these(&entries)? {
-                return Ok(self.report);
-            }
+    fn until_empty(mut self, listed: Vec<Entry>) -> Result<FlushReport> {
+        let mut entries = listed;
+        while !entries.is_empty() && self.these(&entries)? {
+            entries = self.outbox.list()?;
         }
+        Ok(self.report)
     }
 
     /// Delivers `entries` in groups; false when it stopped early.

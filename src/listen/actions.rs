@@ -16,7 +16,7 @@ use crate::action::Action;
 use crate::deliver::flush;
 use crate::deliver::outbox::Outbox;
 use crate::message::Message;
-use crate::stomp::{Publisher, Retry};
+use crate::stomp::Publisher;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::path::Path;
@@ -296,11 +296,9 @@ impl Effects for Steps<'_> {
         outbox
             .store(&[message])
             .map_err(|error| format!("cannot store the message: {error:#}"))?;
-        let Ok(Some(_lock)) = outbox.lock(LOCK_WAIT) else {
-            return Ok("stored in the outbox; another delivery is running".into());
-        };
-        match flush::flush(outbox, &self.context.publisher, None, Retry::OneRound) {
-            Ok(report) => match report.stopped {
+        match flush::flush_waiting(outbox, &self.context.publisher, LOCK_WAIT) {
+            Ok(None) => Ok("stored in the outbox; another delivery is running".into()),
+            Ok(Some(report)) => match report.stopped {
                 None => Ok(format!(
                     "published ({} message(s) delivered)",
                     report.delivered

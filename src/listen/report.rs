@@ -6,7 +6,7 @@
 use crate::deliver::flush;
 use crate::deliver::outbox::Outbox;
 use crate::deliver::Message;
-use crate::stomp::{Publisher, Retry};
+use crate::stomp::Publisher;
 use serde::Serialize;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
@@ -197,14 +197,9 @@ fn deliver(target: Option<&(String, Publisher)>, outbox: &Outbox, waiting: &mut 
     let Some((_, publisher)) = target else {
         return;
     };
-    if outbox.list().map_or(true, |waiting| waiting.is_empty()) {
-        return;
-    }
-    let Ok(Some(_lock)) = outbox.lock(LOCK_WAIT) else {
-        return;
-    };
-    match flush::flush(outbox, publisher, None, Retry::OneRound) {
-        Ok(report) => match report.stopped {
+    match flush::flush_waiting(outbox, publisher, LOCK_WAIT) {
+        Ok(None) => {}
+        Ok(Some(report)) => match report.stopped {
             Some(stopped) if !*waiting => {
                 eprintln!(
                     "hookbus: listen: reports wait in {}: {}",

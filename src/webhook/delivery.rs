@@ -4,7 +4,7 @@
 
 use crate::deliver::flush;
 use crate::deliver::outbox::Outbox;
-use crate::stomp::{Publisher, Retry};
+use crate::stomp::Publisher;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -62,14 +62,9 @@ fn deliver(outbox: &Outbox, publisher: &Publisher, woken: &Receiver<()>) {
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
-        if outbox.list().map_or(true, |entries| entries.is_empty()) {
-            continue;
-        }
-        let Ok(Some(_lock)) = outbox.lock(LOCK_WAIT) else {
-            continue;
-        };
-        match flush::flush(outbox, publisher, None, Retry::OneRound) {
-            Ok(report) => {
+        match flush::flush_waiting(outbox, publisher, LOCK_WAIT) {
+            Ok(None) => {}
+            Ok(Some(report)) => {
                 if let Some(stopped) = &report.stopped {
                     eprintln!(
                         "hookbus webhook: delivery: {} delivered, the rest stays queued ({}); retrying in {} s",
