@@ -183,6 +183,12 @@ fn a_second_user_gets_a_clear_error_and_loses_nothing() {
     )
     .unwrap();
     fs::set_permissions(&config, fs::Permissions::from_mode(0o644)).unwrap();
+    // The binary where the second user may run it (and run it again: a
+    // flush replays kept pushes with its own executable), wherever the
+    // checkout is (under /root on a fresh machine).
+    let hookbus = shared.path().join("hookbus");
+    fs::copy(HOOKBUS, &hookbus).unwrap();
+    fs::set_permissions(&hookbus, fs::Permissions::from_mode(0o755)).unwrap();
     let home = shared.path().join("home");
     fs::create_dir(&home).unwrap();
     std::os::unix::fs::chown(&home, Some(OTHER_UID), Some(OTHER_UID)).unwrap();
@@ -193,9 +199,9 @@ fn a_second_user_gets_a_clear_error_and_loses_nothing() {
                 format!("--reuid={OTHER_UID}"),
                 format!("--regid={OTHER_UID}"),
                 "--clear-groups".into(),
-                HOOKBUS.into(),
-                "--config".into(),
             ])
+            .arg(&hookbus)
+            .arg("--config")
             .arg(&config)
             .args(args)
             .env("HOME", &home)
