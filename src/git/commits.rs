@@ -107,7 +107,7 @@ fn diff_first_parent(
     for index in 0..diff.deltas().len() {
         let delta = diff.get_delta(index).expect("delta index in range");
         let sizes =
-            [delta.old_file().id(), delta.new_file().id()].map(|id| large::blob_size(repo, id));
+            [delta.old_file().id(), delta.new_file().id()].map(|id| large::blob_size(&odb, id));
         if sizes
             .iter()
             .flatten()

@@ -29,11 +29,11 @@ const BINARY_PROBE_BYTES: usize = 8000;
 
 /// The size of a blob, without loading it; `None` for ids that are not in the
 /// object database (a submodule's commit, the null id).
-pub fn blob_size(repo: &Repository, id: Oid) -> Option<u64> {
+pub fn blob_size(odb: &git2::Odb<'_>, id: Oid) -> Option<u64> {
     if id.is_zero() {
         return None;
     }
-    let (size, _) = repo.odb().ok()?.read_header(id).ok()?;
+    let (size, _) = odb.read_header(id).ok()?;
     Some(size as u64)
 }
 
