@@ -6,6 +6,7 @@
 use super::Message;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::io::Write;
 use std::path::Path;
 
@@ -18,27 +19,29 @@ pub struct DeadLetter {
     pub reason: String,
 }
 
+/// Borrows the message when writing (no copy per stored message), owns what
+/// it reads.
 #[derive(Serialize, Deserialize)]
-struct Envelope {
-    destination: String,
-    headers: Vec<(String, String)>,
+struct Envelope<'a> {
+    destination: Cow<'a, str>,
+    headers: Cow<'a, [(String, String)]>,
     /// Body bytes after the line; absent in single-message files, whose body is
     /// the rest of the file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     length: Option<usize>,
     /// Why a dead letter was refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
+    reason: Option<Cow<'a, str>>,
 }
 
 /// Writes `records` (messages, with a reason for dead letters) to `file`.
 pub fn write(file: &mut impl Write, records: &[(&Message, Option<&str>)]) -> std::io::Result<()> {
     for (message, reason) in records {
         let envelope = Envelope {
-            destination: message.destination.clone(),
-            headers: message.headers.clone(),
+            destination: Cow::Borrowed(&message.destination),
+            headers: Cow::Borrowed(&message.headers),
             length: Some(message.body.len()),
-            reason: reason.map(str::to_string),
+            reason: reason.map(Cow::Borrowed),
         };
         serde_json::to_writer(&mut *file, &envelope)?;
         file.write_all(b"\n")?;
@@ -74,11 +77,11 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<DeadLetter>> {
         rest = &rest[body_end..];
         letters.push(DeadLetter {
             message: Message {
-                destination: envelope.destination,
-                headers: envelope.headers,
+                destination: envelope.destination.into_owned(),
+                headers: envelope.headers.into_owned(),
                 body,
             },
-            reason: envelope.reason.unwrap_or_default(),
+            reason: envelope.reason.map(Cow::into_owned).unwrap_or_default(),
         });
     }
     Ok(letters)
