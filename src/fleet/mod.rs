@@ -7,6 +7,7 @@
 
 pub mod view;
 
+use crate::deliver::private::Access;
 use crate::listen::presence::Document;
 use crate::stomp::subscriber::{SubscribeSpec, Subscriber};
 use crate::stomp::Publisher;
@@ -14,7 +15,7 @@ use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Bound on connecting and subscribing.
@@ -72,18 +73,31 @@ impl Known {
         }
     }
 
-    /// Writes the state file atomically (a temporary file, then rename).
+    /// Writes the state file atomically and durably (a temporary file of this
+    /// process, synced, then renamed), so two `hookbus fleet` at once never
+    /// share a temporary file.
     pub fn save(&self, path: &Path) -> Result<()> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(parent)
-                .with_context(|| format!("cannot make {}", parent.display()))?;
-        }
-        let mut temp = path.as_os_str().to_owned();
-        temp.push(".tmp");
-        let temp = PathBuf::from(temp);
-        fs::write(&temp, serde_json::to_vec_pretty(self)?)
-            .with_context(|| format!("cannot write {}", temp.display()))?;
-        fs::rename(&temp, path).with_context(|| format!("cannot replace {}", path.display()))
+        let dir = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(parent) => {
+                fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot make {}", parent.display()))?;
+                parent
+            }
+            None => Path::new("."),
+        };
+        let name = path
+            .file_name()
+            .context("the fleet state file has no name")?;
+        let temp = dir.join(format!(
+            ".{}.{}.tmp",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        Access::private()
+            .write_atomic(dir, &temp, path, |out| {
+                Ok(serde_json::to_writer_pretty(&mut *out, self)?)
+            })
+            .with_context(|| format!("cannot write {}", path.display()))
     }
 
     /// Takes one message body: a presence document replaces what its host
