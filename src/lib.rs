@@ -10,7 +10,8 @@
 //! above [`message`]. [`webhook`] is a third input side: forge pushes over
 //! HTTP, rendered and delivered through the same steps. [`listen`] is the
 //! other end: the deploy-host daemon that subscribes and keeps mirrors up to
-//! date. The CLI (`src/cli/`) only wires these together.
+//! date; [`http_server`] is the HTTP core both daemons serve with. The CLI
+//! (`src/cli/`) only wires these together.
 
 #![warn(missing_docs)]
 
@@ -23,6 +24,7 @@ pub mod emit;
 pub mod fleet;
 pub mod git;
 pub mod hook;
+pub mod http_server;
 pub mod install;
 pub mod legacy;
 pub mod listen;

@@ -1,25 +1,25 @@
 //! `[listen] metrics`: a small HTTP listener for Prometheus. `GET /metrics`
 //! is the exposition; `GET /healthz` answers 503 until the first pass over
-//! all mirrors has finished, then 200 (like git-sync's). tiny_http reads
-//! requests (a connection per thread of its own, so a client that sends
-//! slowly holds only its own; tiny_http sets no read timeout, so such a
-//! client holds its thread until it goes); answers are made in memory and
-//! written on a thread per request, at most `MAX_IN_FLIGHT` at once (beyond
-//! that a request is closed unanswered), so a client that does not read
-//! cannot hold the loop either.
+//! all mirrors has finished, then 200 (like git-sync's). It is served by the
+//! shared core ([`crate::http_server`]), bounded against hostile clients, on
+//! a thread of its own; answers are made in memory, at most `MAX_IN_FLIGHT`
+//! at once (503 beyond), so no client can stop the listener's other work.
 
 use super::metrics::Metrics;
 use super::status::Board;
-use anyhow::{anyhow, Result};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::http_server::{self, Handler, Limits, Request, Response};
+use anyhow::Result;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// How often the loop looks at the stop flag.
-const POLL: Duration = Duration::from_millis(100);
-/// Answers being written at once.
+/// Answers being made at once.
 const MAX_IN_FLIGHT: usize = 8;
+/// The largest request body read (a GET has none).
+const MAX_BODY_BYTES: usize = 64 * 1024;
+/// How long a stop waits for answers being written.
+const DRAIN: Duration = Duration::from_secs(1);
 /// The content type of the exposition `prometheus-client` writes.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -34,12 +34,22 @@ impl Exporter {
     /// Binds `address` (`IP:PORT`) and serves `metrics` and `board` on a
     /// thread of its own.
     pub fn start(address: &str, metrics: Metrics, board: Board) -> Result<Exporter> {
-        let server = tiny_http::Server::http(address)
-            .map_err(|error| anyhow!("cannot listen on [listen] metrics = {address:?}: {error}"))?;
-        let bound = server.server_addr().to_string();
+        let limits = Limits {
+            max_body_bytes: MAX_BODY_BYTES,
+            max_requests: MAX_IN_FLIGHT,
+            drain: DRAIN,
+            log_prefix: "hookbus: listen: metrics",
+        };
+        let server = http_server::Server::bind(address, "[listen] metrics", limits)?;
+        let bound = server.address().to_string();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || serve(&server, &metrics, &board, &flag));
+        let pages = Arc::new(Pages { metrics, board });
+        let thread = std::thread::spawn(move || {
+            if let Err(error) = server.serve(pages, &flag) {
+                eprintln!("hookbus: listen: metrics: {error:#}");
+            }
+        });
         Ok(Exporter {
             address: bound,
             stop,
@@ -61,64 +71,32 @@ impl Exporter {
     }
 }
 
-fn serve(server: &tiny_http::Server, metrics: &Metrics, board: &Board, stop: &AtomicBool) {
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    while !stop.load(Ordering::Relaxed) {
-        let request = match server.recv_timeout(POLL) {
-            Ok(Some(request)) => request,
-            Ok(None) => continue,
-            Err(error) => {
-                eprintln!("hookbus: listen: metrics: accepting: {error}");
-                continue;
-            }
-        };
-        if in_flight.load(Ordering::Acquire) >= MAX_IN_FLIGHT {
-            // Dropping the request closes its connection without an answer.
-            continue;
-        }
-        let answer = answer(request.method(), request.url(), metrics, board);
-        in_flight.fetch_add(1, Ordering::AcqRel);
-        let in_flight = Arc::clone(&in_flight);
-        std::thread::spawn(move || {
-            let mut response =
-                tiny_http::Response::from_string(answer.body).with_status_code(answer.status);
-            if let Ok(header) = tiny_http::Header::from_bytes("Content-Type", answer.content_type) {
-                response.add_header(header);
-            }
-            // A client that went away is not our problem.
-            let _ = request.respond(response);
-            in_flight.fetch_sub(1, Ordering::AcqRel);
-        });
-    }
+/// The pages it serves.
+struct Pages {
+    metrics: Metrics,
+    board: Board,
 }
 
-/// An answer, before it is written.
-#[derive(Debug, PartialEq, Eq)]
-struct Answer {
-    status: u16,
-    content_type: &'static str,
-    body: String,
+impl Handler for Pages {
+    fn handle(&self, request: Request) -> Response {
+        answer(&request.method, &request.path, &self.metrics, &self.board)
+    }
 }
 
 /// What `method` `url` gets.
-fn answer(method: &tiny_http::Method, url: &str, metrics: &Metrics, board: &Board) -> Answer {
-    let text = |status, body: &str| Answer {
-        status,
-        content_type: "text/plain; charset=utf-8",
-        body: format!("{body}\n"),
-    };
-    if !matches!(method, tiny_http::Method::Get | tiny_http::Method::Head) {
-        return text(405, "only GET");
+fn answer(method: &str, url: &str, metrics: &Metrics, board: &Board) -> Response {
+    if !matches!(method, "GET" | "HEAD") {
+        return Response::text(405, "only GET");
     }
     match url.split('?').next().unwrap_or_default() {
-        "/metrics" => Answer {
+        "/metrics" => Response {
             status: 200,
             content_type: OPENMETRICS,
             body: metrics.encode(),
         },
-        "/healthz" if board.first_pass_done() => text(200, "ok"),
-        "/healthz" => text(503, "the first pass over the mirrors has not finished"),
-        _ => text(404, "not found: try /metrics or /healthz"),
+        "/healthz" if board.first_pass_done() => Response::text(200, "ok"),
+        "/healthz" => Response::text(503, "the first pass over the mirrors has not finished"),
+        _ => Response::text(404, "not found: try /metrics or /healthz"),
     }
 }
 
@@ -132,14 +110,14 @@ mod tests {
             toml::from_str("repo = 'a'\npath = '/m/a'").unwrap();
         let board = Board::new(&[mirror]);
         let metrics = Metrics::new(board.clone());
-        let get = |url| answer(&tiny_http::Method::Get, url, &metrics, &board).status;
+        let get = |url| answer("GET", url, &metrics, &board).status;
         assert_eq!(get("/healthz"), 503);
         let done = crate::listen::status::Outcome::Done(None);
         board.updated("/m/a", &done).unwrap();
         assert_eq!(get("/healthz"), 200);
         assert_eq!(get("/metrics?x=1"), 200);
         assert_eq!(get("/"), 404);
-        let post = answer(&tiny_http::Method::Post, "/metrics", &metrics, &board);
+        let post = answer("POST", "/metrics", &metrics, &board);
         assert_eq!(post.status, 405);
     }
 }

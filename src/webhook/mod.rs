@@ -72,9 +72,9 @@ pub fn run(config: &Config, publisher: Option<Publisher>, stop: Arc<AtomicBool>)
         settings.endpoints.len(),
         config.outbox_dir().display()
     );
-    listener.serve(&webhook, &stop);
+    let served = listener.serve(&webhook, &stop);
     drop(webhook);
     deliverer.stop();
     eprintln!("hookbus webhook: stopped");
-    Ok(())
+    served
 }

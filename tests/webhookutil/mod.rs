@@ -23,6 +23,8 @@ pub struct Server {
     pub dir: PathBuf,
     pub stderr: PathBuf,
     config: PathBuf,
+    /// The open-files limit it runs with, when not the test's own.
+    nofile: Option<u64>,
 }
 
 /// A free loopback port (bound, then released).
@@ -36,6 +38,12 @@ impl Server {
     /// caller's `{listen}` placeholder, and `{secret}` the secret file) into
     /// `dir` and starts the server, waiting until it listens.
     pub fn start(dir: &Path, config: &str) -> Server {
+        Server::start_limited(dir, config, None)
+    }
+
+    /// [`Server::start`] with at most `nofile` open files (RLIMIT_NOFILE),
+    /// as a unit's `LimitNOFILE` would set.
+    pub fn start_limited(dir: &Path, config: &str, nofile: Option<u64>) -> Server {
         let secret = dir.join("secret");
         fs::write(&secret, format!("{SECRET}\n")).unwrap();
         let address = free_address();
@@ -53,6 +61,7 @@ impl Server {
             dir: dir.to_path_buf(),
             stderr: dir.join("webhook.log"),
             config: config_path,
+            nofile,
         };
         server.spawn();
         server
@@ -65,7 +74,22 @@ impl Server {
             .open(&self.stderr)
             .unwrap();
         let before = self.log().matches("listening on").count();
-        let child = Command::new(HOOKBUS)
+        let mut command = Command::new(HOOKBUS);
+        if let Some(nofile) = self.nofile {
+            use std::os::unix::process::CommandExt;
+            let limit = libc::rlimit {
+                rlim_cur: nofile,
+                rlim_max: nofile,
+            };
+            // SAFETY: setrlimit is async-signal-safe; it only reads `limit`.
+            unsafe {
+                command.pre_exec(move || match libc::setrlimit(libc::RLIMIT_NOFILE, &limit) {
+                    0 => Ok(()),
+                    _ => Err(std::io::Error::last_os_error()),
+                });
+            }
+        }
+        let child = command
             .arg("--config")
             .arg(&self.config)
             .arg("webhook")
@@ -138,7 +162,18 @@ impl Drop for Server {
 
 /// One HTTP/1.1 request on a fresh connection.
 pub fn post(address: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).unwrap();
+    try_post(address, path, headers, body)
+        .unwrap_or_else(|error| panic!("POST {path} to {address}: {error}"))
+}
+
+/// [`post`], or why no answer came (refused, closed unanswered).
+pub fn try_post(
+    address: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<(u16, String), String> {
+    let mut stream = TcpStream::connect(address).map_err(|error| error.to_string())?;
     stream.set_read_timeout(Some(BOUND)).unwrap();
     stream.set_write_timeout(Some(BOUND)).unwrap();
     let mut head = format!(
@@ -149,7 +184,9 @@ pub fn post(address: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) ->
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
+    stream
+        .write_all(head.as_bytes())
+        .map_err(|error| error.to_string())?;
     // A server refusing early (413) may close before the body is all sent.
     let _ = stream.write_all(body);
     let mut reply = Vec::new();
@@ -159,9 +196,9 @@ pub fn post(address: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) ->
         .split(' ')
         .nth(1)
         .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("no HTTP status in {reply:?}"));
+        .ok_or_else(|| format!("no HTTP status in {reply:?}"))?;
     let body = reply.split_once("\r\n\r\n").map_or("", |(_, body)| body);
-    (status, body.trim().to_string())
+    Ok((status, body.trim().to_string()))
 }
 
 /// GitHub's headers for a signed `event` with delivery id `delivery`.
