@@ -151,8 +151,11 @@ impl Server {
         });
         runtime.block_on(async {
             let listener = tokio::net::TcpListener::from_std(self.listener)?;
-            accept_loop(&listener, &core, stop).await;
+            let connections = accept_loop(&listener, &core, stop).await;
+            drop(listener);
+            // Bodies still arriving are refused; answers being made finish.
             let _ = stopping.send(true);
+            let _ = tokio::time::timeout(core.limits.drain, connections.shutdown()).await;
             Ok::<_, anyhow::Error>(())
         })?;
         runtime.shutdown_timeout(POLL);
@@ -169,9 +172,12 @@ struct Core {
     stopped: watch::Receiver<bool>,
 }
 
-/// Accepts until `stop`, then drains: connections are told to close after
-/// their answer, bodies still arriving are refused, for at most `drain`.
-async fn accept_loop(listener: &tokio::net::TcpListener, core: &Arc<Core>, stop: &AtomicBool) {
+/// Accepts until `stop`; returns the connections, to be shut down.
+async fn accept_loop(
+    listener: &tokio::net::TcpListener,
+    core: &Arc<Core>,
+    stop: &AtomicBool,
+) -> GracefulShutdown {
     let slots = Arc::new(Semaphore::new(max_connections()));
     let graceful = GracefulShutdown::new();
     let mut connection = http1::Builder::new();
@@ -217,7 +223,7 @@ async fn accept_loop(listener: &tokio::net::TcpListener, core: &Arc<Core>, stop:
             drop(slot);
         });
     }
-    let _ = tokio::time::timeout(core.limits.drain, graceful.shutdown()).await;
+    graceful
 }
 
 /// Connections one server holds: a quarter of the fd limit (the process has
