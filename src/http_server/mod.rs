@@ -45,6 +45,8 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 const MAX_CONNECTIONS: usize = 4096;
 /// How often the accept loop looks at the stop flag.
 const POLL: Duration = Duration::from_millis(100);
+/// How often a full connection table is said, at most.
+const FULL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// The first and the longest pause after a failed accept.
 const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(1));
 
@@ -178,7 +180,9 @@ async fn accept_loop(
     core: &Arc<Core>,
     stop: &AtomicBool,
 ) -> GracefulShutdown {
-    let slots = Arc::new(Semaphore::new(max_connections()));
+    let cap = max_connections();
+    let slots = Arc::new(Semaphore::new(cap));
+    let mut said_full: Option<Instant> = None;
     let graceful = GracefulShutdown::new();
     let mut connection = http1::Builder::new();
     connection
@@ -207,7 +211,15 @@ async fn accept_loop(
         };
         backoff = ACCEPT_BACKOFF.0;
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            continue; // over the cap: dropping the stream closes it at once
+            // Over the cap: dropping the stream closes it at once.
+            if said_full.is_none_or(|said| said.elapsed() >= FULL_LOG_INTERVAL) {
+                eprintln!(
+                    "{}: {cap} connections open (a quarter of the open-files limit): closing new ones",
+                    core.limits.log_prefix
+                );
+                said_full = Some(Instant::now());
+            }
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let io = TokioIo::new(deadline::WriteDeadline::new(stream, WRITE_TIMEOUT));
