@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use webhookutil::{github_headers, pairs, Server};
+use webhookutil::{github_headers, pairs, FileLimit, Server};
 
 /// Concurrent clients, each sending its requests one after the other.
 const CLIENTS: usize = 4;
@@ -234,7 +234,8 @@ fn run(
         mirror.display(),
         broker.map(|b| b.config()).unwrap_or_default()
     );
-    let server = Server::start_limited(dir.path(), &config, attacked_with_nofile);
+    let files = attacked_with_nofile.map(|nofile| FileLimit { nofile, busy: 0 });
+    let server = Server::start_limited(dir.path(), &config, files);
     let done = Arc::new(AtomicBool::new(false));
     let attackers = attacked_with_nofile.map(|_| attack(&server.address, Arc::clone(&done)));
     let next = AtomicUsize::new(0);

@@ -14,7 +14,7 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use webhookutil::{github_headers, pairs, try_post, Server};
+use webhookutil::{github_headers, pairs, try_post, FileLimit, Server};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/webhook");
 /// A length no server should try to hold: a terabyte.
@@ -158,7 +158,11 @@ fn forty_slow_bodies_and_a_slow_header_do_not_delay_a_signed_push() {
 #[test]
 fn more_idle_connections_than_open_files_leave_the_port_answering() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start_limited(dir.path(), &config(dir.path()), Some(128));
+    let files = FileLimit {
+        nofile: 128,
+        busy: 0,
+    };
+    let server = Server::start_limited(dir.path(), &config(dir.path()), Some(files));
     let mut idle = Vec::new();
     let mut refused = 0;
     while idle.len() < 300 && refused < 5 {
@@ -220,4 +224,27 @@ fn the_metrics_listener_survives_a_huge_declared_length_and_a_pipeliner() {
     let (status, body) = listenutil::http_get(&address, "/metrics");
     assert_eq!(status, 200, "{body}");
     drop(stuck);
+}
+
+#[test]
+fn a_process_out_of_files_backs_off_and_accepts_again() {
+    // Other files use up most of the limit, so accepting fails with EMFILE
+    // long before the connection cap (a quarter of the limit) is reached.
+    let dir = tempfile::tempdir().unwrap();
+    let files = FileLimit {
+        nofile: 128,
+        busy: 110,
+    };
+    let server = Server::start_limited(dir.path(), &config(dir.path()), Some(files));
+    let idle: Vec<TcpStream> = (0..40)
+        .filter_map(|_| attacker(&server.address, b"").ok())
+        .collect();
+    let out_of_files = || server.log().contains("accepting: Too many open files");
+    assert!(
+        listenutil::wait_until(Duration::from_secs(10), out_of_files),
+        "{}",
+        server.log()
+    );
+    drop(idle);
+    push_answered_within(&server.address, HEADER_TIMEOUT * 2);
 }

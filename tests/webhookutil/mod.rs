@@ -24,7 +24,17 @@ pub struct Server {
     pub stderr: PathBuf,
     config: PathBuf,
     /// The open-files limit it runs with, when not the test's own.
-    nofile: Option<u64>,
+    files: Option<FileLimit>,
+}
+
+/// An open-files limit for the server, and files it starts with already
+/// open (as other work of a busy process would hold).
+#[derive(Debug, Clone, Copy)]
+pub struct FileLimit {
+    /// RLIMIT_NOFILE, as a unit's `LimitNOFILE` sets it.
+    pub nofile: u64,
+    /// Descriptors of /dev/null it inherits.
+    pub busy: u32,
 }
 
 /// A free loopback port (bound, then released).
@@ -41,9 +51,8 @@ impl Server {
         Server::start_limited(dir, config, None)
     }
 
-    /// [`Server::start`] with at most `nofile` open files (RLIMIT_NOFILE),
-    /// as a unit's `LimitNOFILE` would set.
-    pub fn start_limited(dir: &Path, config: &str, nofile: Option<u64>) -> Server {
+    /// [`Server::start`] under `files` (none: the test's own limit).
+    pub fn start_limited(dir: &Path, config: &str, files: Option<FileLimit>) -> Server {
         let secret = dir.join("secret");
         fs::write(&secret, format!("{SECRET}\n")).unwrap();
         let address = free_address();
@@ -61,7 +70,7 @@ impl Server {
             dir: dir.to_path_buf(),
             stderr: dir.join("webhook.log"),
             config: config_path,
-            nofile,
+            files,
         };
         server.spawn();
         server
@@ -75,17 +84,26 @@ impl Server {
             .unwrap();
         let before = self.log().matches("listening on").count();
         let mut command = Command::new(HOOKBUS);
-        if let Some(nofile) = self.nofile {
+        if let Some(FileLimit { nofile, busy }) = self.files {
             use std::os::unix::process::CommandExt;
             let limit = libc::rlimit {
                 rlim_cur: nofile,
                 rlim_max: nofile,
             };
-            // SAFETY: setrlimit is async-signal-safe; it only reads `limit`.
+            // SAFETY: setrlimit and open are async-signal-safe; they read
+            // only `limit` and a static path. The files opened without
+            // O_CLOEXEC stay open across exec.
             unsafe {
-                command.pre_exec(move || match libc::setrlimit(libc::RLIMIT_NOFILE, &limit) {
-                    0 => Ok(()),
-                    _ => Err(std::io::Error::last_os_error()),
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    for _ in 0..busy {
+                        if libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY) < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                    }
+                    Ok(())
                 });
             }
         }
