@@ -100,3 +100,33 @@ impl AsyncWrite for WriteDeadline {
         self.bounded(cx, result)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn writes_to_a_peer_that_never_reads_time_out() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let peer = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        let mut stream = WriteDeadline::new(accepted, Duration::from_millis(200));
+        let chunk = vec![b'x'; 64 * 1024];
+        let mut written = 0usize;
+        let error = loop {
+            // Bounded: loopback buffers hold a few MB, far below this.
+            assert!(written < 1 << 30, "the writes never stalled");
+            let write = std::future::poll_fn(|cx| Pin::new(&mut stream).poll_write(cx, &chunk));
+            // Bounded: without the deadline, a write would wait for ever.
+            match tokio::time::timeout(Duration::from_secs(5), write).await {
+                Ok(Ok(count)) => written += count,
+                Ok(Err(error)) => break error,
+                Err(_) => panic!("a write stalled past the deadline without failing"),
+            }
+        };
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        drop(peer);
+    }
+}
