@@ -151,19 +151,29 @@ fn quantile(latencies: &[Duration], q: f64) -> Duration {
     sorted[((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
-/// Raises this process's open-files limit to the units' (or the hard limit,
-/// if lower), for the attackers' sockets; returns it, for the server too.
+/// Raises this process's open-files limit to the units' (root may raise
+/// the hard limit; others get at most theirs), for the attackers' sockets;
+/// returns it, for the server too.
 fn raise_open_files() -> u64 {
     let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+        rlim_cur: UNIT_NOFILE,
+        rlim_max: UNIT_NOFILE,
     };
     // SAFETY: getrlimit and setrlimit read or write only the struct given.
     unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
-        limit.rlim_cur = UNIT_NOFILE.min(limit.rlim_max);
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+            assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+            limit.rlim_cur = limit.rlim_max.min(UNIT_NOFILE);
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+        }
     }
+    // The server holds a quarter of its limit in connections.
+    let needed = 4 * (IDLE_CLIENTS + SLOW_CLIENTS + CLIENTS) as u64;
+    assert!(
+        limit.rlim_cur >= needed,
+        "the open-files limit {} is below the {needed} the attack case needs",
+        limit.rlim_cur
+    );
     limit.rlim_cur
 }
 
