@@ -32,6 +32,13 @@ fn config(dir: &Path) -> String {
     )
 }
 
+/// The webhook of [`config`] with at most `nofile` files, `busy` of them
+/// open from the start.
+fn start_with_files(dir: &Path, nofile: u64, busy: u32) -> Server {
+    let files = FileLimit { nofile, busy };
+    Server::start_limited(dir, &config(dir), Some(files))
+}
+
 /// A signed push with a fresh delivery id; the status, or why none came.
 fn push(address: &str, delivery: &str) -> Result<(u16, String), String> {
     let body = std::fs::read(Path::new(FIXTURES).join("github-push-branch-create.json")).unwrap();
@@ -158,11 +165,7 @@ fn forty_slow_bodies_and_a_slow_header_do_not_delay_a_signed_push() {
 #[test]
 fn more_idle_connections_than_open_files_leave_the_port_answering() {
     let dir = tempfile::tempdir().unwrap();
-    let files = FileLimit {
-        nofile: 128,
-        busy: 0,
-    };
-    let server = Server::start_limited(dir.path(), &config(dir.path()), Some(files));
+    let server = start_with_files(dir.path(), 128, 0);
     let mut idle = Vec::new();
     let mut refused = 0;
     while idle.len() < 300 && refused < 5 {
@@ -231,11 +234,7 @@ fn a_process_out_of_files_backs_off_and_accepts_again() {
     // Other files use up most of the limit, so accepting fails with EMFILE
     // long before the connection cap (a quarter of the limit) is reached.
     let dir = tempfile::tempdir().unwrap();
-    let files = FileLimit {
-        nofile: 128,
-        busy: 110,
-    };
-    let server = Server::start_limited(dir.path(), &config(dir.path()), Some(files));
+    let server = start_with_files(dir.path(), 128, 110);
     let idle: Vec<TcpStream> = (0..40)
         .filter_map(|_| attacker(&server.address, b"").ok())
         .collect();
