@@ -1,0 +1,97 @@
+//! The listener's link to its broker against what would wedge or flood it:
+//! a message larger than it holds (real ActiveMQ and RabbitMQ, durable
+//! subscriptions). The real daemon; loops bounded, processes stopped by pid.
+
+mod brokers;
+mod gitutil;
+mod listenutil;
+
+use brokers::Broker;
+use listenutil::{listen_table, mirror_table, rev, wait_until, Listener, Server, FOLLOW_CAP};
+use std::time::Duration;
+
+/// Over the 16 MiB the listener holds, as in the issue.
+const BIG: usize = 20_000_000;
+
+fn an_oversized_message_is_dropped_once_and_the_next_one_handled(broker: &Broker) {
+    let server = Server::new(broker);
+    server.push_files("master", "first", &[("a.txt", b"1\n")]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let report = brokers::unique("topic", "listen.oversized");
+    let extra = format!(
+        "durable = \"oversized-{}-{}\"\nreport = \"{report}\"\nmetrics = \"127.0.0.1:0\"",
+        broker.name,
+        std::process::id()
+    );
+    let config = format!(
+        "{}{}{}",
+        broker.config(),
+        listen_table(d, &server.topic, &extra),
+        mirror_table("app", &d.join("clone"), &server.url(), "fetch", None),
+    );
+    let mut listener = Listener::start(d, &config);
+    listener.wait_log(" ok (", 1);
+    let mut reports = broker.drain(&report, 2, Duration::from_secs(3), FOLLOW_CAP);
+    let big = "x".repeat(BIG);
+    let headers = vec![
+        ("hookbus-id", "big-1"),
+        ("repo", "app"),
+        ("refname", "refs/heads/master"),
+    ];
+    broker.publish_independently(&server.topic, &[(headers, big.as_str())]);
+    // Then a push: its message is behind the big one.
+    let second = server.push_files("master", "second", &[("a.txt", b"2\n")]);
+    let fetched = wait_until(FOLLOW_CAP, || {
+        rev(&d.join("clone"), "origin/master").as_deref() == Some(second.as_str())
+    });
+    assert!(
+        fetched,
+        "the push behind the big message was not handled:\n{}",
+        listener.log()
+    );
+    let dropped = format!("dropped a message of {BIG} bytes");
+    listener.wait_log(&dropped, 1);
+    let log = listener.log();
+    let line = log.lines().find(|line| line.contains(&dropped)).unwrap();
+    assert!(
+        line.contains(&server.topic) && line.contains("hookbus-id big-1"),
+        "{line}"
+    );
+    assert_eq!(
+        listener.metric("hookbus_broker_reconnects_total{}"),
+        Some(0.0),
+        "{log}"
+    );
+    let events: Vec<serde_json::Value> = (reports.received().iter())
+        .map(|report| serde_json::from_slice(&report.body).unwrap())
+        .filter(|event: &serde_json::Value| event["result"] == "oversized")
+        .collect();
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(events[0]["size"], BIG as u64);
+    assert_eq!(events[0]["hookbus_id"], "big-1");
+    // It was acknowledged: the durable subscription does not give it again.
+    listener.wait_quiet(Duration::from_secs(2));
+    assert!(listener.terminate().success());
+    listener.restart();
+    listener.wait_log("connected to", 2);
+    listener.wait_log(" ok (", 3);
+    listener.wait_quiet(Duration::from_secs(3));
+    assert!(listener.terminate().success());
+    assert_eq!(
+        listener.log().matches(&dropped).count(),
+        1,
+        "{}",
+        listener.log()
+    );
+}
+
+#[test]
+fn an_oversized_message_on_activemq_is_dropped_once_and_the_next_one_handled() {
+    an_oversized_message_is_dropped_once_and_the_next_one_handled(&brokers::activemq());
+}
+
+#[test]
+fn an_oversized_message_on_rabbitmq_is_dropped_once_and_the_next_one_handled() {
+    an_oversized_message_is_dropped_once_and_the_next_one_handled(&brokers::rabbitmq());
+}
