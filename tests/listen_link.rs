@@ -1,13 +1,17 @@
 //! The listener's link to its broker against what would wedge or flood it:
 //! a message larger than it holds (real ActiveMQ and RabbitMQ, durable
-//! subscriptions). The real daemon; loops bounded, processes stopped by pid.
+//! subscriptions) and a broker that errors right after every subscription
+//! (a fake broker). The real daemon; loops bounded, processes stopped by pid.
 
 mod brokers;
+mod fake_broker;
 mod gitutil;
 mod listenutil;
 
 use brokers::Broker;
+use fake_broker::{receipt_for, FakeBroker, Peer};
 use listenutil::{listen_table, mirror_table, rev, wait_until, Listener, Server, FOLLOW_CAP};
+use std::io;
 use std::time::Duration;
 
 /// Over the 16 MiB the listener holds, as in the issue.
@@ -94,4 +98,43 @@ fn an_oversized_message_on_activemq_is_dropped_once_and_the_next_one_handled() {
 #[test]
 fn an_oversized_message_on_rabbitmq_is_dropped_once_and_the_next_one_handled() {
     an_oversized_message_is_dropped_once_and_the_next_one_handled(&brokers::rabbitmq());
+}
+
+/// A listener with no mirrors subscribed through the fake `broker`.
+fn listen_to(broker: &FakeBroker, dir: &std::path::Path) -> Listener {
+    let config = format!(
+        "[broker]\nurl = \"stomp://{}\"\n{}",
+        broker.address,
+        listen_table(dir, "/topic/link", "")
+    );
+    Listener::start(dir, &config)
+}
+
+/// Answers CONNECT (no heart-beats) and the subscription's receipt.
+fn subscribed(peer: &mut Peer) -> io::Result<()> {
+    peer.connected()?;
+    if let Some(subscribe) = peer.frame()? {
+        peer.send(&receipt_for(&subscribe))?;
+    }
+    Ok(())
+}
+
+#[test]
+fn a_broker_that_errors_after_every_subscription_is_tried_less_and_less_often() {
+    let broker = FakeBroker::start(|peer| {
+        subscribed(peer)?;
+        peer.send(b"ERROR\nmessage:going away\n\n\0")
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut listener = listen_to(&broker, dir.path());
+    std::thread::sleep(Duration::from_secs(8));
+    assert!(listener.terminate().success());
+    let connections = broker.count("got SUBSCRIBE");
+    let log = listener.log();
+    eprintln!("{connections} connections in 8 s");
+    // Back-off from 0.2 s, doubling: about 7 in 8 s.
+    assert!((3..=12).contains(&connections), "{connections}:\n{log}");
+    // The same lines again are held back and counted, not repeated.
+    assert_eq!(log.matches("connected to").count(), 1, "{log}");
+    assert_eq!(log.matches("going away").count(), 1, "{log}");
 }

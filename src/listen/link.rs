@@ -1,6 +1,10 @@
 //! The link to the broker: connected and subscribed, or waiting to reconnect
-//! with a capped, jittered back-off, forever. One log line per change of
-//! state (connected, lost, unreachable), never one per attempt.
+//! with a capped, jittered back-off, forever. The back-off is forgotten only
+//! once a link has proved healthy (a message handled, or [`HEALTHY_AFTER`]
+//! up), so a broker that accepts and then drops every connection is tried
+//! less and less often, not in a loop. One log line per change of state
+//! (connected, lost, unreachable); the same line again is held back and
+//! counted (see [`Repeats`]).
 
 use crate::stomp::subscriber::{AckToken, Delivery, SubscribeSpec, Subscriber};
 use crate::stomp::Publisher;
@@ -13,6 +17,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const CONNECT_BOUND: Duration = Duration::from_secs(5);
 /// Bound on saying goodbye.
 const DISCONNECT_BOUND: Duration = Duration::from_secs(2);
+/// How long a link must stay up, if no message proves it sooner, before it
+/// counts as healthy and the back-off is forgotten.
+const HEALTHY_AFTER: Duration = Duration::from_secs(30);
 
 /// The connection, if any, and when to try again.
 pub struct Link {
@@ -20,7 +27,11 @@ pub struct Link {
     /// Counts connections made; acknowledgements belong to one of them.
     generation: u64,
     next_attempt: Instant,
+    /// Failed attempts and links lost before they proved healthy, in a row.
     failures: u32,
+    /// When the current connection was made, while it has not proved healthy.
+    unproven_since: Option<Instant>,
+    log: Repeats,
 }
 
 impl Link {
@@ -31,6 +42,8 @@ impl Link {
             generation: 0,
             next_attempt: Instant::now(),
             failures: 0,
+            unproven_since: None,
+            log: Repeats::default(),
         }
     }
 
@@ -55,10 +68,17 @@ impl Link {
             self.connect(publisher, spec, wait);
             return None;
         };
-        match subscriber.next(wait) {
+        let next = subscriber.next(wait);
+        if self
+            .unproven_since
+            .is_some_and(|since| since.elapsed() >= HEALTHY_AFTER)
+        {
+            self.proved_healthy();
+        }
+        match next {
             Ok(delivery) => delivery,
             Err(error) => {
-                self.drop_connection(&error.to_string());
+                self.lost(&error.to_string());
                 None
             }
         }
@@ -72,53 +92,74 @@ impl Link {
         }
         match Subscriber::connect(publisher, spec, CONNECT_BOUND) {
             Ok(subscriber) => {
-                eprintln!(
-                    "hookbus: listen: connected to {}, subscribed to {}{}",
+                self.log.say(format!(
+                    "connected to {}, subscribed to {}{}",
                     subscriber.host(),
                     spec.destinations.join(", "),
                     spec.durable
                         .as_ref()
                         .map_or(String::new(), |name| format!(" (durable {name})"))
-                );
+                ));
                 self.subscriber = Some(subscriber);
                 self.generation += 1;
-                self.failures = 0;
+                self.unproven_since = Some(Instant::now());
             }
             Err(failures) => {
-                if self.failures == 0 {
-                    let reasons: Vec<String> = failures
-                        .iter()
-                        .map(|(host, error)| format!("{host}: {error}"))
-                        .collect();
-                    eprintln!(
-                        "hookbus: listen: cannot subscribe ({}); retrying until it works",
-                        reasons.join("; ")
-                    );
-                }
-                self.failures += 1;
-                self.next_attempt = Instant::now() + backoff(self.failures);
+                let reasons: Vec<String> = failures
+                    .iter()
+                    .map(|(host, error)| format!("{host}: {error}"))
+                    .collect();
+                self.log.say(format!(
+                    "cannot subscribe ({}); retrying until it works",
+                    reasons.join("; ")
+                ));
+                self.back_off();
             }
         }
     }
 
-    /// Acknowledges a message on the current connection.
+    /// Acknowledges a message on the current connection; a message handled
+    /// proves the link healthy.
     pub fn ack(&mut self, token: &AckToken) {
         if let Some(subscriber) = &mut self.subscriber {
-            if let Err(error) = subscriber.ack(token) {
-                self.drop_connection(&error.to_string());
+            match subscriber.ack(token) {
+                Ok(()) => self.proved_healthy(),
+                Err(error) => self.lost(&error.to_string()),
             }
         }
     }
 
-    /// Gives up the connection (it failed, or the config changed); the next
-    /// turn reconnects.
+    /// Gives up the connection because the config changed: reconnects at
+    /// once, with a fresh back-off.
     pub fn drop_connection(&mut self, why: &str) {
-        if let Some(subscriber) = self.subscriber.take() {
-            eprintln!(
-                "hookbus: listen: lost {}: {why}; reconnecting",
-                subscriber.host()
-            );
-            self.next_attempt = Instant::now();
+        self.proved_healthy();
+        self.lost(why);
+        self.next_attempt = Instant::now();
+    }
+
+    /// The connection failed: the next turn reconnects, at once if it had
+    /// proved healthy, else after a longer pause than the last.
+    fn lost(&mut self, why: &str) {
+        let Some(subscriber) = self.subscriber.take() else {
+            return;
+        };
+        self.log
+            .say(format!("lost {}: {why}; reconnecting", subscriber.host()));
+        match self.unproven_since.take() {
+            Some(_) => self.back_off(),
+            None => self.next_attempt = Instant::now(),
+        }
+    }
+
+    fn back_off(&mut self) {
+        self.failures += 1;
+        self.next_attempt = Instant::now() + backoff(self.failures);
+    }
+
+    fn proved_healthy(&mut self) {
+        if self.unproven_since.take().is_some() || self.failures > 0 {
+            self.failures = 0;
+            self.log.forget();
         }
     }
 
@@ -127,6 +168,53 @@ impl Link {
         if let Some(subscriber) = self.subscriber.take() {
             let _ = subscriber.disconnect(DISCONNECT_BOUND);
         }
+    }
+}
+
+/// Most distinct lines remembered as shown; an older one is let go.
+const REMEMBERED_LINES: usize = 16;
+/// A line held back as a repeat is shown again, with its count, after this.
+const REPEAT_SHOWN_EVERY: Duration = Duration::from_secs(300);
+
+/// The link's log lines while it is unhealthy: a line already shown is held
+/// back and counted, and shown again as "LINE (repeated N times)" once
+/// [`REPEAT_SHOWN_EVERY`] has passed or the link proves healthy.
+#[derive(Default)]
+struct Repeats {
+    /// Lines shown, oldest first: when, and how many were held back since.
+    shown: Vec<(String, Instant, u64)>,
+}
+
+impl Repeats {
+    fn say(&mut self, line: String) {
+        let Some(index) = self.shown.iter().position(|(shown, ..)| *shown == line) else {
+            if self.shown.len() >= REMEMBERED_LINES {
+                let (oldest, _, held) = self.shown.remove(0);
+                say_repeated(&oldest, held);
+            }
+            eprintln!("hookbus: listen: {line}");
+            self.shown.push((line, Instant::now(), 0));
+            return;
+        };
+        let (_, at, held) = &mut self.shown[index];
+        *held += 1;
+        if at.elapsed() >= REPEAT_SHOWN_EVERY {
+            say_repeated(&line, *held);
+            (*at, *held) = (Instant::now(), 0);
+        }
+    }
+
+    /// Tells what was held back; every line may be shown again.
+    fn forget(&mut self) {
+        for (line, _, held) in self.shown.drain(..) {
+            say_repeated(&line, held);
+        }
+    }
+}
+
+fn say_repeated(line: &str, times: u64) {
+    if times > 0 {
+        eprintln!("hookbus: listen: {line} (repeated {times} times)");
     }
 }
 
