@@ -1,7 +1,8 @@
 //! The listener's link to its broker against what would wedge or flood it:
 //! a message larger than it holds (real ActiveMQ and RabbitMQ, durable
-//! subscriptions) and a broker that errors right after every subscription
-//! (a fake broker). The real daemon; loops bounded, processes stopped by pid.
+//! subscriptions), a broker that errors right after every subscription, and
+//! one that refuses heart-beats and then goes silent (fake brokers). The real
+//! daemon; loops bounded, processes stopped by pid.
 
 mod brokers;
 mod fake_broker;
@@ -137,4 +138,64 @@ fn a_broker_that_errors_after_every_subscription_is_tried_less_and_less_often() 
     // The same lines again are held back and counted, not repeated.
     assert_eq!(log.matches("connected to").count(), 1, "{log}");
     assert_eq!(log.matches("going away").count(), 1, "{log}");
+}
+
+/// The fields of the kernel's line in /proc/net/tcp for the loopback
+/// connection from `local_port` to `remote_port`.
+fn kernel_socket(local_port: u16, remote_port: u16) -> Option<Vec<String>> {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let (local, remote) = (
+        format!("0100007F:{local_port:04X}"),
+        format!("0100007F:{remote_port:04X}"),
+    );
+    table
+        .lines()
+        .map(|line| {
+            line.split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .find(|fields| fields.get(1) == Some(&local) && fields.get(2) == Some(&remote))
+}
+
+#[test]
+fn a_broker_refusing_heart_beats_is_told_once_and_watched_by_tcp_keepalive() {
+    let broker = FakeBroker::start(|peer| {
+        peer.note(&format!("client port {}", peer.tcp.peer_addr()?.port()));
+        subscribed(peer)?;
+        if peer.number == 0 {
+            // The first link is closed: the second must not say it again.
+            std::thread::sleep(Duration::from_millis(300));
+            return Ok(());
+        }
+        // Then silence: reads what comes, never writes.
+        while peer.alive() && !peer.eof {
+            peer.frame_within(Duration::from_millis(200))?;
+        }
+        Ok(())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut listener = listen_to(&broker, dir.path());
+    assert!(
+        wait_until(FOLLOW_CAP, || broker.count("got SUBSCRIBE") == 2),
+        "{:#?}",
+        broker.log()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let second = broker.log();
+    let port: u16 = (second.iter())
+        .find_map(|line| line.strip_prefix("#1 client port "))
+        .expect("the second connection's port")
+        .parse()
+        .unwrap();
+    let socket = kernel_socket(port, broker.port).expect("the listener's socket");
+    // "tr": 2 is the keepalive timer (0: none).
+    assert!(socket[5].starts_with("02:"), "{socket:?}");
+    assert!(listener.terminate().success());
+    let log = listener.log();
+    assert_eq!(log.matches("heart-beats are off").count(), 1, "{log}");
+    assert!(
+        log.contains("answered heart-beat none to our 1000 ms"),
+        "{log}"
+    );
 }

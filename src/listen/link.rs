@@ -6,6 +6,7 @@
 //! (connected, lost, unreachable); the same line again is held back and
 //! counted (see [`Repeats`]).
 
+use crate::stomp::connection::KEEPALIVE_NOTICES_AFTER;
 use crate::stomp::subscriber::{AckToken, Delivery, SubscribeSpec, Subscriber};
 use crate::stomp::Publisher;
 use std::time::{Duration, Instant};
@@ -32,6 +33,8 @@ pub struct Link {
     /// When the current connection was made, while it has not proved healthy.
     unproven_since: Option<Instant>,
     log: Repeats,
+    /// Whether the broker's refusal of heart-beats was told (once a run).
+    told_no_heart_beats: bool,
 }
 
 impl Link {
@@ -44,6 +47,7 @@ impl Link {
             failures: 0,
             unproven_since: None,
             log: Repeats::default(),
+            told_no_heart_beats: false,
         }
     }
 
@@ -100,6 +104,7 @@ impl Link {
                         .as_ref()
                         .map_or(String::new(), |name| format!(" (durable {name})"))
                 ));
+                self.tell_refused_heart_beats(&subscriber, spec);
                 self.subscriber = Some(subscriber);
                 self.generation += 1;
                 self.unproven_since = Some(Instant::now());
@@ -115,6 +120,23 @@ impl Link {
                 ));
                 self.back_off();
             }
+        }
+    }
+
+    /// Says once a run that the broker will not send heart-beats we asked
+    /// for: a link that goes silent is then noticed by TCP keepalive only.
+    fn tell_refused_heart_beats(&mut self, subscriber: &Subscriber, spec: &SubscribeSpec) {
+        if self.told_no_heart_beats || spec.heartbeat.is_zero() {
+            return;
+        }
+        if let Some(answer) = subscriber.heart_beats_refused() {
+            eprintln!(
+                "hookbus: listen: heart-beats are off: {} answered heart-beat {answer} to our {} ms; a silent link is noticed only by TCP keepalive, after about {} s",
+                subscriber.host(),
+                spec.heartbeat.as_millis(),
+                KEEPALIVE_NOTICES_AFTER.as_secs()
+            );
+            self.told_no_heart_beats = true;
         }
     }
 
