@@ -32,7 +32,7 @@ pub struct Link {
     failures: u32,
     /// When the current connection was made, while it has not proved healthy.
     unproven_since: Option<Instant>,
-    log: Repeats,
+    repeats: Repeats,
     /// Whether the broker's refusal of heart-beats was told (once a run).
     told_no_heart_beats: bool,
 }
@@ -46,7 +46,7 @@ impl Link {
             next_attempt: Instant::now(),
             failures: 0,
             unproven_since: None,
-            log: Repeats::default(),
+            repeats: Repeats::default(),
             told_no_heart_beats: false,
         }
     }
@@ -96,14 +96,15 @@ impl Link {
         }
         match Subscriber::connect(publisher, spec, CONNECT_BOUND) {
             Ok(subscriber) => {
-                self.log.say(format!(
+                let line = format!(
                     "connected to {}, subscribed to {}{}",
                     subscriber.host(),
                     spec.destinations.join(", "),
                     spec.durable
                         .as_ref()
                         .map_or(String::new(), |name| format!(" (durable {name})"))
-                ));
+                );
+                log(self.repeats.say(line, Instant::now()));
                 self.tell_refused_heart_beats(&subscriber, spec);
                 self.subscriber = Some(subscriber);
                 self.generation += 1;
@@ -114,10 +115,11 @@ impl Link {
                     .iter()
                     .map(|(host, error)| format!("{host}: {error}"))
                     .collect();
-                self.log.say(format!(
+                let line = format!(
                     "cannot subscribe ({}); retrying until it works",
                     reasons.join("; ")
-                ));
+                );
+                log(self.repeats.say(line, Instant::now()));
                 self.back_off();
             }
         }
@@ -165,8 +167,8 @@ impl Link {
         let Some(subscriber) = self.subscriber.take() else {
             return;
         };
-        self.log
-            .say(format!("lost {}: {why}; reconnecting", subscriber.host()));
+        let line = format!("lost {}: {why}; reconnecting", subscriber.host());
+        log(self.repeats.say(line, Instant::now()));
         match self.unproven_since.take() {
             Some(_) => self.back_off(),
             None => self.next_attempt = Instant::now(),
@@ -181,7 +183,7 @@ impl Link {
     fn proved_healthy(&mut self) {
         if self.unproven_since.take().is_some() || self.failures > 0 {
             self.failures = 0;
-            self.log.forget();
+            log(self.repeats.forget());
         }
     }
 
@@ -208,35 +210,48 @@ struct Repeats {
 }
 
 impl Repeats {
-    fn say(&mut self, line: String) {
-        let Some(index) = self.shown.iter().position(|(shown, ..)| *shown == line) else {
-            if self.shown.len() >= REMEMBERED_LINES {
-                let (oldest, _, held) = self.shown.remove(0);
-                say_repeated(&oldest, held);
+    /// What to log, at `now`, for `line`: the line itself, nothing (a repeat
+    /// held back) or the line with its count; before it, the count of a line
+    /// let go to make room.
+    fn say(&mut self, line: String, now: Instant) -> Vec<String> {
+        let mut out = Vec::new();
+        match self.shown.iter().position(|(shown, ..)| *shown == line) {
+            Some(index) => {
+                let (_, at, held) = &mut self.shown[index];
+                *held += 1;
+                if now.duration_since(*at) >= REPEAT_SHOWN_EVERY {
+                    out.extend(repeated(&line, *held));
+                    (*at, *held) = (now, 0);
+                }
             }
-            eprintln!("hookbus: listen: {line}");
-            self.shown.push((line, Instant::now(), 0));
-            return;
-        };
-        let (_, at, held) = &mut self.shown[index];
-        *held += 1;
-        if at.elapsed() >= REPEAT_SHOWN_EVERY {
-            say_repeated(&line, *held);
-            (*at, *held) = (Instant::now(), 0);
+            None => {
+                if self.shown.len() >= REMEMBERED_LINES {
+                    let (oldest, _, held) = self.shown.remove(0);
+                    out.extend(repeated(&oldest, held));
+                }
+                out.push(line.clone());
+                self.shown.push((line, now, 0));
+            }
         }
+        out
     }
 
-    /// Tells what was held back; every line may be shown again.
-    fn forget(&mut self) {
-        for (line, _, held) in self.shown.drain(..) {
-            say_repeated(&line, held);
-        }
+    /// The counts of what was held back; every line may be shown again.
+    fn forget(&mut self) -> Vec<String> {
+        (self.shown.drain(..))
+            .filter_map(|(line, _, held)| repeated(&line, held))
+            .collect()
     }
 }
 
-fn say_repeated(line: &str, times: u64) {
-    if times > 0 {
-        eprintln!("hookbus: listen: {line} (repeated {times} times)");
+fn repeated(line: &str, times: u64) -> Option<String> {
+    let plural = if times == 1 { "" } else { "s" };
+    (times > 0).then(|| format!("{line} (repeated {times} time{plural})"))
+}
+
+fn log(lines: Vec<String>) {
+    for line in lines {
+        eprintln!("hookbus: listen: {line}");
     }
 }
 
@@ -269,5 +284,33 @@ mod tests {
             assert!(pause <= full && pause >= full / 2, "{failures}: {pause:?}");
         }
         assert!(backoff(30) <= MAX_BACKOFF);
+    }
+
+    #[test]
+    fn repeated_lines_are_held_back_counted_and_told() {
+        let mut log = Repeats::default();
+        let start = Instant::now();
+        let at = |seconds| start + Duration::from_secs(seconds);
+        assert_eq!(log.say("a".into(), at(0)), ["a"]);
+        assert_eq!(log.say("b".into(), at(1)), ["b"]);
+        for second in 2..5 {
+            assert!(log.say("a".into(), at(second)).is_empty());
+        }
+        assert!(log.say("b".into(), at(250)).is_empty());
+        assert_eq!(log.say("a".into(), at(300)), ["a (repeated 4 times)"]);
+        assert!(log.say("a".into(), at(301)).is_empty());
+        // Healthy: the counts are told, and each line is new again.
+        assert_eq!(log.forget(), ["a (repeated 1 time)", "b (repeated 1 time)"]);
+        assert_eq!(log.say("a".into(), at(303)), ["a"]);
+        // Bounded: the oldest line is let go, its count told.
+        log.say("a".into(), at(304));
+        for index in 1..REMEMBERED_LINES {
+            log.say(format!("line {index}"), at(305));
+        }
+        assert_eq!(
+            log.say("one too many".into(), at(306)),
+            ["a (repeated 1 time)", "one too many"]
+        );
+        assert_eq!(log.shown.len(), REMEMBERED_LINES);
     }
 }
