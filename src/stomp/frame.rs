@@ -376,9 +376,9 @@ impl Decoder {
         body_start: usize,
         skipping: Skipping,
     ) -> Result<Option<Frame>, FrameError> {
-        let buffered = self.buffer.split_off(body_start);
-        self.buffer.clear();
-        self.buffer.shrink_to_fit();
+        self.buffer.drain(..body_start);
+        // Taken, not copied: the buffer's memory goes with it.
+        let buffered = std::mem::take(&mut self.buffer);
         self.head_searched = 0;
         self.body_searched = 0;
         self.skipping = Some(skipping);
