@@ -16,7 +16,7 @@ pub struct ListenConfig {
     /// Name of a durable subscription, unique per host: the broker keeps what
     /// is published while the host is away.
     pub durable: Option<String>,
-    /// STOMP heart-beat interval both ways; 0 turns heart-beats off.
+    /// STOMP heart-beat interval asked for both ways; 0 turns heart-beats off.
     #[serde(default = "default_heartbeat_ms")]
     pub heartbeat_ms: u64,
     /// Where one JSON event per piece of work is published; none: only logged.
@@ -72,7 +72,7 @@ fn default_action_workers() -> usize {
 }
 
 fn default_heartbeat_ms() -> u64 {
-    30_000
+    10_000
 }
 
 fn default_state_dir() -> PathBuf {

@@ -1,7 +1,12 @@
 //! The link to the broker: connected and subscribed, or waiting to reconnect
-//! with a capped, jittered back-off, forever. One log line per change of
-//! state (connected, lost, unreachable), never one per attempt.
+//! with a capped, jittered back-off, forever. The back-off is forgotten only
+//! once a link has proved healthy (a message handled, or [`HEALTHY_AFTER`]
+//! up), so a broker that accepts and then drops every connection is tried
+//! less and less often, not in a loop. One log line per change of state
+//! (connected, lost, unreachable); the same line again is held back and
+//! counted (see [`Repeats`]).
 
+use crate::stomp::connection::KEEPALIVE_NOTICES_AFTER;
 use crate::stomp::subscriber::{AckToken, Delivery, SubscribeSpec, Subscriber};
 use crate::stomp::Publisher;
 use std::time::{Duration, Instant};
@@ -13,6 +18,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const CONNECT_BOUND: Duration = Duration::from_secs(5);
 /// Bound on saying goodbye.
 const DISCONNECT_BOUND: Duration = Duration::from_secs(2);
+/// How long a link must stay up, if no message proves it sooner, before it
+/// counts as healthy and the back-off is forgotten.
+const HEALTHY_AFTER: Duration = Duration::from_secs(30);
 
 /// The connection, if any, and when to try again.
 pub struct Link {
@@ -20,7 +28,13 @@ pub struct Link {
     /// Counts connections made; acknowledgements belong to one of them.
     generation: u64,
     next_attempt: Instant,
+    /// Failed attempts and links lost before they proved healthy, in a row.
     failures: u32,
+    /// When the current connection was made, while it has not proved healthy.
+    unproven_since: Option<Instant>,
+    repeats: Repeats,
+    /// Whether the broker's refusal of heart-beats was told (once a run).
+    told_no_heart_beats: bool,
 }
 
 impl Link {
@@ -31,6 +45,9 @@ impl Link {
             generation: 0,
             next_attempt: Instant::now(),
             failures: 0,
+            unproven_since: None,
+            repeats: Repeats::default(),
+            told_no_heart_beats: false,
         }
     }
 
@@ -55,10 +72,17 @@ impl Link {
             self.connect(publisher, spec, wait);
             return None;
         };
-        match subscriber.next(wait) {
+        let next = subscriber.next(wait);
+        if self
+            .unproven_since
+            .is_some_and(|since| since.elapsed() >= HEALTHY_AFTER)
+        {
+            self.proved_healthy();
+        }
+        match next {
             Ok(delivery) => delivery,
             Err(error) => {
-                self.drop_connection(&error.to_string());
+                self.lost(&error.to_string());
                 None
             }
         }
@@ -72,53 +96,94 @@ impl Link {
         }
         match Subscriber::connect(publisher, spec, CONNECT_BOUND) {
             Ok(subscriber) => {
-                eprintln!(
-                    "hookbus: listen: connected to {}, subscribed to {}{}",
+                let line = format!(
+                    "connected to {}, subscribed to {}{}",
                     subscriber.host(),
                     spec.destinations.join(", "),
                     spec.durable
                         .as_ref()
                         .map_or(String::new(), |name| format!(" (durable {name})"))
                 );
+                log(self.repeats.say(line, Instant::now()));
+                self.tell_refused_heart_beats(&subscriber, spec);
                 self.subscriber = Some(subscriber);
                 self.generation += 1;
-                self.failures = 0;
+                self.unproven_since = Some(Instant::now());
             }
             Err(failures) => {
-                if self.failures == 0 {
-                    let reasons: Vec<String> = failures
-                        .iter()
-                        .map(|(host, error)| format!("{host}: {error}"))
-                        .collect();
-                    eprintln!(
-                        "hookbus: listen: cannot subscribe ({}); retrying until it works",
-                        reasons.join("; ")
-                    );
-                }
-                self.failures += 1;
-                self.next_attempt = Instant::now() + backoff(self.failures);
+                let reasons: Vec<String> = failures
+                    .iter()
+                    .map(|(host, error)| format!("{host}: {error}"))
+                    .collect();
+                let line = format!(
+                    "cannot subscribe ({}); retrying until it works",
+                    reasons.join("; ")
+                );
+                log(self.repeats.say(line, Instant::now()));
+                self.back_off();
             }
         }
     }
 
-    /// Acknowledges a message on the current connection.
+    /// Says once a run that the broker will not send heart-beats we asked
+    /// for: a link that goes silent is then noticed by TCP keepalive only.
+    fn tell_refused_heart_beats(&mut self, subscriber: &Subscriber, spec: &SubscribeSpec) {
+        if self.told_no_heart_beats || spec.heartbeat.is_zero() {
+            return;
+        }
+        if let Some(answer) = subscriber.heart_beats_refused() {
+            eprintln!(
+                "hookbus: listen: heart-beats are off: {} answered heart-beat {answer} to our {} ms; a silent link is noticed only by TCP keepalive, after about {} s",
+                subscriber.host(),
+                spec.heartbeat.as_millis(),
+                KEEPALIVE_NOTICES_AFTER.as_secs()
+            );
+            self.told_no_heart_beats = true;
+        }
+    }
+
+    /// Acknowledges a message on the current connection; a message handled
+    /// proves the link healthy.
     pub fn ack(&mut self, token: &AckToken) {
         if let Some(subscriber) = &mut self.subscriber {
-            if let Err(error) = subscriber.ack(token) {
-                self.drop_connection(&error.to_string());
+            match subscriber.ack(token) {
+                Ok(()) => self.proved_healthy(),
+                Err(error) => self.lost(&error.to_string()),
             }
         }
     }
 
-    /// Gives up the connection (it failed, or the config changed); the next
-    /// turn reconnects.
+    /// Gives up the connection because the config changed: reconnects at
+    /// once, with a fresh back-off.
     pub fn drop_connection(&mut self, why: &str) {
-        if let Some(subscriber) = self.subscriber.take() {
-            eprintln!(
-                "hookbus: listen: lost {}: {why}; reconnecting",
-                subscriber.host()
-            );
-            self.next_attempt = Instant::now();
+        self.proved_healthy();
+        self.lost(why);
+        self.next_attempt = Instant::now();
+    }
+
+    /// The connection failed: the next turn reconnects, at once if it had
+    /// proved healthy, else after a longer pause than the last.
+    fn lost(&mut self, why: &str) {
+        let Some(subscriber) = self.subscriber.take() else {
+            return;
+        };
+        let line = format!("lost {}: {why}; reconnecting", subscriber.host());
+        log(self.repeats.say(line, Instant::now()));
+        match self.unproven_since.take() {
+            Some(_) => self.back_off(),
+            None => self.next_attempt = Instant::now(),
+        }
+    }
+
+    fn back_off(&mut self) {
+        self.failures += 1;
+        self.next_attempt = Instant::now() + backoff(self.failures);
+    }
+
+    fn proved_healthy(&mut self) {
+        if self.unproven_since.take().is_some() || self.failures > 0 {
+            self.failures = 0;
+            log(self.repeats.forget());
         }
     }
 
@@ -127,6 +192,66 @@ impl Link {
         if let Some(subscriber) = self.subscriber.take() {
             let _ = subscriber.disconnect(DISCONNECT_BOUND);
         }
+    }
+}
+
+/// Most distinct lines remembered as shown; an older one is let go.
+const REMEMBERED_LINES: usize = 16;
+/// A line held back as a repeat is shown again, with its count, after this.
+const REPEAT_SHOWN_EVERY: Duration = Duration::from_secs(300);
+
+/// The link's log lines while it is unhealthy: a line already shown is held
+/// back and counted, and shown again as "LINE (repeated N times)" once
+/// [`REPEAT_SHOWN_EVERY`] has passed or the link proves healthy.
+#[derive(Default)]
+struct Repeats {
+    /// Lines shown, oldest first: when, and how many were held back since.
+    shown: Vec<(String, Instant, u64)>,
+}
+
+impl Repeats {
+    /// What to log, at `now`, for `line`: the line itself, nothing (a repeat
+    /// held back) or the line with its count; before it, the count of a line
+    /// let go to make room.
+    fn say(&mut self, line: String, now: Instant) -> Vec<String> {
+        let mut out = Vec::new();
+        match self.shown.iter().position(|(shown, ..)| *shown == line) {
+            Some(index) => {
+                let (_, at, held) = &mut self.shown[index];
+                *held += 1;
+                if now.duration_since(*at) >= REPEAT_SHOWN_EVERY {
+                    out.extend(repeated(&line, *held));
+                    (*at, *held) = (now, 0);
+                }
+            }
+            None => {
+                if self.shown.len() >= REMEMBERED_LINES {
+                    let (oldest, _, held) = self.shown.remove(0);
+                    out.extend(repeated(&oldest, held));
+                }
+                out.push(line.clone());
+                self.shown.push((line, now, 0));
+            }
+        }
+        out
+    }
+
+    /// The counts of what was held back; every line may be shown again.
+    fn forget(&mut self) -> Vec<String> {
+        (self.shown.drain(..))
+            .filter_map(|(line, _, held)| repeated(&line, held))
+            .collect()
+    }
+}
+
+fn repeated(line: &str, times: u64) -> Option<String> {
+    let plural = if times == 1 { "" } else { "s" };
+    (times > 0).then(|| format!("{line} (repeated {times} time{plural})"))
+}
+
+fn log(lines: Vec<String>) {
+    for line in lines {
+        eprintln!("hookbus: listen: {line}");
     }
 }
 
@@ -159,5 +284,33 @@ mod tests {
             assert!(pause <= full && pause >= full / 2, "{failures}: {pause:?}");
         }
         assert!(backoff(30) <= MAX_BACKOFF);
+    }
+
+    #[test]
+    fn repeated_lines_are_held_back_counted_and_told() {
+        let mut log = Repeats::default();
+        let start = Instant::now();
+        let at = |seconds| start + Duration::from_secs(seconds);
+        assert_eq!(log.say("a".into(), at(0)), ["a"]);
+        assert_eq!(log.say("b".into(), at(1)), ["b"]);
+        for second in 2..5 {
+            assert!(log.say("a".into(), at(second)).is_empty());
+        }
+        assert!(log.say("b".into(), at(250)).is_empty());
+        assert_eq!(log.say("a".into(), at(300)), ["a (repeated 4 times)"]);
+        assert!(log.say("a".into(), at(301)).is_empty());
+        // Healthy: the counts are told, and each line is new again.
+        assert_eq!(log.forget(), ["a (repeated 1 time)", "b (repeated 1 time)"]);
+        assert_eq!(log.say("a".into(), at(303)), ["a"]);
+        // Bounded: the oldest line is let go, its count told.
+        log.say("a".into(), at(304));
+        for index in 1..REMEMBERED_LINES {
+            log.say(format!("line {index}"), at(305));
+        }
+        assert_eq!(
+            log.say("one too many".into(), at(306)),
+            ["a (repeated 1 time)", "one too many"]
+        );
+        assert_eq!(log.shown.len(), REMEMBERED_LINES);
     }
 }

@@ -33,6 +33,7 @@ pub mod worker;
 use crate::action::facts::Facts;
 use crate::action::Action;
 use crate::config::Config;
+use crate::stomp::frame::Frame;
 use crate::stomp::subscriber::AckToken;
 use anyhow::{Context, Result};
 use control::server::Server;
@@ -195,7 +196,10 @@ impl Daemon {
             .link
             .next(&self.settings.publisher, &self.settings.spec, TICK)
         {
-            self.received(delivery.frame.headers, &delivery.frame.body, delivery.ack);
+            match delivery.frame.dropped_body {
+                Some(size) => self.oversized(&delivery.frame, size, delivery.ack),
+                None => self.received(delivery.frame.headers, &delivery.frame.body, delivery.ack),
+            }
         }
         self.telemetry
             .link(self.link.is_connected(), self.link.generation());
@@ -268,6 +272,18 @@ impl Daemon {
                 context: Arc::clone(&self.context),
             });
         }
+    }
+
+    /// A message whose body was too large to hold: reported, then
+    /// acknowledged so that the broker does not give it again.
+    fn oversized(&mut self, frame: &Frame, size: u64, ack: AckToken) {
+        self.counts.received += 1;
+        self.counts.unusable += 1;
+        self.telemetry.metrics.message_received();
+        self.telemetry.metrics.ignored();
+        (self.reporter).send(report::Oversized::new(&self.context.host, frame, size));
+        self.telemetry.metrics.acked();
+        self.link.ack(&ack);
     }
 
     /// Acknowledges messages whose work is all done, and reports the work.

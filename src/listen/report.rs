@@ -6,6 +6,7 @@
 use crate::deliver::flush;
 use crate::deliver::outbox::Outbox;
 use crate::deliver::Message;
+use crate::stomp::frame::{clip, Frame, MAX_FRAME_BYTES};
 use crate::stomp::Publisher;
 use serde::Serialize;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
@@ -108,6 +109,68 @@ impl Report for Event {
             ("mirror".to_string(), self.mirror.clone()),
             ("result".to_string(), self.result.clone()),
         ]
+    }
+
+    fn json(&self) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(self)
+    }
+}
+
+/// A message too large to hold ([`MAX_FRAME_BYTES`]): its body was read
+/// through and dropped, and the message acknowledged so that it does not
+/// come again. Its headers are the broker's: shown clipped, on one line.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Oversized {
+    /// This machine.
+    pub host: String,
+    /// Always `oversized`: the `result` header consumers select on.
+    pub result: &'static str,
+    /// Where the message came from, as its `destination` header says.
+    pub destination: Option<String>,
+    /// The body's size in bytes.
+    pub size: u64,
+    /// The largest body held.
+    pub limit: u64,
+    /// The message's `hookbus-id`, if it had one.
+    pub hookbus_id: Option<String>,
+}
+
+impl Oversized {
+    /// The report on `frame`, whose body of `size` bytes was dropped.
+    pub fn new(host: &str, frame: &Frame, size: u64) -> Oversized {
+        let shown = |key| {
+            frame
+                .get(key)
+                .map(|value| clip(&value.replace(char::is_control, " ")))
+        };
+        Oversized {
+            host: host.to_string(),
+            result: "oversized",
+            destination: shown("destination"),
+            size,
+            limit: MAX_FRAME_BYTES as u64,
+            hookbus_id: shown("hookbus-id"),
+        }
+    }
+}
+
+impl Report for Oversized {
+    fn log_line(&self) -> String {
+        format!(
+            "listen: dropped a message of {} bytes (more than {}) from {}, hookbus-id {}",
+            self.size,
+            self.limit,
+            self.destination.as_deref().unwrap_or("(no destination)"),
+            self.hookbus_id.as_deref().unwrap_or("(none)")
+        )
+    }
+
+    fn subject(&self) -> String {
+        format!("{} message {}", self.host, self.result)
+    }
+
+    fn headers(&self) -> Vec<(String, String)> {
+        vec![("result".to_string(), self.result.to_string())]
     }
 
     fn json(&self) -> serde_json::Result<Vec<u8>> {

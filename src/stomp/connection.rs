@@ -169,6 +169,7 @@ impl Connection {
     ) -> Result<Connection, StompError> {
         let tcp = connect_tcp(host, deadline)?;
         tcp.set_nodelay(true).map_err(StompError::Io)?;
+        keep_alive(&tcp).map_err(StompError::Io)?;
         let socket = TimedSocket::new(tcp, deadline);
         let stream = if host.tls {
             let config = params.tls.ok_or_else(|| {
@@ -308,6 +309,42 @@ impl Connection {
     pub fn queue_heartbeat(&mut self) {
         self.pending.push(b'\n');
     }
+}
+
+/// TCP keepalive, so that a broker gone without a word (its host down, a
+/// firewall that forgot the connection) is noticed even when heart-beats are
+/// off: after this long idle, probes this far apart, this many unanswered.
+const KEEPALIVE_IDLE_S: libc::c_int = 60;
+const KEEPALIVE_INTERVAL_S: libc::c_int = 10;
+const KEEPALIVE_PROBES: libc::c_int = 6;
+/// How long a dead link may go unnoticed when only keepalive watches it.
+pub const KEEPALIVE_NOTICES_AFTER: Duration =
+    Duration::from_secs((KEEPALIVE_IDLE_S + KEEPALIVE_INTERVAL_S * KEEPALIVE_PROBES) as u64);
+
+/// Turns TCP keepalive on with the timings above (std has no setter for it).
+fn keep_alive(tcp: &TcpStream) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    for (level, option, value) in [
+        (libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, KEEPALIVE_IDLE_S),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, KEEPALIVE_INTERVAL_S),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPCNT, KEEPALIVE_PROBES),
+    ] {
+        // SAFETY: an open socket, and a pointer to a c_int with its size.
+        let result = unsafe {
+            libc::setsockopt(
+                tcp.as_raw_fd(),
+                level,
+                option,
+                std::ptr::from_ref(&value).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if result != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 fn remaining(deadline: Instant, step: &'static str) -> Result<Duration, StompError> {

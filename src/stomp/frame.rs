@@ -16,8 +16,9 @@ pub fn clip(text: &str) -> String {
     }
 }
 
-/// Largest frame the decoder accepts; brokers only send us small control frames
-/// (CONNECTED, RECEIPT, ERROR) and, for `check` and tests, messages.
+/// Largest frame the decoder holds; brokers only send us small control frames
+/// (CONNECTED, RECEIPT, ERROR) and messages. A larger body is read through
+/// and dropped (see [`Frame::dropped_body`]); larger headers are an error.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
 /// How header names and values are escaped on the wire.
@@ -51,6 +52,9 @@ pub struct Frame {
     pub headers: Vec<(String, String)>,
     /// The body bytes.
     pub body: Vec<u8>,
+    /// The size of a body over [`MAX_FRAME_BYTES`], which was read through
+    /// and dropped rather than held: `body` is then empty.
+    pub dropped_body: Option<u64>,
 }
 
 impl fmt::Debug for Frame {
@@ -68,6 +72,7 @@ impl fmt::Debug for Frame {
             .field("command", &self.command)
             .field("headers", &headers)
             .field("body", &String::from_utf8_lossy(&self.body))
+            .field("dropped_body", &self.dropped_body)
             .finish()
     }
 }
@@ -79,6 +84,7 @@ impl Frame {
             command: command.to_string(),
             headers: Vec::new(),
             body: Vec::new(),
+            dropped_body: None,
         }
     }
 
@@ -159,8 +165,8 @@ fn escape_into(text: &str, escaping: Escaping, out: &mut Vec<u8>) {
 /// Why bytes from the broker are not a frame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
-    #[error("frame larger than {MAX_FRAME_BYTES} bytes")]
-    /// Over [`MAX_FRAME_BYTES`].
+    #[error("frame headers larger than {MAX_FRAME_BYTES} bytes")]
+    /// Command and headers over [`MAX_FRAME_BYTES`].
     TooLarge,
     #[error("header line without a colon: {0:?}")]
     /// A header line with no `:`.
@@ -186,6 +192,44 @@ pub struct Decoder {
     /// arriving in small reads costs linear time, not quadratic.
     head_searched: usize,
     body_searched: usize,
+    /// A frame whose body is too large to hold, while its body is read through.
+    skipping: Option<Skipping>,
+}
+
+/// A frame being read through: its head is kept, its body only counted.
+#[derive(Debug)]
+struct Skipping {
+    frame: Frame,
+    /// Body bytes still to come; `None` when the frame declared no length
+    /// and its body ends at the next NUL.
+    left: Option<u64>,
+    /// Body bytes read through so far.
+    skipped: u64,
+}
+
+impl Skipping {
+    /// Counts the part of `bytes` that belongs to the body and returns the
+    /// rest, which starts with the frame's closing NUL once the body is over.
+    fn swallow<'a>(&mut self, bytes: &'a [u8]) -> &'a [u8] {
+        let taken = match &mut self.left {
+            Some(left) => {
+                let taken = bytes
+                    .len()
+                    .min(usize::try_from(*left).unwrap_or(usize::MAX));
+                *left -= taken as u64;
+                taken
+            }
+            None => match bytes.iter().position(|&b| b == 0) {
+                Some(nul) => {
+                    self.left = Some(0);
+                    nul
+                }
+                None => bytes.len(),
+            },
+        };
+        self.skipped += taken as u64;
+        &bytes[taken..]
+    }
 }
 
 impl Decoder {
@@ -196,6 +240,7 @@ impl Decoder {
             escaping,
             head_searched: 0,
             body_searched: 0,
+            skipping: None,
         }
     }
 
@@ -204,13 +249,30 @@ impl Decoder {
         self.escaping = escaping;
     }
 
-    /// Adds received bytes.
+    /// Adds received bytes; those of a body being read through are only counted.
     pub fn push(&mut self, bytes: &[u8]) {
-        self.buffer.extend_from_slice(bytes);
+        let rest = match &mut self.skipping {
+            Some(skipping) => skipping.swallow(bytes),
+            None => bytes,
+        };
+        self.buffer.extend_from_slice(rest);
     }
 
     /// The next complete frame, `None` when more bytes are needed.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, FrameError> {
+        if let Some(skipping) = &self.skipping {
+            if skipping.left != Some(0) || self.buffer.is_empty() {
+                return Ok(None);
+            }
+            if self.buffer[0] != 0 {
+                return Err(FrameError::MissingNul);
+            }
+            self.buffer.drain(..1);
+            return Ok(self.skipping.take().map(|skipping| Frame {
+                dropped_body: Some(skipping.skipped),
+                ..skipping.frame
+            }));
+        }
         // Heart-beats and the optional EOLs after a frame's NUL are bare line ends.
         let skip = self
             .buffer
@@ -253,16 +315,26 @@ impl Decoder {
             .map(|(_, value)| {
                 value
                     .trim()
-                    .parse::<usize>()
+                    .parse::<u64>()
                     .map_err(|_| FrameError::BadContentLength(clip(value)))
             })
             .transpose()?;
+        let too_large = |left| Skipping {
+            frame: Frame {
+                command: command.clone(),
+                headers: headers.clone(),
+                body: Vec::new(),
+                dropped_body: None,
+            },
+            left,
+            skipped: 0,
+        };
         let (body_end, frame_end) = match content_length {
+            Some(length) if length > MAX_FRAME_BYTES as u64 => {
+                return self.skip_body(body_start, too_large(Some(length)));
+            }
             Some(length) => {
-                if length > MAX_FRAME_BYTES {
-                    return Err(FrameError::TooLarge);
-                }
-                let end = body_start + length;
+                let end = body_start + length as usize;
                 if self.buffer.len() <= end {
                     return Ok(None);
                 }
@@ -276,7 +348,7 @@ impl Decoder {
                 match self.buffer[from..].iter().position(|&b| b == 0) {
                     Some(offset) => (from + offset, from + offset + 1),
                     None if self.buffer.len() > MAX_FRAME_BYTES => {
-                        return Err(FrameError::TooLarge)
+                        return self.skip_body(body_start, too_large(None));
                     }
                     None => {
                         self.body_searched = self.buffer.len();
@@ -293,7 +365,25 @@ impl Decoder {
             command,
             headers,
             body,
+            dropped_body: None,
         }))
+    }
+
+    /// Starts reading through the body that begins at `body_start`: what is
+    /// buffered of it is counted and let go, and so is what comes later.
+    fn skip_body(
+        &mut self,
+        body_start: usize,
+        skipping: Skipping,
+    ) -> Result<Option<Frame>, FrameError> {
+        self.buffer.drain(..body_start);
+        // Taken, not copied: the buffer's memory goes with it.
+        let buffered = std::mem::take(&mut self.buffer);
+        self.head_searched = 0;
+        self.body_searched = 0;
+        self.skipping = Some(skipping);
+        self.push(&buffered);
+        self.next_frame()
     }
 }
 
@@ -401,6 +491,7 @@ mod tests {
             command: "MESSAGE".into(),
             headers: vec![("subject".into(), "héllo\n:\\ wörld".into())],
             body: vec![0, 0xff, 0xfe, b'\n', 0, b'x'],
+            dropped_body: None,
         };
         for escaping in [Escaping::V11, Escaping::V12] {
             let mut bytes = encode(&frame, escaping);
@@ -456,6 +547,65 @@ mod tests {
         assert_eq!(decoder.next_frame().unwrap(), None);
         decoder.push(b"\0d\0");
         assert_eq!(decoder.next_frame().unwrap().unwrap().body, b"ab\0d");
+    }
+
+    /// Feeds `bytes` in 16 KiB reads, as a connection does; the frames and
+    /// the most the decoder ever held.
+    fn decode_in_reads(bytes: &[u8]) -> (Vec<Frame>, usize) {
+        let mut decoder = Decoder::new(Escaping::V12);
+        let (mut frames, mut held) = (Vec::new(), 0);
+        for read in bytes.chunks(16 * 1024) {
+            decoder.push(read);
+            held = held.max(decoder.buffer.capacity());
+            while let Some(frame) = decoder.next_frame().unwrap() {
+                frames.push(frame);
+            }
+        }
+        (frames, held)
+    }
+
+    #[test]
+    fn an_oversized_body_of_declared_length_is_read_through_not_held() {
+        let size = MAX_FRAME_BYTES + 3_000_000;
+        let mut bytes = b"MESSAGE\nmessage-id:m-1\ncontent-length:".to_vec();
+        bytes.extend_from_slice(format!("{size}\n\n").as_bytes());
+        bytes.resize(bytes.len() + size, 0);
+        bytes.extend_from_slice(b"\0\nMESSAGE\nmessage-id:m-2\n\nnext\0");
+        let (frames, held) = decode_in_reads(&bytes);
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[0].get("message-id"), Some("m-1"));
+        assert_eq!(frames[0].dropped_body, Some(size as u64));
+        assert!(frames[0].body.is_empty());
+        assert_eq!(
+            (frames[1].body.as_slice(), frames[1].dropped_body),
+            (&b"next"[..], None)
+        );
+        assert!(held < 1024 * 1024, "held {held} bytes");
+    }
+
+    #[test]
+    fn an_oversized_body_without_a_length_ends_at_its_nul() {
+        let size = MAX_FRAME_BYTES + 100_000;
+        let mut bytes = b"MESSAGE\nmessage-id:m-1\n\n".to_vec();
+        bytes.resize(bytes.len() + size, b'x');
+        bytes.extend_from_slice(b"\0RECEIPT\nreceipt-id:r\n\n\0");
+        let (frames, held) = decode_in_reads(&bytes);
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[0].dropped_body, Some(size as u64));
+        assert_eq!(frames[1].get("receipt-id"), Some("r"));
+        // Without a declared length, the limit is held before the body is let go.
+        assert!(held <= 2 * MAX_FRAME_BYTES + 64 * 1024, "held {held} bytes");
+    }
+
+    #[test]
+    fn an_oversized_body_must_still_end_with_nul() {
+        let mut decoder = Decoder::new(Escaping::V12);
+        let size = MAX_FRAME_BYTES + 1;
+        decoder.push(format!("MESSAGE\ncontent-length:{size}\n\n").as_bytes());
+        decoder.push(&vec![b'x'; size]);
+        assert_eq!(decoder.next_frame().unwrap(), None);
+        decoder.push(b"y");
+        assert_eq!(decoder.next_frame(), Err(FrameError::MissingNul));
     }
 
     #[test]

@@ -163,6 +163,22 @@ impl Subscriber {
         &self.host
     }
 
+    /// The broker's `heart-beat` answer when it will send none, so that a
+    /// silent link cannot be told from a quiet one (`0,0`, or `none` when
+    /// it said nothing); `None` when it sends heart-beats.
+    pub fn heart_beats_refused(&self) -> Option<&str> {
+        match self.silent_limit {
+            Some(_) => None,
+            None => Some(
+                self.connection
+                    .session
+                    .heart_beat
+                    .as_deref()
+                    .unwrap_or("none"),
+            ),
+        }
+    }
+
     /// The next message, or `None` when none came within `wait`. Sends
     /// heart-beats as they fall due; fails when the broker has been silent too
     /// long, closed the link or sent an ERROR.
