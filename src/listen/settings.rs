@@ -59,7 +59,7 @@ impl Settings {
             };
             match (&mirror.user, root) {
                 (None, true) => eprintln!(
-                    "hookbus: listen: mirror {} runs git as root; set its user",
+                    "hookbus: listen: mirror {} runs git as root (it has no user): set its user to the account that should own the clone and the published tree",
                     mirror.name()
                 ),
                 (Some(user), false) => eprintln!(
