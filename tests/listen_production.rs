@@ -384,6 +384,17 @@ fn checkout_config(broker: &brokers::Broker, d: &Path, server: &Server) -> Strin
     )
 }
 
+/// A listener with a checkout mirror (named web, no polls) of a new server
+/// whose first commit it published; its directory.
+fn publishing_first(broker: &brokers::Broker) -> (Server, tempfile::TempDir, Listener) {
+    let server = Server::new(broker);
+    let first = server.push_files("master", "first", &[("a.txt", b"1\n")]);
+    let dir = tempfile::tempdir().unwrap();
+    let listener = Listener::start(dir.path(), &checkout_config(broker, dir.path(), &server));
+    assert_published(&listener, dir.path(), &first);
+    (server, dir, listener)
+}
+
 /// Waits for `www` to publish `commit` with the mirror OK.
 fn assert_published(listener: &Listener, d: &Path, commit: &str) {
     let done = wait_until(FOLLOW_CAP, || {
@@ -396,13 +407,8 @@ fn assert_published(listener: &Listener, d: &Path, commit: &str) {
 
 #[test]
 fn what_a_killed_publish_left_is_cleared_at_start() {
-    let broker = brokers::activemq();
-    let server = Server::new(&broker);
-    let first = server.push_files("master", "first", &[("a.txt", b"1\n")]);
-    let dir = tempfile::tempdir().unwrap();
+    let (server, dir, mut listener) = publishing_first(&brokers::activemq());
     let d = dir.path();
-    let mut listener = Listener::start(d, &checkout_config(&broker, d, &server));
-    assert_published(&listener, d, &first);
     assert!(listener.terminate().success());
     let second = server.push_files("master", "second", &[("a.txt", b"2\n")]);
 
@@ -427,13 +433,8 @@ fn what_a_killed_publish_left_is_cleared_at_start() {
 
 #[test]
 fn a_publish_killed_with_the_daemon_stops_writing_and_the_restart_publishes() {
-    let broker = brokers::activemq();
-    let server = Server::new(&broker);
-    let first = server.push_files("master", "first", &[("a.txt", b"1\n")]);
-    let dir = tempfile::tempdir().unwrap();
+    let (server, dir, mut listener) = publishing_first(&brokers::activemq());
     let d = dir.path();
-    let mut listener = Listener::start(d, &checkout_config(&broker, d, &server));
-    assert_published(&listener, d, &first);
     // Exports of the clone go slowly from now on: a filter that takes a
     // while for each file stands for a large tree.
     let clone = d.join("clone");
