@@ -466,3 +466,53 @@ fn a_publish_killed_with_the_daemon_stops_writing_and_the_restart_publishes() {
     assert_eq!(read(&d.join("www/f099.txt")).as_deref(), Some("99\n"));
     assert_eq!(temporaries(d), Vec::<String>::new());
 }
+
+#[test]
+fn git_locks_a_killed_git_left_in_the_clone_are_removed_at_start() {
+    let broker = brokers::activemq();
+    let server = Server::new(&broker);
+    let first = server.push_files("master", "first", &[("a.txt", b"1\n")]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let clone = d.join("clone");
+    let config = format!(
+        "{}{}{}name = \"web\"\n",
+        broker.config(),
+        listen_table(d, &server.topic, ""),
+        mirror_table("app", &clone, &server.url(), "in-place", None),
+    );
+    let mut listener = Listener::start(d, &config);
+    let checked_out = |commit: &str| {
+        wait_until(FOLLOW_CAP, || {
+            listenutil::rev(&clone, "HEAD").as_deref() == Some(commit)
+        })
+    };
+    assert!(checked_out(&first), "{}", listener.log());
+    assert!(listener.terminate().success());
+    let second = server.push_files("master", "second", &[("a.txt", b"2\n")]);
+
+    // What a checkout and a fetch killed with the daemon leave.
+    let locks = [
+        clone.join(".git/index.lock"),
+        clone.join(".git/refs/remotes/origin/master.lock"),
+    ];
+    for lock in &locks {
+        fs::write(lock, "").unwrap();
+    }
+    listener.restart();
+    assert!(checked_out(&second), "{}", listener.log());
+    listener.wait_control();
+    assert_eq!(state_of(&listener, "web"), "OK", "{}", listener.log());
+    assert_eq!(read(&clone.join("a.txt")).as_deref(), Some("2\n"));
+    let log = listener.log();
+    let said = log
+        .lines()
+        .find(|line| line.contains("mirror web: removed what a killed git left: "))
+        .unwrap_or_else(|| panic!("{log}"));
+    for lock in &locks {
+        assert!(
+            !lock.exists() && said.contains(&lock.display().to_string()),
+            "{said}"
+        );
+    }
+}
