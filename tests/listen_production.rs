@@ -134,18 +134,26 @@ fn mirrors_and_exec_steps_run_as_their_account_with_its_groups() {
     let d = dir.path();
     open_to_all(d);
     let account = TestAccount::new(d);
-    // The account's git reads its own ~/.gitconfig: there it trusts the
-    // server's repository, which belongs to root.
-    let gitconfig = account.home.join(".gitconfig");
-    fs::write(
-        &gitconfig,
-        format!("[safe]\n\tdirectory = {}\n", server.url()),
-    )
-    .unwrap();
-    account.give(&gitconfig);
     let ids = d.join("ids");
     fs::create_dir(&ids).unwrap();
     account.give(&ids);
+    // The account's git reads its own ~/.gitconfig: there it trusts the
+    // server's repository, which belongs to root, and a filter on a.txt
+    // says who exports it.
+    let gitconfig = account.home.join(".gitconfig");
+    let attributes = account.home.join("attributes");
+    fs::write(
+        &gitconfig,
+        format!(
+            "[safe]\n\tdirectory = {}\n[core]\n\tattributesFile = {}\n[filter \"ids\"]\n\tsmudge = \"{{ id -u; id -g; id -G; echo $HOME; }} > {}/git.txt; cat\"\n",
+            server.url(),
+            attributes.display(),
+            ids.display()
+        ),
+    )
+    .unwrap();
+    fs::write(&attributes, "a.txt filter=ids\n").unwrap();
+    account.give(&gitconfig);
     let script = d.join("ids.sh");
     fs::write(
         &script,
@@ -180,25 +188,24 @@ fn mirrors_and_exec_steps_run_as_their_account_with_its_groups() {
         listener.log()
     );
 
-    // The exec step ran with the account's uid, gid, groups and environment.
-    let said = read(&ids.join("exec.txt")).unwrap();
-    let lines: Vec<&str> = said.lines().collect();
-    assert_eq!(lines[0], account.uid.to_string(), "{said}");
-    assert_eq!(lines[1], account.gid.to_string(), "{said}");
-    let mut groups: Vec<u32> = lines[2].split(' ').map(|g| g.parse().unwrap()).collect();
-    groups.sort();
-    let mut expected = vec![account.gid, account.extra_gid];
-    expected.sort();
-    assert_eq!(groups, expected, "{said}");
-    assert_eq!(
-        lines[3],
-        format!(
-            "{} {} {}",
-            account.home.display(),
-            account.name,
-            account.name
-        )
-    );
+    // The exec step and the mirror's git ran with the account's uid, gid,
+    // groups and environment.
+    let home = account.home.display();
+    for (file, environment) in [
+        ("exec.txt", format!("{home} {0} {0}", account.name)),
+        ("git.txt", home.to_string()),
+    ] {
+        let said = read(&ids.join(file)).unwrap();
+        let lines: Vec<&str> = said.lines().collect();
+        assert_eq!(lines[0], account.uid.to_string(), "{file}: {said}");
+        assert_eq!(lines[1], account.gid.to_string(), "{file}: {said}");
+        let mut groups: Vec<u32> = lines[2].split(' ').map(|g| g.parse().unwrap()).collect();
+        groups.sort();
+        let mut expected = vec![account.gid, account.extra_gid];
+        expected.sort();
+        assert_eq!(groups, expected, "{file}: {said}");
+        assert_eq!(lines[3], environment, "{file}");
+    }
 
     // The mirror's git wrote as the account: the clone and the published tree.
     let owner = |path: &Path| {
