@@ -377,18 +377,10 @@ fn temporaries(d: &Path) -> Vec<String> {
 
 /// A checkout mirror of `server` publishing at `d/www`, named web, no polls.
 fn checkout_config(broker: &brokers::Broker, d: &Path, server: &Server) -> String {
-    format!(
-        "{}{}{}name = \"web\"\n",
-        broker.config(),
-        listen_table(d, &server.topic, ""),
-        mirror_table(
-            "app",
-            &d.join("clone"),
-            &server.url(),
-            "checkout",
-            Some(&d.join("www"))
-        ),
-    )
+    let (clone, www) = (d.join("clone"), d.join("www"));
+    let mirror = mirror_table("app", &clone, &server.url(), "checkout", Some(&www));
+    let listen = listen_table(d, &server.topic, "");
+    format!("{}{listen}{mirror}name = \"web\"\n", broker.config())
 }
 
 /// A listener with a checkout mirror (named web, no polls) of a new server
@@ -400,6 +392,16 @@ fn publishing_first(broker: &brokers::Broker) -> (Server, tempfile::TempDir, Lis
     let listener = Listener::start(dir.path(), &checkout_config(broker, dir.path(), &server));
     assert_published(&listener, dir.path(), &first);
     (server, dir, listener)
+}
+
+/// Restarts the daemon: no message comes and nothing polls, so the start
+/// alone must publish `commit` (`file` holding `content`), leaving no
+/// temporaries.
+fn restart_publishes(listener: &mut Listener, d: &Path, commit: &str, file: (&str, &str)) {
+    listener.restart();
+    assert_published(listener, d, commit);
+    assert_eq!(read(&d.join("www").join(file.0)).as_deref(), Some(file.1));
+    assert_eq!(temporaries(d), Vec::<String>::new());
 }
 
 /// Waits for `www` to publish `commit` with the mirror OK.
@@ -431,11 +433,7 @@ fn what_a_killed_publish_left_is_cleared_at_start() {
     }
     std::os::unix::fs::symlink(&second, releases.join(format!(".{second}.link"))).unwrap();
 
-    // No message comes and nothing polls: the start alone must publish.
-    listener.restart();
-    assert_published(&listener, d, &second);
-    assert_eq!(read(&d.join("www/a.txt")).as_deref(), Some("2\n"));
-    assert_eq!(temporaries(d), Vec::<String>::new());
+    restart_publishes(&mut listener, d, &second, ("a.txt", "2\n"));
 }
 
 #[test]
@@ -468,10 +466,7 @@ fn a_publish_killed_with_the_daemon_stops_writing_and_the_restart_publishes() {
         staging.display()
     );
 
-    listener.restart();
-    assert_published(&listener, d, &second);
-    assert_eq!(read(&d.join("www/f099.txt")).as_deref(), Some("99\n"));
-    assert_eq!(temporaries(d), Vec::<String>::new());
+    restart_publishes(&mut listener, d, &second, ("f099.txt", "99\n"));
 }
 
 #[test]
