@@ -2,7 +2,8 @@
 //! mirror's git and each action's command as the configured user.
 
 use anyhow::{bail, Context, Result};
-use std::ffi::{CStr, CString};
+use std::ffi::{CStr, CString, OsStr};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;
@@ -16,8 +17,13 @@ pub struct Account {
     pub uid: u32,
     /// Its primary group.
     pub gid: u32,
+    /// Its supplementary groups, as the group database lists them (with
+    /// the primary one), read when it is looked up.
+    pub groups: Vec<u32>,
     /// Its home directory (git and ssh read their settings there).
     pub home: PathBuf,
+    /// Its login shell (SHELL, as login(1) sets it).
+    pub shell: PathBuf,
 }
 
 impl Account {
@@ -41,28 +47,73 @@ impl Account {
         if status != 0 || found.is_null() {
             bail!("no such user {name:?}");
         }
-        // SAFETY: pw_dir points into `buffer`, NUL-terminated by getpwnam_r.
-        let home = unsafe { CStr::from_ptr(record.pw_dir) };
+        // SAFETY: pw_dir and pw_shell point into `buffer`, NUL-terminated
+        // by getpwnam_r.
+        let (home, shell) = unsafe {
+            (
+                CStr::from_ptr(record.pw_dir),
+                CStr::from_ptr(record.pw_shell),
+            )
+        };
         Ok(Account {
             name: name.to_string(),
             uid: record.pw_uid,
             gid: record.pw_gid,
-            home: PathBuf::from(home.to_string_lossy().into_owned()),
+            groups: group_list(&c_name, record.pw_gid)
+                .with_context(|| format!("cannot list the groups of user {name:?}"))?,
+            home: PathBuf::from(OsStr::from_bytes(home.to_bytes())),
+            shell: PathBuf::from(OsStr::from_bytes(shell.to_bytes())),
         })
     }
 }
 
+/// The groups `name` belongs to (its primary group `gid` among them), read
+/// here because the group database cannot be read between fork and exec.
+fn group_list(name: &CStr, gid: libc::gid_t) -> Result<Vec<u32>> {
+    let mut groups: Vec<libc::gid_t> = vec![0; 64];
+    loop {
+        let mut count = groups.len() as libc::c_int;
+        // SAFETY: `groups` holds `count` entries; getgrouplist writes at most
+        // that many and sets `count` to how many there are.
+        let status =
+            unsafe { libc::getgrouplist(name.as_ptr(), gid, groups.as_mut_ptr(), &mut count) };
+        if status >= 0 {
+            groups.truncate(count.max(0) as usize);
+            return Ok(groups);
+        }
+        if groups.len() >= 1 << 16 {
+            bail!("more than {} groups", groups.len());
+        }
+        // Too small: `count` says how many are needed (some libcs do not).
+        let needed = (count.max(0) as usize).max(groups.len() * 2);
+        groups.resize(needed, 0);
+    }
+}
+
 impl Account {
-    /// Makes `command` run as this account: its uid, its primary group only,
-    /// its HOME.
+    /// Makes `command` run as this account, as login(1) would start it: its
+    /// groups, its primary group, its uid, and HOME, USER, LOGNAME and SHELL.
+    ///
+    /// The switch is done here rather than with std's `uid`/`gid`: std
+    /// drops the uid before any `pre_exec` hook runs, after which the
+    /// supplementary groups can no longer be set (EPERM).
     pub fn run_as(&self, command: &mut Command) {
-        let gid = self.gid;
-        command.env("HOME", &self.home).uid(self.uid).gid(gid);
-        // SAFETY: setgroups is async-signal-safe; it drops root's
-        // supplementary groups before std switches gid and uid.
+        command
+            .env("HOME", &self.home)
+            .env("USER", &self.name)
+            .env("LOGNAME", &self.name)
+            .env("SHELL", &self.shell);
+        let (uid, gid, groups) = (self.uid, self.gid, self.groups.clone());
+        // SAFETY: setgroups, setgid and setuid are async-signal-safe, and
+        // the closure allocates nothing: `groups` was built before the fork.
         unsafe {
             command.pre_exec(move || {
-                if libc::setgroups(1, &gid) != 0 {
+                // Groups first, then the gid, then the uid: each step
+                // needs the privilege the next one gives up.
+                let switched = libc::setgroups(groups.len(), groups.as_ptr()) == 0
+                    && libc::setgid(gid) == 0
+                    && libc::setuid(uid) == 0;
+                if !switched {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())

@@ -160,6 +160,7 @@ impl Bounded {
             Some(_) => Stdio::piped(),
             None => Stdio::null(),
         });
+        die_with_parent(command);
         let (mut child, merged) = match self.spawn_piped(command) {
             Ok(spawned) => spawned,
             Err(source) => {
@@ -217,6 +218,27 @@ impl Bounded {
             command.stderr(Stdio::piped());
         }
         Ok((command.spawn()?, None))
+    }
+}
+
+/// Makes the child get SIGKILL when whoever started it dies: in a process
+/// group of its own it would otherwise outlive a killed daemon and go on
+/// writing (a checkout into the tree the restarted daemon cleans up). Set
+/// last, after any switch of account, which clears it.
+fn die_with_parent(command: &mut Command) {
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: prctl and getppid are async-signal-safe and allocate nothing.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent died before the line above: nobody waits for us.
+            if libc::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
     }
 }
 

@@ -193,6 +193,9 @@ impl BrokerConfig {
             (Some(_), Some(_)) => {
                 bail!("[broker] has both passcode_file and passcode; keep passcode_file")
             }
+            // The variable wins: the file is not read, so a file not written
+            // yet (as `config import-legacy` leaves it) is no error.
+            (Some(_), None) if settings.env_passcode.is_some() => None,
             (Some(file), None) => {
                 if world_readable(file) {
                     settings.warnings.push(format!(

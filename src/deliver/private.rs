@@ -19,11 +19,31 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::path::Path;
 
 /// Who may use the stored files besides the running user.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Access {
     /// The shared group's id, if one is allowed.
     group: Option<u32>,
+    /// The directory's part, for errors that name the fix.
+    place: Place,
 }
+
+/// What a checked directory is for, in the words its errors use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    /// The setting that names the directory (`[outbox] dir`).
+    pub setting: &'static str,
+    /// The setting that allows a shared group, if there is one.
+    pub group_setting: Option<&'static str>,
+    /// What to do when the directory belongs to another user.
+    pub foreign_owner_fix: &'static str,
+}
+
+/// The outbox's place (the default).
+const OUTBOX: Place = Place {
+    setting: "[outbox] dir",
+    group_setting: Some("[outbox] group"),
+    foreign_owner_fix: "run hookbus as the outbox's owner (the account the hooks run as), give this user an outbox of its own ([outbox] dir), or share one with [outbox] group",
+};
 
 /// The user id files and directories are checked against.
 pub fn effective_uid() -> u32 {
@@ -68,12 +88,23 @@ pub fn group_id(name: &str) -> Result<u32> {
 impl Access {
     /// The running user only.
     pub fn private() -> Access {
-        Access { group: None }
+        Access {
+            group: None,
+            place: OUTBOX,
+        }
     }
 
     /// The running user and the members of group `gid`.
     pub fn shared(gid: u32) -> Access {
-        Access { group: Some(gid) }
+        Access {
+            group: Some(gid),
+            place: OUTBOX,
+        }
+    }
+
+    /// The same access for a directory that `place` describes in errors.
+    pub fn at(self, place: Place) -> Access {
+        Access { place, ..self }
     }
 
     fn dir_mode(self) -> u32 {
@@ -95,21 +126,41 @@ impl Access {
     /// Makes `dir` (and any missing parent) exist as a directory of ours with
     /// our mode, or says why it cannot be used.
     pub fn ensure_dir(self, dir: &Path) -> Result<()> {
+        self.ensure_dir_with(dir, 0o700, &|dir, meta| self.adopt(dir, meta))
+    }
+
+    /// Makes `dir` (and any missing parent) exist as a directory of ours
+    /// that others may enter but not write (0755 when made; an existing one
+    /// keeps its mode), or says why it cannot be used.
+    pub fn ensure_searchable_dir(self, dir: &Path) -> Result<()> {
+        self.ensure_dir_with(dir, 0o755, &|dir, meta| self.trust_dir(dir, meta).map(drop))
+    }
+
+    /// Creates `dir` (with `mode`) and missing parents, each refused when
+    /// another user could tamper with it; `take` checks each one found or made.
+    fn ensure_dir_with(
+        self,
+        dir: &Path,
+        mode: u32,
+        take: &dyn Fn(&Path, &Metadata) -> Result<()>,
+    ) -> Result<()> {
         match fs::symlink_metadata(dir) {
-            Ok(meta) => return self.adopt(dir, &meta),
+            Ok(meta) => return take(dir, &meta),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
             Err(err) => return Err(err).with_context(|| format!("cannot use {}", dir.display())),
         }
         let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
         let parent = parent.unwrap_or(Path::new("."));
         match fs::metadata(parent) {
-            Ok(meta) => may_create_in(parent, &meta)?,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => self.ensure_dir(parent)?,
+            Ok(meta) => self.may_create_in(parent, &meta)?,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                self.ensure_dir_with(parent, mode, take)?
+            }
             Err(err) => {
                 return Err(err).with_context(|| format!("cannot use {}", parent.display()))
             }
         }
-        match DirBuilder::new().mode(0o700).create(dir) {
+        match DirBuilder::new().mode(mode).create(dir) {
             Ok(()) => {}
             // Made by a concurrent run since we looked: checked below all the same.
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
@@ -119,7 +170,7 @@ impl Access {
         }
         let meta = fs::symlink_metadata(dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        self.adopt(dir, &meta)
+        take(dir, &meta)
     }
 
     /// Checks an existing directory without changing it: `false` when it is
@@ -135,19 +186,25 @@ impl Access {
     /// Whether `dir` may be used; `true` when it is ours to change.
     fn trust_dir(self, dir: &Path, meta: &Metadata) -> Result<bool> {
         let shown = dir.display();
+        let Place {
+            setting,
+            group_setting,
+            foreign_owner_fix,
+        } = self.place;
         if meta.file_type().is_symlink() {
-            bail!("{shown} is a symbolic link; hookbus only uses a real directory (set [outbox] dir to the directory itself)");
+            bail!("{shown} is a symbolic link; hookbus only uses a real directory (set {setting} to the directory itself)");
         }
         if !meta.is_dir() {
             bail!("{shown} is not a directory");
         }
         let mode = meta.mode();
         if mode & 0o002 != 0 {
-            bail!("{shown} may be written by every user (mode {:o}); hookbus refuses it: chmod o-w it, or set [outbox] dir elsewhere", mode & 0o7777);
+            bail!("{shown} may be written by every user (mode {:o}); hookbus refuses it: chmod o-w it, or set {setting} elsewhere", mode & 0o7777);
         }
         let in_group = self.group == Some(meta.gid());
         if mode & 0o020 != 0 && !in_group {
-            bail!("{shown} may be written by group {} (mode {:o}), which [outbox] group does not allow: chmod g-w it, or set [outbox] group", meta.gid(), mode & 0o7777);
+            let group_fix = group_setting.map_or(String::new(), |name| format!(", or set {name}"));
+            bail!("{shown} may be written by group {} (mode {:o}), which hookbus does not allow here: chmod g-w it{group_fix}", meta.gid(), mode & 0o7777);
         }
         let me = effective_uid();
         if meta.uid() == me {
@@ -157,7 +214,7 @@ impl Access {
             return Ok(false);
         }
         bail!(
-            "{shown} belongs to user id {}, not to the user running hookbus (id {me}): run hookbus as the outbox's owner (the account the hooks run as), give this user an outbox of its own ([outbox] dir), or share one with [outbox] group",
+            "{shown} belongs to user id {}, not to the user running hookbus (id {me}): {foreign_owner_fix}",
             meta.uid()
         );
     }
@@ -226,12 +283,14 @@ impl Access {
         sync_dir(dir)
     }
 
-    /// Opens (creating) a lock file the group may lock too.
+    /// Opens (creating, never through a symbolic link) a lock file the group
+    /// may lock too, for reading and writing.
     pub fn open_lock(self, path: &Path) -> Result<File> {
         let mode = self.file_mode() | (self.file_mode() & 0o040) >> 1;
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .mode(mode)
             .custom_flags(libc::O_NOFOLLOW)
@@ -275,23 +334,26 @@ impl Access {
     }
 }
 
-/// A missing directory may only be created in one no other user can tamper
-/// with: ours or root's, and writable by all only with the sticky bit (/tmp).
-fn may_create_in(parent: &Path, meta: &Metadata) -> Result<()> {
-    let owner = meta.uid();
-    if owner != 0 && owner != effective_uid() {
-        bail!(
-            "{} belongs to user id {owner}, so hookbus does not create its outbox in it: create the outbox directory yourself, or set [outbox] dir elsewhere",
-            parent.display()
-        );
+impl Access {
+    /// A missing directory may only be created in one no other user can
+    /// tamper with: ours or root's, and writable by all only with the sticky
+    /// bit (/tmp).
+    fn may_create_in(self, parent: &Path, meta: &Metadata) -> Result<()> {
+        let (owner, setting) = (meta.uid(), self.place.setting);
+        if owner != 0 && owner != effective_uid() {
+            bail!(
+                "{} belongs to user id {owner}, so hookbus does not create its {setting} in it: create that directory yourself, or set {setting} elsewhere",
+                parent.display()
+            );
+        }
+        if meta.mode() & 0o002 != 0 && meta.mode() & 0o1000 == 0 {
+            bail!(
+                "{} may be written by every user, so hookbus does not create its {setting} in it: set {setting} elsewhere",
+                parent.display()
+            );
+        }
+        Ok(())
     }
-    if meta.mode() & 0o002 != 0 && meta.mode() & 0o1000 == 0 {
-        bail!(
-            "{} may be written by every user, so hookbus does not create its outbox in it: set [outbox] dir elsewhere",
-            parent.display()
-        );
-    }
-    Ok(())
 }
 
 /// Makes a rename or removal in `dir` durable.

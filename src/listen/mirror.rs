@@ -56,6 +56,19 @@ impl Mirror {
         Ok(())
     }
 
+    /// Removes the lock files a git killed with a daemon left in the clone
+    /// (`index.lock`, a ref's `.lock`, `packed-refs.lock`, …): git refuses
+    /// to work while one exists, so the mirror would stay BROKEN. For the
+    /// start, before any git of this daemon runs; returns what it removed.
+    pub fn clear_git_locks(&self) -> Result<Vec<PathBuf>> {
+        let git_dir = self.config.path.join(".git");
+        let mut removed = Vec::new();
+        if fs::symlink_metadata(&git_dir).is_ok_and(|meta| meta.is_dir()) {
+            remove_locks(&git_dir, &git_dir.join("objects"), &mut removed)?;
+        }
+        Ok(removed)
+    }
+
     fn git_in_clone(&self, args: &[&str]) -> Result<String> {
         let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
         self.git.run(&self.config.path, &args, &[])
@@ -241,6 +254,51 @@ impl Mirror {
 /// climb out, hide, or look like an option.
 pub fn is_safe_directory_name(name: &str) -> bool {
     is_safe_branch(name) && !name.contains('/') && name != BRANCH_RELEASES
+}
+
+/// Removes the git locks a killed run left in the mirrors' clones (see
+/// [`Mirror::clear_git_locks`]), at start: once the state directory's lock
+/// says no other daemon works on them.
+pub fn clear_git_locks(mirrors: &[Mirror]) {
+    for mirror in mirrors {
+        match mirror.clear_git_locks() {
+            Ok(removed) if removed.is_empty() => {}
+            Ok(removed) => eprintln!(
+                "hookbus: listen: mirror {}: removed what a killed git left: {}",
+                mirror.config.name(),
+                removed
+                    .iter()
+                    .map(|path| path.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Err(error) => eprintln!(
+                "hookbus: listen: mirror {}: {error:#}",
+                mirror.config.name()
+            ),
+        }
+    }
+}
+
+/// Removes every `*.lock` file below `dir`, without following links or
+/// entering the loose-object directories of `objects` (they hold no lock).
+fn remove_locks(dir: &Path, objects: &Path, removed: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
+        let (path, name) = (entry.path(), entry.file_name());
+        let name = name.as_encoded_bytes();
+        let loose_objects = dir == objects && name.len() == 2;
+        if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+            if !loose_objects {
+                remove_locks(&path, objects, removed)?;
+            }
+        } else if name.ends_with(b".lock") {
+            fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+            removed.push(path);
+        }
+    }
+    Ok(())
 }
 
 /// `DIR/.NAME.hookbus` for a target `DIR/NAME`.

@@ -100,11 +100,11 @@ impl Signals {
 pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
     let signals = Signals::register().context("cannot catch signals")?;
     let settings = Settings::from_config(&config)?;
-    std::fs::create_dir_all(settings.outbox.dir())
-        .with_context(|| format!("cannot make {}", settings.outbox.dir().display()))?;
+    crate::deliver::private::Access::private().ensure_dir(settings.outbox.dir())?;
     let listen = config.listen.as_ref().expect("checked by Settings");
     let host = listen.host.clone().unwrap_or_else(host_name);
     let lock = control::server::lock_state_dir(&settings.state_dir)?;
+    mirror::clear_git_locks(&settings.mirrors);
     let board = Board::open(&settings.state_dir, &mirror_configs(&settings))?;
     let telemetry = Telemetry::start(listen, &settings.publisher, &host, board.clone())?;
     let server = Server::start(

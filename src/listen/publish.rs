@@ -40,6 +40,7 @@ pub fn publish(
         ),
         _ => {}
     }
+    clear_leftovers(releases)?;
     if is_current(link, commit, &relative) {
         return Ok(false);
     }
@@ -47,7 +48,6 @@ pub fn publish(
     let release = releases.join(commit);
     let staging = releases.join(format!(".{commit}.tmp"));
     let index = releases.join(format!(".{commit}.index"));
-    remove_any(&staging)?;
     remove_any(&release)?;
     let exported = export(git, clone, commit, &staging, &index);
     let _ = fs::remove_file(&index);
@@ -58,13 +58,31 @@ pub fn publish(
     fs::rename(&staging, &release)
         .with_context(|| format!("cannot move {} into place", release.display()))?;
     let next_link = releases.join(format!(".{commit}.link"));
-    remove_any(&next_link)?;
     std::os::unix::fs::symlink(relative.join(commit), &next_link)
         .with_context(|| format!("cannot make {}", next_link.display()))?;
     git.hand_over(&next_link)?;
     fs::rename(&next_link, link).with_context(|| format!("cannot swap {}", link.display()))?;
     keep_recent(releases, commit)?;
     Ok(true)
+}
+
+/// Removes what a publish that never finished left in `releases` (a killed
+/// daemon): its temporaries are the entries whose names start with a dot
+/// (`.COMMIT.tmp` trees, `.COMMIT.index` files and git's `.lock` beside
+/// them, `.COMMIT.link` links not yet swapped in); releases are named by
+/// their commit. Publishes of one mirror never overlap, so none is in use.
+fn clear_leftovers(releases: &Path) -> Result<()> {
+    let entries = match fs::read_dir(releases) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        entries => entries.with_context(|| format!("cannot read {}", releases.display()))?,
+    };
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot read {}", releases.display()))?;
+        if entry.file_name().as_encoded_bytes().starts_with(b".") {
+            remove_any(&entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// Removes what `publish` made for `link`: the symlink first (so no reader

@@ -5,11 +5,13 @@
 //! a crash never starts the same build twice. Records older than
 //! `remember_hours` no longer count and are removed at start and hourly.
 
-use crate::deliver::private::sync_dir;
+use super::settings::STATE_DIR;
+use crate::deliver::private::{sync_dir, Access};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::ErrorKind;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -28,7 +30,7 @@ pub struct Remembered {
 impl Remembered {
     /// Records in `dir`, kept for `keep`; makes the directory.
     pub fn open(dir: PathBuf, keep: Duration) -> Result<Remembered> {
-        fs::create_dir_all(&dir).with_context(|| format!("cannot make {}", dir.display()))?;
+        records_access().ensure_dir(&dir)?;
         Ok(Remembered {
             dir,
             keep,
@@ -48,8 +50,15 @@ impl Remembered {
         self.sweep_when_due();
         let path = self.path(id, action);
         let parent = path.parent().expect("a record is below its subdirectory");
-        fs::create_dir_all(parent).with_context(|| format!("cannot make {}", parent.display()))?;
-        let made = OpenOptions::new().write(true).create_new(true).open(&path);
+        records_access().ensure_dir(parent)?;
+        // O_EXCL and O_NOFOLLOW: a record is never a link planted elsewhere.
+        let open = |options: &mut OpenOptions| {
+            options
+                .write(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&path)
+        };
+        let made = open(OpenOptions::new().create_new(true));
         let file = match made {
             Ok(file) => file,
             Err(error) if error.kind() == ErrorKind::AlreadyExists => {
@@ -57,7 +66,8 @@ impl Remembered {
                     return Ok(false);
                 }
                 // Older than remembered: as if it were not there.
-                File::create(&path).with_context(|| format!("cannot write {}", path.display()))?
+                open(OpenOptions::new().truncate(true))
+                    .with_context(|| format!("cannot write {}", path.display()))?
             }
             Err(error) => {
                 return Err(error).with_context(|| format!("cannot write {}", path.display()))
@@ -104,6 +114,11 @@ impl Remembered {
         }
         removed
     }
+}
+
+/// Records live in the state directory, trusted as it is.
+fn records_access() -> Access {
+    Access::private().at(STATE_DIR)
 }
 
 #[cfg(test)]

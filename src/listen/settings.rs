@@ -8,12 +8,21 @@ use super::{actions, config, git, remember};
 use crate::action::Action;
 use crate::config::Config;
 use crate::deliver::outbox::Outbox;
+use crate::deliver::private::{Access, Place};
 use crate::stomp::subscriber::SubscribeSpec;
 use crate::stomp::{BrokerSettings, Publisher};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The state directory, in errors: checked as the outbox is (a root daemon
+/// must not write where another user can plant links).
+pub(super) const STATE_DIR: Place = Place {
+    setting: "[listen] state_dir",
+    group_setting: None,
+    foreign_owner_fix: "chown it to the user the listener runs as, or set [listen] state_dir to a directory of its own",
+};
 
 /// Everything the daemon needs from the config, checked.
 pub(super) struct Settings {
@@ -59,7 +68,7 @@ impl Settings {
             };
             match (&mirror.user, root) {
                 (None, true) => eprintln!(
-                    "hookbus: listen: mirror {} runs git as root; set its user",
+                    "hookbus: listen: mirror {} runs git as root (it has no user): set its user to the account that should own the clone and the published tree",
                     mirror.name()
                 ),
                 (Some(user), false) => eprintln!(
@@ -76,6 +85,9 @@ impl Settings {
                 },
             });
         }
+        Access::private()
+            .at(STATE_DIR)
+            .ensure_searchable_dir(&listen.state_dir)?;
         let remembered = remember::Remembered::open(
             listen.state_dir.join("actions"),
             Duration::from_secs(listen.remember_hours * 3600),

@@ -67,11 +67,18 @@ pub struct Listener {
     child: Option<Child>,
     pub config: PathBuf,
     pub log: PathBuf,
+    /// Variables the daemon is started with, besides the test's own.
+    env: Vec<(String, String)>,
 }
 
 impl Listener {
     /// Writes `config` (a whole hookbus.toml) and starts `hookbus listen`.
     pub fn start(dir: &Path, config: &str) -> Listener {
+        Listener::start_with_env(dir, config, &[])
+    }
+
+    /// [`Listener::start`], with `env` set for the daemon.
+    pub fn start_with_env(dir: &Path, config: &str, env: &[(&str, &str)]) -> Listener {
         let path = dir.join("listen.toml");
         fs::write(&path, config).unwrap();
         use std::os::unix::fs::PermissionsExt;
@@ -80,6 +87,9 @@ impl Listener {
             child: None,
             config: path,
             log: dir.join("listen.log"),
+            env: (env.iter())
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
         };
         listener.restart();
         listener
@@ -95,6 +105,7 @@ impl Listener {
         let child = Command::new(HOOKBUS)
             .args(["--config", self.config.to_str().unwrap(), "listen"])
             .env_remove("HOOKBUS_CONFIG")
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -169,6 +180,19 @@ impl Listener {
         if !exited {
             let _ = child.kill();
             panic!("listener did not stop on SIGTERM:\n{}", self.log());
+        }
+        child.wait().unwrap()
+    }
+
+    /// Waits (bounded) for a daemon that is expected to stop by itself (a
+    /// refused start).
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let exited = wait_until(FOLLOW_CAP, || child.try_wait().unwrap().is_some());
+        if !exited {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("listener kept running:\n{}", self.log());
         }
         child.wait().unwrap()
     }

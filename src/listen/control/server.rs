@@ -5,12 +5,13 @@
 //! stops the daemon.
 
 use super::{socket_path, Job, Request, Response, Verdict, SOCKET, WORK_WAIT};
+use crate::deliver::private::Access;
 use crate::listen::mirror::Mirror;
 use crate::listen::status::Board;
 use crate::listen::worker::{Pool, Request as Work};
 use anyhow::{bail, Context, Result};
 use std::fs::TryLockError;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -34,13 +35,8 @@ const LOCK: &str = "listen.lock";
 /// process dies, so a killed daemon leaves no lock behind).
 pub fn lock_state_dir(state_dir: &Path) -> Result<File> {
     let path = state_dir.join(LOCK);
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
+    // Never through a link: a planted one must not make root write elsewhere.
+    let mut file = Access::private().open_lock(&path)?;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
@@ -133,7 +129,7 @@ fn bind(state_dir: &Path, socket: &Path, group: Option<u32>) -> Result<UnixListe
     let made = fs::set_permissions(&temporary, fs::Permissions::from_mode(0o660))
         .context("cannot set its mode")
         .and_then(|()| match group {
-            Some(gid) => std::os::unix::fs::chown(&temporary, None, Some(gid)).with_context(|| {
+            Some(gid) => std::os::unix::fs::lchown(&temporary, None, Some(gid)).with_context(|| {
                 format!("cannot give it to group {gid} (control_group): the daemon's user must be root or in that group")
             }),
             None => Ok(()),

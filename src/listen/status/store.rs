@@ -18,7 +18,8 @@ struct Stored {
 /// The mirrors kept in `file`; none when there is no file yet. A file that
 /// cannot be read is an error: starting afresh would silently lift holds.
 pub fn read(file: &Path) -> Result<Vec<MirrorStatus>> {
-    match std::fs::read(file) {
+    // Not a link, and ours: the state directory is never read through one.
+    match Access::private().read_trusted(file) {
         Ok(bytes) => {
             let stored: Stored = serde_json::from_slice(&bytes).with_context(|| {
                 format!(
@@ -35,8 +36,14 @@ pub fn read(file: &Path) -> Result<Vec<MirrorStatus>> {
             }
             Ok(stored.mirrors)
         }
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(error) => Err(error).with_context(|| format!("cannot read {}", file.display())),
+        Err(error)
+            if error
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|error| error.kind() == std::io::ErrorKind::NotFound) =>
+        {
+            Ok(Vec::new())
+        }
+        Err(error) => Err(error),
     }
 }
 
