@@ -332,6 +332,40 @@ fn a_redelivered_message_does_not_start_a_second_build_even_after_a_restart() {
     assert_eq!(jenkins.requests().len(), 2, "{}", listener.log());
 }
 
+/// Issue 22 item 12: a repo named `..` made `/job/{repo}/build` request
+/// `/job/../build`, which servers resolve to `/build`. A value that would be a
+/// dot segment now fails the step, and nothing is requested; dots among other
+/// characters, or in the query, are sent as they are.
+#[test]
+fn a_value_of_dots_never_changes_the_requested_path() {
+    let broker = brokers::activemq();
+    let jenkins = FakeHttp::start();
+    let topic = unique("topic", "dots");
+    let dir = tempfile::tempdir().unwrap();
+    let tables = format!(
+        "[[action]]\nname = \"build\"\n[[action.step]]\nkind = \"http\"\nurl = \"{}\"\nretries = 0\n",
+        jenkins.url("/job/{repo}/build?r={repo}")
+    );
+    let listener = listener(&broker, dir.path(), &topic, "", &tables);
+    let message = |repo: &'static str| (vec![("repo", repo)], "");
+    broker.publish_independently(
+        &topic,
+        &[message(".."), message("."), message("a..b"), message("...")],
+    );
+    let got = jenkins.wait_for(1);
+    listener.wait_log("action build step 1 (http) failed", 3);
+    listener.wait_quiet(QUIET);
+    let targets: Vec<String> = jenkins.requests().into_iter().map(|r| r.target).collect();
+    assert_eq!(targets, ["/job/a..b/build?r=a..b"], "{}", listener.log());
+    assert_eq!(got[0].path(), "/job/a..b/build");
+    let log = listener.log();
+    assert!(
+        log.contains("would request a path segment \"..\"")
+            && log.contains("would request a path segment \".\""),
+        "{log}"
+    );
+}
+
 #[test]
 fn http_500_is_retried_and_404_goes_to_the_failure_handler() {
     let broker = brokers::activemq();

@@ -407,6 +407,78 @@ fn a_redelivery_is_emitted_once_also_after_a_restart() {
     assert_eq!(outbox_messages(dir.path()).len(), 2);
 }
 
+/// Issue 22 item 13: a captured signed push sent again under a new delivery
+/// id is a new delivery to the webhook (it cannot tell a replay from a second
+/// delivery of the same push), so it is emitted again; but the message is the
+/// same to the byte, with the same `hookbus-id`, so every consumer drops it as
+/// a duplicate. This pins that nothing per delivery (id, time of arrival)
+/// ever enters a message.
+#[test]
+fn a_replay_under_a_new_delivery_id_carries_the_first_ones_hookbus_id() {
+    let broker = brokers::activemq();
+    let topic = brokers::unique("topic", "webhook-replay");
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &config(&text_route(&topic), &broker.config()));
+    let received = broker.drain(
+        &topic,
+        6,
+        Duration::from_millis(1500),
+        Duration::from_secs(60),
+    );
+    let github = fixture("github-push-branch-create.json");
+    let gitlab = fixture("gitlab-push.json");
+    let gitea = fixture("gitea-push.json");
+    let gitea_signature = hookbus::webhook::signature::sign(SECRET.as_bytes(), &gitea);
+    for (attempt, delivery) in [
+        "a1b2c3d4-0000-4000-8000-000000000001",
+        "a1b2c3d4-0000-4000-8000-000000000002",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let headers = github_headers("push", delivery, &github);
+        let (status, reason) = server.post("/github", &pairs(&headers), &github);
+        assert_eq!(status, 202, "{reason}");
+        assert!(reason.ends_with("queued"), "attempt {attempt}: {reason}");
+        let headers = [
+            ("X-Gitlab-Event", "Push Hook"),
+            ("X-Gitlab-Token", SECRET),
+            ("X-Gitlab-Event-UUID", delivery),
+        ];
+        let (status, reason) = server.post("/gitlab", &headers, &gitlab);
+        assert!(status == 202 && reason.ends_with("queued"), "{reason}");
+        let headers = [
+            ("X-Gitea-Event", "push"),
+            ("X-Gitea-Delivery", delivery),
+            ("X-Gitea-Signature", &gitea_signature["sha256=".len()..]),
+        ];
+        let (status, reason) = server.post("/gitea", &headers, &gitea);
+        assert!(status == 202 && reason.ends_with("queued"), "{reason}");
+        if attempt == 0 {
+            // The replay comes later, as a captured request would.
+            std::thread::sleep(Duration::from_millis(1100));
+        }
+    }
+    let messages = received.messages();
+    assert_eq!(messages.len(), 6, "{messages:#?}");
+    for source in ["github", "gitlab", "gitea"] {
+        let from: Vec<_> = messages
+            .iter()
+            .filter(|m| m.header("source") == source)
+            .collect();
+        assert_eq!(from.len(), 2, "{source}: {messages:#?}");
+        assert_eq!(
+            from[0].header("hookbus-id"),
+            from[1].header("hookbus-id"),
+            "{source}"
+        );
+        assert_eq!(from[0].body, from[1].body, "{source}");
+    }
+    let ids: std::collections::HashSet<&str> =
+        messages.iter().map(|m| m.header("hookbus-id")).collect();
+    assert_eq!(ids.len(), 3, "one id per push: {messages:#?}");
+}
+
 #[test]
 fn bad_requests_get_their_status_and_one_log_line_each_and_sigterm_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();

@@ -3,9 +3,11 @@
 //! compiled when the config is read, so an unknown name is a config error and
 //! never a surprise at run time. Filling never reaches a shell: a value is
 //! text, encoded for where it goes (percent-encoded in URLs, refused in a
-//! header when it holds a line break).
+//! header when it holds a line break), and never allowed to change a URL's
+//! structure (a value that makes a path segment of dots fails the step).
 
 use anyhow::{bail, Result};
+use std::ops::Range;
 
 /// The message facts a template may name.
 pub const FACTS: [&str; 13] = [
@@ -183,6 +185,8 @@ impl Template {
     /// Fills the template; `Err` is the reason the step cannot run.
     pub fn fill(&self, values: &dyn Values, encoding: Encoding) -> Result<String, String> {
         let mut out = String::new();
+        // Where each value landed in `out`, for the URL's structure check.
+        let mut filled = Vec::new();
         for part in &self.parts {
             match part {
                 Part::Text(text) => out.push_str(text),
@@ -190,7 +194,11 @@ impl Template {
                     let value = values.value(name)?;
                     match encoding {
                         Encoding::Plain => out.push_str(&value),
-                        Encoding::Url => out.push_str(&percent_encode(&value)),
+                        Encoding::Url => {
+                            let start = out.len();
+                            out.push_str(&percent_encode(&value));
+                            filled.push(start..out.len());
+                        }
                         Encoding::Line if value.contains(['\r', '\n']) => {
                             return Err(format!(
                                 "{:?} would put a line break into a header",
@@ -202,8 +210,39 @@ impl Template {
                 }
             }
         }
+        if let Some(segment) = dot_segment_made_by_values(&out, &filled) {
+            return Err(format!(
+                "{:?} would request a path segment {segment:?}, which servers and proxies resolve \
+                 to another path: a value may not change the URL's structure",
+                self.source
+            ));
+        }
         Ok(out)
     }
+}
+
+/// The first segment of `url`'s path made only of dots (`.` and `..` are
+/// dot segments, removed or resolved against the parent; `...` is refused
+/// too) that a filled value (a range of `url`) is part of. Percent-encoding
+/// the dots would not help: `%2E` is an unreserved character's encoding,
+/// which normalisers decode and the WHATWG URL parser treats as a dot.
+/// Values never hold `/`, `?` or `#` (they are encoded), so the template's
+/// own text decides where the path ends; dots in the query or the fragment
+/// are only text.
+fn dot_segment_made_by_values<'a>(url: &'a str, filled: &[Range<usize>]) -> Option<&'a str> {
+    let path_end = url.find(['?', '#']).unwrap_or(url.len());
+    let mut start = 0;
+    for segment in url[..path_end].split('/') {
+        let end = start + segment.len();
+        let from_a_value = filled
+            .iter()
+            .any(|value| !value.is_empty() && value.start < end && start < value.end);
+        if from_a_value && !segment.is_empty() && segment.bytes().all(|byte| byte == b'.') {
+            return Some(segment);
+        }
+        start = end + 1;
+    }
+    None
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters.
@@ -255,6 +294,56 @@ mod tests {
         assert_eq!(
             body.fill(&Fixed, Encoding::Plain).unwrap_err(),
             "no package"
+        );
+    }
+
+    /// Every name is `repo`'s value.
+    struct Repo(&'static str);
+    impl Values for Repo {
+        fn value(&self, _: &Name) -> Result<String, String> {
+            Ok(self.0.to_string())
+        }
+    }
+
+    #[test]
+    fn a_value_never_makes_a_dot_segment_of_a_url_path() {
+        let job = Template::compile("http://ci/job/{repo}/build?r={repo}#{repo}").unwrap();
+        for dots in [".", "..", "..."] {
+            let error = job.fill(&Repo(dots), Encoding::Url).unwrap_err();
+            assert!(error.contains("structure"), "{dots}: {error}");
+        }
+        let prefixed = Template::compile("http://ci/job/.{repo}/x/{repo}").unwrap();
+        assert!(
+            prefixed.fill(&Repo("."), Encoding::Url).is_err(),
+            "'.' + '.'"
+        );
+        assert!(Template::compile("http://ci/job/{repo}")
+            .unwrap()
+            .fill(&Repo(".."), Encoding::Url)
+            .is_err());
+        // Dots among other characters, a slash (encoded), the query and the
+        // fragment keep the structure; so do the template's own dot segments.
+        for (value, url) in [
+            ("a..b", "http://ci/job/a..b/build?r=a..b#a..b"),
+            ("../..", "http://ci/job/..%2F../build?r=..%2F..#..%2F.."),
+            ("", "http://ci/job//build?r=#"),
+        ] {
+            assert_eq!(job.fill(&Repo(value), Encoding::Url).unwrap(), url);
+        }
+        for query in [
+            "http://ci/job?r={repo}",
+            "http://ci/job#{repo}",
+            "http://ci/../x?{repo}",
+        ] {
+            let template = Template::compile(query).unwrap();
+            assert_eq!(
+                template.fill(&Repo(".."), Encoding::Url).unwrap(),
+                query.replace("{repo}", "..")
+            );
+        }
+        assert_eq!(
+            job.fill(&Repo(".."), Encoding::Plain).unwrap(),
+            "http://ci/job/../build?r=..#.."
         );
     }
 

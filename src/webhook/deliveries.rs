@@ -5,9 +5,17 @@
 //! per id but not fsynced: only a machine crash loses the last ones, and then
 //! a redelivery is emitted again with the same `hookbus-id` (at least once,
 //! as everywhere), while an fsync per request would double the time to 202.
+//!
+//! A request costs the same however many ids are remembered: in memory they
+//! are a set and, oldest first, a queue, and expiry only ever looks at the
+//! queue's front. At most [`MAX_IDS`] are kept; beyond that the oldest are
+//! forgotten before their time (a redelivery of one is emitted again, with
+//! the same `hookbus-id`, which consumers drop).
 
+use crate::deliver::private::Access;
 use anyhow::{Context, Result};
-use std::collections::{HashMap, HashSet};
+use sha2::{Digest, Sha256};
+use std::collections::{HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,8 +23,8 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const FILE_NAME: &str = "deliveries";
-/// Ids kept at most, however young: bounds memory and the file.
-const MAX_IDS: usize = 200_000;
+/// Ids kept at most, however young: bounds memory and the compacted file.
+pub const MAX_IDS: usize = 200_000;
 
 /// What [`Deliveries::claim`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,13 +41,53 @@ pub enum Claim {
 pub struct Deliveries {
     path: PathBuf,
     retention: Duration,
+    capacity: usize,
     state: Mutex<State>,
 }
 
+/// An id as remembered in memory: the first 128 bits of its SHA-256, so each
+/// id costs the same 16 bytes however long a forge (or a client) makes it,
+/// and no two ids meet by chance.
+type Key = [u8; 16];
+
+fn key(id: &str) -> Key {
+    let digest = Sha256::digest(id.as_bytes());
+    let mut key = Key::default();
+    let length = key.len();
+    key.copy_from_slice(&digest[..length]);
+    key
+}
+
 struct State {
-    done: HashMap<String, u64>,
+    /// The emitted ids, each once.
+    done: HashSet<Key>,
+    /// The same ids with the second they were recorded, oldest first.
+    order: VecDeque<(u64, Key)>,
     busy: HashSet<String>,
     file: File,
+}
+
+impl State {
+    /// Adds an id recorded at `at` (not before the newest: the queue stays
+    /// in age order even when the clock steps back).
+    fn remember(&mut self, at: u64, key: Key) {
+        let at = self.order.back().map_or(at, |&(newest, _)| at.max(newest));
+        if self.done.insert(key) {
+            self.order.push_back((at, key));
+        }
+    }
+
+    /// Forgets the ids recorded before `oldest`, then the oldest beyond
+    /// `capacity`: from the front of the queue only.
+    fn expire(&mut self, oldest: u64, capacity: usize) {
+        while let Some(&(at, key)) = self.order.front() {
+            if at >= oldest && self.order.len() <= capacity {
+                break;
+            }
+            self.order.pop_front();
+            self.done.remove(&key);
+        }
+    }
 }
 
 fn now() -> u64 {
@@ -48,51 +96,79 @@ fn now() -> u64 {
         .map_or(0, |elapsed| elapsed.as_secs())
 }
 
+/// The `SECONDS ID` lines of `text` younger than `oldest`, oldest first.
+fn young_lines(text: &str, oldest: u64) -> Vec<(u64, &str)> {
+    let mut lines: Vec<(u64, &str)> = text
+        .lines()
+        .filter_map(|line| {
+            let (seconds, id) = line.split_once(' ')?;
+            let seconds: u64 = seconds.parse().ok()?;
+            (seconds >= oldest).then_some((seconds, id))
+        })
+        .collect();
+    lines.sort_by_key(|&(seconds, _)| seconds);
+    lines
+}
+
 impl Deliveries {
     /// Loads the ids of `dir` younger than `retention` and rewrites the file
     /// with only those.
     pub fn open(dir: &Path, retention: Duration) -> Result<Deliveries> {
+        Deliveries::open_bounded(dir, retention, MAX_IDS)
+    }
+
+    fn open_bounded(dir: &Path, retention: Duration, capacity: usize) -> Result<Deliveries> {
         fs::create_dir_all(dir)
             .with_context(|| format!("cannot create webhook state directory {}", dir.display()))?;
         let path = dir.join(FILE_NAME);
-        let oldest = now().saturating_sub(retention.as_secs());
-        let mut done: Vec<(String, u64)> = match fs::read_to_string(&path) {
-            Ok(text) => text
-                .lines()
-                .filter_map(|line| {
-                    let (seconds, id) = line.split_once(' ')?;
-                    let seconds: u64 = seconds.parse().ok()?;
-                    (seconds >= oldest).then(|| (id.to_string(), seconds))
-                })
-                .collect(),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(error) => {
                 return Err(error).with_context(|| format!("cannot read {}", path.display()))
             }
         };
-        let excess = done.len().saturating_sub(MAX_IDS);
-        done.drain(..excess);
-        let compacted: String = done
-            .iter()
-            .map(|(id, seconds)| format!("{seconds} {id}\n"))
-            .collect();
-        let temporary = dir.join(format!(".{FILE_NAME}.tmp"));
-        fs::write(&temporary, compacted)
-            .and_then(|()| File::open(&temporary)?.sync_all())
-            .and_then(|()| fs::rename(&temporary, &path))
+        let lines = young_lines(&text, now().saturating_sub(retention.as_secs()));
+        // Newest first, each id once (its last record), at most `capacity`.
+        let mut done = HashSet::with_capacity(lines.len().min(capacity));
+        let mut order = VecDeque::with_capacity(done.capacity());
+        let mut kept = Vec::with_capacity(done.capacity());
+        for &(seconds, id) in lines.iter().rev() {
+            if order.len() == capacity {
+                break;
+            }
+            let key = key(id);
+            if done.insert(key) {
+                order.push_front((seconds, key));
+                kept.push((seconds, id));
+            }
+        }
+        drop(lines);
+        // A temporary file of this process: two servers sharing a state
+        // directory by mistake never write into the same one.
+        let temporary = dir.join(format!(".{FILE_NAME}.{}.tmp", std::process::id()));
+        Access::private()
+            .write_atomic(dir, &temporary, &path, |out| {
+                kept.iter()
+                    .rev()
+                    .try_for_each(|(seconds, id)| writeln!(out, "{seconds} {id}"))
+            })
             .with_context(|| format!("cannot write {}", path.display()))?;
         let file = OpenOptions::new()
             .append(true)
             .open(&path)
             .with_context(|| format!("cannot open {}", path.display()))?;
+        let state = State {
+            done,
+            order,
+            busy: HashSet::new(),
+            file,
+        };
         Ok(Deliveries {
             path,
             retention,
-            state: Mutex::new(State {
-                done: done.into_iter().collect(),
-                busy: HashSet::new(),
-                file,
-            }),
+            capacity,
+            state: Mutex::new(state),
         })
     }
 
@@ -101,20 +177,26 @@ impl Deliveries {
         &self.path
     }
 
+    /// The state with the ids past the retention forgotten.
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        // A panicking request thread leaves the maps consistent: every
-        // change is one insert or remove.
-        self.state
+        // A panicking request thread leaves the state consistent: nothing
+        // between the steps of one change (queue, then set) can panic.
+        let mut state = self
+            .state
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.expire(
+            now().saturating_sub(self.retention.as_secs()),
+            self.capacity,
+        );
+        state
     }
 
     /// Claims `id` for handling unless it was emitted (within the retention)
     /// or is being handled.
     pub fn claim(&self, id: &str) -> Claim {
         let mut state = self.lock();
-        let oldest = now().saturating_sub(self.retention.as_secs());
-        if state.done.get(id).is_some_and(|&at| at >= oldest) {
+        if state.done.contains(&key(id)) {
             return Claim::Done;
         }
         if !state.busy.insert(id.to_string()) {
@@ -128,12 +210,8 @@ impl Deliveries {
         let mut state = self.lock();
         state.busy.remove(id);
         let at = now();
-        if state.done.len() >= MAX_IDS {
-            state
-                .done
-                .retain(|_, &mut seen| seen > at.saturating_sub(3600));
-        }
-        state.done.insert(id.to_string(), at);
+        state.remember(at, key(id));
+        state.expire(0, self.capacity);
         let line = format!("{at} {id}\n");
         state
             .file
@@ -170,5 +248,74 @@ mod tests {
         let forgetful = Deliveries::open(dir.path(), Duration::ZERO).unwrap();
         std::thread::sleep(Duration::from_millis(1100));
         assert_eq!(forgetful.claim("/gh a"), Claim::New);
+    }
+
+    /// Lines of `(seconds, id)` as the state file has them.
+    fn state_file(dir: &Path, lines: impl Iterator<Item = (u64, String)>) {
+        let text: String = lines.map(|(at, id)| format!("{at} {id}\n")).collect();
+        fs::write(dir.join(FILE_NAME), text).unwrap();
+    }
+
+    /// The file is compacted to the young ids, oldest first (whatever order
+    /// the file had them in: the clock may have stepped back), each once.
+    #[test]
+    fn the_file_is_compacted_in_age_order_each_id_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = now();
+        let lines = [
+            (t - 7200, "/gh too-old"),
+            (t - 30, "/gh c"),
+            (t - 50, "/gh a"),
+            (t - 40, "/gh b"),
+            (t - 60, "/gh c"),
+        ];
+        state_file(
+            dir.path(),
+            lines.iter().map(|&(at, id)| (at, id.to_string())),
+        );
+        let deliveries = Deliveries::open(dir.path(), Duration::from_secs(3600)).unwrap();
+        assert_eq!(
+            fs::read_to_string(deliveries.path()).unwrap(),
+            format!("{} /gh a\n{} /gh b\n{} /gh c\n", t - 50, t - 40, t - 30),
+        );
+        assert_eq!(deliveries.claim("/gh too-old"), Claim::New);
+        assert_eq!(deliveries.claim("/gh c"), Claim::Done);
+    }
+
+    /// Issue 22 item 14: with every remembered id young, each new one made
+    /// the server rescan all of them and forget none, so the map grew past
+    /// its bound. Now the oldest are forgotten first, one per new id, and the
+    /// size stays at the bound.
+    #[test]
+    fn ids_are_forgotten_oldest_first_and_the_size_stays_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = now();
+        let young = (0..MAX_IDS).map(|index| {
+            (
+                t - 600 + (index * 600 / MAX_IDS) as u64,
+                format!("/gh old-{index}"),
+            )
+        });
+        state_file(dir.path(), young);
+        let deliveries = Deliveries::open(dir.path(), Duration::from_secs(3600)).unwrap();
+        for index in 0..10 {
+            let id = format!("/gh new-{index}");
+            assert_eq!(deliveries.claim(&id), Claim::New);
+            deliveries.done(&id).unwrap();
+            assert_eq!(deliveries.lock().done.len(), MAX_IDS);
+        }
+        for index in 0..10 {
+            assert_eq!(
+                deliveries.claim(&format!("/gh old-{index}")),
+                Claim::New,
+                "{index}"
+            );
+            assert_eq!(
+                deliveries.claim(&format!("/gh new-{index}")),
+                Claim::Done,
+                "{index}"
+            );
+        }
+        assert_eq!(deliveries.claim("/gh old-10"), Claim::Done);
     }
 }
