@@ -23,6 +23,7 @@ pub mod emit;
 pub mod fleet;
 pub mod git;
 pub mod hook;
+pub mod inbound;
 pub mod install;
 pub mod legacy;
 pub mod listen;
