@@ -9,9 +9,9 @@
 //!   part of the message (a body line) speak in its place.
 //! - What the message says (repo, refname, revs, change, project, pusher) is
 //!   taken from one place, chosen once: hookbus's own headers when the
-//!   message has any of them; else the body's keys — the string fields of a JSON object,
-//!   else the seed's `key: value` text lines. Fields are never mixed from
-//!   two places, so a body line cannot amend what the headers say.
+//!   message has any of them; else the body's keys — the string fields of a
+//!   JSON object, else the seed's `key: value` text lines. Fields are never
+//!   mixed from two places, so a body line cannot amend what headers say.
 //! - Those fields must be one line of at most [`MAX_VALUE`] bytes, and revs
 //!   object ids (below); else the message is unusable, never half-read.
 //! - `hookbus-id` (duplicates) and `destination` come from headers only.
@@ -28,7 +28,7 @@ const FIELDS: [&str; 7] = [
 ];
 
 /// One received message, read.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
     /// Where it came from (the frame's `destination`; empty when none).
     pub destination: String,
@@ -106,7 +106,7 @@ fn read_fields(raw_headers: &[(String, String)], body: &[u8]) -> Result<Reading,
     let [repo, refname, oldrev, newrev, change, project, pusher] = fields;
     for (name, rev) in [("oldrev", &oldrev), ("newrev", &newrev)] {
         if let Some(rev) = rev.as_deref().filter(|rev| !is_revision(rev)) {
-            return Err(format!("{name} {rev:?} is not an object id"));
+            return Err(format!("{name} {} is not an object id", shown(rev)));
         }
     }
     // Free-text lines that are not one line of a value are no keys.
@@ -201,8 +201,17 @@ fn one_line(value: &str) -> Result<&str, String> {
         return Err(format!("is longer than {MAX_VALUE} bytes"));
     }
     match value.chars().any(char::is_control) {
-        true => Err(format!("holds a control character: {value:?}")),
+        true => Err(format!("holds a control character: {}", shown(value))),
         false => Ok(value),
+    }
+}
+
+/// A value as a reason quotes it: escaped, and cut so a log line stays short.
+fn shown(value: &str) -> String {
+    const SHOWN: usize = 80;
+    match value.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{:?}…", &value[..end]),
+        None => format!("{value:?}"),
     }
 }
 
@@ -399,6 +408,9 @@ pub(crate) mod tests {
             let why = unusable(&[("repo", "a"), ("newrev", bad)], b"");
             assert!(why.contains("not an object id"), "{bad}: {why}");
         }
+        let long = "x".repeat(MAX_VALUE);
+        let why = unusable(&[("repo", "a"), ("newrev", &long)], b"");
+        assert!(why.len() < 200, "a reason is one short log line: {why}");
         let why = unusable(
             &[],
             format!("repo: a\noldrev: HEAD~1\nnewrev: {REV}\n").as_bytes(),

@@ -10,7 +10,8 @@
 //! above [`message`]. [`webhook`] is a third input side: forge pushes over
 //! HTTP, rendered and delivered through the same steps. [`listen`] is the
 //! other end: the deploy-host daemon that subscribes and keeps mirrors up to
-//! date. The CLI (`src/cli/`) only wires these together.
+//! date; [`inbound`] reads each message it receives, once, for its mirrors and
+//! its [`action`]s alike. The CLI (`src/cli/`) only wires these together.
 
 #![warn(missing_docs)]
 

@@ -260,17 +260,8 @@ fn check_shows_the_reading_the_daemon_acts_on() {
 
 /// `hookbus listen --check --sample FILE`'s output; it must succeed.
 fn run_check(config: &Path, sample: &Path) -> String {
-    let out = std::process::Command::new(gitutil::HOOKBUS)
-        .arg("--config")
-        .arg(config)
-        .args(["listen", "--check", "--sample"])
-        .arg(sample)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let mut check = std::process::Command::new(gitutil::HOOKBUS);
+    check.arg("--config").arg(config);
+    check.args(["listen", "--check", "--sample"]).arg(sample);
+    gitutil::run_ok(check)
 }
