@@ -222,8 +222,9 @@ fn check_shows_the_reading_the_daemon_acts_on() {
     fs::write(
         &config,
         format!(
-            "{}[[action]]\nname = \"build\"\n[action.match]\nrepo = [\"app\"]\nrefname = [\"refs/heads/main\"]\n[[action.step]]\nkind = \"exec\"\nargv = [\"/bin/echo\", \"{{refname}}\"]\n",
-            listen_table(dir.path(), "/topic/c", "")
+            "{}{}name = \"app\"\n[[action]]\nname = \"build\"\n[action.match]\nrepo = [\"app\"]\nrefname = [\"refs/heads/main\"]\n[[action.step]]\nkind = \"exec\"\nargv = [\"/bin/echo\", \"{{refname}}\"]\n",
+            listen_table(dir.path(), "/topic/c", ""),
+            mirror_table("app", &dir.path().join("app"), "/nowhere", "fetch", None)
         ),
     )
     .unwrap();
@@ -235,6 +236,10 @@ fn check_shows_the_reading_the_daemon_acts_on() {
     let out = check(r#"{"headers": {"repo": "app"}, "body": "refname: refs/heads/main\n"}"#);
     assert!(
         out.starts_with("the sample reads as:\n  repo: app\n  body keys: refname\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\nmirror app: updated for the sample\n"),
         "{out}"
     );
     assert!(
@@ -255,7 +260,10 @@ fn check_shows_the_reading_the_daemon_acts_on() {
         out.starts_with("the sample is unusable (header \"repo\" holds a control character"),
         "{out}"
     );
-    assert!(!out.contains("action build"), "{out}");
+    assert!(
+        !out.contains("action build") && !out.contains("mirror app"),
+        "{out}"
+    );
 }
 
 /// `hookbus listen --check --sample FILE`'s output; it must succeed.

@@ -48,14 +48,19 @@ pub fn sample_from_json(text: &str) -> anyhow::Result<Reading> {
     Ok(inbound::read(&headers, sample.body.as_bytes()))
 }
 
-/// Says how the sample reads, then describes every action for it.
-pub fn describe(actions: &[Action], sample: &Reading, host: &str) -> String {
+/// Says how the sample reads and which mirrors would be updated for it
+/// (`wanting`: a line per mirror, from the listener's plan), then describes
+/// every action for it.
+pub fn describe(actions: &[Action], sample: &Reading, wanting: &[String], host: &str) -> String {
     let mut out = String::new();
     let message = match sample {
         Reading::Received(message) => {
             let _ = writeln!(out, "the sample reads as:");
             for line in message.describe().lines() {
                 let _ = writeln!(out, "  {line}");
+            }
+            for mirror in wanting {
+                let _ = writeln!(out, "mirror {mirror}: updated for the sample");
             }
             message
         }
@@ -174,7 +179,7 @@ mod tests {
             .try_into()
             .unwrap();
         let actions = super::super::config::compile(&config, &[]).unwrap();
-        let text = describe(&actions, &sample(), "web1");
+        let text = describe(&actions, &sample(), &[], "web1");
         assert!(
             text.starts_with(
                 "the sample reads as:\n  repo: example\n  refname: refs/heads/master\n"
@@ -202,7 +207,7 @@ mod tests {
         );
         assert!(!text.contains("hunter2"));
         let package = sample_from_json(r#"{"body": "package: foo-utils\nversion: 2\n"}"#).unwrap();
-        let text = describe(&actions, &package, "web1");
+        let text = describe(&actions, &package, &[], "web1");
         assert!(text.contains("action pkg: matches"), "{text}");
         assert!(
             text.contains(r#"exec ["/usr/bin/apt-get", "install", "foo-utils"]"#),
@@ -210,7 +215,7 @@ mod tests {
         );
         assert!(sample_from_json("[1]").is_err());
         let bad = sample_from_json(r#"{"headers": {"repo": "a\nb"}, "body": "repo: example\n"}"#);
-        let text = describe(&actions, &bad.unwrap(), "web1");
+        let text = describe(&actions, &bad.unwrap(), &[], "web1");
         assert!(
             text.starts_with("the sample is unusable (header \"repo\" holds a control character"),
             "{text}"

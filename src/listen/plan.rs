@@ -71,6 +71,14 @@ impl Seen {
     }
 }
 
+/// The mirrors that want `message`'s repository (none when it names none).
+pub fn wanting<'a, 'm>(
+    message: &'m Received,
+    mirrors: impl Iterator<Item = &'a MirrorConfig> + 'm,
+) -> impl Iterator<Item = &'a MirrorConfig> + 'm {
+    mirrors.filter(|mirror| (message.repo.as_deref()).is_some_and(|repo| mirror.wants(repo)))
+}
+
 /// Decides for a message as it was read.
 pub fn decide<'a>(
     reading: Reading,
@@ -86,13 +94,9 @@ pub fn decide<'a>(
     if message.id.as_deref().is_some_and(|id| seen.contains(id)) {
         return Decision::Skip(Skip::Duplicate);
     }
-    let mirrors: Vec<PathBuf> = match &message.repo {
-        Some(repo) => mirrors
-            .filter(|mirror| mirror.wants(repo))
-            .map(|mirror| mirror.path.clone())
-            .collect(),
-        None => Vec::new(),
-    };
+    let mirrors: Vec<PathBuf> = wanting(&message, mirrors)
+        .map(|mirror| mirror.path.clone())
+        .collect();
     let actions: Vec<Arc<Action>> = (actions.iter())
         .filter(|action| action.matcher.matches(&message))
         .cloned()
