@@ -187,19 +187,26 @@ argv = ["/bin/true"]
             (fields[0].to_string(), seen)
         })
         .collect();
-    let log = listener.log();
+    // Every disagreement is listed, so a failure shows the whole table.
+    let mut wrong = Vec::new();
     for (index, case) in cases.iter().enumerate() {
         let id = format!("m{index}");
         let side = |name: &'static str| by_side.get(&(id.clone(), name)).cloned();
-        let what = format!(
-            "message {id} {:?} {:?}\nreports: {events:#?}\nlog:\n{log}",
-            case.headers, case.body
-        );
-        assert_eq!(side("mirror"), case.acted_on, "the mirror, {what}");
-        assert_eq!(side("record"), case.acted_on, "the action, {what}");
-        assert_eq!(filled.get(&id).cloned(), case.acted_on, "templates, {what}");
         let build = case.build.then(|| case.acted_on.clone()).flatten();
-        assert_eq!(side("build"), build, "the build, {what}");
+        let sides = [
+            ("mirror", side("mirror"), &case.acted_on),
+            ("action", side("record"), &case.acted_on),
+            ("templates", filled.get(&id).cloned(), &case.acted_on),
+            ("build", side("build"), &build),
+        ];
+        for (name, got, expected) in sides {
+            if got != *expected {
+                wrong.push(format!(
+                    "{id} {:?} {:?}: {name} read {got:?}, expected {expected:?}",
+                    case.headers, case.body
+                ));
+            }
+        }
     }
     assert!(listener.terminate().success());
     // The line break, the bad revision, the tab and "hello"; a package
@@ -208,9 +215,13 @@ argv = ["/bin/true"]
         "stopped ({} received, 2 for no mirror or action, 4 unusable, 0 duplicates)",
         cases.len()
     );
+    if !listener.log().contains(&stopped) {
+        wrong.push(format!("the exit line is not {stopped:?}"));
+    }
     assert!(
-        listener.log().contains(&stopped),
-        "{stopped}\n{}",
+        wrong.is_empty(),
+        "{}\nreports: {events:#?}\nlog:\n{}",
+        wrong.join("\n"),
         listener.log()
     );
 }
