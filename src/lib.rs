@@ -10,8 +10,9 @@
 //! above [`message`]. [`webhook`] is a third input side: forge pushes over
 //! HTTP, rendered and delivered through the same steps. [`listen`] is the
 //! other end: the deploy-host daemon that subscribes and keeps mirrors up to
-//! date; [`http_server`] is the HTTP core both daemons serve with. The CLI
-//! (`src/cli/`) only wires these together.
+//! date; [`inbound`] reads each message it receives, once, for its mirrors and
+//! its [`action`]s alike. [`http_server`] is the HTTP core both daemons serve
+//! with. The CLI (`src/cli/`) only wires these together.
 
 #![warn(missing_docs)]
 
@@ -25,6 +26,7 @@ pub mod fleet;
 pub mod git;
 pub mod hook;
 pub mod http_server;
+pub mod inbound;
 pub mod install;
 pub mod legacy;
 pub mod listen;

@@ -1,10 +1,11 @@
-//! `hookbus listen --check`: each action and what it would do for a sample
-//! message, every template filled (nothing is run, no secret is shown).
+//! `hookbus listen --check`: the sample message as the listener reads it,
+//! then each action and what it would do for it, every template filled
+//! (nothing is run, no secret is shown).
 
-use super::facts::Facts;
 use super::run::{command, message, request, Scope};
 use super::step::{Kind, Step};
 use super::Action;
+use crate::inbound::{self, Reading, Received};
 use std::fmt::Write;
 
 /// The built-in sample: a push of a branch, as hookbus's hook announces it.
@@ -20,18 +21,18 @@ pub const SAMPLE_HEADERS: [(&str, &str); 9] = [
     ("hookbus-id", "sample-0001"),
 ];
 
-/// The built-in sample message.
-pub fn sample() -> Facts {
+/// The built-in sample message, read.
+pub fn sample() -> Reading {
     let headers: Vec<(String, String)> = SAMPLE_HEADERS
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    Facts::read(&headers, b"")
+    inbound::read(&headers, b"")
 }
 
 /// A sample message from JSON: `{"headers": {NAME: VALUE, …}, "body": TEXT}`
 /// (both optional).
-pub fn sample_from_json(text: &str) -> anyhow::Result<Facts> {
+pub fn sample_from_json(text: &str) -> anyhow::Result<Reading> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Sample {
@@ -44,20 +45,45 @@ pub fn sample_from_json(text: &str) -> anyhow::Result<Facts> {
         anyhow::anyhow!("not a JSON object {{\"headers\": {{…}}, \"body\": \"…\"}}: {error}")
     })?;
     let headers: Vec<(String, String)> = sample.headers.into_iter().collect();
-    Ok(Facts::read(&headers, sample.body.as_bytes()))
+    Ok(inbound::read(&headers, sample.body.as_bytes()))
 }
 
-/// Describes every action for `facts`.
-pub fn describe(actions: &[Action], facts: &Facts, host: &str) -> String {
+/// Says how the sample reads and which mirrors would be updated for it
+/// (`wanting`: a line per mirror, from the listener's plan), then describes
+/// every action for it.
+pub fn describe(actions: &[Action], sample: &Reading, wanting: &[String], host: &str) -> String {
     let mut out = String::new();
+    let message = match sample {
+        Reading::Received(message) => {
+            let _ = writeln!(out, "the sample reads as:");
+            for line in message.describe().lines() {
+                let _ = writeln!(out, "  {line}");
+            }
+            for mirror in wanting {
+                let _ = writeln!(out, "mirror {mirror}: updated for the sample");
+            }
+            message
+        }
+        Reading::Keepalive => {
+            out.push_str("the sample is a keep-alive: nothing is done for it\n");
+            return out;
+        }
+        Reading::Unusable(why) => {
+            let _ = writeln!(
+                out,
+                "the sample is unusable ({why}): nothing is done for it"
+            );
+            return out;
+        }
+    };
     for action in actions {
-        let verdict = match action.matcher.mismatch(facts) {
+        let verdict = match action.matcher.mismatch(message) {
             None => "matches the sample".to_string(),
             Some(why) => format!("does not match the sample: {why}"),
         };
         let _ = writeln!(out, "action {}: {verdict}", action.name);
         for step in &action.steps {
-            describe_step(&mut out, action, step, facts, host, 1);
+            describe_step(&mut out, action, step, message, host, 1);
         }
     }
     if actions.is_empty() {
@@ -70,12 +96,12 @@ fn describe_step(
     out: &mut String,
     action: &Action,
     step: &Step,
-    facts: &Facts,
+    received: &Received,
     host: &str,
     depth: usize,
 ) {
     let scope = Scope {
-        facts,
+        message: received,
         action: &action.name,
         host,
         parent: None,
@@ -135,7 +161,7 @@ fn describe_step(
     let what = what.unwrap_or_else(|reason| format!("would fail: {reason}"));
     let _ = writeln!(out, "{indent}{}: {what}", step.label);
     for handler in step.on_success.iter().chain(&step.on_failure) {
-        describe_step(out, action, handler, facts, host, depth + 1);
+        describe_step(out, action, handler, received, host, depth + 1);
     }
 }
 
@@ -153,7 +179,13 @@ mod tests {
             .try_into()
             .unwrap();
         let actions = super::super::config::compile(&config, &[]).unwrap();
-        let text = describe(&actions, &sample(), "web1");
+        let text = describe(&actions, &sample(), &[], "web1");
+        assert!(
+            text.starts_with(
+                "the sample reads as:\n  repo: example\n  refname: refs/heads/master\n"
+            ),
+            "{text}"
+        );
         assert!(text.contains("action build: matches the sample"), "{text}");
         assert!(
             text.contains("http POST http://j/job/example/build?token=%3Ctoken%3E"),
@@ -175,12 +207,19 @@ mod tests {
         );
         assert!(!text.contains("hunter2"));
         let package = sample_from_json(r#"{"body": "package: foo-utils\nversion: 2\n"}"#).unwrap();
-        let text = describe(&actions, &package, "web1");
+        let text = describe(&actions, &package, &[], "web1");
         assert!(text.contains("action pkg: matches"), "{text}");
         assert!(
             text.contains(r#"exec ["/usr/bin/apt-get", "install", "foo-utils"]"#),
             "{text}"
         );
         assert!(sample_from_json("[1]").is_err());
+        let bad = sample_from_json(r#"{"headers": {"repo": "a\nb"}, "body": "repo: example\n"}"#);
+        let text = describe(&actions, &bad.unwrap(), &[], "web1");
+        assert!(
+            text.starts_with("the sample is unusable (header \"repo\" holds a control character"),
+            "{text}"
+        );
+        assert!(!text.contains("action build"), "{text}");
     }
 }

@@ -1,7 +1,7 @@
 //! `[action.match]`, compiled: does a message start an action?
 
 use super::config::MatchConfig;
-use super::facts::Facts;
+use crate::inbound::Received;
 use anyhow::{Context, Result};
 use glob::Pattern;
 
@@ -61,39 +61,39 @@ impl Matcher {
         })
     }
 
-    /// True when `facts` match every given field.
-    pub fn matches(&self, facts: &Facts) -> bool {
-        self.mismatch(facts).is_none()
+    /// True when `message` matches every given field.
+    pub fn matches(&self, message: &Received) -> bool {
+        self.mismatch(message).is_none()
     }
 
-    /// The first given field `facts` do not match (`listen --check` says
+    /// The first given field `message` does not match (`listen --check` says
     /// it); `None` when they match every one. Nothing is formatted here:
     /// the daemon asks this of every action for every message.
-    pub fn mismatch(&self, facts: &Facts) -> Option<Mismatch<'_>> {
-        if !(self.destinations.is_empty() || self.destinations.contains(&facts.destination)) {
+    pub fn mismatch(&self, message: &Received) -> Option<Mismatch<'_>> {
+        if !(self.destinations.is_empty() || self.destinations.contains(&message.destination)) {
             return Some(Mismatch::Listed(
                 "destination",
-                facts.destination.clone(),
+                message.destination.clone(),
                 &self.destinations,
             ));
         }
-        let refname = facts.refname();
+        let refname = message.fact("refname");
         let globbed = [
-            ("repo", &self.repo, facts.repo()),
+            ("repo", &self.repo, message.fact("repo")),
             ("refname", &self.refname, refname.clone()),
-            ("project", &self.project, facts.project()),
+            ("project", &self.project, message.fact("project")),
         ];
         for (field, patterns, value) in globbed {
             if !any(patterns, &value) {
                 return Some(Mismatch::Glob(field, value, patterns));
             }
         }
-        let change = facts.change();
+        let change = message.fact("change");
         if !(self.change.is_empty() || self.change.contains(&change)) {
             return Some(Mismatch::Listed("change", change, &self.change));
         }
         for (name, value) in &self.headers {
-            if facts.header(name).as_deref() != Some(value.as_str()) {
+            if message.header(name) != Some(value.as_str()) {
                 return Some(Mismatch::Header(name, value));
             }
         }
@@ -101,9 +101,9 @@ impl Matcher {
             return Some(Mismatch::Ignored(refname, ignore));
         }
         for (key, pattern) in &self.body {
-            if !facts
+            if !message
                 .body_key(key)
-                .is_some_and(|value| pattern.matches(&value))
+                .is_some_and(|value| pattern.matches(value))
             {
                 return Some(Mismatch::Body(key, pattern));
             }
@@ -158,12 +158,8 @@ mod tests {
         Matcher::compile(&toml::from_str(text).unwrap()).unwrap()
     }
 
-    fn facts(headers: &[(&str, &str)], body: &str) -> Facts {
-        let headers: Vec<(String, String)> = headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Facts::read(&headers, body.as_bytes())
+    fn facts(headers: &[(&str, &str)], body: &str) -> Received {
+        crate::inbound::tests::received(headers, body)
     }
 
     #[test]
@@ -197,7 +193,7 @@ mod tests {
             ],
             ""
         )));
-        assert!(matcher("").matches(&facts(&[], "anything")));
+        assert!(matcher("").matches(&facts(&[], "anything: at all")));
     }
 
     #[test]
@@ -223,7 +219,7 @@ mod tests {
         let m = matcher("body = { package = 'foo*' }");
         assert!(m.matches(&facts(&[], "Package: foo-tools\nversion: 2\n")));
         assert!(!m.matches(&facts(&[], "package: bar\n")));
-        assert!(!m.matches(&facts(&[], "nothing here\n")));
+        assert!(!m.matches(&facts(&[], "version: 2\n")));
         let p = matcher("project = ['awful-*']");
         assert!(p.matches(&facts(&[("project", "awful-project")], "")));
         assert!(p.matches(&facts(&[], "Project: awful-project\n")));

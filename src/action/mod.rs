@@ -2,7 +2,7 @@
 //! besides keeping mirrors — trigger a build over HTTP, run a command, publish
 //! a message, update a mirror — chained, with handlers for success and
 //! failure. [`config`] reads the tables, [`matcher`] and [`template`] are
-//! compiled from them, [`facts`] reads a message, [`run`] runs a chain
+//! compiled from them and see a message as [`crate::inbound`] read it, [`run`] runs a chain
 //! ([`http`] and [`exec`] do the work; publishing and mirrors are the
 //! listener's, through [`run::Effects`]), [`check`] shows what would be done.
 //! Nothing here knows the listener's loop or the CLI.
@@ -10,7 +10,6 @@
 pub mod check;
 pub mod config;
 pub mod exec;
-pub mod facts;
 pub mod http;
 pub mod legacy;
 pub mod matcher;

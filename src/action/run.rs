@@ -5,11 +5,11 @@
 //! with a line break, an unreadable token file) fails with that reason.
 
 use super::exec;
-use super::facts::Facts;
 use super::http::{self, HttpRequest};
 use super::step::{ExecPlan, HttpPlan, Kind, PublishPlan, Step};
 use super::template::{percent_encode, Encoding, Name, Template, Values};
 use super::Action;
+use crate::inbound::Received;
 use crate::message::Message;
 use crate::stomp::secret::Secret;
 use std::time::{Duration, Instant};
@@ -51,13 +51,13 @@ pub trait Effects {
     /// Updates a mirror now (in its turn); says what it did.
     fn mirror(&self, name: &str) -> Result<String, String>;
     /// One step's result.
-    fn report(&self, action: &str, step: &Step, facts: &Facts, result: &StepResult);
+    fn report(&self, action: &str, step: &Step, message: &Received, result: &StepResult);
 }
 
 /// Where templates take their values from.
 pub struct Scope<'a> {
-    /// The message.
-    pub facts: &'a Facts,
+    /// The message, as read.
+    pub message: &'a Received,
     /// The action's name.
     pub action: &'a str,
     /// This machine.
@@ -80,11 +80,10 @@ impl Values for Scope<'_> {
             },
             Name::Fact("host") => Ok(self.host.to_string()),
             Name::Fact("action") => Ok(self.action.to_string()),
-            Name::Fact(fact) => Ok(self.facts.fact(fact)),
-            Name::Header(header) => Ok(self.facts.header(header).unwrap_or_default()),
-            Name::Body(key) => self
-                .facts
-                .body_key(key)
+            Name::Fact(fact) => Ok(self.message.fact(fact)),
+            Name::Header(header) => Ok(self.message.header(header).unwrap_or_default().into()),
+            Name::Body(key) => (self.message.body_key(key))
+                .map(str::to_string)
                 .ok_or_else(|| format!("the message has no body line {key:?}")),
             Name::Parent(field) if self.dry_run => Ok(format!("<parent.{field}>")),
             Name::Parent(field) => Ok(self
@@ -108,11 +107,11 @@ fn parent_field(parent: &StepResult, field: &str) -> String {
 }
 
 /// Runs `action` for a message; true when every step succeeded.
-pub fn run(action: &Action, facts: &Facts, host: &str, effects: &dyn Effects) -> bool {
+pub fn run(action: &Action, message: &Received, host: &str, effects: &dyn Effects) -> bool {
     let mut parent: Option<StepResult> = None;
     for step in &action.steps {
         let scope = Scope {
-            facts,
+            message,
             action: &action.name,
             host,
             parent: parent.as_ref(),
@@ -140,7 +139,7 @@ fn run_step(step: &Step, mut scope: Scope<'_>, effects: &dyn Effects) -> StepRes
         Kind::Mirror(name) => done(effects.mirror(name)),
     };
     result.duration = start.elapsed();
-    effects.report(scope.action, step, scope.facts, &result);
+    effects.report(scope.action, step, scope.message, &result);
     let handler = if result.ok {
         &step.on_success
     } else {
@@ -354,6 +353,7 @@ pub fn message(plan: &PublishPlan, scope: &Scope<'_>) -> Result<Message, String>
 mod tests {
     use super::*;
     use crate::action::config::StepConfig;
+    use crate::inbound::tests::received;
 
     fn plan(argv: &str) -> ExecPlan {
         let config: StepConfig = toml::from_str(&format!("kind = 'exec'\nargv = {argv}")).unwrap();
@@ -372,9 +372,9 @@ mod tests {
         let Kind::Http(plan) = Step::compile(&config, &[], "step 1").unwrap().kind else {
             unreachable!()
         };
-        let facts = Facts::read(&[], b"job: x\n");
+        let job = received(&[], "job: x\n");
         let mut scope = Scope {
-            facts: &facts,
+            message: &job,
             action: "a",
             host: "h",
             parent: None,
@@ -389,8 +389,8 @@ mod tests {
                     .unwrap()
                     .contains("cannot read /nonexistent/token")
         );
-        let empty = Facts::read(&[], b"");
-        scope.facts = &empty;
+        let other = received(&[], "other: y\n");
+        scope.message = &other;
         scope.token = Some(Secret::new("t"));
         assert!(request(&plan, &scope)
             .unwrap_err()
@@ -399,20 +399,14 @@ mod tests {
 
     #[test]
     fn message_values_never_become_options_and_the_environment_says_what_happened() {
-        let facts = Facts::read(
-            &[
-                ("repo".into(), "-oEvil=1".into()),
-                ("hookbus-id".into(), "x1".into()),
-            ],
-            b"",
-        );
+        let evil = received(&[("repo", "-oEvil=1"), ("hookbus-id", "x1")], "");
         let parent = StepResult {
             ok: false,
             exit_code: Some(2),
             ..StepResult::default()
         };
         let scope = Scope {
-            facts: &facts,
+            message: &evil,
             action: "a",
             host: "h",
             parent: Some(&parent),

@@ -157,9 +157,9 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct ListenArgs {
-    /// Check the config and print each [[action]] with what it would do for
-    /// a sample message (a branch push of repo "example" unless --sample);
-    /// nothing is run or sent
+    /// Check the config and print how a sample message reads (a branch push
+    /// of repo "example" unless --sample), the mirrors it would update and
+    /// each [[action]] with what it would do; nothing is run or sent
     #[arg(long)]
     pub check: bool,
     /// With --check: the sample message, a JSON object {"headers": {NAME:

@@ -1,10 +1,12 @@
 //! `hookbus listen`: the deploy-host daemon, run until SIGTERM; with
-//! `--check`, what its actions would do for a sample message.
+//! `--check`, what it would do for a sample message.
 
 use super::args::ListenArgs;
 use super::report::{Failure, Status, WithStatus};
 use hookbus::action::check;
 use hookbus::config::Config;
+use hookbus::inbound::Reading;
+use hookbus::listen::plan;
 use std::path::PathBuf;
 
 /// Runs the daemon; `config_file` is what SIGHUP reads again. Its startup
@@ -20,7 +22,8 @@ pub fn listen(
     hookbus::listen::run(config, config_file).status(Status::Config)
 }
 
-/// Prints every action and what it would do for the sample.
+/// Prints how the sample reads, the mirrors it would update, and what every
+/// action would do for it.
 fn show_actions(config: &Config, args: &ListenArgs) -> Result<(), Failure> {
     let sample = match &args.sample {
         Some(file) => std::fs::read_to_string(file)
@@ -30,13 +33,14 @@ fn show_actions(config: &Config, args: &ListenArgs) -> Result<(), Failure> {
             .status(Status::Input)?,
         None => check::sample(),
     };
-    print!(
-        "{}",
-        check::describe(
-            config.compiled_actions(),
-            &sample,
-            &hookbus::listen::host_name()
-        )
-    );
+    let wanting: Vec<String> = match &sample {
+        Reading::Received(message) => plan::wanting(message, config.mirrors.iter())
+            .map(|mirror| mirror.name())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let host = hookbus::listen::host_name();
+    let text = check::describe(config.compiled_actions(), &sample, &wanting, &host);
+    print!("{text}");
     Ok(())
 }

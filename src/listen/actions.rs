@@ -9,12 +9,12 @@
 use super::remember::Remembered;
 use super::report::Report;
 use super::worker::{Request, Submitter, Ticket};
-use crate::action::facts::Facts;
 use crate::action::run::{Effects, StepResult};
 use crate::action::step::{Kind, Step};
 use crate::action::Action;
 use crate::deliver::flush;
 use crate::deliver::outbox::Outbox;
+use crate::inbound::Received;
 use crate::message::Message;
 use crate::stomp::Publisher;
 use serde::Serialize;
@@ -51,8 +51,8 @@ pub struct Job {
     pub ticket: Ticket,
     /// The action.
     pub action: Arc<Action>,
-    /// The message.
-    pub facts: Arc<Facts>,
+    /// The message, as read.
+    pub message: Arc<Received>,
     /// The daemon's side.
     pub context: Arc<Context>,
 }
@@ -107,7 +107,7 @@ impl ActionEvent {
         host: &str,
         action: &str,
         step: &Step,
-        facts: &Facts,
+        message: &Received,
         result: &StepResult,
     ) -> ActionEvent {
         ActionEvent {
@@ -121,11 +121,11 @@ impl ActionEvent {
                 Kind::Mirror(_) => "mirror",
             }
             .to_string(),
-            repo: facts.repo(),
-            refname: facts.refname(),
-            newrev: facts.fact("newrev"),
-            project: facts.project(),
-            hookbus_id: facts.id(),
+            repo: message.fact("repo"),
+            refname: message.fact("refname"),
+            newrev: message.fact("newrev"),
+            project: message.fact("project"),
+            hookbus_id: message.id.clone(),
             result: if result.ok { "ok" } else { "failed" }.to_string(),
             duration_ms: result.duration.as_millis() as u64,
             exit_code: result.exit_code,
@@ -264,8 +264,8 @@ fn work(shared: &Shared, sender: &Sender<Done>) {
 fn run(job: &Job, sender: &Sender<Done>) {
     let context = &job.context;
     let name = &job.action.name;
-    if let Some(id) = job.facts.id() {
-        match context.remembered.claim(&id, name) {
+    if let Some(id) = &job.message.id {
+        match context.remembered.claim(id, name) {
             Ok(true) => {}
             Ok(false) => {
                 eprintln!(
@@ -281,7 +281,7 @@ fn run(job: &Job, sender: &Sender<Done>) {
         }
     }
     let effects = Steps { context, sender };
-    crate::action::run::run(&job.action, &job.facts, &context.host, &effects);
+    crate::action::run::run(&job.action, &job.message, &context.host, &effects);
 }
 
 /// The daemon's side of steps.
@@ -332,8 +332,8 @@ impl Effects for Steps<'_> {
         }
     }
 
-    fn report(&self, action: &str, step: &Step, facts: &Facts, result: &StepResult) {
-        let event = ActionEvent::new(&self.context.host, action, step, facts, result);
+    fn report(&self, action: &str, step: &Step, message: &Received, result: &StepResult) {
+        let event = ActionEvent::new(&self.context.host, action, step, message, result);
         let _ = self.sender.send(Done::Step(Box::new(event)));
     }
 }

@@ -98,7 +98,7 @@ impl Metrics {
         );
         r.register(
             "messages_ignored",
-            "Messages skipped: for no mirror, unusable, or keep-alives",
+            "Messages skipped: for no mirror or action, unusable, or keep-alives",
             metrics.ignored.clone(),
         );
         r.register(

@@ -1,6 +1,6 @@
 //! `hookbus listen`: the deploy-host daemon. It subscribes to the commits
-//! topic and keeps local mirrors up to date: [`message`] reads what a message
-//! says, [`plan`] decides which mirrors want it, [`worker`] runs their updates
+//! topic and keeps local mirrors up to date: [`crate::inbound`] reads what a
+//! message says, [`plan`] decides which mirrors and actions want it, [`worker`] runs their updates
 //! ([`mirror`], [`publish`], [`git`]), [`actions`] runs the `[[action]]`
 //! chains that match it ([`crate::action`], [`remember`]), [`control`],
 //! [`status`] and [`operate`] serve `hookbus ctl`, [`telemetry`] ([`metrics`],
@@ -16,7 +16,6 @@ pub mod exporter;
 pub mod git;
 pub mod legacy;
 mod link;
-pub mod message;
 pub mod metrics;
 pub mod mirror;
 pub mod operate;
@@ -30,9 +29,8 @@ pub mod status;
 pub mod telemetry;
 pub mod worker;
 
-use crate::action::facts::Facts;
-use crate::action::Action;
 use crate::config::Config;
+use crate::inbound;
 use crate::stomp::frame::Frame;
 use crate::stomp::subscriber::AckToken;
 use anyhow::{Context, Result};
@@ -208,21 +206,10 @@ impl Daemon {
     fn received(&mut self, headers: Vec<(String, String)>, body: &[u8], ack: AckToken) {
         self.counts.received += 1;
         self.telemetry.metrics.message_received();
-        // What actions match on; read only when there are actions to match.
-        let facts = Arc::new(match self.settings.actions.is_empty() {
-            true => Facts::default(),
-            false => Facts::read(&headers, body),
-        });
-        let chains: Vec<Arc<Action>> = (self.settings.actions.iter())
-            .filter(|action| action.matcher.matches(&facts))
-            .cloned()
-            .collect();
         let mirrors = self.settings.mirrors.iter().map(|mirror| &mirror.config);
-        let (update, wanted) = match plan::decide(&headers, body, &self.seen, mirrors) {
-            Decision::Update(update, wanted) => (Some(update), wanted),
-            Decision::Skip(Skip::Unusable(_) | Skip::Unwanted) if !chains.is_empty() => {
-                (None, Vec::new())
-            }
+        let reading = inbound::read(&headers, body);
+        let work = match plan::decide(reading, &self.seen, mirrors, &self.settings.actions) {
+            Decision::Work(work) => work,
             Decision::Skip(skip) => {
                 match skip {
                     Skip::Duplicate => self.telemetry.metrics.duplicate(),
@@ -248,27 +235,24 @@ impl Daemon {
             Pending {
                 ack,
                 generation: self.link.generation(),
-                remaining: wanted.len() + chains.len(),
-                id: match &update {
-                    Some(update) => update.id.clone(),
-                    None => facts.id(),
-                },
-                sent_at: telemetry::sent_at(&headers),
+                remaining: work.mirrors.len() + work.actions.len(),
+                id: work.message.id.clone(),
+                sent_at: telemetry::sent_at(&work.message.headers),
             },
         );
-        for path in &wanted {
+        for path in &work.mirrors {
             let request = Request {
-                update: update.clone(),
+                message: Some(Arc::clone(&work.message)),
                 ticket: Some(ticket),
                 ..Request::default()
             };
             self.pool.submit(path, request);
         }
-        for action in chains {
+        for action in work.actions {
             self.actions.submit(actions::Job {
                 ticket,
                 action,
-                facts: Arc::clone(&facts),
+                message: Arc::clone(&work.message),
                 context: Arc::clone(&self.context),
             });
         }
@@ -392,7 +376,7 @@ impl Daemon {
         self.telemetry.finish();
         let counts = &self.counts;
         eprintln!(
-            "hookbus: listen: stopped ({} received, {} for no mirror, {} unusable, {} duplicates)",
+            "hookbus: listen: stopped ({} received, {} for no mirror or action, {} unusable, {} duplicates)",
             counts.received, counts.unwanted, counts.unusable, counts.duplicates
         );
     }

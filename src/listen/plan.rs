@@ -1,22 +1,36 @@
-//! Deciding what a received message asks for: nothing (a keepalive, junk, a
-//! duplicate, a repository no mirror wants), or an update of some mirrors.
-//! Pure: it reads the message and the config, and touches nothing.
+//! Deciding what a received message asks for: nothing (a keep-alive, an
+//! unusable message, a duplicate, one no mirror or action wants), or work:
+//! some mirrors updated, some action chains run. Pure: it takes the message
+//! as [`crate::inbound`] read it, and touches nothing.
 
 use super::config::MirrorConfig;
-use super::message::{self, Parsed, Update};
+use crate::action::Action;
+use crate::inbound::{Reading, Received};
 use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Message ids remembered to skip duplicates.
 const SEEN_IDS: usize = 10_000;
 
 /// What to do with one message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Decision {
-    /// Update these mirrors (by path), then acknowledge.
-    Update(Update, Vec<PathBuf>),
+    /// Do this, then acknowledge.
+    Work(Work),
     /// Acknowledge at once; nothing to do.
     Skip(Skip),
+}
+
+/// The work a message asks for; at least one mirror or action.
+#[derive(Debug, Clone)]
+pub struct Work {
+    /// The message, as read: mirrors and actions share this one value.
+    pub message: Arc<Received>,
+    /// The mirrors (by path) that want its repository.
+    pub mirrors: Vec<PathBuf>,
+    /// The actions it matches.
+    pub actions: Vec<Arc<Action>>,
 }
 
 /// Why a message needs no work.
@@ -28,7 +42,7 @@ pub enum Skip {
     Unusable(String),
     /// Its `hookbus-id` was already answered.
     Duplicate,
-    /// No mirror wants its repository.
+    /// No mirror wants its repository and no action matches it.
     Unwanted,
 }
 
@@ -57,38 +71,71 @@ impl Seen {
     }
 }
 
-/// Reads a message and decides.
+/// The mirrors that want `message`'s repository (none when it names none).
+pub fn wanting<'a, 'm>(
+    message: &'m Received,
+    mirrors: impl Iterator<Item = &'a MirrorConfig> + 'm,
+) -> impl Iterator<Item = &'a MirrorConfig> + 'm {
+    mirrors.filter(|mirror| (message.repo.as_deref()).is_some_and(|repo| mirror.wants(repo)))
+}
+
+/// Decides for a message as it was read.
 pub fn decide<'a>(
-    headers: &[(String, String)],
-    body: &[u8],
+    reading: Reading,
     seen: &Seen,
     mirrors: impl Iterator<Item = &'a MirrorConfig>,
+    actions: &[Arc<Action>],
 ) -> Decision {
-    let update = match message::parse(headers, body) {
-        Parsed::Update(update) => update,
-        Parsed::Keepalive => return Decision::Skip(Skip::Keepalive),
-        Parsed::Unusable(reason) => return Decision::Skip(Skip::Unusable(reason)),
+    let message = match reading {
+        Reading::Received(message) => message,
+        Reading::Keepalive => return Decision::Skip(Skip::Keepalive),
+        Reading::Unusable(reason) => return Decision::Skip(Skip::Unusable(reason)),
     };
-    if update.id.as_deref().is_some_and(|id| seen.contains(id)) {
+    if message.id.as_deref().is_some_and(|id| seen.contains(id)) {
         return Decision::Skip(Skip::Duplicate);
     }
-    let wanted: Vec<PathBuf> = mirrors
-        .filter(|mirror| mirror.wants(&update.repo))
+    let mirrors: Vec<PathBuf> = wanting(&message, mirrors)
         .map(|mirror| mirror.path.clone())
         .collect();
-    if wanted.is_empty() {
+    let actions: Vec<Arc<Action>> = (actions.iter())
+        .filter(|action| action.matcher.matches(&message))
+        .cloned()
+        .collect();
+    if mirrors.is_empty() && actions.is_empty() {
         return Decision::Skip(Skip::Unwanted);
     }
-    Decision::Update(update, wanted)
+    Decision::Work(Work {
+        message: Arc::from(message),
+        mirrors,
+        actions,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::listen::message::headers;
+    use crate::inbound::tests::headers;
 
     fn mirror(repo: &str, path: &str) -> MirrorConfig {
         toml::from_str(&format!("repo = '{repo}'\npath = '{path}'")).unwrap()
+    }
+
+    fn decide_for(
+        pairs: &[(&str, &str)],
+        body: &str,
+        seen: &Seen,
+        mirrors: &[MirrorConfig],
+        actions: &[Arc<Action>],
+    ) -> Decision {
+        let reading = crate::inbound::read(&headers(pairs), body.as_bytes());
+        decide(reading, seen, mirrors.iter(), actions)
+    }
+
+    fn skipped(decision: Decision) -> Skip {
+        match decision {
+            Decision::Skip(skip) => skip,
+            Decision::Work(work) => panic!("work: {work:?}"),
+        }
     }
 
     #[test]
@@ -99,41 +146,61 @@ mod tests {
             mirror("other", "/m/o"),
         ];
         let seen = Seen::default();
-        let decide = |pairs: &[(&str, &str)]| decide(&headers(pairs), b"", &seen, mirrors.iter());
-        let Decision::Update(update, paths) = decide(&[("repo", "app")]) else {
+        let decide = |pairs: &[(&str, &str)]| decide_for(pairs, "", &seen, &mirrors, &[]);
+        let Decision::Work(work) = decide(&[("repo", "app")]) else {
             panic!()
         };
         assert_eq!(
-            (update.repo.as_str(), paths),
-            ("app", vec![PathBuf::from("/m/app")])
+            (work.message.repo.as_deref(), work.mirrors),
+            (Some("app"), vec![PathBuf::from("/m/app")])
         );
-        let Decision::Update(_, paths) = decide(&[("repo", "team/web")]) else {
+        let Decision::Work(work) = decide(&[("repo", "team/web")]) else {
             panic!()
         };
-        assert_eq!(paths, [PathBuf::from("/m/team")]);
-        assert_eq!(
-            decide(&[("repo", "nobody")]),
-            Decision::Skip(Skip::Unwanted)
-        );
-        assert_eq!(
-            decide(&[]),
-            Decision::Skip(Skip::Unusable("empty message".into()))
-        );
+        assert_eq!(work.mirrors, [PathBuf::from("/m/team")]);
+        assert_eq!(skipped(decide(&[("repo", "nobody")])), Skip::Unwanted);
+        assert_eq!(skipped(decide(&[])), Skip::Unusable("empty message".into()));
+    }
+
+    #[test]
+    fn a_message_without_a_repository_can_still_start_an_action() {
+        let config: Vec<crate::action::config::ActionConfig> = toml::from_str::<toml::Table>(
+            "[[action]]\nname = 'pkg'\n[action.match]\nbody = { package = 'foo*' }\n[[action.step]]\nkind = 'exec'\nargv = ['/bin/true']\n",
+        )
+        .unwrap()["action"]
+            .clone()
+            .try_into()
+            .unwrap();
+        let actions: Vec<Arc<Action>> = (crate::action::config::compile(&config, &[]).unwrap())
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        let mirrors = [mirror("*", "/m/all")];
+        let seen = Seen::default();
+        let Decision::Work(work) = decide_for(&[], "package: foo-1\n", &seen, &mirrors, &actions)
+        else {
+            panic!()
+        };
+        assert!(work.mirrors.is_empty() && work.actions.len() == 1);
+        let other = decide_for(&[], "package: bar\n", &seen, &mirrors, &actions);
+        assert_eq!(skipped(other), Skip::Unwanted);
+        let junk = decide_for(&[], "hello", &seen, &mirrors, &actions);
+        assert!(matches!(skipped(junk), Skip::Unusable(_)));
     }
 
     #[test]
     fn answered_ids_are_duplicates_and_the_memory_is_bounded() {
         let mirrors = [mirror("app", "/m/app")];
         let mut seen = Seen::default();
-        let message = headers(&[("repo", "app"), ("hookbus-id", "id-1")]);
+        let message = [("repo", "app"), ("hookbus-id", "id-1")];
         assert!(matches!(
-            decide(&message, b"", &seen, mirrors.iter()),
-            Decision::Update(..)
+            decide_for(&message, "", &seen, &mirrors, &[]),
+            Decision::Work(..)
         ));
         seen.insert("id-1".into());
         assert_eq!(
-            decide(&message, b"", &seen, mirrors.iter()),
-            Decision::Skip(Skip::Duplicate)
+            skipped(decide_for(&message, "", &seen, &mirrors, &[])),
+            Skip::Duplicate
         );
         for i in 0..SEEN_IDS {
             seen.insert(format!("other-{i}"));

@@ -5,11 +5,11 @@
 //! never waits for the daemon's loop.
 
 use super::control::{Job, Reply};
-use super::message::Update;
 use super::mirror::Mirror;
 use super::operate;
 use super::report::Event;
 use super::status::Board;
+use crate::inbound::Received;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -22,8 +22,8 @@ pub type Ticket = u64;
 /// Something a mirror should be updated for: a message, or a poll.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
-    /// What the message said; `None` for a poll.
-    pub update: Option<Update>,
+    /// The message, as read; `None` for a poll.
+    pub message: Option<Arc<Received>>,
     /// The message to acknowledge when done; `None` for a poll.
     pub ticket: Option<Ticket>,
     /// A `hookbus ctl` command, run before the batch's update.
@@ -225,13 +225,14 @@ fn update(mirror: &Mirror, batch: &[Request], host: &str, board: &Board) -> Even
     let last = batch
         .iter()
         .rev()
-        .find_map(|request| request.update.as_ref());
+        .find_map(|request| request.message.as_deref());
     let mut event = Event {
-        repo: last.map_or_else(|| mirror.config.repo.clone(), |update| update.repo.clone()),
-        refname: last.and_then(|update| update.refname.clone()),
-        newrev: last.and_then(|update| update.newrev.clone()),
+        repo: (last.and_then(|message| message.repo.clone()))
+            .unwrap_or_else(|| mirror.config.repo.clone()),
+        refname: last.and_then(|message| message.refname.clone()),
+        newrev: last.and_then(|message| message.newrev.clone()),
         duration_ms: start.elapsed().as_millis() as u64,
-        hookbus_id: last.and_then(|update| update.id.clone()),
+        hookbus_id: last.and_then(|message| message.id.clone()),
         messages: batch
             .iter()
             .filter(|request| request.ticket.is_some())
