@@ -22,14 +22,29 @@ const MARKER: &str = "# hookbus: post-receive hook";
 /// Where a chained repository's previous post-receive is kept.
 pub const PREVIOUS_HOOK: &str = "post-receive.pre-hookbus";
 
+/// What the installed hook runs: which binary, with which config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookCommand {
+    /// The hookbus binary (unless `$HOOKBUS` says otherwise when the hook runs).
+    pub binary: PathBuf,
+    /// The config the admin installed with (unless `$HOOKBUS_CONFIG` says
+    /// otherwise when the hook runs); `None`: the hook finds the config as any
+    /// run does (`/etc/hookbus/hookbus.toml`, else built-in defaults). Pushes
+    /// over ssh run hooks with the server account's environment, so a config
+    /// given at install time must be written into the hook to apply to them.
+    pub config: Option<PathBuf>,
+}
+
 /// What `install` did to one repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Installed {
     /// There was no post-receive; hookbus's is there now.
     Fresh,
-    /// A hookbus post-receive was already there; nothing changed.
+    /// The same hookbus post-receive was already there; nothing changed.
     AlreadyThere,
-    /// Another post-receive was there; it was moved aside and now runs first.
+    /// A hookbus post-receive running another binary or config was there; it
+    /// now runs this one.
+    Updated,
     /// An existing post-receive was moved aside and now runs first.
     Chained {
         /// Where the previous hook now is.
@@ -37,9 +52,9 @@ pub enum Installed {
     },
 }
 
-/// Installs the post-receive hook into the repository at `repo_dir`, running the
-/// binary at `hookbus` (unless `$HOOKBUS` says otherwise when the hook runs).
-pub fn install(repo_dir: &Path, hookbus: &Path) -> Result<Installed> {
+/// Installs the post-receive hook into the repository at `repo_dir`, running
+/// `command`.
+pub fn install(repo_dir: &Path, command: &HookCommand) -> Result<Installed> {
     let hooks = hooks_dir(repo_dir)?;
     let hook = hooks.join("post-receive");
     let existing = match fs::read(&hook) {
@@ -50,11 +65,23 @@ pub fn install(repo_dir: &Path, hookbus: &Path) -> Result<Installed> {
         }
     };
     let Some(existing) = existing else {
-        write_executable(&hook, &plain_hook(hookbus))?;
+        write_executable(&hook, &plain_hook(command))?;
         return Ok(Installed::Fresh);
     };
-    if String::from_utf8_lossy(&existing).contains(MARKER) {
-        return Ok(Installed::AlreadyThere);
+    let existing = String::from_utf8_lossy(&existing);
+    if existing.contains(MARKER) {
+        // Ours, plain or chaining: rewritten in the same shape when the binary
+        // or the config changed.
+        let wanted = if existing.contains(PREVIOUS_HOOK) {
+            chaining_hook(command)
+        } else {
+            plain_hook(command)
+        };
+        if existing == wanted {
+            return Ok(Installed::AlreadyThere);
+        }
+        write_executable(&hook, &wanted)?;
+        return Ok(Installed::Updated);
     }
     let previous = hooks.join(PREVIOUS_HOOK);
     if previous.symlink_metadata().is_ok() {
@@ -71,7 +98,7 @@ pub fn install(repo_dir: &Path, hookbus: &Path) -> Result<Installed> {
             previous.display()
         )
     })?;
-    write_executable(&hook, &chaining_hook(hookbus))?;
+    write_executable(&hook, &chaining_hook(command))?;
     Ok(Installed::Chained { previous })
 }
 
@@ -92,15 +119,30 @@ fn hooks_dir(repo_dir: &Path) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// The shipped hook with `hookbus`'s absolute path as its default binary, so it
-/// works where PATH does not lead to hookbus.
-fn plain_hook(hookbus: &Path) -> String {
-    SHIPPED_HOOK.replace("${HOOKBUS:-hookbus}", &default_binary(hookbus))
+/// The shipped hook with `command`'s absolute binary path as its default, so it
+/// works where PATH does not lead to hookbus, and its config when one was given.
+fn plain_hook(command: &HookCommand) -> String {
+    SHIPPED_HOOK.replace(
+        "exec \"${HOOKBUS:-hookbus}\"",
+        &format!("{}exec {}", config_line(command), binary_word(command)),
+    )
+}
+
+/// `export HOOKBUS_CONFIG=…` (keeping a value the push's environment sets) when
+/// the admin installed with a config, else nothing.
+fn config_line(command: &HookCommand) -> String {
+    match &command.config {
+        Some(config) => format!(
+            ": \"${{HOOKBUS_CONFIG:={}}}\"\nexport HOOKBUS_CONFIG\n",
+            shell_quoted(config)
+        ),
+        None => String::new(),
+    }
 }
 
 /// A hook that runs the previous post-receive and then hookbus, each with the
 /// whole stdin, and exits with the previous hook's status.
-fn chaining_hook(hookbus: &Path) -> String {
+fn chaining_hook(command: &HookCommand) -> String {
     format!(
         r#"#!/bin/sh
 {MARKER} (chained by `hookbus install`)
@@ -115,24 +157,28 @@ if [ -x "$previous" ]; then
     "$previous" "$@" < "$input"
     status=$?
 fi
-"{binary}" post-receive < "$input"
+{config}{binary} post-receive < "$input"
 exit $status
 "#,
-        binary = default_binary(hookbus)
+        config = config_line(command),
+        binary = binary_word(command)
     )
 }
 
-/// `${HOOKBUS:-PATH}` with the path quoted for a double-quoted shell string.
-fn default_binary(hookbus: &Path) -> String {
-    let path = hookbus.to_string_lossy();
-    let escaped: String = path
+/// `"${HOOKBUS:-PATH}"`: the binary, as one double-quoted shell word.
+fn binary_word(command: &HookCommand) -> String {
+    format!("\"${{HOOKBUS:-{}}}\"", shell_quoted(&command.binary))
+}
+
+/// A path escaped for use inside a double-quoted shell string.
+fn shell_quoted(path: &Path) -> String {
+    path.to_string_lossy()
         .chars()
         .flat_map(|c| match c {
             '"' | '\\' | '$' | '`' => vec!['\\', c],
             _ => vec![c],
         })
-        .collect();
-    format!("${{HOOKBUS:-{escaped}}}")
+        .collect()
 }
 
 /// Writes a file atomically (temporary name, then rename) with mode 0755, so a
@@ -187,15 +233,43 @@ mod tests {
         dir.to_path_buf()
     }
 
+    fn binary(path: &str) -> HookCommand {
+        HookCommand {
+            binary: PathBuf::from(path),
+            config: None,
+        }
+    }
+
     #[test]
     fn fresh_then_already_there() {
         let tmp = tempfile::tempdir().unwrap();
         let repo = bare(&tmp.path().join("a.git"));
-        let hookbus = Path::new("/opt/hook bus/hookbus");
-        assert_eq!(install(&repo, hookbus).unwrap(), Installed::Fresh);
+        let hookbus = binary("/opt/hook bus/hookbus");
+        assert_eq!(install(&repo, &hookbus).unwrap(), Installed::Fresh);
         let hook = fs::read_to_string(repo.join("hooks/post-receive")).unwrap();
-        assert!(hook.contains(r#""${HOOKBUS:-/opt/hook bus/hookbus}" post-receive"#));
-        assert_eq!(install(&repo, hookbus).unwrap(), Installed::AlreadyThere);
+        assert!(hook.contains(r#"exec "${HOOKBUS:-/opt/hook bus/hookbus}" post-receive"#));
+        assert!(!hook.contains("HOOKBUS_CONFIG:="), "{hook}");
+        assert_eq!(install(&repo, &hookbus).unwrap(), Installed::AlreadyThere);
+    }
+
+    #[test]
+    fn the_config_given_at_install_is_written_into_the_hook_and_can_change() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = bare(&tmp.path().join("a.git"));
+        let mut command = binary("/usr/bin/hookbus");
+        command.config = Some(PathBuf::from("/srv/hook$bus/\"x\".toml"));
+        assert_eq!(install(&repo, &command).unwrap(), Installed::Fresh);
+        let hook = fs::read_to_string(repo.join("hooks/post-receive")).unwrap();
+        assert!(
+            hook.contains(": \"${HOOKBUS_CONFIG:=/srv/hook\\$bus/\\\"x\\\".toml}\"\nexport HOOKBUS_CONFIG\nexec "),
+            "{hook}"
+        );
+        assert_eq!(install(&repo, &command).unwrap(), Installed::AlreadyThere);
+        command.config = Some(PathBuf::from("/etc/other.toml"));
+        assert_eq!(install(&repo, &command).unwrap(), Installed::Updated);
+        let hook = fs::read_to_string(repo.join("hooks/post-receive")).unwrap();
+        assert!(hook.contains("HOOKBUS_CONFIG:=/etc/other.toml}"), "{hook}");
+        assert!(!hook.contains("hook\\$bus"), "{hook}");
     }
 
     #[test]
@@ -204,7 +278,8 @@ mod tests {
         let repo = bare(&tmp.path().join("a.git"));
         let hook = repo.join("hooks/post-receive");
         fs::write(&hook, "#!/bin/sh\necho mine\n").unwrap();
-        let outcome = install(&repo, Path::new("/usr/bin/hookbus")).unwrap();
+        let command = binary("/usr/bin/hookbus");
+        let outcome = install(&repo, &command).unwrap();
         assert_eq!(
             outcome,
             Installed::Chained {
@@ -216,7 +291,7 @@ mod tests {
             "#!/bin/sh\necho mine\n"
         );
         fs::write(&hook, "#!/bin/sh\necho another\n").unwrap();
-        let err = install(&repo, Path::new("/usr/bin/hookbus")).unwrap_err();
+        let err = install(&repo, &command).unwrap_err();
         assert!(format!("{err:#}").contains("merge the two by hand"));
     }
 

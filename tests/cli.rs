@@ -347,3 +347,61 @@ fn install_chains_an_existing_post_receive_and_both_get_the_whole_push() {
     assert!(stored.contains(&format!("[app] refs/heads/master {a}")));
     assert!(stored.contains(&format!("[app] refs/heads/topic {a}")));
 }
+
+#[test]
+fn install_writes_the_config_it_was_given_into_the_hook() {
+    // A push over ssh runs the hook with the server account's environment:
+    // no HOOKBUS_CONFIG (git() removes it), no --config. The message must
+    // still follow the config `install` was given, relative path included.
+    let f = Fixture::new();
+    std::fs::remove_file(f.bare.join("hooks/post-receive")).unwrap();
+    let outbox = f.root.join("installed-outbox");
+    std::fs::write(
+        f.root.join("installed.toml"),
+        format!("[outbox]\ndir = '{}'\n", outbox.display()),
+    )
+    .unwrap();
+    let install = |config: &str| {
+        let out = Command::new(HOOKBUS)
+            .current_dir(&f.root)
+            .env_remove("HOOKBUS_CONFIG")
+            .args(["--config", config, "install", "--repo"])
+            .arg(&f.bare)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    assert!(install("installed.toml").contains(": installed"));
+    assert!(install("installed.toml").contains(": already installed"));
+
+    let a = f.commit("first", &[("a.txt", b"a\n")]);
+    run_ok(f.git_cmd(&["push", "-q", "origin", "master"]));
+    let outbox_of = |dir: &std::path::Path| {
+        let outbox = hookbus::deliver::outbox::Outbox::new(dir);
+        outbox
+            .list()
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|entry| outbox.read(entry).unwrap())
+            .map(|message| message.header("subject").unwrap().to_string())
+            .collect::<Vec<String>>()
+    };
+    assert_eq!(
+        outbox_of(&outbox),
+        [format!("[app] refs/heads/master {a}")],
+        "the push used the config given at install"
+    );
+
+    // Installing again with another config rewrites the hook.
+    let other = f.root.join("other-outbox");
+    std::fs::write(
+        f.root.join("other.toml"),
+        format!("[outbox]\ndir = '{}'\n", other.display()),
+    )
+    .unwrap();
+    assert!(install("other.toml").contains(": updated: the hook now runs"));
+    let b = f.commit("second", &[("a.txt", b"b\n")]);
+    run_ok(f.git_cmd(&["push", "-q", "origin", "master"]));
+    assert_eq!(outbox_of(&other), [format!("[app] refs/heads/master {b}")]);
+}

@@ -173,6 +173,60 @@ fn freeze_rollback_and_unfreeze_survive_a_kill_and_are_reported() {
 }
 
 #[test]
+fn rollback_resolves_against_what_the_mirror_follows_and_refuses_ambiguity() {
+    let broker = brokers::activemq();
+    let server = Server::new(&broker);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let old = server.push_files("master", "old", &[("a.txt", b"old\n")]);
+    server.push_files("master", "first", &[("a.txt", b"1\n")]);
+    let www = d.join("www");
+    let config = format!(
+        "{}{}{}name = \"web\"\n",
+        broker.config(),
+        listen_table(d, &server.topic, ""),
+        mirror_table(
+            "app",
+            &d.join("clone"),
+            &server.url(),
+            "checkout",
+            Some(&www)
+        ),
+    );
+    let listener = Listener::start(d, &config);
+    listener.wait_control();
+    // The clone's own master stays where the clone left it; origin's moves on.
+    let second = server.push_files("master", "second", &[("a.txt", b"2\n")]);
+    let third = server.push_files("master", "third", &[("a.txt", b"3\n")]);
+    assert!(
+        wait_until(FOLLOW_CAP, || published(&www).as_deref()
+            == Some(third.as_str())),
+        "{}",
+        listener.log()
+    );
+
+    let said = listener.ctl_ok(&["rollback", "web", "master~1"]);
+    assert_eq!(published(&www).as_deref(), Some(second.as_str()), "{said}");
+    assert!(
+        said.contains(&second) && said.contains("refs/remotes/origin/master~1"),
+        "says what it resolved to: {said}"
+    );
+
+    // A tag named like the branch: which one is meant is not guessed.
+    server.fixture.git(&["tag", "master", &old]);
+    server
+        .fixture
+        .git(&["push", "-q", "origin", "refs/tags/master"]);
+    listener.ctl_ok(&["sync", "web"]);
+    let refused = listener.ctl(&["rollback", "web", "master"]);
+    assert_eq!(refused.code, Some(8), "{refused:?}");
+    assert!(refused.stderr.contains("ambiguous"), "{refused:?}");
+    assert_eq!(published(&www).as_deref(), Some(second.as_str()));
+    listener.ctl_ok(&["rollback", "web", "refs/tags/master"]);
+    assert_eq!(published(&www).as_deref(), Some(old.as_str()));
+}
+
+#[test]
 fn listeners_with_their_own_state_directories_do_not_collide() {
     let broker = brokers::rabbitmq();
     let server = Server::new(&broker);

@@ -217,6 +217,53 @@ fn forge_example_payloads_become_messages_like_a_hooks() {
     });
 }
 
+#[test]
+fn a_github_hook_left_at_its_default_form_content_type_is_accepted() {
+    let broker = brokers::activemq();
+    let text = brokers::unique("topic", "webhook-form");
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &config(&text_route(&text), &broker.config()));
+    let pushes = broker.subscribe(&text, 1);
+
+    // As GitHub sends it: `payload=` and the JSON, form-encoded (spaces as
+    // `+`), signed over the body as sent.
+    let json = fixture("github-push-branch-create.json");
+    let mut body = b"payload=".to_vec();
+    for &byte in &json {
+        match byte {
+            b' ' => body.push(b'+'),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => body.push(byte),
+            _ => body.extend(format!("%{byte:02X}").bytes()),
+        }
+    }
+    let mut headers = github_headers("push", "delivery-form", &body);
+    headers.push((
+        "Content-Type".into(),
+        "application/x-www-form-urlencoded".into(),
+    ));
+    let (status, reason) = server.post("/github", &pairs(&headers), &body);
+    assert_eq!(status, 202, "{reason}");
+
+    let messages = pushes.messages();
+    assert_eq!(messages[0].header("repo"), "Codertocat/Hello-World");
+    assert_eq!(messages[0].header("refname"), "refs/heads/master");
+    assert!(String::from_utf8_lossy(&messages[0].body).contains("    Initial commit\n"));
+
+    // A form without the field says what to change.
+    let body = b"other=1".to_vec();
+    let mut headers = github_headers("push", "delivery-form-2", &body);
+    headers.push((
+        "Content-Type".into(),
+        "application/x-www-form-urlencoded; charset=utf-8".into(),
+    ));
+    let (status, reason) = server.post("/github", &pairs(&headers), &body);
+    assert_eq!(status, 400);
+    assert!(
+        reason.contains("content type to application/json"),
+        "{reason}"
+    );
+}
+
 /// A GitHub push payload for a push the fixture made, listing its commits
 /// as GitHub would (oldest first).
 fn github_push(

@@ -105,22 +105,46 @@ impl Mirror {
         Ok(out.trim().to_string())
     }
 
-    /// The commit `rev` names in the clone, if it has one. `rev` comes from
-    /// an operator (`hookbus ctl rollback`): it is passed after
+    /// The commit `rev` names in what the mirror follows (origin's branches,
+    /// tags, or a commit id), with the reference it was read from; `None`
+    /// when nothing names it. The clone's own branches are never consulted:
+    /// they stay where the clone left them. A name that is both a branch and
+    /// a tag of different commits is refused as ambiguous. `rev` comes from an
+    /// operator (`hookbus ctl rollback`): it is passed after
     /// `--end-of-options`, so it is never read as an option.
-    pub fn resolve(&self, rev: &str) -> Result<Option<String>> {
+    pub fn resolve(&self, rev: &str) -> Result<Option<(String, String)>> {
         if !self.config.path.exists() {
             bail!("{} has not been cloned yet", self.config.path.display());
         }
-        let reference = format!("{rev}^{{commit}}");
-        let found = self.git_in_clone(&[
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            "--end-of-options",
-            &reference,
-        ]);
-        Ok(found.ok().map(|out| out.trim().to_string()))
+        let mut found: Vec<(String, String)> = Vec::new();
+        for reference in followed_references(rev) {
+            let out = self.git_in_clone(&[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "--end-of-options",
+                &format!("{reference}^{{commit}}"),
+            ]);
+            if let Ok(out) = out {
+                found.push((out.trim().to_string(), reference));
+            }
+        }
+        match found.as_slice() {
+            [] => Ok(None),
+            [(commit, _), rest @ ..] if rest.iter().all(|(other, _)| other == commit) => {
+                Ok(found.into_iter().next())
+            }
+            _ => {
+                let readings: Vec<String> = found
+                    .iter()
+                    .map(|(commit, reference)| format!("{reference} is {commit}"))
+                    .collect();
+                bail!(
+                    "{rev:?} is ambiguous: {}; name one of them",
+                    readings.join(", ")
+                )
+            }
+        }
     }
 
     /// Puts `commit` (a resolved commit of the clone) where an update would
@@ -329,4 +353,51 @@ fn published_branches(target: &Path, releases_root: &Path) -> Result<BTreeSet<St
         }
     }
     Ok(names)
+}
+
+/// Where `rev` is looked for: `NAME` (with any `~N`, `^N`, … after it) as
+/// origin's branch and as a tag, and as a commit id when it looks like one; a
+/// full `refs/…` name as given.
+fn followed_references(rev: &str) -> Vec<String> {
+    let (name, suffix) = rev.split_at(rev.find(['~', '^', '@', ':']).unwrap_or(rev.len()));
+    if name.starts_with("refs/") || name.is_empty() {
+        return vec![rev.to_string()];
+    }
+    let mut references = vec![
+        format!("refs/remotes/origin/{name}{suffix}"),
+        format!("refs/tags/{name}{suffix}"),
+    ];
+    if name.len() >= 4 && name.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        references.push(rev.to_string());
+    }
+    references
+}
+
+#[cfg(test)]
+mod tests {
+    use super::followed_references;
+
+    #[test]
+    fn a_revision_is_read_as_origins_branch_a_tag_or_a_commit_id() {
+        assert_eq!(
+            followed_references("master~2"),
+            ["refs/remotes/origin/master~2", "refs/tags/master~2"]
+        );
+        assert_eq!(
+            followed_references("v1.0^{commit}"),
+            [
+                "refs/remotes/origin/v1.0^{commit}",
+                "refs/tags/v1.0^{commit}"
+            ]
+        );
+        assert_eq!(
+            followed_references("abc123~1"),
+            [
+                "refs/remotes/origin/abc123~1",
+                "refs/tags/abc123~1",
+                "abc123~1"
+            ]
+        );
+        assert_eq!(followed_references("refs/tags/v1"), ["refs/tags/v1"]);
+    }
 }

@@ -275,7 +275,7 @@ fn rollback(mirror: &Mirror, rev: &str, branch: Option<&str>, board: &Board) -> 
     {
         return refused(format!("{rev:?} is not a revision"));
     }
-    let commit = match mirror.resolve(rev) {
+    let (commit, reference) = match mirror.resolve(rev) {
         Err(error) => return refused(format!("mirror {name}: {error:#}")),
         Ok(None) => {
             return refused(format!(
@@ -283,7 +283,7 @@ fn rollback(mirror: &Mirror, rev: &str, branch: Option<&str>, board: &Board) -> 
                 config.path.display()
             ))
         }
-        Ok(Some(commit)) => commit,
+        Ok(Some(resolved)) => resolved,
     };
     if let Err(error) = mirror.put(&commit, branch) {
         return failed(format!("cannot publish {commit}: {error:#}"));
@@ -296,7 +296,7 @@ fn rollback(mirror: &Mirror, rev: &str, branch: Option<&str>, board: &Board) -> 
             response: Response {
                 verdict: Verdict::Ok,
                 message: format!(
-                    "{branch} rolled back to {commit} and held there; `hookbus ctl unfreeze {name}` follows {branch} again"
+                    "{branch} rolled back to {commit} ({reference}) and held there; `hookbus ctl unfreeze {name}` follows {branch} again"
                 ),
                 mirrors: board.get(&name).into_iter().collect(),
             },

@@ -4,6 +4,7 @@
 use super::config::ForgeKind;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
+use std::borrow::Cow;
 
 /// The kind of event a request carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +34,33 @@ pub fn event<'a>(kind: ForgeKind, header: impl Fn(&str) -> Option<&'a str>) -> E
         (ForgeKind::Gitlab, "Push Hook" | "Tag Push Hook") => Event::Push,
         (_, other) => Event::Other(other.to_string()),
     }
+}
+
+/// The JSON payload of a request body. GitHub (and Gitea) also send it
+/// form-encoded, as the `payload` field, when a webhook's content type is
+/// `application/x-www-form-urlencoded` (GitHub's default); the signature is
+/// over the body as sent, so this runs after it was checked.
+pub fn json_payload<'a>(content_type: Option<&str>, body: &'a [u8]) -> Result<Cow<'a, [u8]>> {
+    let media_type = content_type
+        .and_then(|value| value.split(';').next())
+        .map(str::trim)
+        .unwrap_or("");
+    if !media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Ok(Cow::Borrowed(body));
+    }
+    let Some(encoded) = body
+        .split(|&byte| byte == b'&')
+        .find_map(|field| field.strip_prefix(b"payload="))
+    else {
+        bail!("a form-encoded body without a payload field (set the webhook's content type to application/json)");
+    };
+    let spaced: Vec<u8> = encoded
+        .iter()
+        .map(|&byte| if byte == b'+' { b' ' } else { byte })
+        .collect();
+    Ok(Cow::Owned(
+        percent_encoding::percent_decode(&spaced).collect(),
+    ))
 }
 
 /// The id a forge gives one delivery and keeps when it delivers it again;
@@ -233,6 +261,20 @@ mod tests {
             Event::Other("pull_request".into())
         );
         assert_eq!(delivery_id(ForgeKind::Gitea, forgejo), None);
+    }
+
+    #[test]
+    fn form_encoded_payloads_are_decoded_and_json_is_passed_through() {
+        let form = Some("application/x-www-form-urlencoded");
+        let decoded = json_payload(form, b"a=1&payload=%7B%22x%22%3A+%22a+b%2B%22%7D").unwrap();
+        assert_eq!(&*decoded, br#"{"x": "a b+"}"#);
+        let json = br#"{"payload=": 1}"#;
+        assert_eq!(
+            &*json_payload(Some("application/json"), json).unwrap(),
+            json
+        );
+        assert_eq!(&*json_payload(None, json).unwrap(), json);
+        assert!(json_payload(form, b"payloads=1").is_err());
     }
 
     #[test]

@@ -140,15 +140,19 @@ impl Webhook {
         if event == Event::Ping {
             return reply(200, "pong");
         }
+        let body = match forge::json_payload(header("Content-Type"), &request.body) {
+            Ok(body) => body,
+            Err(error) => return reply(400, format!("{error:#}")),
+        };
         let Some(id) = forge::delivery_id(kind, header) else {
-            return self.handle_event(kind, &event, &request.body);
+            return self.handle_event(kind, &event, &body);
         };
         let key = format!("{path} {id}");
         match self.deliveries.claim(&key) {
             Claim::Done => reply(202, format!("delivery {id} was emitted before")),
             Claim::Busy => reply(409, format!("delivery {id} is being handled")),
             Claim::New => {
-                let answer = self.handle_event(kind, &event, &request.body);
+                let answer = self.handle_event(kind, &event, &body);
                 if answer.status == 202 {
                     if let Err(error) = self.deliveries.done(&key) {
                         return reply(202, format!("{}; but {error:#}", answer.reason));

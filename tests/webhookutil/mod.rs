@@ -178,7 +178,8 @@ impl Drop for Server {
     }
 }
 
-/// One HTTP/1.1 request on a fresh connection.
+/// One HTTP/1.1 request on a fresh connection (JSON unless `headers` name
+/// another Content-Type).
 pub fn post(address: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
     try_post(address, path, headers, body)
         .unwrap_or_else(|error| panic!("POST {path} to {address}: {error}"))
@@ -195,9 +196,15 @@ pub fn try_post(
     stream.set_read_timeout(Some(BOUND)).unwrap();
     stream.set_write_timeout(Some(BOUND)).unwrap();
     let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
     );
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("Content-Type"))
+    {
+        head.push_str("Content-Type: application/json\r\n");
+    }
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
