@@ -6,6 +6,7 @@
 pub mod broker;
 pub mod dry_run;
 pub mod flush;
+pub mod lock;
 mod message_file;
 pub mod outbox;
 pub mod private;

@@ -232,6 +232,7 @@ impl Access {
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .mode(mode)
             .custom_flags(libc::O_NOFOLLOW)
