@@ -190,17 +190,15 @@ impl Outbox {
         sync_dir(parent(&entry.path))
     }
 
-    /// Removes delivered files, making the removals durable together (one
-    /// directory sync for a whole group rather than one per file).
+    /// Removes delivered files. The removals are not synced: a crash that
+    /// undoes one only sends that message again (at least once, with the
+    /// same `hookbus-id`), and a pusher does not wait for a directory sync.
     pub fn remove_all(&self, entries: &[&Entry]) -> Result<()> {
         for entry in entries {
             fs::remove_file(&entry.path)
                 .with_context(|| format!("cannot remove {}", entry.path.display()))?;
         }
-        match entries.first() {
-            Some(entry) => sync_dir(parent(&entry.path)),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
     /// Replaces a pending file's messages by `rest` (the ones not delivered yet),
