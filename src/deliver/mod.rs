@@ -4,6 +4,7 @@
 //! one it feeds. [`flush`] delivers what waits in the outbox.
 
 pub mod broker;
+mod delivering;
 pub mod dry_run;
 pub mod flush;
 pub mod lock;
