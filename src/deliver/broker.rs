@@ -5,20 +5,16 @@
 //! Flushing runs on a thread of its own, so that the broker receipts batch N
 //! while batch N+1 renders; the batch is on disk before the thread hears of it.
 
-use super::flush::{self, Stopped};
+pub use super::delivering::LOCK_WAIT;
+use super::delivering::{deliver, Delivered, Plan};
 use super::outbox::{Entry, Outbox};
 use super::{Message, Outcome, Transport};
 use crate::stomp::{Publisher, Retry, Verdict};
 use anyhow::{bail, Result};
-use std::collections::{HashMap, HashSet};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-/// How long a run without a time bound (a replay by hand) waits for another
-/// delivering process to let go of the outbox.
-pub const LOCK_WAIT: Duration = Duration::from_secs(60);
 
 /// How long a run may wait for delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +24,7 @@ pub enum Waiting {
     /// into it); whatever is not delivered by then stays queued.
     Bounded(Duration),
     /// A run by hand (a replay): delivery goes on while the broker answers,
-    /// as `hookbus flush` does (see [`flush::patience`]).
+    /// as `hookbus flush` does (see [`super::flush::patience`]).
     PerPublish,
     /// Store only; something else (a background `hookbus flush`) delivers.
     Never,
@@ -49,34 +45,10 @@ pub struct Broker {
     unsaved: Outcome,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Plan {
-    /// A hook's bound; `None` for a run nobody waits on.
-    until: Option<Instant>,
-}
-
 struct Worker {
-    wake: Sender<()>,
+    /// Names each batch stored.
+    wake: Sender<String>,
     handle: JoinHandle<Delivered>,
-}
-
-/// What the delivering thread did over the whole run.
-#[derive(Debug, Default)]
-struct Delivered {
-    done: HashSet<String>,
-    /// Files kept with only some of their messages left.
-    partly: HashMap<String, usize>,
-    dead_lettered: usize,
-    stopped: Option<Stopped>,
-}
-
-impl Delivered {
-    fn stalled(reason: String) -> Delivered {
-        Delivered {
-            stopped: Some(Stopped { reason }),
-            ..Delivered::default()
-        }
-    }
 }
 
 impl Broker {
@@ -114,11 +86,27 @@ impl Broker {
             let publisher = Arc::clone(&self.publisher);
             let first = stored.to_string();
             let handle =
-                std::thread::spawn(move || deliver(&outbox, &publisher, plan, &first, asleep));
+                std::thread::spawn(move || deliver(&outbox, &publisher, plan, first, asleep));
             Worker { wake, handle }
         });
         // A thread that already stopped (broker down) leaves the batch queued.
-        let _ = worker.wake.send(());
+        let _ = worker.wake.send(stored.to_string());
+    }
+
+    /// What became of a file of this run its own delivery did not finish:
+    /// still in the outbox, its messages (those another process has not
+    /// delivered yet) are queued; gone, another process delivered it while
+    /// this run waited for the lock, burying what the broker refused.
+    fn fate_elsewhere(&self, name: &str, count: usize, outcome: &mut Outcome) {
+        let entry = Entry {
+            name: name.to_string(),
+            path: self.outbox.dir().join(name),
+        };
+        match self.outbox.read_if_present(&entry) {
+            Ok(Some(messages)) => outcome.queued += messages.len(),
+            Ok(None) => outcome.dead_lettered += self.outbox.buried_from(name),
+            Err(_) => outcome.queued += count,
+        }
     }
 
     /// The outbox cannot take the messages: publish them directly, or fail
@@ -171,94 +159,6 @@ impl Broker {
     }
 }
 
-/// The delivering thread: takes the outbox lock, then flushes each time a
-/// batch is stored (`first` is the run's first), until the run has stored
-/// its last batch or a flush stops.
-fn deliver(
-    outbox: &Outbox,
-    publisher: &Publisher,
-    plan: Plan,
-    first: &str,
-    asleep: Receiver<()>,
-) -> Delivered {
-    let wait = plan.until.map_or(LOCK_WAIT, |until| {
-        until.saturating_duration_since(Instant::now())
-    });
-    let _lock = match outbox.lock(wait) {
-        Ok(Some(lock)) => lock,
-        Ok(None) => {
-            return Delivered::stalled("another hookbus is delivering from the outbox".into())
-        }
-        Err(error) => return Delivered::stalled(format!("{error:#}")),
-    };
-    let mut delivered = Delivered::default();
-    // One connection for the whole run, opened by the first flush.
-    let mut delivery = None;
-    loop {
-        // Past the hook's bound the lock is of no use: let it go.
-        let woke = match plan.until {
-            Some(until) => asleep.recv_timeout(until.saturating_duration_since(Instant::now())),
-            None => asleep.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        };
-        match woke {
-            Ok(()) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
-            Err(RecvTimeoutError::Timeout) => {
-                delivered.stopped = Some(Stopped {
-                    reason: flush::OUT_OF_TIME.into(),
-                });
-                break;
-            }
-        }
-        // One flush covers every batch stored so far.
-        while asleep.try_recv().is_ok() {}
-        let flushed = outbox.list().and_then(|entries| {
-            let delivery = delivery.get_or_insert_with(|| {
-                let patience = flush::patience(publisher, plan.until);
-                publisher.delivery(patience, retry(plan, &entries, first))
-            });
-            flush::flush_listed(outbox, delivery, plan.until, &entries)
-        });
-        match flushed {
-            Ok(report) => {
-                delivered.done.extend(report.done);
-                delivered.partly.extend(report.partly);
-                delivered.dead_lettered += report.dead_lettered;
-                if report.stopped.is_some() {
-                    delivered.stopped = report.stopped;
-                    break;
-                }
-            }
-            Err(error) => {
-                delivered.stopped = Some(Stopped {
-                    reason: format!("{error:#}"),
-                });
-                break;
-            }
-        }
-    }
-    if let Some(delivery) = delivery {
-        delivery.close();
-    }
-    delivered
-}
-
-/// How hard a run tries the broker. A hook that finds messages of earlier
-/// runs still waiting (older than `first`, its first stored batch) knows the
-/// broker was down, so it tries each host once rather than spend its whole
-/// bound retrying (during an outage every push would otherwise take
-/// deadline_ms); the flush timer does the retrying.
-fn retry(plan: Plan, entries: &[Entry], first: &str) -> Retry {
-    let backlog = entries
-        .first()
-        .is_some_and(|entry| entry.name.as_str() < first);
-    if plan.until.is_some() && backlog {
-        Retry::OneRound
-    } else {
-        Retry::UntilDeadline
-    }
-}
-
 impl Transport for Broker {
     fn deliver(&mut self, messages: &[Message]) -> Result<Outcome> {
         if messages.is_empty() {
@@ -290,13 +190,16 @@ impl Transport for Broker {
             }
             None => Delivered::default(),
         };
-        for (name, count) in self.stored.drain(..) {
+        outcome.dead_lettered = delivered.dead_lettered;
+        for (name, count) in std::mem::take(&mut self.stored) {
             if delivered.done.contains(&name) {
                 continue;
             }
-            outcome.queued += delivered.partly.get(&name).copied().unwrap_or(count);
+            match delivered.partly.get(&name) {
+                Some(left) => outcome.queued += left,
+                None => self.fate_elsewhere(&name, count, &mut outcome),
+            }
         }
-        outcome.dead_lettered = delivered.dead_lettered;
         if outcome.queued > 0 {
             outcome.queued_because = delivered.stopped.map(|stopped| stopped.reason);
         }

@@ -235,7 +235,7 @@ impl<'a, 'p> Flush<'a, 'p> {
         self.done(&finished)
     }
 
-    /// Files with nothing left to send: removed, with one directory sync.
+    /// Files with nothing left to send: removed (see [`Outbox::remove_all`]).
     fn done(&mut self, entries: &[&Entry]) -> Result<()> {
         self.outbox.remove_all(entries)?;
         (self.report.done).extend(entries.iter().map(|entry| entry.name.clone()));

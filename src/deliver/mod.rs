@@ -4,8 +4,10 @@
 //! one it feeds. [`flush`] delivers what waits in the outbox.
 
 pub mod broker;
+mod delivering;
 pub mod dry_run;
 pub mod flush;
+pub mod lock;
 mod message_file;
 pub mod outbox;
 pub mod private;

@@ -14,12 +14,13 @@
 //! leaves either the whole file or nothing. Directories and files are private
 //! to the running user (or a shared group): see [`super::private`].
 
+use super::lock::{LockFile, OutboxLock};
 use super::message_file;
 pub use super::message_file::DeadLetter;
 use super::private::{sync_dir, Access};
 use super::{Message, Outcome, Transport};
 use anyhow::{bail, Context, Result};
-use std::fs::{self, File, TryLockError};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -32,7 +33,7 @@ const DEAD_DIR: &str = "dead";
 /// message, so removing it loses nothing.
 const STALE_TEMP: Duration = Duration::from_secs(3600);
 /// How often a waiting run tries the lock again.
-const LOCK_POLL: Duration = Duration::from_millis(10);
+pub(crate) const LOCK_POLL: Duration = Duration::from_millis(10);
 
 /// A directory holding messages that have not been delivered yet.
 #[derive(Debug, Clone)]
@@ -49,12 +50,6 @@ pub struct Entry {
     pub name: String,
     /// Where the file is.
     pub path: PathBuf,
-}
-
-/// The exclusive right to deliver from an outbox; released on drop.
-#[derive(Debug)]
-pub struct OutboxLock {
-    _file: File,
 }
 
 impl Outbox {
@@ -195,17 +190,15 @@ impl Outbox {
         sync_dir(parent(&entry.path))
     }
 
-    /// Removes delivered files, making the removals durable together (one
-    /// directory sync for a whole group rather than one per file).
+    /// Removes delivered files. The removals are not synced: a crash that
+    /// undoes one only sends that message again (at least once, with the
+    /// same `hookbus-id`), and a pusher does not wait for a directory sync.
     pub fn remove_all(&self, entries: &[&Entry]) -> Result<()> {
         for entry in entries {
             fs::remove_file(&entry.path)
                 .with_context(|| format!("cannot remove {}", entry.path.display()))?;
         }
-        match entries.first() {
-            Some(entry) => sync_dir(parent(&entry.path)),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
     /// Replaces a pending file's messages by `rest` (the ones not delivered yet),
@@ -262,22 +255,36 @@ impl Outbox {
     /// Takes the delivery lock, waiting at most `wait` for another holder to
     /// finish; `None` when it stayed busy.
     pub fn lock(&self, wait: Duration) -> Result<Option<OutboxLock>> {
-        self.create_dir(&self.dir)?;
-        let path = self.dir.join(LOCK_FILE);
-        let file = self.access.open_lock(&path)?;
+        let file = self.lock_file()?;
         let until = Instant::now() + wait;
         loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(Some(OutboxLock { _file: file })),
-                Err(TryLockError::WouldBlock) if Instant::now() < until => {
-                    std::thread::sleep(LOCK_POLL)
-                }
-                Err(TryLockError::WouldBlock) => return Ok(None),
-                Err(TryLockError::Error(err)) => {
-                    return Err(err).with_context(|| format!("cannot lock {}", path.display()))
-                }
+            match file.try_take()? {
+                Some(lock) => return Ok(Some(lock)),
+                None if Instant::now() < until => std::thread::sleep(LOCK_POLL),
+                None => return Ok(None),
             }
         }
+    }
+
+    /// The lock file, to take the lock or see what its holder is doing.
+    pub fn lock_file(&self) -> Result<LockFile> {
+        self.create_dir(&self.dir)?;
+        LockFile::open(self.access, &self.dir.join(LOCK_FILE))
+    }
+
+    /// Whether the pending file `name` is still there (not delivered yet).
+    pub fn holds(&self, name: &str) -> bool {
+        self.dir.join(name).symlink_metadata().is_ok()
+    }
+
+    /// How many messages of the pending file `name` became dead letters.
+    pub fn buried_from(&self, name: &str) -> usize {
+        let stem = format!("{}-", name.trim_end_matches(SUFFIX));
+        self.list_dead().map_or(0, |dead| {
+            dead.iter()
+                .filter(|entry| entry.name["dead/".len()..].starts_with(&stem))
+                .count()
+        })
     }
 
     /// Removes temporary files left by writers that died long ago.

@@ -19,7 +19,7 @@ pub mod userinfo;
 
 pub use batch::{Patience, Verdict};
 pub use connection::StompError;
-pub use publisher::{Delivery, HostReport, PublishError, Publisher, Retry};
+pub use publisher::{Delivery, HostReport, Progress, PublishError, Publisher, Retry};
 pub use secret::Secret;
 pub use settings::BrokerSettings;
 pub use url::BrokerUrl;

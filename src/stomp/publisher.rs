@@ -147,6 +147,7 @@ impl Publisher {
             clock: Clock::new(patience),
             retry,
             open: None,
+            on_progress: None,
         }
     }
 
@@ -210,9 +211,34 @@ pub struct Delivery<'p> {
     retry: Retry,
     /// The open connection and the index of its host.
     open: Option<(usize, Connection)>,
+    /// Told how connecting goes (see [`Delivery::on_progress`]).
+    on_progress: Option<Box<dyn FnMut(Progress) + 'p>>,
 }
 
-impl Delivery<'_> {
+/// How a delivery's connecting goes, as it happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// A broker answered CONNECT.
+    Connected,
+    /// Every host failed a round; the delivery retries them if its
+    /// [`Retry`] and deadline allow.
+    AllHostsFailed,
+}
+
+impl<'p> Delivery<'p> {
+    /// Calls `signal` as connecting goes, so that whoever waits on this
+    /// delivery learns whether the broker answers long before the deadline.
+    pub fn on_progress(mut self, signal: impl FnMut(Progress) + 'p) -> Self {
+        self.on_progress = Some(Box::new(signal));
+        self
+    }
+
+    fn progress(&mut self, progress: Progress) {
+        if let Some(signal) = &mut self.on_progress {
+            signal(progress);
+        }
+    }
+
     /// Sends every message of a batch, receipted; `Err` says what became of
     /// each when not all were receipted.
     pub fn publish(&mut self, messages: &[Message]) -> Result<(), PublishError> {
@@ -252,6 +278,7 @@ impl Delivery<'_> {
                     break 'rounds;
                 }
             }
+            self.progress(Progress::AllHostsFailed);
             let out_of_attempts = failover
                 .max_reconnect_attempts
                 .is_some_and(|attempts| round >= attempts);
@@ -308,6 +335,7 @@ impl Delivery<'_> {
         let spec = &self.hosts[host];
         let params = self.publisher.params(spec);
         let mut connection = Connection::open(spec, &params, self.clock.deadline())?;
+        self.progress(Progress::Connected);
         batch.run(&mut connection, &mut self.clock)?;
         self.open = Some((host, connection));
         Ok(())

@@ -1,0 +1,248 @@
+//! The delivering thread of a broker run ([`super::broker::Broker`]): it
+//! takes the outbox lock, or leaves the run's files to the process holding
+//! it while that can deliver them (see [`take_lock`]), and flushes as the run
+//! stores batches, then until the outbox is empty.
+
+use super::flush::{self, Stopped};
+use super::lock::{Holder, OutboxLock};
+use super::outbox::{Entry, Outbox, LOCK_POLL};
+use crate::stomp::{Progress, Publisher, Retry};
+use std::collections::{HashMap, HashSet};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::time::{Duration, Instant};
+
+/// How long a run without a time bound (a replay by hand) waits for another
+/// delivering process to let go of the outbox.
+pub const LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// The bound of a run, fixed by its first batch.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Plan {
+    /// A hook's bound; `None` for a run nobody waits on.
+    pub(super) until: Option<Instant>,
+}
+
+/// What the delivering thread did over the whole run.
+#[derive(Debug, Default)]
+pub(super) struct Delivered {
+    /// Files delivered (or dead-lettered) completely.
+    pub(super) done: HashSet<String>,
+    /// Files kept with only some of their messages left.
+    pub(super) partly: HashMap<String, usize>,
+    /// Messages moved to the dead letters.
+    pub(super) dead_lettered: usize,
+    /// Why delivery stopped early, if it did.
+    pub(super) stopped: Option<Stopped>,
+}
+
+impl Delivered {
+    /// Nothing delivered, for `reason`.
+    pub(super) fn stalled(reason: String) -> Delivered {
+        Delivered {
+            stopped: Some(Stopped { reason }),
+            ..Delivered::default()
+        }
+    }
+}
+
+/// The delivering thread: takes the outbox lock (see [`take_lock`]), then
+/// flushes each time a batch is stored (`first` is the run's first) until the
+/// run has stored its last batch, and then again until the outbox is empty,
+/// so that what other runs stored while it held the lock is not left behind.
+/// Stops when a flush stops.
+pub(super) fn deliver(
+    outbox: &Outbox,
+    publisher: &Publisher,
+    plan: Plan,
+    first: String,
+    asleep: Receiver<String>,
+) -> Delivered {
+    let mut run = RunFiles {
+        stored: Vec::new(),
+        storing: true,
+    };
+    let lock = match take_lock(outbox, plan, &mut run, &asleep) {
+        Ok(lock) => lock,
+        Err(stopped) => {
+            return Delivered {
+                stopped,
+                ..Delivered::default()
+            }
+        }
+    };
+    let mut delivered = Delivered::default();
+    // One connection for the whole run, opened by the first flush.
+    let mut delivery = None;
+    loop {
+        run.hear(&asleep);
+        let entries = match outbox.list() {
+            Ok(entries) => entries,
+            Err(error) => {
+                delivered.stopped = Some(Stopped {
+                    reason: format!("{error:#}"),
+                });
+                break;
+            }
+        };
+        if entries.is_empty() && !run.storing {
+            break;
+        }
+        if !entries.is_empty() {
+            let delivery = delivery.get_or_insert_with(|| {
+                let patience = flush::patience(publisher, plan.until);
+                (publisher.delivery(patience, retry(plan, &entries, &first)))
+                    .on_progress(|progress| lock.announce(holder(progress)))
+            });
+            match flush::flush_listed(outbox, delivery, plan.until, &entries) {
+                Ok(report) => {
+                    delivered.done.extend(report.done);
+                    delivered.partly.extend(report.partly);
+                    delivered.dead_lettered += report.dead_lettered;
+                    if report.stopped.is_some() {
+                        delivered.stopped = report.stopped;
+                        break;
+                    }
+                }
+                Err(error) => {
+                    delivered.stopped = Some(Stopped {
+                        reason: format!("{error:#}"),
+                    });
+                    break;
+                }
+            }
+        }
+        if !run.storing {
+            continue; // others may have stored meanwhile: list again
+        }
+        // Past the hook's bound the lock is of no use: let it go.
+        let woke = match plan.until {
+            Some(until) => asleep.recv_timeout(until.saturating_duration_since(Instant::now())),
+            None => asleep.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match woke {
+            Ok(name) => run.stored.push(name),
+            Err(RecvTimeoutError::Disconnected) => run.storing = false,
+            Err(RecvTimeoutError::Timeout) => {
+                delivered.stopped = Some(Stopped {
+                    reason: flush::OUT_OF_TIME.into(),
+                });
+                break;
+            }
+        }
+    }
+    if let Some(delivery) = delivery {
+        delivery.close();
+    }
+    delivered
+}
+
+fn stopped(reason: String) -> Option<Stopped> {
+    Some(Stopped { reason })
+}
+
+/// What the lock holder says when its delivery makes `progress`.
+fn holder(progress: Progress) -> Holder {
+    match progress {
+        Progress::Connected => Holder::Delivering,
+        Progress::AllHostsFailed => Holder::Unreachable,
+    }
+}
+
+/// The files a run stored so far, as its delivering thread heard of them.
+struct RunFiles {
+    stored: Vec<String>,
+    /// False once the run stored its last batch.
+    storing: bool,
+}
+
+impl RunFiles {
+    /// Takes in the batches stored since the last call.
+    fn hear(&mut self, asleep: &Receiver<String>) {
+        loop {
+            match asleep.try_recv() {
+                Ok(name) => self.stored.push(name),
+                Err(TryRecvError::Empty) => return,
+                Err(TryRecvError::Disconnected) => {
+                    self.storing = false;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Why a run that found the lock held left its files queued at once.
+const HOLDER_UNREACHABLE: &str =
+    "the broker is unreachable; another hookbus delivering from the outbox keeps trying";
+/// Why a run that found the lock held gave up waiting for it.
+const HOLDER_BUSY: &str = "another hookbus is delivering from the outbox";
+
+/// How long a hook waits for a holder whose broker has not answered CONNECT
+/// yet before it leaves its files to it: a holder whose broker accepts
+/// connections but never answers may take its whole bound to find out.
+/// Loopback brokers answer in milliseconds, busy ones in tens.
+const STARTING_GRACE: Duration = Duration::from_millis(500);
+
+/// Takes the outbox lock for a run whose files are stored. A run that finds
+/// it held does not queue up behind the holder, which delivers what is
+/// stored while it works: it waits only while that can still help it, until
+///
+/// - it gets the lock (the holder let go, maybe before it saw these files);
+/// - the holder delivered every file of the run (`Err(None)`:
+///   [`Broker::finish`] finds them gone);
+/// - a hook's holder found the broker unreachable, or has not connected
+///   for [`STARTING_GRACE`]: the files stay queued for the holder or
+///   a later flush, and only one push per outage waits its bound;
+/// - the run's bound passed.
+fn take_lock(
+    outbox: &Outbox,
+    plan: Plan,
+    run: &mut RunFiles,
+    asleep: &Receiver<String>,
+) -> Result<OutboxLock, Option<Stopped>> {
+    let file = outbox
+        .lock_file()
+        .map_err(|error| stopped(format!("{error:#}")))?;
+    let started = Instant::now();
+    let until = plan.until.unwrap_or(started + LOCK_WAIT);
+    loop {
+        match file.try_take() {
+            Ok(Some(lock)) => return Ok(lock),
+            Ok(None) => {}
+            Err(error) => return Err(stopped(format!("{error:#}"))),
+        }
+        run.hear(asleep);
+        if !run.storing && run.stored.iter().all(|name| !outbox.holds(name)) {
+            return Err(None);
+        }
+        if plan.until.is_some() {
+            match file.holder() {
+                Holder::Unreachable => return Err(stopped(HOLDER_UNREACHABLE.into())),
+                Holder::Starting if started.elapsed() >= STARTING_GRACE => {
+                    return Err(stopped(HOLDER_BUSY.into()))
+                }
+                _ => {}
+            }
+        }
+        if Instant::now() >= until {
+            return Err(stopped(HOLDER_BUSY.into()));
+        }
+        std::thread::sleep(LOCK_POLL);
+    }
+}
+
+/// How hard a run tries the broker. A hook that finds messages of earlier
+/// runs still waiting (older than `first`, its first stored batch) knows the
+/// broker was down, so it tries each host once rather than spend its whole
+/// bound retrying (during an outage every push would otherwise take
+/// deadline_ms); the flush timer does the retrying.
+fn retry(plan: Plan, entries: &[Entry], first: &str) -> Retry {
+    let backlog = entries
+        .first()
+        .is_some_and(|entry| entry.name.as_str() < first);
+    if plan.until.is_some() && backlog {
+        Retry::OneRound
+    } else {
+        Retry::UntilDeadline
+    }
+}

@@ -1,0 +1,140 @@
+//! The outbox's delivery lock (`.lock`), and what its holder is doing.
+//!
+//! Whoever delivers from an outbox holds the lock, so no two processes send
+//! the same file. A hook that finds it held must not queue up behind the
+//! holder: the holder delivers what is stored while it works. The holder
+//! writes one byte at the start of the lock file saying how it is getting on
+//! ([`Holder`]), so that a waiting hook knows whether waiting can still help
+//! it: while the holder delivers it can (its file goes out with the rest);
+//! once the holder found the broker unreachable it cannot, and the hook
+//! leaves its file queued at once rather than wait its deadline too.
+
+use super::private::Access;
+use anyhow::{Context, Result};
+use std::fs::{File, TryLockError};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// What the holder of an outbox lock says it is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    /// Took the lock and is not connected yet (or does not say: `hookbus
+    /// flush` and the daemons do not).
+    Starting,
+    /// Connected: the broker answers, so files stored meanwhile go out soon.
+    Delivering,
+    /// Every broker host failed a whole round; it keeps retrying within its
+    /// own bound, and what is stored meanwhile waits for a later delivery.
+    Unreachable,
+}
+
+impl Holder {
+    fn byte(self) -> u8 {
+        match self {
+            Holder::Starting => b's',
+            Holder::Delivering => b'd',
+            Holder::Unreachable => b'u',
+        }
+    }
+
+    fn from_byte(byte: u8) -> Holder {
+        match byte {
+            b'd' => Holder::Delivering,
+            b'u' => Holder::Unreachable,
+            _ => Holder::Starting,
+        }
+    }
+}
+
+/// Said by a holder letting go; read as [`Holder::Starting`] (a new holder
+/// that has not said anything yet).
+const RELEASED: u8 = b'-';
+
+/// The open lock file of an outbox, to take the lock or see who holds it.
+#[derive(Debug)]
+pub struct LockFile {
+    file: File,
+    path: PathBuf,
+}
+
+/// The exclusive right to deliver from an outbox; released on drop.
+#[derive(Debug)]
+pub struct OutboxLock {
+    file: File,
+}
+
+impl LockFile {
+    /// Opens (creating) the lock file at `path` with `access`.
+    pub fn open(access: Access, path: &Path) -> Result<LockFile> {
+        Ok(LockFile {
+            file: access.open_lock(path)?,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Takes the lock unless another process holds it.
+    pub fn try_take(&self) -> Result<Option<OutboxLock>> {
+        match self.file.try_lock() {
+            Ok(()) => {
+                let file = self
+                    .file
+                    .try_clone()
+                    .with_context(|| format!("cannot lock {}", self.path.display()))?;
+                let lock = OutboxLock { file };
+                lock.announce(Holder::Starting);
+                Ok(Some(lock))
+            }
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(err)) => {
+                Err(err).with_context(|| format!("cannot lock {}", self.path.display()))
+            }
+        }
+    }
+
+    /// What the current holder last said (meaningful while the lock is held).
+    pub fn holder(&self) -> Holder {
+        let mut byte = [RELEASED];
+        let _ = self.file.read_at(&mut byte, 0);
+        Holder::from_byte(byte[0])
+    }
+}
+
+impl OutboxLock {
+    /// Tells runs waiting for the lock how delivery goes. Best effort: a
+    /// waiting run that cannot read it waits as for a holder starting.
+    pub fn announce(&self, holder: Holder) {
+        let _ = self.file.write_at(&[holder.byte()], 0);
+    }
+}
+
+impl Drop for OutboxLock {
+    fn drop(&mut self) {
+        let _ = self.file.write_at(&[RELEASED], 0);
+        // The lock file stays open in its `LockFile`, so closing this
+        // duplicate would not release the lock.
+        let _ = self.file.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_holder_says_how_delivery_goes_until_it_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".lock");
+        let mine = LockFile::open(Access::private(), &path).unwrap();
+        let theirs = LockFile::open(Access::private(), &path).unwrap();
+        let lock = mine.try_take().unwrap().expect("free");
+        assert!(theirs.try_take().unwrap().is_none());
+        assert_eq!(theirs.holder(), Holder::Starting);
+        lock.announce(Holder::Unreachable);
+        assert_eq!(theirs.holder(), Holder::Unreachable);
+        lock.announce(Holder::Delivering);
+        assert_eq!(theirs.holder(), Holder::Delivering);
+        drop(lock);
+        assert_eq!(theirs.holder(), Holder::Starting);
+        assert!(theirs.try_take().unwrap().is_some());
+    }
+}
