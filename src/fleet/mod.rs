@@ -9,7 +9,7 @@ pub mod view;
 
 use crate::deliver::private::Access;
 use crate::listen::presence::Document;
-use crate::stomp::subscriber::{SubscribeSpec, Subscriber};
+use crate::stomp::subscriber::{QueueType, SubscribeSpec, Subscriber};
 use crate::stomp::Publisher;
 use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -137,6 +137,7 @@ impl Hearing {
             destinations: vec![destination.to_string()],
             durable: None,
             heartbeat: Duration::ZERO,
+            queue_type: QueueType::default(),
         };
         let subscriber =
             Subscriber::connect(publisher, &spec, CONNECT_BOUND).map_err(|failures| {

@@ -1,6 +1,7 @@
 //! The `[listen]` table and the `[[mirror]]` tables of hookbus.toml: what a
 //! deploy host subscribes to and which local clones it keeps up to date.
 
+use crate::stomp::subscriber::QueueType;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -16,6 +17,10 @@ pub struct ListenConfig {
     /// Name of a durable subscription, unique per host: the broker keeps what
     /// is published while the host is away.
     pub durable: Option<String>,
+    /// On RabbitMQ, the type of the durable subscription's queue: `quorum`
+    /// (replicated, survives a node's loss) or `classic` (on one node).
+    #[serde(default)]
+    pub queue_type: QueueType,
     /// STOMP heart-beat interval asked for both ways; 0 turns heart-beats off.
     #[serde(default = "default_heartbeat_ms")]
     pub heartbeat_ms: u64,

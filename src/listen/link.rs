@@ -7,7 +7,9 @@
 //! counted (see [`Repeats`]).
 
 use crate::stomp::connection::KEEPALIVE_NOTICES_AFTER;
-use crate::stomp::subscriber::{AckToken, Delivery, SubscribeSpec, Subscriber};
+use crate::stomp::subscriber::{
+    queue_type_conflict, AckToken, Delivery, QueueTypeConflict, SubscribeSpec, Subscriber,
+};
 use crate::stomp::Publisher;
 use std::time::{Duration, Instant};
 
@@ -21,6 +23,9 @@ const DISCONNECT_BOUND: Duration = Duration::from_secs(2);
 /// How long a link must stay up, if no message proves it sooner, before it
 /// counts as healthy and the back-off is forgotten.
 const HEALTHY_AFTER: Duration = Duration::from_secs(30);
+/// Pause between attempts while the durable queue has the other type: only
+/// an operator changes that, so there is no hurry and nothing to back off.
+const QUEUE_TYPE_RETRY: Duration = Duration::from_secs(30);
 
 /// The connection, if any, and when to try again.
 pub struct Link {
@@ -35,6 +40,8 @@ pub struct Link {
     repeats: Repeats,
     /// Whether the broker's refusal of heart-beats was told (once a run).
     told_no_heart_beats: bool,
+    /// Whether the durable queue's other type was told (once until subscribed).
+    told_queue_type: bool,
 }
 
 impl Link {
@@ -48,6 +55,7 @@ impl Link {
             unproven_since: None,
             repeats: Repeats::default(),
             told_no_heart_beats: false,
+            told_queue_type: false,
         }
     }
 
@@ -106,11 +114,19 @@ impl Link {
                 );
                 log(self.repeats.say(line, Instant::now()));
                 self.tell_refused_heart_beats(&subscriber, spec);
+                self.told_queue_type = false;
                 self.subscriber = Some(subscriber);
                 self.generation += 1;
                 self.unproven_since = Some(Instant::now());
             }
             Err(failures) => {
+                let conflict = failures
+                    .iter()
+                    .find_map(|(host, error)| Some((host, queue_type_conflict(error)?)));
+                if let Some((host, conflict)) = conflict {
+                    self.queue_type_refused(host, &conflict, spec);
+                    return;
+                }
                 let reasons: Vec<String> = failures
                     .iter()
                     .map(|(host, error)| format!("{host}: {error}"))
@@ -123,6 +139,27 @@ impl Link {
                 self.back_off();
             }
         }
+    }
+
+    /// The durable queue exists with the other type: says once what was found
+    /// and how to migrate, then tries again every [`QUEUE_TYPE_RETRY`] without
+    /// a word (retrying sooner cannot help; an operator must act).
+    fn queue_type_refused(
+        &mut self,
+        host: &str,
+        conflict: &QueueTypeConflict,
+        spec: &SubscribeSpec,
+    ) {
+        if !self.told_queue_type {
+            let (queue, vhost, current) = (conflict.queue, conflict.vhost, conflict.current);
+            let wanted = spec.queue_type.name();
+            eprintln!(
+                "hookbus: listen: {host}: the durable subscription's queue {queue:?} (vhost {vhost:?}) is a {current} queue, and [listen] queue_type is {wanted:?}, so the broker refuses it; to keep it, set queue_type = {current:?}; to have it made again as {wanted}, let it drain (with queue_type = {current:?}), stop the listener and delete it: rabbitmqctl delete_queue -p {vhost} {queue}; retrying every {} s",
+                QUEUE_TYPE_RETRY.as_secs()
+            );
+            self.told_queue_type = true;
+        }
+        self.next_attempt = Instant::now() + QUEUE_TYPE_RETRY;
     }
 
     /// Says once a run that the broker will not send heart-beats we asked

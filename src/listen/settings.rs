@@ -107,6 +107,7 @@ impl Settings {
                 destinations: listen.subscribe.clone(),
                 durable: listen.durable.clone(),
                 heartbeat: listen.heartbeat(),
+                queue_type: listen.queue_type,
             },
             publisher: Publisher::new(broker.clone())?,
             broker,

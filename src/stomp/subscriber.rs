@@ -29,6 +29,63 @@ pub struct SubscribeSpec {
     pub durable: Option<String>,
     /// Heart-beat interval offered both ways; zero: none.
     pub heartbeat: Duration,
+    /// The type of a durable subscription's queue on RabbitMQ.
+    pub queue_type: QueueType,
+}
+
+/// The type of queue RabbitMQ keeps a durable subscription in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueType {
+    /// Replicated over the cluster's nodes: it survives the loss of one.
+    #[default]
+    Quorum,
+    /// Lives on one node: while that node is down its messages are lost.
+    Classic,
+}
+
+impl QueueType {
+    /// The value of RabbitMQ's `x-queue-type` argument (and of the config key).
+    pub fn name(self) -> &'static str {
+        match self {
+            QueueType::Quorum => "quorum",
+            QueueType::Classic => "classic",
+        }
+    }
+}
+
+/// RabbitMQ's refusal of a durable subscription whose queue exists with
+/// another `x-queue-type`, as its ERROR names it: `PRECONDITION_FAILED -
+/// inequivalent arg 'x-queue-type' for queue 'Q' in vhost 'V': received 'A'
+/// but current is 'B'`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueTypeConflict<'a> {
+    /// The queue's name.
+    pub queue: &'a str,
+    /// Its virtual host.
+    pub vhost: &'a str,
+    /// The type it has.
+    pub current: &'a str,
+}
+
+/// The conflict `error` reports, if it is one (fields the broker left out
+/// are empty).
+pub fn queue_type_conflict(error: &StompError) -> Option<QueueTypeConflict<'_>> {
+    let StompError::Broker(text) = error else {
+        return None;
+    };
+    if !text.contains("inequivalent arg 'x-queue-type'") {
+        return None;
+    }
+    let quoted = |after: &str| {
+        let rest = text.split(after).nth(1).unwrap_or("");
+        rest.split('\'').next().unwrap_or("")
+    };
+    Some(QueueTypeConflict {
+        queue: quoted("for queue '"),
+        vhost: quoted("in vhost '"),
+        current: quoted("current is '"),
+    })
 }
 
 impl SubscribeSpec {
@@ -42,7 +99,9 @@ impl SubscribeSpec {
         }
     }
 
-    fn subscribe_frame(&self, index: usize, destination: &str) -> Frame {
+    /// The SUBSCRIBE frame for destination number `index`; `rabbitmq`: the
+    /// broker said it is RabbitMQ, the only one that knows queue types.
+    fn subscribe_frame(&self, index: usize, destination: &str, rabbitmq: bool) -> Frame {
         let id = self.id(index);
         let mut frame = Frame::new("SUBSCRIBE")
             .header("destination", destination)
@@ -53,6 +112,9 @@ impl SubscribeSpec {
                 .header("activemq.subscriptionName", &id)
                 .header("durable", "true")
                 .header("auto-delete", "false");
+            if rabbitmq {
+                frame = frame.header("x-queue-type", self.queue_type.name());
+            }
         }
         frame
     }
@@ -127,8 +189,10 @@ impl Subscriber {
             spec.heartbeat,
             connection.session.heart_beat.as_deref().unwrap_or("0,0"),
         );
+        let rabbitmq = (connection.session.server.as_deref())
+            .is_some_and(|server| server.starts_with("RabbitMQ"));
         for (index, destination) in spec.destinations.iter().enumerate() {
-            let mut frame = spec.subscribe_frame(index, destination);
+            let mut frame = spec.subscribe_frame(index, destination, rabbitmq);
             if index + 1 == spec.destinations.len() {
                 frame = frame.header("receipt", SUBSCRIBED_RECEIPT);
             }
@@ -321,17 +385,41 @@ mod tests {
             destinations: vec!["/topic/a".into(), "/topic/b".into()],
             durable: Some("web1".into()),
             heartbeat: Duration::from_secs(30),
+            queue_type: QueueType::Quorum,
         };
-        let second = spec.subscribe_frame(1, "/topic/b");
+        let second = spec.subscribe_frame(1, "/topic/b", false);
         assert_eq!(second.get("id"), Some("web1.1"));
         assert_eq!(second.get("activemq.subscriptionName"), Some("web1.1"));
         assert_eq!(second.get("durable"), Some("true"));
         assert_eq!(second.get("auto-delete"), Some("false"));
         assert_eq!(second.get("ack"), Some("client-individual"));
+        // Only RabbitMQ is told the queue type.
+        assert_eq!(second.get("x-queue-type"), None);
+        let rabbit = spec.subscribe_frame(0, "/topic/a", true);
+        assert_eq!(rabbit.get("x-queue-type"), Some("quorum"));
         let plain = SubscribeSpec {
             durable: None,
             ..spec
         };
-        assert_eq!(plain.subscribe_frame(0, "/topic/a").get("durable"), None);
+        let plain = plain.subscribe_frame(0, "/topic/a", true);
+        assert_eq!(plain.get("durable"), None);
+        assert_eq!(plain.get("x-queue-type"), None);
+    }
+
+    #[test]
+    fn a_queue_of_the_other_type_is_recognised_and_named() {
+        let refused = StompError::Broker(
+            "PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'stomp-subscription-X1' in vhost '/': received 'quorum' but current is 'classic'".into(),
+        );
+        assert_eq!(
+            queue_type_conflict(&refused),
+            Some(QueueTypeConflict {
+                queue: "stomp-subscription-X1",
+                vhost: "/",
+                current: "classic"
+            })
+        );
+        let other = StompError::Broker("NOT_FOUND - no queue".into());
+        assert_eq!(queue_type_conflict(&other), None);
     }
 }
