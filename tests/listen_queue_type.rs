@@ -54,7 +54,14 @@ fn queue_of(topic: &str) -> Option<(String, String)> {
         let (queue, routing_key) = line.split_once('\t')?;
         (routing_key == key).then(|| queue.to_string())
     })?;
-    let queues = rabbitmqctl(&["list_queues", "-p", VHOST, "name", "type", "--no-table-headers"]);
+    let queues = rabbitmqctl(&[
+        "list_queues",
+        "-p",
+        VHOST,
+        "name",
+        "type",
+        "--no-table-headers",
+    ]);
     queues.lines().find_map(|line| {
         let (name, kind) = line.split_once('\t')?;
         (name == queue).then(|| (queue.clone(), kind.trim().to_string()))
@@ -142,7 +149,10 @@ fn a_queue_of_the_other_type_is_explained_once_and_retried_until_deleted() {
     let log = listener.log();
     assert!(subscribed, "not subscribed after the queue went:\n{log}");
     assert_eq!(log.matches(&explained).count(), 1, "{log}");
-    assert!(!log.contains("cannot subscribe"), "a reconnect storm:\n{log}");
+    assert!(
+        !log.contains("cannot subscribe"),
+        "a reconnect storm:\n{log}"
+    );
     let (queue, kind) = queue_of(&server.topic).expect("the new queue");
     assert_eq!(kind, "quorum", "queue {queue}");
     listener.terminate();

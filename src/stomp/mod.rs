@@ -9,6 +9,7 @@ pub mod batch;
 pub mod connection;
 pub mod frame;
 pub mod publisher;
+mod queue_type;
 pub mod secret;
 pub mod settings;
 pub mod subscriber;
