@@ -137,6 +137,7 @@ impl Hearing {
             destinations: vec![destination.to_string()],
             durable: None,
             heartbeat: Duration::ZERO,
+            group: None,
         };
         let subscriber =
             Subscriber::connect(publisher, &spec, CONNECT_BOUND).map_err(|failures| {

@@ -85,6 +85,7 @@ impl Settings {
                 },
             });
         }
+        let group = super::group::spec(listen, config)?;
         Access::private()
             .at(STATE_DIR)
             .ensure_searchable_dir(&listen.state_dir)?;
@@ -107,6 +108,7 @@ impl Settings {
                 destinations: listen.subscribe.clone(),
                 durable: listen.durable.clone(),
                 heartbeat: listen.heartbeat(),
+                group,
             },
             publisher: Publisher::new(broker.clone())?,
             broker,

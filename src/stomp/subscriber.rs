@@ -2,13 +2,16 @@
 //! client-individual acknowledgements, optionally as a durable subscription,
 //! and keeps STOMP heart-beats both ways — it sends its own and treats a broker
 //! silent for two of the broker's intervals as a dead link, so a firewall that
-//! drops idle connections without a word is noticed.
+//! drops idle connections without a word is noticed. With a group, it also
+//! (or only) consumes the group's shared subscription ([`super::group`]), and
+//! says of each message which subscription it came on.
 //!
 //! Reconnecting is the caller's business: every error here means "this
 //! connection is over".
 
 use super::connection::{Connection, StompError};
 use super::frame::Frame;
+use super::group::GroupSpec;
 use super::publisher::Publisher;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -29,6 +32,9 @@ pub struct SubscribeSpec {
     pub durable: Option<String>,
     /// Heart-beat interval offered both ways; zero: none.
     pub heartbeat: Duration,
+    /// The group whose shared subscription to the same destinations this
+    /// subscriber also (or only) takes its share of.
+    pub group: Option<GroupSpec>,
 }
 
 impl SubscribeSpec {
@@ -40,6 +46,31 @@ impl SubscribeSpec {
             (Some(name), _) => format!("{name}.{index}"),
             (None, _) => format!("hookbus-listen-{index}"),
         }
+    }
+
+    /// Every SUBSCRIBE for the broker whose CONNECTED said `server`: this
+    /// subscriber's own, then the group's; and the group's ids.
+    fn subscribe_frames(
+        &self,
+        server: Option<&str>,
+    ) -> Result<(Vec<Frame>, Vec<String>), StompError> {
+        let mut frames = Vec::new();
+        if !self.group.as_ref().is_some_and(|group| group.only) {
+            frames.extend(
+                (self.destinations.iter().enumerate())
+                    .map(|(index, destination)| self.subscribe_frame(index, destination)),
+            );
+        }
+        let mut shared = Vec::new();
+        if let Some(group) = &self.group {
+            for (index, destination) in self.destinations.iter().enumerate() {
+                let frame = (group.subscribe_frame(server, index, destination))
+                    .map_err(StompError::Unsupported)?;
+                frames.push(frame);
+                shared.push(group.id(index));
+            }
+        }
+        Ok((frames, shared))
     }
 
     fn subscribe_frame(&self, index: usize, destination: &str) -> Frame {
@@ -73,6 +104,8 @@ pub struct Delivery {
     pub frame: Frame,
     /// What acknowledges it.
     pub ack: AckToken,
+    /// True when it came on the group's shared subscription.
+    pub shared: bool,
 }
 
 /// A subscribed connection.
@@ -87,6 +120,8 @@ pub struct Subscriber {
     last_heard: Instant,
     heard_bytes: u64,
     early: VecDeque<Delivery>,
+    /// The ids of the group's subscriptions.
+    shared: Vec<String>,
 }
 
 impl Subscriber {
@@ -127,9 +162,10 @@ impl Subscriber {
             spec.heartbeat,
             connection.session.heart_beat.as_deref().unwrap_or("0,0"),
         );
-        for (index, destination) in spec.destinations.iter().enumerate() {
-            let mut frame = spec.subscribe_frame(index, destination);
-            if index + 1 == spec.destinations.len() {
+        let (frames, shared) = spec.subscribe_frames(connection.session.server.as_deref())?;
+        let last = frames.len() - 1;
+        for (index, mut frame) in frames.into_iter().enumerate() {
+            if index == last {
                 frame = frame.header("receipt", SUBSCRIBED_RECEIPT);
             }
             connection.queue(&frame);
@@ -140,7 +176,7 @@ impl Subscriber {
             let frame = connection.read_frame("waiting for the subscription's RECEIPT")?;
             match frame.command.as_str() {
                 "RECEIPT" if frame.get("receipt-id") == Some(SUBSCRIBED_RECEIPT) => break,
-                "MESSAGE" => early.push_back(delivery(frame)),
+                "MESSAGE" => early.push_back(delivery(frame, &shared)),
                 "ERROR" => return Err(StompError::Broker(frame.error_text())),
                 _ => {}
             }
@@ -155,6 +191,7 @@ impl Subscriber {
             last_sent: now,
             last_heard: now,
             early,
+            shared,
         })
     }
 
@@ -200,7 +237,7 @@ impl Subscriber {
                 Ok(frame) => {
                     self.heard();
                     match frame.command.as_str() {
-                        "MESSAGE" => return Ok(Some(delivery(frame))),
+                        "MESSAGE" => return Ok(Some(delivery(frame, &self.shared))),
                         "ERROR" => return Err(StompError::Broker(frame.error_text())),
                         _ => {}
                     }
@@ -270,14 +307,17 @@ impl Subscriber {
     }
 }
 
-fn delivery(frame: Frame) -> Delivery {
+/// A MESSAGE frame as received on one of our subscriptions; `shared` are
+/// the group's subscription ids.
+fn delivery(frame: Frame, shared: &[String]) -> Delivery {
     let get = |key: &str| frame.get(key).map(str::to_string);
     let ack = AckToken {
         ack: get("ack"),
         message_id: get("message-id"),
         subscription: get("subscription"),
     };
-    Delivery { frame, ack }
+    let shared = (ack.subscription.as_ref()).is_some_and(|id| shared.contains(id));
+    Delivery { frame, ack, shared }
 }
 
 /// From our offer (`ours` both ways) and the broker's CONNECTED `heart-beat:sx,sy`:
@@ -321,6 +361,7 @@ mod tests {
             destinations: vec!["/topic/a".into(), "/topic/b".into()],
             durable: Some("web1".into()),
             heartbeat: Duration::from_secs(30),
+            group: None,
         };
         let second = spec.subscribe_frame(1, "/topic/b");
         assert_eq!(second.get("id"), Some("web1.1"));
@@ -333,5 +374,43 @@ mod tests {
             ..spec
         };
         assert_eq!(plain.subscribe_frame(0, "/topic/a").get("durable"), None);
+    }
+
+    #[test]
+    fn a_member_subscribes_for_itself_and_the_group_or_for_the_group_only() {
+        let mut spec = SubscribeSpec {
+            destinations: vec!["/topic/VirtualTopic.a".into()],
+            durable: Some("web1".into()),
+            heartbeat: Duration::ZERO,
+            group: Some(GroupSpec {
+                name: "ci".into(),
+                prefetch: 1,
+                only: false,
+            }),
+        };
+        let destinations = |spec: &SubscribeSpec| {
+            let (frames, shared) = spec.subscribe_frames(Some("ActiveMQ/5.17.2")).unwrap();
+            let names: Vec<String> = (frames.iter())
+                .map(|frame| frame.get("destination").unwrap().to_string())
+                .collect();
+            (names, shared)
+        };
+        let both = ["/topic/VirtualTopic.a", "/queue/Consumer.ci.VirtualTopic.a"];
+        assert_eq!(
+            destinations(&spec),
+            (
+                both.map(String::from).to_vec(),
+                vec!["hookbus-group.ci".to_string()]
+            )
+        );
+        spec.group.as_mut().unwrap().only = true;
+        assert_eq!(destinations(&spec).0, [both[1]]);
+        let message = |subscription: &str| {
+            let frame = Frame::new("MESSAGE").header("subscription", subscription);
+            delivery(frame, &destinations(&spec).1).shared
+        };
+        assert!(message("hookbus-group.ci") && !message("web1"));
+        let refused = spec.subscribe_frames(Some("ActiveMQ/5.17.2").map(|_| "Other/1"));
+        assert!(matches!(refused, Err(StompError::Unsupported(_))));
     }
 }
