@@ -192,3 +192,23 @@ fn activemq_group_runs_each_push_once_even_when_a_member_is_killed() {
 fn rabbitmq_group_runs_each_push_once_even_when_a_member_is_killed() {
     group_runs_each_push_once_even_when_a_member_is_killed(brokers::rabbitmq());
 }
+
+#[test]
+fn a_group_on_an_activemq_topic_that_is_not_virtual_is_refused_naming_the_fix() {
+    let broker = brokers::activemq();
+    let dir = tempfile::tempdir().unwrap();
+    let topic = unique("topic", "group.plain");
+    let config = format!(
+        "{}{}[[action]]\nname = \"build\"\n[[action.step]]\nkind = \"exec\"\nargv = [\"/bin/true\"]\n",
+        broker.config(),
+        listen_table(dir.path(), &topic, "group = \"ci\""),
+    );
+    let mut listener = Listener::start(dir.path(), &config);
+    let name = topic.strip_prefix("/topic/").unwrap();
+    listener.wait_log(
+        &format!("publish to and subscribe /topic/VirtualTopic.{name}"),
+        1,
+    );
+    assert!(!listener.log().contains("sharing it with group"));
+    assert!(listener.terminate().success(), "{}", listener.log());
+}
