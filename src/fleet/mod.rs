@@ -138,6 +138,7 @@ impl Hearing {
             durable: None,
             heartbeat: Duration::ZERO,
             queue_type: QueueType::default(),
+            group: None,
         };
         let subscriber =
             Subscriber::connect(publisher, &spec, CONNECT_BOUND).map_err(|failures| {

@@ -62,6 +62,21 @@ pub struct ListenConfig {
     /// the mirrors' `workers`).
     #[serde(default = "default_action_workers")]
     pub action_workers: usize,
+    /// The group of listeners (one name on every member) that share one
+    /// subscription for actions, so each message's actions run on one member;
+    /// mirrors stay per host.
+    pub group: Option<String>,
+}
+
+/// Checks a name made only of ASCII letters, digits and the characters `also`.
+fn check_name(key: &str, name: Option<&str>, also: &str) -> Result<()> {
+    let good = |name: &str| {
+        !name.is_empty() && (name.chars()).all(|c| c.is_ascii_alphanumeric() || also.contains(c))
+    };
+    match name {
+        Some(name) if !good(name) => bail!("{key} {name:?}: use letters, digits and {also:?} only"),
+        _ => Ok(()),
+    }
 }
 
 fn default_presence_s() -> u64 {
@@ -126,14 +141,12 @@ impl ListenConfig {
                 bail!("destination {destination:?} must be non-empty and on one line");
             }
         }
-        if let Some(name) = &self.durable {
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            {
-                bail!("durable {name:?}: use letters, digits, '-', '_' and '.'");
-            }
+        check_name("durable", self.durable.as_deref(), "-_.")?;
+        // A dot would split ActiveMQ's Consumer.GROUP.VirtualTopic.X wrongly.
+        check_name("group", self.group.as_deref(), "-_")?;
+        let queue = (self.subscribe.iter()).find(|d| !d.starts_with("/topic/"));
+        if let (Some(_), Some(queue)) = (&self.group, queue) {
+            bail!("group shares topics only: subscribe to /topic/NAME, not {queue:?}");
         }
         if self.heartbeat_ms != 0 && self.heartbeat_ms < 100 {
             bail!(

@@ -105,12 +105,16 @@ impl Link {
         match Subscriber::connect(publisher, spec, CONNECT_BOUND) {
             Ok(subscriber) => {
                 let line = format!(
-                    "connected to {}, subscribed to {}{}",
+                    "connected to {}, subscribed to {}{}{}",
                     subscriber.host(),
                     spec.destinations.join(", "),
                     spec.durable
                         .as_ref()
-                        .map_or(String::new(), |name| format!(" (durable {name})"))
+                        .map_or(String::new(), |name| format!(" (durable {name})")),
+                    spec.group.as_ref().map_or(String::new(), |group| format!(
+                        ", sharing it with group {} for actions",
+                        group.name
+                    ))
                 );
                 log(self.repeats.say(line, Instant::now()));
                 self.tell_refused_heart_beats(&subscriber, spec);

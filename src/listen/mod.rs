@@ -2,7 +2,8 @@
 //! topic and keeps local mirrors up to date: [`crate::inbound`] reads what a
 //! message says, [`plan`] decides which mirrors and actions want it, [`worker`] runs their updates
 //! ([`mirror`], [`publish`], [`git`]), [`actions`] runs the `[[action]]`
-//! chains that match it ([`crate::action`], [`remember`]), [`control`],
+//! chains that match it ([`crate::action`], [`remember`]; [`group`]: one
+//! run per message across a group of listeners), [`control`],
 //! [`status`] and [`operate`] serve `hookbus ctl`, [`telemetry`] ([`metrics`],
 //! [`exporter`], [`presence`]) shows operators how things stand, and
 //! [`report`] tells the world; `settings` is what the config asks for. This
@@ -14,6 +15,7 @@ pub mod config;
 pub mod control;
 pub mod exporter;
 pub mod git;
+mod group;
 pub mod legacy;
 mod link;
 pub mod metrics;
@@ -32,11 +34,11 @@ pub mod worker;
 use crate::config::Config;
 use crate::inbound;
 use crate::stomp::frame::Frame;
-use crate::stomp::subscriber::AckToken;
+use crate::stomp::subscriber::{AckToken, Delivery};
 use anyhow::{Context, Result};
 use control::server::Server;
 use link::Link;
-use plan::{Decision, Seen, Skip};
+use plan::{Decision, Skip};
 use report::Reporter;
 pub use settings::host_name;
 use settings::{action_context, mirror_configs, start_reporter, Settings};
@@ -61,6 +63,8 @@ struct Pending {
     generation: u64,
     remaining: usize,
     id: Option<String>,
+    /// It came on the group's subscription.
+    shared: bool,
     /// When it was published (for the push-to-mirror latency).
     sent_at: SystemTime,
 }
@@ -129,7 +133,7 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
         reporter,
         pending: HashMap::new(),
         next_ticket: 0,
-        seen: Seen::default(),
+        answered: group::Answered::default(),
         counts: Counts::default(),
         next_poll: Instant::now(),
         config_file,
@@ -162,7 +166,7 @@ struct Daemon {
     reporter: Reporter,
     pending: HashMap<Ticket, Pending>,
     next_ticket: Ticket,
-    seen: Seen,
+    answered: group::Answered,
     counts: Counts,
     next_poll: Instant,
     config_file: Option<PathBuf>,
@@ -196,19 +200,24 @@ impl Daemon {
         {
             match delivery.frame.dropped_body {
                 Some(size) => self.oversized(&delivery.frame, size, delivery.ack),
-                None => self.received(delivery.frame.headers, &delivery.frame.body, delivery.ack),
+                None => self.received(delivery),
             }
         }
         self.telemetry
             .link(self.link.is_connected(), self.link.generation());
     }
 
-    fn received(&mut self, headers: Vec<(String, String)>, body: &[u8], ack: AckToken) {
+    fn received(&mut self, delivery: Delivery) {
+        let (frame, ack, shared) = (delivery.frame, delivery.ack, delivery.shared);
         self.counts.received += 1;
         self.telemetry.metrics.message_received();
-        let mirrors = self.settings.mirrors.iter().map(|mirror| &mirror.config);
-        let reading = inbound::read(&headers, body);
-        let work = match plan::decide(reading, &self.seen, mirrors, &self.settings.actions) {
+        let grouped = self.settings.spec.group.is_some();
+        let settings = &self.settings;
+        let (mirrors, actions) =
+            group::wanted(shared, grouped, &settings.mirrors, &settings.actions);
+        let mirrors = mirrors.iter().map(|mirror| &mirror.config);
+        let reading = inbound::read(&frame.headers, &frame.body);
+        let work = match plan::decide(reading, self.answered.of(shared), mirrors, actions) {
             Decision::Work(work) => work,
             Decision::Skip(skip) => {
                 match skip {
@@ -237,6 +246,7 @@ impl Daemon {
                 generation: self.link.generation(),
                 remaining: work.mirrors.len() + work.actions.len(),
                 id: work.message.id.clone(),
+                shared,
                 sent_at: telemetry::sent_at(&work.message.headers),
             },
         );
@@ -313,7 +323,7 @@ impl Daemon {
         }
         let pending = self.pending.remove(&ticket).expect("looked up above");
         if let Some(id) = pending.id {
-            self.seen.insert(id);
+            self.answered.insert(pending.shared, id);
         }
         if pending.generation == self.link.generation() {
             self.telemetry.metrics.acked();

@@ -66,7 +66,7 @@ impl Seen {
         }
     }
 
-    fn contains(&self, id: &str) -> bool {
+    pub(super) fn contains(&self, id: &str) -> bool {
         self.ids.contains(id)
     }
 }

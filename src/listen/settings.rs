@@ -85,6 +85,7 @@ impl Settings {
                 },
             });
         }
+        let group = super::group::spec(listen, config)?;
         Access::private()
             .at(STATE_DIR)
             .ensure_searchable_dir(&listen.state_dir)?;
@@ -108,6 +109,7 @@ impl Settings {
                 durable: listen.durable.clone(),
                 heartbeat: listen.heartbeat(),
                 queue_type: listen.queue_type,
+                group,
             },
             publisher: Publisher::new(broker.clone())?,
             broker,

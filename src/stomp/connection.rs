@@ -48,6 +48,10 @@ pub enum StompError {
     #[error("not a STOMP broker? expected CONNECTED, got {0:?}")]
     /// A frame other than CONNECTED in reply to CONNECT.
     NotConnected(String),
+    #[error("{0}")]
+    /// What was asked for cannot be done on this broker: a config matter;
+    /// says what to change.
+    Unsupported(String),
 }
 
 impl StompError {

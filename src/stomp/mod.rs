@@ -2,12 +2,14 @@
 //! publishers such as hooks: [`frame`] is the codec, [`connection`] one
 //! time-bounded connection (TCP under `timed`, or [`tls`] over it), [`batch`] what the broker said
 //! about each message of a batch, [`publisher`] receipted, failover-aware
-//! publishing, [`subscriber`] the long-lived receiving side; [`url`] and
+//! publishing, [`subscriber`] the long-lived receiving side ([`group`]: one
+//! subscription shared by several subscribers); [`url`] and
 //! [`settings`] say where to, and [`userinfo`] keeps passcodes out of messages.
 
 pub mod batch;
 pub mod connection;
 pub mod frame;
+pub mod group;
 pub mod publisher;
 mod queue_type;
 pub mod secret;

@@ -2,13 +2,16 @@
 //! client-individual acknowledgements, optionally as a durable subscription,
 //! and keeps STOMP heart-beats both ways — it sends its own and treats a broker
 //! silent for two of the broker's intervals as a dead link, so a firewall that
-//! drops idle connections without a word is noticed.
+//! drops idle connections without a word is noticed. With a group, it also
+//! (or only) consumes the group's shared subscription ([`super::group`]), and
+//! says of each message which subscription it came on.
 //!
 //! Reconnecting is the caller's business: every error here means "this
 //! connection is over".
 
 use super::connection::{Connection, StompError};
 use super::frame::Frame;
+use super::group::GroupSpec;
 use super::publisher::Publisher;
 pub use super::queue_type::{queue_type_conflict, QueueType, QueueTypeConflict};
 use std::collections::VecDeque;
@@ -32,6 +35,9 @@ pub struct SubscribeSpec {
     pub heartbeat: Duration,
     /// The type of a durable subscription's queue on RabbitMQ.
     pub queue_type: QueueType,
+    /// The group whose shared subscription to the same destinations this
+    /// subscriber also (or only) takes its share of.
+    pub group: Option<GroupSpec>,
 }
 
 impl SubscribeSpec {
@@ -43,6 +49,36 @@ impl SubscribeSpec {
             (Some(name), _) => format!("{name}.{index}"),
             (None, _) => format!("hookbus-listen-{index}"),
         }
+    }
+
+    /// Every SUBSCRIBE for the broker whose CONNECTED said `server`: this
+    /// subscriber's own, then the group's; and the group's ids.
+    fn subscribe_frames(
+        &self,
+        server: Option<&str>,
+    ) -> Result<(Vec<Frame>, Vec<String>), StompError> {
+        let rabbitmq = server.is_some_and(|server| server.starts_with("RabbitMQ"));
+        let mut frames = Vec::new();
+        if !self.group.as_ref().is_some_and(|group| group.only) {
+            frames.extend(
+                (self.destinations.iter().enumerate())
+                    .map(|(index, destination)| self.subscribe_frame(index, destination, rabbitmq)),
+            );
+        }
+        let mut shared = Vec::new();
+        if let Some(group) = &self.group {
+            for (index, destination) in self.destinations.iter().enumerate() {
+                let mut frame = (group.subscribe_frame(server, index, destination))
+                    .map_err(StompError::Unsupported)?;
+                if rabbitmq {
+                    // The group's shared queue survives a node as the own one does.
+                    frame = frame.header("x-queue-type", self.queue_type.name());
+                }
+                frames.push(frame);
+                shared.push(group.id(index));
+            }
+        }
+        Ok((frames, shared))
     }
 
     /// The SUBSCRIBE frame for destination number `index`; `rabbitmq`: the
@@ -81,6 +117,8 @@ pub struct Delivery {
     pub frame: Frame,
     /// What acknowledges it.
     pub ack: AckToken,
+    /// True when it came on the group's shared subscription.
+    pub shared: bool,
 }
 
 /// A subscribed connection.
@@ -95,6 +133,8 @@ pub struct Subscriber {
     last_heard: Instant,
     heard_bytes: u64,
     early: VecDeque<Delivery>,
+    /// The ids of the group's subscriptions.
+    shared: Vec<String>,
 }
 
 impl Subscriber {
@@ -135,11 +175,10 @@ impl Subscriber {
             spec.heartbeat,
             connection.session.heart_beat.as_deref().unwrap_or("0,0"),
         );
-        let rabbitmq = (connection.session.server.as_deref())
-            .is_some_and(|server| server.starts_with("RabbitMQ"));
-        for (index, destination) in spec.destinations.iter().enumerate() {
-            let mut frame = spec.subscribe_frame(index, destination, rabbitmq);
-            if index + 1 == spec.destinations.len() {
+        let (frames, shared) = spec.subscribe_frames(connection.session.server.as_deref())?;
+        let last = frames.len() - 1;
+        for (index, mut frame) in frames.into_iter().enumerate() {
+            if index == last {
                 frame = frame.header("receipt", SUBSCRIBED_RECEIPT);
             }
             connection.queue(&frame);
@@ -150,7 +189,7 @@ impl Subscriber {
             let frame = connection.read_frame("waiting for the subscription's RECEIPT")?;
             match frame.command.as_str() {
                 "RECEIPT" if frame.get("receipt-id") == Some(SUBSCRIBED_RECEIPT) => break,
-                "MESSAGE" => early.push_back(delivery(frame)),
+                "MESSAGE" => early.push_back(delivery(frame, &shared)),
                 "ERROR" => return Err(StompError::Broker(frame.error_text())),
                 _ => {}
             }
@@ -165,6 +204,7 @@ impl Subscriber {
             last_sent: now,
             last_heard: now,
             early,
+            shared,
         })
     }
 
@@ -210,7 +250,7 @@ impl Subscriber {
                 Ok(frame) => {
                     self.heard();
                     match frame.command.as_str() {
-                        "MESSAGE" => return Ok(Some(delivery(frame))),
+                        "MESSAGE" => return Ok(Some(delivery(frame, &self.shared))),
                         "ERROR" => return Err(StompError::Broker(frame.error_text())),
                         _ => {}
                     }
@@ -280,14 +320,17 @@ impl Subscriber {
     }
 }
 
-fn delivery(frame: Frame) -> Delivery {
+/// A MESSAGE frame as received on one of our subscriptions; `shared` are
+/// the group's subscription ids.
+fn delivery(frame: Frame, shared: &[String]) -> Delivery {
     let get = |key: &str| frame.get(key).map(str::to_string);
     let ack = AckToken {
         ack: get("ack"),
         message_id: get("message-id"),
         subscription: get("subscription"),
     };
-    Delivery { frame, ack }
+    let shared = (ack.subscription.as_ref()).is_some_and(|id| shared.contains(id));
+    Delivery { frame, ack, shared }
 }
 
 /// From our offer (`ours` both ways) and the broker's CONNECTED `heart-beat:sx,sy`:
@@ -305,6 +348,9 @@ fn negotiate(ours: Duration, theirs: &str) -> (Option<Duration>, Option<Duration
         agreed(ours, server_sends).map(|every| every * 2),
     )
 }
+
+#[cfg(test)]
+mod group_tests;
 
 #[cfg(test)]
 mod tests {
@@ -332,6 +378,7 @@ mod tests {
             durable: Some("web1".into()),
             heartbeat: Duration::from_secs(30),
             queue_type: QueueType::Quorum,
+            group: None,
         };
         let second = spec.subscribe_frame(1, "/topic/b", false);
         assert_eq!(second.get("id"), Some("web1.1"));

@@ -37,8 +37,12 @@ pub struct Server {
 
 impl Server {
     pub fn new(broker: &Broker) -> Server {
+        Server::on_topic(broker, unique("topic", "listen.commits"))
+    }
+
+    /// A server repository publishing to `topic`.
+    pub fn on_topic(broker: &Broker, topic: String) -> Server {
         let fixture = Fixture::publishing("");
-        let topic = unique("topic", "listen.commits");
         fixture.write_config(&format!(
             "{}[outbox]\ndir = \"{}\"\n[log]\nsyslog = \"\"\n[[route]]\ndestination = \"{topic}\"\nformat = \"json\"\n",
             broker.config(),

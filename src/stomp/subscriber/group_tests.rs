@@ -1,0 +1,41 @@
+//! How a member of a group subscribes, and tells the group's messages apart.
+
+use super::*;
+
+#[test]
+fn a_member_subscribes_for_itself_and_the_group_or_for_the_group_only() {
+    let mut spec = SubscribeSpec {
+        destinations: vec!["/topic/VirtualTopic.a".into()],
+        durable: Some("web1".into()),
+        heartbeat: Duration::ZERO,
+        group: Some(GroupSpec {
+            name: "ci".into(),
+            prefetch: 1,
+            only: false,
+        }),
+    };
+    let destinations = |spec: &SubscribeSpec| {
+        let (frames, shared) = spec.subscribe_frames(Some("ActiveMQ/5.17.2")).unwrap();
+        let names: Vec<String> = (frames.iter())
+            .map(|frame| frame.get("destination").unwrap().to_string())
+            .collect();
+        (names, shared)
+    };
+    let both = ["/topic/VirtualTopic.a", "/queue/Consumer.ci.VirtualTopic.a"];
+    assert_eq!(
+        destinations(&spec),
+        (
+            both.map(String::from).to_vec(),
+            vec!["hookbus-group.ci".to_string()]
+        )
+    );
+    spec.group.as_mut().unwrap().only = true;
+    assert_eq!(destinations(&spec).0, [both[1]]);
+    let message = |subscription: &str| {
+        let frame = Frame::new("MESSAGE").header("subscription", subscription);
+        delivery(frame, &destinations(&spec).1).shared
+    };
+    assert!(message("hookbus-group.ci") && !message("web1"));
+    let refused = spec.subscribe_frames(Some("ActiveMQ/5.17.2").map(|_| "Other/1"));
+    assert!(matches!(refused, Err(StompError::Unsupported(_))));
+}
