@@ -51,12 +51,21 @@ pub struct Config {
     pub broker: Option<BrokerConfig>,
     /// `hookbus listen`: what a deploy host subscribes to.
     pub listen: Option<crate::listen::config::ListenConfig>,
-    /// `hookbus listen`: the local clones it keeps up to date.
+    /// `hookbus listen`: the local clones this host keeps up to date (those
+    /// whose `hosts` take [`Config::host`]), their names settled.
     #[serde(default, rename = "mirror")]
     pub mirrors: Vec<crate::listen::config::MirrorConfig>,
-    /// `hookbus listen`: what it does for messages besides mirrors.
+    /// `hookbus listen`: what this host does for messages besides mirrors
+    /// (the actions whose `hosts` take [`Config::host`]).
     #[serde(default, rename = "action")]
     pub actions: Vec<crate::action::config::ActionConfig>,
+    /// The host `mirrors` and `actions` were chosen for: `[listen] host`,
+    /// else this machine's name.
+    #[serde(skip)]
+    pub host: String,
+    /// Every `[[mirror]]` and `[[action]]` as written, for every host.
+    #[serde(skip)]
+    written: Written,
     /// `hookbus webhook`: forge pushes over HTTP.
     pub webhook: Option<crate::webhook::WebhookConfig>,
     /// The file this was read from, if any (for messages and permission checks).
@@ -65,6 +74,13 @@ pub struct Config {
     /// `actions` compiled, once, when the config is read.
     #[serde(skip)]
     compiled_actions: Vec<crate::action::Action>,
+}
+
+/// The `[[mirror]]` and `[[action]]` tables as written, before a host is chosen.
+#[derive(Debug, Clone, Default)]
+struct Written {
+    mirrors: Vec<crate::listen::config::MirrorConfig>,
+    actions: Vec<crate::action::config::ActionConfig>,
 }
 
 /// Options of the git side.
@@ -301,9 +317,14 @@ impl Config {
         if let Some(broker) = &config.broker {
             BrokerUrl::parse(&broker.url).context("[broker] url")?;
         }
-        crate::listen::config::validate(config.listen.as_ref(), &config.mirrors)?;
-        let mirrors: Vec<String> = config.mirrors.iter().map(|mirror| mirror.name()).collect();
-        config.compiled_actions = crate::action::config::compile(&config.actions, &mirrors)?;
+        config.written = Written {
+            mirrors: std::mem::take(&mut config.mirrors),
+            actions: std::mem::take(&mut config.actions),
+        };
+        let host = (config.listen.as_ref())
+            .and_then(|listen| listen.host.clone())
+            .unwrap_or_else(crate::listen::host_name);
+        config.select_host(&host)?;
         if let Some(group) = &config.outbox.group {
             config.outbox.gid = Some(group_id(group).context("[outbox] group")?);
         }
@@ -311,6 +332,33 @@ impl Config {
             webhook.validate()?;
         }
         Ok(config)
+    }
+
+    /// Chooses the `[[mirror]]`s and `[[action]]`s `host` runs (their `hosts`
+    /// globs take it), settles the mirrors' names and compiles the actions:
+    /// what `hookbus listen --check --host NAME` shows for another host.
+    pub fn select_host(&mut self, host: &str) -> Result<()> {
+        use crate::action::config::KnownMirror;
+        use crate::listen::config::{check_hosts, for_host, select};
+        self.mirrors = select(self.listen.as_ref(), &self.written.mirrors, host)?;
+        for (index, action) in self.written.actions.iter().enumerate() {
+            check_hosts(action.hosts.as_deref())
+                .with_context(|| format!("[[action]] number {} ({:?})", index + 1, action.name))?;
+        }
+        self.actions = (self.written.actions.iter())
+            .filter(|action| for_host(action.hosts.as_deref().unwrap_or_default(), host))
+            .cloned()
+            .collect();
+        let known: Vec<KnownMirror> = (self.mirrors.iter())
+            .map(|mirror| KnownMirror {
+                name: mirror.name(),
+                path: mirror.path.display().to_string(),
+            })
+            .collect();
+        self.compiled_actions = crate::action::config::compile(&self.actions, &known)
+            .with_context(|| format!("on host {host:?}"))?;
+        self.host = host.to_string();
+        Ok(())
     }
 
     /// The configured routes, or the built-in default route when there are none.
