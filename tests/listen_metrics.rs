@@ -76,7 +76,8 @@ fn metrics_count_a_known_sequence_and_healthz_waits_for_the_first_pass() {
     let (status, body) = http_get(&address, "/healthz");
     assert_eq!(status, 503, "before the first pass: {body}");
     let before = parse_metrics(&http_get(&address, "/metrics").1);
-    let stuck_name = stuck.display().to_string();
+    // Each mirror is named after its repo, the only one following it.
+    let stuck_name = "other".to_string();
     let state = |mirror: &str, state: &str| {
         format!("hookbus_mirror_state{{mirror=\"{mirror}\",state=\"{state}\"}}")
     };
@@ -115,7 +116,7 @@ fn metrics_count_a_known_sequence_and_healthz_waits_for_the_first_pass() {
     assert!(counted, "{}", listener.log());
 
     let samples = parse_metrics(&http_get(&address, "/metrics").1);
-    let name = checkout.display().to_string();
+    let name = "app".to_string();
     let by_mirror = |metric: &str, mirror: &str| format!("{metric}{{mirror=\"{mirror}\"}}");
     for (key, value) in [
         ("hookbus_messages_received_total{}".to_string(), 5.0),

@@ -166,6 +166,11 @@ pub struct ListenArgs {
     /// VALUE, ...}, "body": TEXT}
     #[arg(long, value_name = "FILE", requires = "check")]
     pub sample: Option<PathBuf>,
+    /// With --check: show what host NAME would run (the mirrors and actions
+    /// whose hosts globs take it) [default: [listen] host, else this
+    /// machine's name]
+    #[arg(long, value_name = "NAME", requires = "check")]
+    pub host: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
