@@ -382,13 +382,17 @@ _hookbus() {
             return 0
             ;;
         hookbus__subcmd__listen)
-            opts="-v -h --check --sample --config --verbose --help"
+            opts="-v -h --check --sample --host --config --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --sample)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

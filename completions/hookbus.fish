@@ -107,6 +107,7 @@ complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and __fish_seen_
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and __fish_seen_subcommand_from retry" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and __fish_seen_subcommand_from retry" -s h -l help -d 'Print help'
 complete -c hookbus -n "__fish_hookbus_using_subcommand listen" -l sample -d 'With --check: the sample message, a JSON object {"headers": {NAME: VALUE, ...}, "body": TEXT}' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand listen" -l host -d 'With --check: show what host NAME would run (the mirrors and actions whose hosts globs take it) [default: [listen] host, else this machine\'s name]' -r
 complete -c hookbus -n "__fish_hookbus_using_subcommand listen" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand listen" -l check -d 'Check the config and print how a sample message reads (a branch push of repo "example" unless --sample), the mirrors it would update and each [[action]] with what it would do; nothing is run or sent'
 complete -c hookbus -n "__fish_hookbus_using_subcommand listen" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
