@@ -90,6 +90,7 @@ fn metrics_count_a_known_sequence_and_healthz_waits_for_the_first_pass() {
 
     // Two pushes, each followed before the next; one message twice (the
     // second a duplicate); one for a repository no mirror wants.
+    let mut newest = first.clone();
     for round in 2..=3 {
         let last = server.push_files(
             "master",
@@ -101,6 +102,7 @@ fn metrics_count_a_known_sequence_and_healthz_waits_for_the_first_pass() {
             "{}",
             listener.log()
         );
+        newest = last;
     }
     let twice = vec![("repo", "app"), ("hookbus-id", "metrics-test-twice")];
     broker.publish_independently(&server.topic, &[(twice.clone(), "x")]);
@@ -142,6 +144,19 @@ fn metrics_count_a_known_sequence_and_healthz_waits_for_the_first_pass() {
     ] {
         assert_eq!(sample(&samples, &key), value, "{key}");
     }
+    // One info series per mirror, carrying its commit: the series of the
+    // commits it published before are gone.
+    let infos = |samples: &std::collections::BTreeMap<String, f64>| -> Vec<String> {
+        let mine = format!("mirror=\"{name}\"");
+        (samples.keys())
+            .filter(|key| key.starts_with("hookbus_mirror_info{") && key.contains(&mine))
+            .cloned()
+            .collect()
+    };
+    let info =
+        |commit: &str| format!("hookbus_mirror_info{{commit=\"{commit}\",mirror=\"{name}\"}}");
+    assert_eq!(infos(&samples), [info(&newest)], "{samples:?}");
+    assert_eq!(sample(&samples, &info(&newest)), 1.0);
     let changed = by_mirror("hookbus_mirror_state_changed_timestamp_seconds", &name);
     assert!(sample(&samples, &changed) > 1.7e9, "a Unix time");
     assert_eq!(http_get(&address, "/nothing").0, 404);

@@ -288,6 +288,11 @@ pub struct FleetArgs {
     /// The presence destination [default: [listen] presence]
     #[arg(long, value_name = "D")]
     pub destination: Option<String>,
+    /// The durable subscription to D.last, where hosts leave their last
+    /// "leaving" document: made by the first run, it keeps them for the
+    /// next (one name per reader of the fleet)
+    #[arg(long, value_name = "NAME", default_value = "hookbus-fleet")]
+    pub durable: String,
 }
 
 #[derive(Debug, clap::Args)]

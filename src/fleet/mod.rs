@@ -8,7 +8,7 @@
 pub mod view;
 
 use crate::deliver::private::Access;
-use crate::listen::presence::Document;
+use crate::listen::presence::{last_words, Document};
 use crate::stomp::subscriber::{SubscribeSpec, Subscriber};
 use crate::stomp::Publisher;
 use anyhow::{anyhow, Context, Result};
@@ -22,6 +22,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const CONNECT_BOUND: Duration = Duration::from_secs(10);
 /// Bound on saying goodbye.
 const DISCONNECT_BOUND: Duration = Duration::from_secs(2);
+/// Bound on reading the last words kept for `hookbus fleet`.
+const LAST_WORDS_BOUND: Duration = Duration::from_secs(30);
 /// Hosts remembered at most (a flood of made-up names cannot grow the file
 /// without end); the longest-silent go first.
 const MAX_HOSTS: usize = 10_000;
@@ -109,6 +111,11 @@ impl Known {
         if host.is_empty() || host.len() > 255 || host.chars().any(char::is_control) {
             return Err(format!("unusable host name {host:?}"));
         }
+        // Last words and live documents come by two subscriptions: what the
+        // host said last (by its own clock) wins, whichever came first.
+        if (self.hosts.get(host)).is_some_and(|known| known.document.sent > document.sent) {
+            return Ok(());
+        }
         self.hosts
             .insert(host.clone(), Heard { document, heard_ms });
         while self.hosts.len() > MAX_HOSTS {
@@ -138,23 +145,54 @@ impl Hearing {
             durable: None,
             heartbeat: Duration::ZERO,
         };
-        let subscriber =
-            Subscriber::connect(publisher, &spec, CONNECT_BOUND).map_err(|failures| {
-                let reasons: Vec<String> = failures
-                    .iter()
-                    .map(|(host, error)| format!("{host}: {error}"))
-                    .collect();
-                anyhow!("cannot subscribe to {destination}: {}", reasons.join("; "))
-            })?;
+        let subscriber = Subscriber::connect(publisher, &spec, CONNECT_BOUND)
+            .map_err(|failures| cannot_subscribe(destination, &failures))?;
         Ok(Hearing { subscriber })
     }
 
+    /// Takes into `known` the last words ([`last_words`]) kept for the
+    /// durable subscription `durable` since its previous reading (it is made
+    /// by the first one); reads until none has come for a second, bounded
+    /// by [`LAST_WORDS_BOUND`].
+    pub fn last_words(
+        publisher: &Publisher,
+        presence: &str,
+        durable: &str,
+        known: &mut Known,
+    ) -> Result<HeardCount> {
+        let destination = last_words(presence);
+        let spec = SubscribeSpec {
+            destinations: vec![destination.clone()],
+            durable: Some(durable.to_string()),
+            heartbeat: Duration::ZERO,
+        };
+        let subscriber = Subscriber::connect(publisher, &spec, CONNECT_BOUND)
+            .map_err(|failures| cannot_subscribe(&destination, &failures))?;
+        let until = Instant::now() + LAST_WORDS_BOUND;
+        Hearing { subscriber }.take(until, Some(Duration::from_secs(1)), known)
+    }
+
     /// Takes every presence document heard within `wait` into `known`.
-    pub fn collect(mut self, wait: Duration, known: &mut Known) -> Result<HeardCount> {
-        let until = Instant::now() + wait;
+    pub fn collect(self, wait: Duration, known: &mut Known) -> Result<HeardCount> {
+        self.take(Instant::now() + wait, None, known)
+    }
+
+    /// Takes documents until `until`, or until none came for `idle`.
+    fn take(
+        mut self,
+        until: Instant,
+        idle: Option<Duration>,
+        known: &mut Known,
+    ) -> Result<HeardCount> {
         let mut count = HeardCount::default();
         while let Some(left) = until.checked_duration_since(Instant::now()) {
-            let Some(delivery) = self.subscriber.next(left)? else {
+            let Some(delivery) = self
+                .subscriber
+                .next(idle.map_or(left, |idle| idle.min(left)))?
+            else {
+                if idle.is_some() {
+                    break;
+                }
                 continue;
             };
             match known.take(&delivery.frame.body, now_ms()) {
@@ -167,4 +205,15 @@ impl Hearing {
         let _ = self.subscriber.disconnect(DISCONNECT_BOUND);
         Ok(count)
     }
+}
+
+fn cannot_subscribe(
+    destination: &str,
+    failures: &[(String, impl std::fmt::Display)],
+) -> anyhow::Error {
+    let reasons: Vec<String> = failures
+        .iter()
+        .map(|(host, error)| format!("{host}: {error}"))
+        .collect();
+    anyhow!("cannot subscribe to {destination}: {}", reasons.join("; "))
 }
