@@ -17,6 +17,7 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
+mod hosts;
 mod toml_error;
 
 /// Where the config is read from when neither `--config` nor `$HOOKBUS_CONFIG` is set.
@@ -65,7 +66,7 @@ pub struct Config {
     pub host: String,
     /// Every `[[mirror]]` and `[[action]]` as written, for every host.
     #[serde(skip)]
-    written: Written,
+    written: hosts::Written,
     /// `hookbus webhook`: forge pushes over HTTP.
     pub webhook: Option<crate::webhook::WebhookConfig>,
     /// The file this was read from, if any (for messages and permission checks).
@@ -74,13 +75,6 @@ pub struct Config {
     /// `actions` compiled, once, when the config is read.
     #[serde(skip)]
     compiled_actions: Vec<crate::action::Action>,
-}
-
-/// The `[[mirror]]` and `[[action]]` tables as written, before a host is chosen.
-#[derive(Debug, Clone, Default)]
-struct Written {
-    mirrors: Vec<crate::listen::config::MirrorConfig>,
-    actions: Vec<crate::action::config::ActionConfig>,
 }
 
 /// Options of the git side.
@@ -317,14 +311,7 @@ impl Config {
         if let Some(broker) = &config.broker {
             BrokerUrl::parse(&broker.url).context("[broker] url")?;
         }
-        config.written = Written {
-            mirrors: std::mem::take(&mut config.mirrors),
-            actions: std::mem::take(&mut config.actions),
-        };
-        let host = (config.listen.as_ref())
-            .and_then(|listen| listen.host.clone())
-            .unwrap_or_else(crate::listen::host_name);
-        config.select_host(&host)?;
+        config.choose_host()?;
         if let Some(group) = &config.outbox.group {
             config.outbox.gid = Some(group_id(group).context("[outbox] group")?);
         }
@@ -332,33 +319,6 @@ impl Config {
             webhook.validate()?;
         }
         Ok(config)
-    }
-
-    /// Chooses the `[[mirror]]`s and `[[action]]`s `host` runs (their `hosts`
-    /// globs take it), settles the mirrors' names and compiles the actions:
-    /// what `hookbus listen --check --host NAME` shows for another host.
-    pub fn select_host(&mut self, host: &str) -> Result<()> {
-        use crate::action::config::KnownMirror;
-        use crate::listen::config::{check_hosts, for_host, select};
-        self.mirrors = select(self.listen.as_ref(), &self.written.mirrors, host)?;
-        for (index, action) in self.written.actions.iter().enumerate() {
-            check_hosts(action.hosts.as_deref())
-                .with_context(|| format!("[[action]] number {} ({:?})", index + 1, action.name))?;
-        }
-        self.actions = (self.written.actions.iter())
-            .filter(|action| for_host(action.hosts.as_deref().unwrap_or_default(), host))
-            .cloned()
-            .collect();
-        let known: Vec<KnownMirror> = (self.mirrors.iter())
-            .map(|mirror| KnownMirror {
-                name: mirror.name(),
-                path: mirror.path.display().to_string(),
-            })
-            .collect();
-        self.compiled_actions = crate::action::config::compile(&self.actions, &known)
-            .with_context(|| format!("on host {host:?}"))?;
-        self.host = host.to_string();
-        Ok(())
     }
 
     /// The configured routes, or the built-in default route when there are none.

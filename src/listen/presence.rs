@@ -52,7 +52,7 @@ pub struct Document {
 /// One mirror in a presence document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MirrorPresence {
-    /// Its name (the clone's path).
+    /// Its name (see `[[mirror]] name`).
     pub name: String,
     /// The repository (or glob) it mirrors.
     pub repo: String,
