@@ -225,7 +225,7 @@ body = "{{host}} {{refname}} {{newrev}}"
     };
     let web2 = check("web2");
     assert!(
-        web2.starts_with("host web2 runs 2 mirror(s) and 0 action(s)\n"),
+        web2.contains("\nhost web2 runs 2 mirror(s) and 0 action(s)\n"),
         "{web2}"
     );
     let site = at("site");
@@ -241,7 +241,7 @@ body = "{{host}} {{refname}} {{newrev}}"
     );
     let canary = check("canary1");
     assert!(
-        canary.starts_with("host canary1 runs 1 mirror(s) and 1 action(s)\n"),
+        canary.contains("\nhost canary1 runs 1 mirror(s) and 1 action(s)\n"),
         "{canary}"
     );
     assert!(
@@ -249,7 +249,7 @@ body = "{{host}} {{refname}} {{newrev}}"
         "{canary}"
     );
     assert!(canary.contains("action canary-saw\n"), "{canary}");
-    assert!(check("db1").starts_with("host db1 runs 0 mirror(s) and 0 action(s)\n"));
+    assert!(check("db1").contains("\nhost db1 runs 0 mirror(s) and 0 action(s)\n"));
 
     let hosts: Vec<Host> = ["web1", "web2", "canary1"]
         .iter()

@@ -23,8 +23,8 @@ pub fn listen(
     hookbus::listen::run(config, config_file).status(Status::Config)
 }
 
-/// Prints what the host runs (`--host`, else the config's), how the sample
-/// reads, the mirrors it would update, and what every action would do for it.
+/// Prints how the sample reads, the mirrors it would update and what every
+/// action would do for it; with `--host`, for that host, then what it runs.
 fn show_actions(config: &Config, args: &ListenArgs) -> Result<(), Failure> {
     let mut config = config.clone();
     if let Some(host) = &args.host {
@@ -44,9 +44,11 @@ fn show_actions(config: &Config, args: &ListenArgs) -> Result<(), Failure> {
             .collect(),
         _ => Vec::new(),
     };
-    print!("{}", runs(&config));
     let text = check::describe(config.compiled_actions(), &sample, &wanting, &config.host);
     print!("{text}");
+    if args.host.is_some() {
+        print!("{}", runs(&config));
+    }
     Ok(())
 }
 
