@@ -52,3 +52,55 @@ impl Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FLEET: &str = r#"
+[listen]
+subscribe = ["/topic/c"]
+host = "web1"
+[[mirror]]
+repo = "site"
+path = "/srv/site"
+hosts = ["web*"]
+[[action]]
+name = "reload"
+[[action.step]]
+kind = "mirror"
+mirror = "site"
+[[action]]
+name = "canary-only"
+hosts = ["canary*"]
+[[action.step]]
+kind = "exec"
+argv = ["/bin/true"]
+"#;
+
+    #[test]
+    fn a_host_gets_its_mirrors_and_actions_and_another_can_be_shown() {
+        let mut config = Config::parse(FLEET).unwrap();
+        assert_eq!(config.host, "web1");
+        let names: Vec<&str> = config.actions.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["reload"]);
+        assert_eq!(config.mirrors[0].name(), "site");
+        // On a host without the mirror, the action naming it is an error
+        // naming that host: it needs hosts of its own.
+        let error = format!("{:#}", config.select_host("db1").unwrap_err());
+        assert!(
+            error.contains("on host \"db1\"") && error.contains("\"site\""),
+            "{error}"
+        );
+        let canary = FLEET.replace("mirror = \"site\"", "mirror = \"/srv/site\"");
+        let mut config = Config::parse(
+            &canary.replace("name = \"reload\"", "name = \"reload\"\nhosts = [\"web*\"]"),
+        )
+        .unwrap();
+        config.select_host("canary2").unwrap();
+        assert!(config.mirrors.is_empty());
+        assert_eq!(config.actions[0].name, "canary-only");
+        let typo = FLEET.replace("hosts = [\"canary*\"]", "hosts = []");
+        assert!(format!("{:#}", Config::parse(&typo).unwrap_err()).contains("hosts = []"));
+    }
+}

@@ -217,3 +217,27 @@ fn cannot_subscribe(
         .collect();
     anyhow!("cannot subscribe to {destination}: {}", reasons.join("; "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn document(status: &str, sent: u64) -> Vec<u8> {
+        let json = serde_json::json!({
+            "host": "web1", "version": "1", "status": status, "uptime_s": 1,
+            "sent": sent, "interval_s": 60, "mirrors": []
+        });
+        serde_json::to_vec(&json).unwrap()
+    }
+
+    #[test]
+    fn what_a_host_said_last_wins_whichever_came_first() {
+        let mut known = Known::default();
+        known.take(&document("up", 200), 1).unwrap();
+        // A last word kept from an earlier stop, read after the live document.
+        known.take(&document("leaving", 100), 2).unwrap();
+        assert_eq!(known.hosts["web1"].document.status, "up");
+        known.take(&document("leaving", 300), 3).unwrap();
+        assert_eq!(known.hosts["web1"].document.status, "leaving");
+    }
+}
