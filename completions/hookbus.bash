@@ -300,7 +300,7 @@ _hookbus() {
             return 0
             ;;
         hookbus__subcmd__fleet)
-            opts="-v -h --for --json --state --destination --config --verbose --help"
+            opts="-v -h --for --json --state --destination --durable --config --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -315,6 +315,10 @@ _hookbus() {
                     return 0
                     ;;
                 --destination)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --durable)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -382,13 +386,17 @@ _hookbus() {
             return 0
             ;;
         hookbus__subcmd__listen)
-            opts="-v -h --check --sample --config --verbose --help"
+            opts="-v -h --check --sample --host --config --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --sample)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -107,6 +107,7 @@ complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and __fish_seen_
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and __fish_seen_subcommand_from retry" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and __fish_seen_subcommand_from retry" -s h -l help -d 'Print help'
 complete -c hookbus -n "__fish_hookbus_using_subcommand listen" -l sample -d 'With --check: the sample message, a JSON object {"headers": {NAME: VALUE, ...}, "body": TEXT}' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand listen" -l host -d 'With --check: show what host NAME would run (the mirrors and actions whose hosts globs take it) [default: [listen] host, else this machine\'s name]' -r
 complete -c hookbus -n "__fish_hookbus_using_subcommand listen" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand listen" -l check -d 'Check the config and print how a sample message reads (a branch push of repo "example" unless --sample), the mirrors it would update and each [[action]] with what it would do; nothing is run or sent'
 complete -c hookbus -n "__fish_hookbus_using_subcommand listen" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
@@ -117,6 +118,7 @@ complete -c hookbus -n "__fish_hookbus_using_subcommand webhook" -s h -l help -d
 complete -c hookbus -n "__fish_hookbus_using_subcommand fleet" -l for -d 'How long to listen [default: [listen] presence_s (60) and a tenth more, at least 2 s more, so that every live host is heard once]' -r
 complete -c hookbus -n "__fish_hookbus_using_subcommand fleet" -l state -d 'Where hosts heard are remembered [default: $XDG_STATE_HOME/hookbus/fleet.json, else ~/.local/state/hookbus/fleet.json]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand fleet" -l destination -d 'The presence destination [default: [listen] presence]' -r
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet" -l durable -d 'The durable subscription to D.last, where hosts leave their last "leaving" document: made by the first run, it keeps them for the next (one name per reader of the fleet)' -r
 complete -c hookbus -n "__fish_hookbus_using_subcommand fleet" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand fleet" -l json -d 'Print JSON instead of the table'
 complete -c hookbus -n "__fish_hookbus_using_subcommand fleet" -s v -l verbose -d 'Say more on stderr (repeat for even more)'

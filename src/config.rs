@@ -17,6 +17,7 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
+mod hosts;
 mod toml_error;
 
 /// Where the config is read from when neither `--config` nor `$HOOKBUS_CONFIG` is set.
@@ -51,12 +52,21 @@ pub struct Config {
     pub broker: Option<BrokerConfig>,
     /// `hookbus listen`: what a deploy host subscribes to.
     pub listen: Option<crate::listen::config::ListenConfig>,
-    /// `hookbus listen`: the local clones it keeps up to date.
+    /// `hookbus listen`: the local clones this host keeps up to date (those
+    /// whose `hosts` take [`Config::host`]), their names settled.
     #[serde(default, rename = "mirror")]
     pub mirrors: Vec<crate::listen::config::MirrorConfig>,
-    /// `hookbus listen`: what it does for messages besides mirrors.
+    /// `hookbus listen`: what this host does for messages besides mirrors
+    /// (the actions whose `hosts` take [`Config::host`]).
     #[serde(default, rename = "action")]
     pub actions: Vec<crate::action::config::ActionConfig>,
+    /// The host `mirrors` and `actions` were chosen for: `[listen] host`,
+    /// else this machine's name.
+    #[serde(skip)]
+    pub host: String,
+    /// Every `[[mirror]]` and `[[action]]` as written, for every host.
+    #[serde(skip)]
+    written: hosts::Written,
     /// `hookbus webhook`: forge pushes over HTTP.
     pub webhook: Option<crate::webhook::WebhookConfig>,
     /// The file this was read from, if any (for messages and permission checks).
@@ -301,9 +311,7 @@ impl Config {
         if let Some(broker) = &config.broker {
             BrokerUrl::parse(&broker.url).context("[broker] url")?;
         }
-        crate::listen::config::validate(config.listen.as_ref(), &config.mirrors)?;
-        let mirrors: Vec<String> = config.mirrors.iter().map(|mirror| mirror.name()).collect();
-        config.compiled_actions = crate::action::config::compile(&config.actions, &mirrors)?;
+        config.choose_host()?;
         if let Some(group) = &config.outbox.group {
             config.outbox.gid = Some(group_id(group).context("[outbox] group")?);
         }

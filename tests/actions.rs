@@ -212,6 +212,18 @@ body = "{{parent.status}} {{parent.exit_code}}: {{parent.output}}"
 
 #[test]
 fn a_chain_fetches_then_tests_then_publishes_and_reports_each_step() {
+    // The mirror's name defaults to its repo; the step names it by its path.
+    chain_with_a_mirror_step(None, |clone| clone.display().to_string());
+}
+
+#[test]
+fn a_chain_names_its_mirror_by_the_mirrors_own_name() {
+    chain_with_a_mirror_step(Some("website"), |_| "website".to_string());
+}
+
+/// The documented fetch → test → publish chain; the mirror is called `name`
+/// (default: its repo), the step's `mirror` is `step_names(clone)`.
+fn chain_with_a_mirror_step(name: Option<&str>, step_names: impl Fn(&Path) -> String) {
     let broker = brokers::activemq();
     let server = Server::new(&broker);
     server.push_files("master", "first", &[("a.txt", b"1\n")]);
@@ -231,7 +243,7 @@ name = "deploy"
 repo = ["app"]
 [[action.step]]
 kind = "mirror"
-mirror = "{clone}"
+mirror = "{step_mirror}"
 [[action.step]]
 kind = "exec"
 argv = ["{test}", "{clone}"]
@@ -241,8 +253,10 @@ destination = "{done}"
 headers = {{ subject = "{{repo}} tested" }}
 body = "tested {{newrev}}: {{parent.output}}"
 "#,
-        mirror_table("app", &clone, &server.url(), "fetch", None),
-        clone = clone.display()
+        mirror_table("app", &clone, &server.url(), "fetch", None)
+            + &name.map_or(String::new(), |name| format!("name = \"{name}\"\n")),
+        clone = clone.display(),
+        step_mirror = step_names(&clone),
     );
     let report_key = format!("report = \"{report}\"");
     let listener = listener(&broker, dir.path(), &server.topic, &report_key, &tables);
@@ -288,7 +302,7 @@ body = "tested {{newrev}}: {{parent.output}}"
     assert!(
         events
             .iter()
-            .any(|e| e["mirror"] == clone.display().to_string() && e["result"] == "ok"),
+            .any(|e| e["mirror"] == name.unwrap_or("app") && e["result"] == "ok"),
         "{events:#?}"
     );
 }

@@ -67,7 +67,7 @@ impl Host {
 
 /// `hookbus fleet` running, its stderr read up to "listening to" (it is
 /// subscribed from then on).
-fn start_fleet(config: &Path, state: &Path, seconds: &str, json: bool) -> Child {
+fn start_fleet(config: &Path, state: &Path, seconds: &str, json: bool, durable: &str) -> Child {
     let mut command = Command::new(HOOKBUS);
     command
         .args([
@@ -78,6 +78,7 @@ fn start_fleet(config: &Path, state: &Path, seconds: &str, json: bool) -> Child 
             seconds,
         ])
         .args(["--state", state.to_str().unwrap()])
+        .args(["--durable", durable])
         .env_remove("HOOKBUS_CONFIG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -110,8 +111,8 @@ fn finish_fleet(mut child: Child) -> String {
     out
 }
 
-fn run_fleet(config: &Path, state: &Path, seconds: &str, json: bool) -> String {
-    finish_fleet(start_fleet(config, state, seconds, json))
+fn run_fleet(config: &Path, state: &Path, seconds: &str, json: bool, durable: &str) -> String {
+    finish_fleet(start_fleet(config, state, seconds, json, durable))
 }
 
 /// The JSON of one host from `hookbus fleet --json`.
@@ -146,7 +147,9 @@ fn fleet_shows_hosts_marks_the_quiet_one_the_left_one_and_the_mirror_behind(brok
     let scratch = tempfile::tempdir().unwrap();
     let state: PathBuf = scratch.path().join("fleet.json");
     let config = &web1.listener.config;
-    let hosts: Value = serde_json::from_str(&run_fleet(config, &state, "3", true)).unwrap();
+    let durable = unique("durable", "fleet").replace('/', "");
+    let hosts: Value =
+        serde_json::from_str(&run_fleet(config, &state, "3", true, &durable)).unwrap();
     for name in ["web1", "web2", "web3"] {
         assert_eq!(host(&hosts, name)["status"], "up", "{hosts:#}");
     }
@@ -164,7 +167,7 @@ fn fleet_shows_hosts_marks_the_quiet_one_the_left_one_and_the_mirror_behind(brok
     // Killed: no goodbye. The state file remembers it; it is quiet after
     // three of its 1 s intervals and still votes with what it last said.
     web2.listener.kill();
-    let table = run_fleet(config, &state, "4", false);
+    let table = run_fleet(config, &state, "4", false, &durable);
     let line = |name: &str| {
         table
             .lines()
@@ -181,12 +184,55 @@ fn fleet_shows_hosts_marks_the_quiet_one_the_left_one_and_the_mirror_behind(brok
     );
 
     // A clean stop says goodbye while fleet listens.
-    let fleet = start_fleet(config, &state, "3", true);
+    let fleet = start_fleet(config, &state, "3", true, &durable);
     assert!(web1.listener.terminate().success());
     let hosts: Value = serde_json::from_str(&finish_fleet(fleet)).unwrap();
     assert_eq!(host(&hosts, "web1")["status"], "left", "{hosts:#}");
     assert_eq!(host(&hosts, "web2")["status"], "quiet", "{hosts:#}");
     assert_eq!(host(&hosts, "web3")["status"], "up", "{hosts:#}");
+}
+
+/// A host that stopped cleanly while no `hookbus fleet` listened is shown
+/// left by the next one (its last word kept for fleet's durable subscription).
+fn a_fleet_started_after_a_host_left_shows_it_left(broker: &Broker) {
+    let server = Server::new(broker);
+    let first = server.push_files("master", "first", &[("a.txt", b"1\n")]);
+    let presence = unique("topic", "fleet.last");
+    let durable = unique("durable", "fleet").replace('/', "");
+    let scratch = tempfile::tempdir().unwrap();
+    let state = scratch.path().join("fleet.json");
+    let mut web1 = Host::start(broker, &server, "web1", &server.topic, &presence);
+    let config = web1.listener.config.clone();
+    // The fleet's reader has run once: its subscription exists.
+    run_fleet(&config, &state, "0", true, &durable);
+    web1.wait_at(&first);
+    assert!(
+        web1.listener.terminate().success(),
+        "{}",
+        web1.listener.log()
+    );
+    let _ = std::fs::remove_file(&state);
+
+    // Started after the stop, with no memory of its own: it reads the last word.
+    let hosts: Value =
+        serde_json::from_str(&run_fleet(&config, &state, "1", true, &durable)).unwrap();
+    assert_eq!(host(&hosts, "web1")["status"], "left", "{hosts:#}");
+    assert_eq!(host(&hosts, "web1")["mirrors"][0]["commit"], first.as_str());
+    assert_eq!(host(&hosts, "web1")["mirrors"][0]["name"], "app");
+    // Read once, it stays known from the state file (and is not read again).
+    let again: Value =
+        serde_json::from_str(&run_fleet(&config, &state, "1", true, &durable)).unwrap();
+    assert_eq!(host(&again, "web1")["status"], "left", "{again:#}");
+}
+
+#[test]
+fn fleet_after_a_host_left_on_activemq() {
+    a_fleet_started_after_a_host_left_shows_it_left(&brokers::activemq());
+}
+
+#[test]
+fn fleet_after_a_host_left_on_rabbitmq() {
+    a_fleet_started_after_a_host_left_shows_it_left(&brokers::rabbitmq());
 }
 
 #[test]

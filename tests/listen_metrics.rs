@@ -76,7 +76,8 @@ fn metrics_count_a_known_sequence_and_healthz_waits_for_the_first_pass() {
     let (status, body) = http_get(&address, "/healthz");
     assert_eq!(status, 503, "before the first pass: {body}");
     let before = parse_metrics(&http_get(&address, "/metrics").1);
-    let stuck_name = stuck.display().to_string();
+    // Each mirror is named after its repo, the only one following it.
+    let stuck_name = "other".to_string();
     let state = |mirror: &str, state: &str| {
         format!("hookbus_mirror_state{{mirror=\"{mirror}\",state=\"{state}\"}}")
     };
@@ -89,6 +90,7 @@ fn metrics_count_a_known_sequence_and_healthz_waits_for_the_first_pass() {
 
     // Two pushes, each followed before the next; one message twice (the
     // second a duplicate); one for a repository no mirror wants.
+    let mut newest = first.clone();
     for round in 2..=3 {
         let last = server.push_files(
             "master",
@@ -100,6 +102,7 @@ fn metrics_count_a_known_sequence_and_healthz_waits_for_the_first_pass() {
             "{}",
             listener.log()
         );
+        newest = last;
     }
     let twice = vec![("repo", "app"), ("hookbus-id", "metrics-test-twice")];
     broker.publish_independently(&server.topic, &[(twice.clone(), "x")]);
@@ -115,7 +118,7 @@ fn metrics_count_a_known_sequence_and_healthz_waits_for_the_first_pass() {
     assert!(counted, "{}", listener.log());
 
     let samples = parse_metrics(&http_get(&address, "/metrics").1);
-    let name = checkout.display().to_string();
+    let name = "app".to_string();
     let by_mirror = |metric: &str, mirror: &str| format!("{metric}{{mirror=\"{mirror}\"}}");
     for (key, value) in [
         ("hookbus_messages_received_total{}".to_string(), 5.0),
@@ -141,6 +144,19 @@ fn metrics_count_a_known_sequence_and_healthz_waits_for_the_first_pass() {
     ] {
         assert_eq!(sample(&samples, &key), value, "{key}");
     }
+    // One info series per mirror, carrying its commit: the series of the
+    // commits it published before are gone.
+    let infos = |samples: &std::collections::BTreeMap<String, f64>| -> Vec<String> {
+        let mine = format!("mirror=\"{name}\"");
+        (samples.keys())
+            .filter(|key| key.starts_with("hookbus_mirror_info{") && key.contains(&mine))
+            .cloned()
+            .collect()
+    };
+    let info =
+        |commit: &str| format!("hookbus_mirror_info{{commit=\"{commit}\",mirror=\"{name}\"}}");
+    assert_eq!(infos(&samples), [info(&newest)], "{samples:?}");
+    assert_eq!(sample(&samples, &info(&newest)), 1.0);
     let changed = by_mirror("hookbus_mirror_state_changed_timestamp_seconds", &name);
     assert!(sample(&samples, &changed) > 1.7e9, "a Unix time");
     assert_eq!(http_get(&address, "/nothing").0, 404);

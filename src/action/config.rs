@@ -23,6 +23,18 @@ pub struct ActionConfig {
     /// What it does, in order; the chain stops at the first failure.
     #[serde(rename = "step")]
     pub steps: Vec<StepConfig>,
+    /// Globs on `[listen] host`: the hosts that run this action; absent:
+    /// every host.
+    pub hosts: Option<Vec<String>>,
+}
+
+/// A `[[mirror]]` a `mirror` step may name, by its name or its clone path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownMirror {
+    /// Its settled name.
+    pub name: String,
+    /// Its clone path, as written.
+    pub path: String,
 }
 
 /// `[action.match]`: every given field must match; an empty table matches
@@ -118,7 +130,7 @@ pub struct StepConfig {
     pub env: BTreeMap<String, String>,
     /// publish: the destination.
     pub destination: Option<String>,
-    /// mirror: the `[[mirror]]` (its path) to update.
+    /// mirror: the `[[mirror]]` (its name or its path) to update.
     pub mirror: Option<String>,
     /// A step run when this one succeeded.
     pub on_success: Option<Box<StepConfig>>,
@@ -185,9 +197,9 @@ impl StepConfig {
     }
 }
 
-/// Checks every action and compiles it; `mirrors` are the `[[mirror]]` names
-/// a `mirror` step may name.
-pub fn compile(actions: &[ActionConfig], mirrors: &[String]) -> Result<Vec<Action>> {
+/// Checks every action and compiles it; `mirrors` are the `[[mirror]]`s a
+/// `mirror` step may name.
+pub fn compile(actions: &[ActionConfig], mirrors: &[KnownMirror]) -> Result<Vec<Action>> {
     let mut names = HashSet::new();
     let mut compiled = Vec::new();
     for (index, action) in actions.iter().enumerate() {

@@ -1,7 +1,7 @@
 //! A step, compiled: every template parsed, every literal checked, so that at
 //! run time only the message's values can make it fail (with a reason).
 
-use super::config::{StepConfig, StepKind};
+use super::config::{KnownMirror, StepConfig, StepKind};
 use super::template::{Name, Template};
 use crate::stomp::secret::Secret;
 use anyhow::{bail, Context, Result};
@@ -156,8 +156,9 @@ fn compile_map(
 }
 
 impl Step {
-    /// Compiles a step table; `mirrors` are the names a mirror step may use.
-    pub fn compile(config: &StepConfig, mirrors: &[String], label: &str) -> Result<Step> {
+    /// Compiles a step table; `mirrors` are those a mirror step may name (by
+    /// name or path; the step keeps the name).
+    pub fn compile(config: &StepConfig, mirrors: &[KnownMirror], label: &str) -> Result<Step> {
         let foreign = config.foreign_keys();
         if !foreign.is_empty() {
             bail!(
@@ -172,15 +173,19 @@ impl Step {
             StepKind::Publish => Kind::Publish(publish(config)?),
             StepKind::Mirror => {
                 let Some(mirror) = &config.mirror else {
-                    bail!("a mirror step needs mirror = \"PATH\" (a [[mirror]]'s path)");
+                    bail!("a mirror step needs mirror = \"NAME\" (a [[mirror]]'s name or path)");
                 };
-                if !mirrors.contains(mirror) {
+                let known = mirrors
+                    .iter()
+                    .find(|known| known.name == *mirror || known.path == *mirror);
+                let Some(known) = known else {
+                    let names: Vec<&str> = mirrors.iter().map(|m| m.name.as_str()).collect();
                     bail!(
-                        "mirror {mirror:?} is no [[mirror]]'s path; there are: {}",
-                        mirrors.join(", ")
+                        "mirror {mirror:?} is no [[mirror]]'s name or path on this host; there are: {}",
+                        names.join(", ")
                     );
-                }
-                Kind::Mirror(mirror.clone())
+                };
+                Kind::Mirror(known.name.clone())
             }
         };
         if !matches!(&kind, Kind::Http(plan) if plan.token.is_some()) {
@@ -347,7 +352,11 @@ mod tests {
 
     fn step(text: &str) -> Result<Step> {
         let config: StepConfig = toml::from_str(text)?;
-        Step::compile(&config, &["/m/a".to_string()], "step 1")
+        let known = KnownMirror {
+            name: "a".into(),
+            path: "/m/a".into(),
+        };
+        Step::compile(&config, &[known], "step 1")
     }
 
     #[test]
@@ -371,6 +380,11 @@ mod tests {
         assert!(step("kind = 'exec'\nargv = ['/bin/x']\ncwd = 'rel'").is_err());
         assert!(step("kind = 'mirror'\nmirror = '/m/b'").is_err());
         assert!(step("kind = 'mirror'\nmirror = '/m/a'").is_ok());
+        let by_name = step("kind = 'mirror'\nmirror = 'a'").unwrap();
+        assert!(matches!(by_name.kind, Kind::Mirror(name) if name == "a"));
+        assert!(
+            matches!(step("kind = 'mirror'\nmirror = '/m/a'").unwrap().kind, Kind::Mirror(name) if name == "a")
+        );
         assert!(step("kind = 'publish'\ndestination = '/topic/x'\nbody = '{nope}'").is_err());
         let nested = step(
             "kind = 'exec'\nargv = ['/bin/false']\n[on_failure]\nkind = 'publish'\ndestination = '/topic/x'\nbody = '{parent.output}'\n[on_failure.on_success]\nkind = 'mirror'\nmirror = '/m/a'",

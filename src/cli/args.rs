@@ -166,6 +166,11 @@ pub struct ListenArgs {
     /// VALUE, ...}, "body": TEXT}
     #[arg(long, value_name = "FILE", requires = "check")]
     pub sample: Option<PathBuf>,
+    /// With --check: show what host NAME would run (the mirrors and actions
+    /// whose hosts globs take it) [default: [listen] host, else this
+    /// machine's name]
+    #[arg(long, value_name = "NAME", requires = "check")]
+    pub host: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -283,6 +288,11 @@ pub struct FleetArgs {
     /// The presence destination [default: [listen] presence]
     #[arg(long, value_name = "D")]
     pub destination: Option<String>,
+    /// The durable subscription to D.last, where hosts leave their last
+    /// "leaving" document: made by the first run, it keeps them for the
+    /// next (one name per reader of the fleet)
+    #[arg(long, value_name = "NAME", default_value = "hookbus-fleet")]
+    pub durable: String,
 }
 
 #[derive(Debug, clap::Args)]

@@ -37,6 +37,13 @@ pub fn fleet(
         .ok_or_else(|| Failure::new(Status::Config, "no [broker] table in the config"))?
         .resolve(config.source.as_deref())
         .status(Status::Config)?;
+    let durable_ok = (args.durable.chars()).all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if args.durable.is_empty() || !durable_ok {
+        return Err(Failure::new(
+            Status::Config,
+            "--durable: use letters, digits, '-', '_' and '.'",
+        ));
+    }
     let publisher = Publisher::new(broker).status(Status::Config)?;
     let state = args.state.clone().unwrap_or_else(default_state_file);
     let mut known = Known::load(&state).status(Status::Config)?;
@@ -49,7 +56,11 @@ pub fn fleet(
         "fleet: listening to {destination} for {} s",
         wait.as_secs()
     ));
-    let heard = hearing.collect(wait, &mut known).status(Status::Delivery)?;
+    // Hosts that left while no fleet listened said so at D.last.
+    let last = Hearing::last_words(&publisher, &destination, &args.durable, &mut known)
+        .status(Status::Delivery)?;
+    let mut heard = hearing.collect(wait, &mut known).status(Status::Delivery)?;
+    heard.unusable.extend(last.unusable);
     for reason in &heard.unusable {
         reporter.say(format_args!(
             "fleet: skipped a message on {destination}: {reason}"

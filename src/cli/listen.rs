@@ -6,6 +6,7 @@ use super::report::{Failure, Status, WithStatus};
 use hookbus::action::check;
 use hookbus::config::Config;
 use hookbus::inbound::Reading;
+use hookbus::listen::config::Mode;
 use hookbus::listen::plan;
 use std::path::PathBuf;
 
@@ -22,9 +23,13 @@ pub fn listen(
     hookbus::listen::run(config, config_file).status(Status::Config)
 }
 
-/// Prints how the sample reads, the mirrors it would update, and what every
-/// action would do for it.
+/// Prints how the sample reads, the mirrors it would update and what every
+/// action would do for it; with `--host`, for that host, then what it runs.
 fn show_actions(config: &Config, args: &ListenArgs) -> Result<(), Failure> {
+    let mut config = config.clone();
+    if let Some(host) = &args.host {
+        config.select_host(host).status(Status::Config)?;
+    }
     let sample = match &args.sample {
         Some(file) => std::fs::read_to_string(file)
             .map_err(anyhow::Error::from)
@@ -39,8 +44,37 @@ fn show_actions(config: &Config, args: &ListenArgs) -> Result<(), Failure> {
             .collect(),
         _ => Vec::new(),
     };
-    let host = hookbus::listen::host_name();
-    let text = check::describe(config.compiled_actions(), &sample, &wanting, &host);
+    let text = check::describe(config.compiled_actions(), &sample, &wanting, &config.host);
     print!("{text}");
+    if args.host.is_some() {
+        print!("{}", runs(&config));
+    }
     Ok(())
+}
+
+/// The mirrors and actions `config.host` runs, a line each.
+fn runs(config: &Config) -> String {
+    let mut out = format!(
+        "host {} runs {} mirror(s) and {} action(s)\n",
+        config.host,
+        config.mirrors.len(),
+        config.actions.len()
+    );
+    for mirror in &config.mirrors {
+        let follows = match mirror.mode {
+            Mode::Fetch | Mode::Branches => String::new(),
+            Mode::Checkout | Mode::InPlace => format!(" branch {}", mirror.branch),
+        };
+        out.push_str(&format!(
+            "mirror {}: repo {} mode {}{follows} at {}\n",
+            mirror.name(),
+            mirror.repo,
+            mirror.mode.as_str(),
+            mirror.path.display()
+        ));
+    }
+    for action in &config.actions {
+        out.push_str(&format!("action {}\n", action.name));
+    }
+    out
 }

@@ -8,7 +8,7 @@
 pub mod view;
 
 use crate::deliver::private::Access;
-use crate::listen::presence::Document;
+use crate::listen::presence::{last_words, Document};
 use crate::stomp::subscriber::{QueueType, SubscribeSpec, Subscriber};
 use crate::stomp::Publisher;
 use anyhow::{anyhow, Context, Result};
@@ -22,6 +22,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const CONNECT_BOUND: Duration = Duration::from_secs(10);
 /// Bound on saying goodbye.
 const DISCONNECT_BOUND: Duration = Duration::from_secs(2);
+/// Bound on reading the last words kept for `hookbus fleet`.
+const LAST_WORDS_BOUND: Duration = Duration::from_secs(30);
 /// Hosts remembered at most (a flood of made-up names cannot grow the file
 /// without end); the longest-silent go first.
 const MAX_HOSTS: usize = 10_000;
@@ -109,6 +111,11 @@ impl Known {
         if host.is_empty() || host.len() > 255 || host.chars().any(char::is_control) {
             return Err(format!("unusable host name {host:?}"));
         }
+        // Last words and live documents come by two subscriptions: what the
+        // host said last (by its own clock) wins, whichever came first.
+        if (self.hosts.get(host)).is_some_and(|known| known.document.sent > document.sent) {
+            return Ok(());
+        }
         self.hosts
             .insert(host.clone(), Heard { document, heard_ms });
         while self.hosts.len() > MAX_HOSTS {
@@ -140,23 +147,56 @@ impl Hearing {
             queue_type: QueueType::default(),
             group: None,
         };
-        let subscriber =
-            Subscriber::connect(publisher, &spec, CONNECT_BOUND).map_err(|failures| {
-                let reasons: Vec<String> = failures
-                    .iter()
-                    .map(|(host, error)| format!("{host}: {error}"))
-                    .collect();
-                anyhow!("cannot subscribe to {destination}: {}", reasons.join("; "))
-            })?;
+        let subscriber = Subscriber::connect(publisher, &spec, CONNECT_BOUND)
+            .map_err(|failures| cannot_subscribe(destination, &failures))?;
         Ok(Hearing { subscriber })
     }
 
+    /// Takes into `known` the last words ([`last_words`]) kept for the
+    /// durable subscription `durable` since its previous reading (it is made
+    /// by the first one); reads until none has come for a second, bounded
+    /// by [`LAST_WORDS_BOUND`].
+    pub fn last_words(
+        publisher: &Publisher,
+        presence: &str,
+        durable: &str,
+        known: &mut Known,
+    ) -> Result<HeardCount> {
+        let destination = last_words(presence);
+        let spec = SubscribeSpec {
+            destinations: vec![destination.clone()],
+            durable: Some(durable.to_string()),
+            heartbeat: Duration::ZERO,
+            queue_type: QueueType::default(),
+            group: None,
+        };
+        let subscriber = Subscriber::connect(publisher, &spec, CONNECT_BOUND)
+            .map_err(|failures| cannot_subscribe(&destination, &failures))?;
+        let until = Instant::now() + LAST_WORDS_BOUND;
+        Hearing { subscriber }.take(until, Some(Duration::from_secs(1)), known)
+    }
+
     /// Takes every presence document heard within `wait` into `known`.
-    pub fn collect(mut self, wait: Duration, known: &mut Known) -> Result<HeardCount> {
-        let until = Instant::now() + wait;
+    pub fn collect(self, wait: Duration, known: &mut Known) -> Result<HeardCount> {
+        self.take(Instant::now() + wait, None, known)
+    }
+
+    /// Takes documents until `until`, or until none came for `idle`.
+    fn take(
+        mut self,
+        until: Instant,
+        idle: Option<Duration>,
+        known: &mut Known,
+    ) -> Result<HeardCount> {
         let mut count = HeardCount::default();
         while let Some(left) = until.checked_duration_since(Instant::now()) {
-            let Some(delivery) = self.subscriber.next(left)? else {
+            let Some(delivery) = self
+                .subscriber
+                .next(idle.map_or(left, |idle| idle.min(left)))?
+            else {
+                if idle.is_some() {
+                    break;
+                }
                 continue;
             };
             match known.take(&delivery.frame.body, now_ms()) {
@@ -168,5 +208,40 @@ impl Hearing {
         }
         let _ = self.subscriber.disconnect(DISCONNECT_BOUND);
         Ok(count)
+    }
+}
+
+fn cannot_subscribe(
+    destination: &str,
+    failures: &[(String, impl std::fmt::Display)],
+) -> anyhow::Error {
+    let reasons: Vec<String> = failures
+        .iter()
+        .map(|(host, error)| format!("{host}: {error}"))
+        .collect();
+    anyhow!("cannot subscribe to {destination}: {}", reasons.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn document(status: &str, sent: u64) -> Vec<u8> {
+        let json = serde_json::json!({
+            "host": "web1", "version": "1", "status": status, "uptime_s": 1,
+            "sent": sent, "interval_s": 60, "mirrors": []
+        });
+        serde_json::to_vec(&json).unwrap()
+    }
+
+    #[test]
+    fn what_a_host_said_last_wins_whichever_came_first() {
+        let mut known = Known::default();
+        known.take(&document("up", 200), 1).unwrap();
+        // A last word kept from an earlier stop, read after the live document.
+        known.take(&document("leaving", 100), 2).unwrap();
+        assert_eq!(known.hosts["web1"].document.status, "up");
+        known.take(&document("leaving", 300), 3).unwrap();
+        assert_eq!(known.hosts["web1"].document.status, "leaving");
     }
 }

@@ -19,7 +19,6 @@ use crate::message::Message;
 use crate::stomp::Publisher;
 use serde::Serialize;
 use std::collections::VecDeque;
-use std::path::Path;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -318,7 +317,11 @@ impl Effects for Steps<'_> {
             reply: Some(reply),
             ..Request::default()
         };
-        self.context.mirrors.submit(Path::new(name), request);
+        if !self.context.mirrors.submit_named(name, request) {
+            return Err(format!(
+                "there is no mirror {name:?} on this host (neither a name nor a clone path)"
+            ));
+        }
         match answer.recv_timeout(self.context.mirror_wait) {
             Ok(event) if event.result == "ok" => Ok(event.log_line()),
             Ok(event) => Err(event.error.unwrap_or(event.result)),

@@ -8,6 +8,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod select;
+pub use select::{check_hosts, for_host, resolve, select, settle_names};
+
 /// `[listen]`: the subscription and the daemon's own settings.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -217,7 +220,8 @@ impl Mode {
 #[serde(deny_unknown_fields)]
 pub struct MirrorConfig {
     /// What `hookbus ctl`, reports and the status board call the mirror;
-    /// default: its clone path.
+    /// default: its `repo` when that is one repository no other mirror of
+    /// the host follows, else its clone path (see [`settle_names`]).
     pub name: Option<String>,
     /// The repository name (or a glob) as messages carry it.
     pub repo: String,
@@ -235,6 +239,9 @@ pub struct MirrorConfig {
     /// The branch `checkout` and `in-place` follow.
     #[serde(default = "default_branch")]
     pub branch: String,
+    /// Globs on `[listen] host`: the hosts that run this mirror; absent:
+    /// every host.
+    pub hosts: Option<Vec<String>>,
 }
 
 fn default_branch() -> String {
@@ -242,8 +249,8 @@ fn default_branch() -> String {
 }
 
 impl MirrorConfig {
-    /// Its name for logs, reports and `hookbus ctl`: `name`, else the
-    /// clone's path.
+    /// Its name for logs, reports and `hookbus ctl`: `name` (settled when
+    /// the config is read), else the clone's path.
     pub fn name(&self) -> String {
         match &self.name {
             Some(name) => name.clone(),

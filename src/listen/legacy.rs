@@ -84,7 +84,8 @@ pub fn to_toml(topic: &str, report: Option<&str>, mirrors: &[LegacyMirror]) -> S
         let _ = writeln!(out, "# seed mode {seed_mode}\n[[mirror]]");
         let _ = writeln!(
             out,
-            "repo = {}\npath = {}\nmode = \"{mode}\"",
+            "name = {}\nrepo = {}\npath = {}\nmode = \"{mode}\"",
+            toml_string(&mirror.name),
             toml_string(&mirror.name),
             toml_string(path)
         );

@@ -259,6 +259,20 @@ impl Collector for MirrorStates {
             let labels = [("mirror", mirror.name.as_str())];
             ConstGauge::new(seconds).encode(family.encode_family(&labels)?)?;
         }
+        // One series per mirror, its commit a label (as gitopper's
+        // service_info hash): a new commit replaces the series, so the
+        // number of series stays the number of mirrors.
+        let mut family = encoder.encode_descriptor(
+            "mirror_info",
+            "1 per mirror, labelled with the commit at its target (for fetch, its branch's fetched head; empty before the first update)",
+            None,
+            metric.metric_type(),
+        )?;
+        for mirror in &mirrors {
+            let commit = mirror.commit.as_deref().unwrap_or_default();
+            let labels = [("mirror", mirror.name.as_str()), ("commit", commit)];
+            ConstGauge::new(1i64).encode(family.encode_family(&labels)?)?;
+        }
         let done = ConstGauge::new(i64::from(self.board.first_pass_done()));
         let gauge = encoder.encode_descriptor(
             "first_pass_done",
@@ -294,6 +308,7 @@ mod tests {
             "hookbus_push_to_mirror_seconds_bucket{le=\"0.5\",mirror=\"/m/a\"} 1",
             "hookbus_mirror_state{mirror=\"/m/a\",state=\"OK\"} 1",
             "hookbus_mirror_state{mirror=\"/m/a\",state=\"BROKEN\"} 0",
+            "hookbus_mirror_info{mirror=\"/m/a\",commit=\"\"} 1",
             "hookbus_first_pass_done 0",
             "# EOF",
         ] {

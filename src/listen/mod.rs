@@ -104,7 +104,7 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
     let settings = Settings::from_config(&config)?;
     crate::deliver::private::Access::private().ensure_dir(settings.outbox.dir())?;
     let listen = config.listen.as_ref().expect("checked by Settings");
-    let host = listen.host.clone().unwrap_or_else(host_name);
+    let host = config.host.clone();
     let lock = control::server::lock_state_dir(&settings.state_dir)?;
     mirror::clear_git_locks(&settings.mirrors);
     let board = Board::open(&settings.state_dir, &mirror_configs(&settings))?;

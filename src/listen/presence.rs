@@ -3,7 +3,12 @@
 //! last "leaving" document when it stops cleanly. `hookbus fleet` reads them.
 //! Presence is news, not record: it is published directly (bounded by the
 //! broker's `deadline_ms`), never kept in the outbox; a document that cannot
-//! be sent is dropped and the next one says the same, newer.
+//! be sent is dropped and the next one says the same, newer. The "leaving"
+//! document is the exception: a host that left says nothing more, so it also
+//! goes, persistent, to [`last_words`], which `hookbus fleet` reads through a
+//! durable subscription of its own: a fleet started later still sees it left
+//! (both brokers keep a durable subscription's messages; the periodic
+//! documents do not go there, so what is kept grows only by one per stop).
 
 use super::status::{Board, MirrorStatus};
 use crate::deliver::Message;
@@ -18,6 +23,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const UP: &str = "up";
 /// See [`UP`].
 pub const LEAVING: &str = "leaving";
+
+/// Where the "leaving" documents of `presence` are kept for later readers:
+/// the same destination with `.last` appended.
+pub fn last_words(presence: &str) -> String {
+    format!("{presence}.last")
+}
 
 /// One presence document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,7 +52,7 @@ pub struct Document {
 /// One mirror in a presence document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MirrorPresence {
-    /// Its name (the clone's path).
+    /// Its name (see `[[mirror]] name`).
     pub name: String,
     /// The repository (or glob) it mirrors.
     pub repo: String,
@@ -99,8 +110,12 @@ impl Document {
             ("content-type".to_string(), "application/json".to_string()),
             ("host".to_string(), self.host.clone()),
             ("presence".to_string(), self.status.clone()),
-            // News, not record: the broker need not write it to disk.
-            ("persistent".to_string(), "false".to_string()),
+            // News, not record: the broker need not write it to disk; the
+            // last word is the record a later `hookbus fleet` reads.
+            (
+                "persistent".to_string(),
+                (self.status == LEAVING).to_string(),
+            ),
         ];
         let subject = format!("{} {}", self.host, self.status);
         Message::compose(
@@ -147,9 +162,14 @@ impl Presence {
                     target.interval,
                     &board.snapshot(),
                 );
-                let sent = document
-                    .message(&target.destination)
-                    .and_then(|message| Ok(target.publisher.publish(&[message])?));
+                let mut destinations = vec![target.destination.clone()];
+                if status == LEAVING {
+                    destinations.push(last_words(&target.destination));
+                }
+                let sent = (destinations.iter())
+                    .map(|destination| document.message(destination))
+                    .collect::<Result<Vec<Message>>>()
+                    .and_then(|messages| Ok(target.publisher.publish(&messages)?));
                 match sent {
                     Err(error) if !failing => {
                         eprintln!("hookbus: listen: presence not published: {error:#}");
@@ -213,7 +233,12 @@ mod tests {
         assert_eq!(message.header("host"), Some("web1"));
         assert_eq!(message.header("presence"), Some("leaving"));
         assert_eq!(message.header("content-type"), Some("application/json"));
-        assert_eq!(message.header("persistent"), Some("false"));
+        assert_eq!(
+            message.header("persistent"),
+            Some("true"),
+            "the last word is kept"
+        );
+        assert_eq!(last_words("/topic/presence"), "/topic/presence.last");
         let back: Document = serde_json::from_slice(&message.body).unwrap();
         assert_eq!(back, document);
         assert_eq!(back.mirrors[0].state, "OK");

@@ -166,11 +166,16 @@ impl Board {
         let mut old = std::mem::take(&mut inner.entries);
         for config in mirrors {
             let name = config.name();
-            let mut entry = match old.iter().position(|entry| entry.status.name == name) {
+            // A mirror known by its clone path before it had a name (an
+            // upgrade, a `name` added) keeps its holds.
+            let path = config.path.display().to_string();
+            let stored = (old.iter().position(|entry| entry.status.name == name))
+                .or_else(|| old.iter().position(|entry| entry.status.name == path));
+            let mut entry = match stored {
                 Some(index) => old.swap_remove(index),
                 None => Entry {
                     status: MirrorStatus {
-                        name,
+                        name: name.clone(),
                         repo: String::new(),
                         mode: String::new(),
                         branch: None,
@@ -182,6 +187,7 @@ impl Board {
                     updated: false,
                 },
             };
+            entry.status.name = name;
             entry.status.repo = config.repo.clone();
             entry.status.mode = config.mode.as_str().to_string();
             entry.status.branch = (config.mode != Mode::Branches).then(|| config.branch.clone());

@@ -73,13 +73,34 @@ pub struct Submitter {
 }
 
 impl Submitter {
-    /// Asks for an update of the mirror at `path`.
-    pub fn submit(&self, path: &Path, request: Request) {
-        let mut shared = self
-            .shared
+    /// Asks for an update of the mirror named `wanted` (its name or its clone
+    /// path, looked up now: a reload may have changed them); false when no
+    /// configured mirror is called so.
+    pub fn submit_named(&self, wanted: &str, request: Request) -> bool {
+        let shared = self.lock();
+        let found = (shared.mirrors.values())
+            .find(|mirror| {
+                mirror.config.name() == wanted || mirror.config.path == Path::new(wanted)
+            })
+            .map(|mirror| mirror.config.path.clone());
+        drop(shared);
+        match found {
+            Some(path) => self.submit(&path, request),
+            None => return false,
+        }
+        true
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.shared
             .0
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Asks for an update of the mirror at `path`.
+    pub fn submit(&self, path: &Path, request: Request) {
+        let mut shared = self.lock();
         let state = shared.states.entry(path.to_path_buf()).or_default();
         state.waiting.push(request);
         if !state.busy && !state.queued {

@@ -73,6 +73,9 @@ pub struct Listener {
     pub log: PathBuf,
     /// Variables the daemon is started with, besides the test's own.
     env: Vec<(String, String)>,
+    /// A command the daemon is started through (its program and arguments
+    /// come after); empty: started directly.
+    wrapper: Vec<String>,
 }
 
 impl Listener {
@@ -94,6 +97,30 @@ impl Listener {
             env: (env.iter())
                 .map(|(name, value)| (name.to_string(), value.to_string()))
                 .collect(),
+            wrapper: Vec::new(),
+        };
+        listener.restart();
+        listener
+    }
+
+    /// Starts `hookbus listen` with the existing file `config`, as the machine
+    /// `host` whose own `local` directory is seen at `shared` (a UTS and mount
+    /// namespace of its own: one config file for several hosts, each with its
+    /// host name and its files at the same paths). Its log is `local/listen.log`.
+    pub fn start_as_host(config: &Path, host: &str, local: &Path, shared: &Path) -> Listener {
+        let script = "hostname \"$1\" && mount --bind \"$2\" \"$3\" && shift 3 && exec \"$@\"";
+        let mut listener = Listener {
+            child: None,
+            config: config.to_path_buf(),
+            log: local.join("listen.log"),
+            env: Vec::new(),
+            wrapper: [
+                "unshare", "--uts", "--mount", "sh", "-c", script, "sh", host,
+            ]
+            .iter()
+            .map(|part| part.to_string())
+            .chain([local, shared].map(|path| path.display().to_string()))
+            .collect(),
         };
         listener.restart();
         listener
@@ -106,7 +133,15 @@ impl Listener {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = Command::new(HOOKBUS)
+        let mut command = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(HOOKBUS);
+                command
+            }
+            None => Command::new(HOOKBUS),
+        };
+        let child = command
             .args(["--config", self.config.to_str().unwrap(), "listen"])
             .env_remove("HOOKBUS_CONFIG")
             .envs(self.env.iter().map(|(name, value)| (name, value)))

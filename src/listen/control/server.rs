@@ -6,6 +6,7 @@
 
 use super::{socket_path, Job, Request, Response, Verdict, SOCKET, WORK_WAIT};
 use crate::deliver::private::Access;
+use crate::listen::config::{resolve, MirrorConfig};
 use crate::listen::mirror::Mirror;
 use crate::listen::status::Board;
 use crate::listen::worker::{Pool, Request as Work};
@@ -205,26 +206,22 @@ fn write_response(mut stream: &UnixStream, response: &Response) {
     }
 }
 
-/// The daemon loop's part: finds the mirror a job names (by name or clone
-/// path) and queues the job with that mirror's work; an unknown name is
-/// refused at once.
+/// The daemon loop's part: finds the mirror a job names (see
+/// [`resolve`]) and queues the job with that mirror's work; an unknown or
+/// ambiguous name is refused at once.
 pub fn dispatch(job: Job, mirrors: &[Mirror], pool: &Pool) {
     let wanted = job.request.mirror().unwrap_or_default();
-    let found = mirrors
-        .iter()
-        .find(|mirror| mirror.config.name() == wanted || mirror.config.path == Path::new(wanted));
-    match found {
-        Some(mirror) => pool.submit(
-            &mirror.config.path,
+    let configs: Vec<MirrorConfig> = mirrors.iter().map(|m| m.config.clone()).collect();
+    match resolve(wanted, &configs) {
+        Ok(mirror) => pool.submit(
+            &mirror.path,
             Work {
                 control: Some(job),
                 ..Work::default()
             },
         ),
-        None => {
-            let _ = job.reply.send(Response::refused(format!(
-                "there is no mirror {wanted:?}: `hookbus ctl status` lists them"
-            )));
+        Err(why) => {
+            let _ = job.reply.send(Response::refused(why));
         }
     }
 }

@@ -8,6 +8,7 @@ fn a_member_subscribes_for_itself_and_the_group_or_for_the_group_only() {
         destinations: vec!["/topic/VirtualTopic.a".into()],
         durable: Some("web1".into()),
         heartbeat: Duration::ZERO,
+        queue_type: QueueType::Quorum,
         group: Some(GroupSpec {
             name: "ci".into(),
             prefetch: 1,
