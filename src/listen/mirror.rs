@@ -4,6 +4,7 @@
 
 use super::config::{is_safe_branch, MirrorConfig, Mode};
 use super::git::Git;
+use super::provision::{links, onchange::OnChange, sparse};
 use super::publish::{self, make_dir};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
@@ -21,6 +22,8 @@ pub struct Mirror {
     pub config: MirrorConfig,
     /// How its git runs.
     pub git: Git,
+    /// Its on-change chain, if it has one.
+    pub on_change: Option<std::sync::Arc<OnChange>>,
 }
 
 /// What one piece of work did.
@@ -38,12 +41,14 @@ impl Mirror {
     /// Brings the mirror up to date.
     pub fn update(&self) -> Result<Done> {
         self.fetch()?;
-        match self.config.mode {
-            Mode::Fetch => Ok(Done::default()),
-            Mode::Checkout => self.checkout(),
-            Mode::InPlace => self.in_place(),
-            Mode::Branches => self.branches(),
-        }
+        let done = match self.config.mode {
+            Mode::Fetch => Done::default(),
+            Mode::Checkout => self.checkout()?,
+            Mode::InPlace => self.in_place()?,
+            Mode::Branches => self.branches()?,
+        };
+        links::ensure(&self.config, &self.git)?;
+        Ok(done)
     }
 
     /// Clones when missing, then fetches; the target is not touched (what a
@@ -153,8 +158,12 @@ impl Mirror {
     pub fn put(&self, commit: &str, branch: &str) -> Result<()> {
         match self.config.mode {
             Mode::Fetch => bail!("mode fetch has no target"),
-            Mode::Checkout => self.publish_at_target(commit).map(drop),
-            Mode::InPlace => self.check_out(commit),
+            Mode::Checkout => self
+                .publish_at_target(commit)
+                .and_then(|_| links::ensure(&self.config, &self.git)),
+            Mode::InPlace => self
+                .check_out(commit)
+                .and_then(|()| links::ensure(&self.config, &self.git)),
             Mode::Branches => {
                 let target = self.target()?;
                 if !self.publishes_branch(branch) {
@@ -167,6 +176,7 @@ impl Mirror {
                     commit,
                     &target.join(branch),
                     &releases,
+                    &[],
                 )
                 .map(drop)
             }
@@ -188,7 +198,15 @@ impl Mirror {
     fn publish_at_target(&self, commit: &str) -> Result<bool> {
         let target = self.target()?;
         let releases = sibling_releases(target)?;
-        publish::publish(&self.git, &self.config.path, commit, target, &releases)
+        let sparse = &self.config.sparse;
+        publish::publish(
+            &self.git,
+            &self.config.path,
+            commit,
+            target,
+            &releases,
+            sparse,
+        )
     }
 
     fn checkout(&self) -> Result<Done> {
@@ -220,6 +238,7 @@ impl Mirror {
     /// Forces the clone's work tree (and its branch) to `commit`.
     fn check_out(&self, commit: &str) -> Result<()> {
         let branch = &self.config.branch;
+        sparse::apply(&self.git, &self.config.path, &self.config.sparse)?;
         self.git_in_clone(&["checkout", "--quiet", "--force", "-B", branch, commit, "--"])?;
         self.git_in_clone(&["clean", "-ffdq"])?;
         Ok(())
@@ -255,6 +274,7 @@ impl Mirror {
                 commit,
                 &link,
                 &releases_root.join(name),
+                &[],
             )? {
                 done.changed.push(name.to_string());
             }
