@@ -58,7 +58,6 @@ pub fn update(mirror: &Mirror, board: &Board, host: &str) -> (Result<Done>, Reco
         None
     });
     let now = result.as_ref().ok().and_then(|done| done.head.as_deref());
-    let before = before.and_then(|status| status.commit);
     let followed = onchange::follow(mirror, board, host, before, now, change);
     if let Some(failure) = &followed.failure {
         result = Err(anyhow!("{failure}"));
@@ -302,7 +301,7 @@ fn rollback(mirror: &Mirror, rev: &str, branch: Option<&str>, board: &Board, hos
         }
         Ok(Some(resolved)) => resolved,
     };
-    let before = onchange::published_commit(board, mirror);
+    let before = board.get(&name);
     if let Err(error) = mirror.put(&commit, branch) {
         return failed(format!("cannot publish {commit}: {error:#}"));
     }

@@ -51,7 +51,9 @@ pub fn validate(config: &MirrorConfig) -> Result<()> {
             );
         }
         let text = link.path.to_string_lossy();
-        if !super::published(&config.sparse, &text) {
+        // A link may name a sparse directory itself, or one above it.
+        let above = (config.sparse.iter()).any(|entry| entry.starts_with(&format!("{text}/")));
+        if !super::published(&config.sparse, &text) && !above {
             bail!(
                 "[[mirror.link]] path {text} is not under sparse {:?}: the link would point at nothing",
                 config.sparse

@@ -267,16 +267,16 @@ pub struct Followed {
     pub change: Option<Change>,
 }
 
-/// After work on `mirror` that left `now` published (`None`: nothing) where
-/// `before` was, and made `change` on the board: runs the chain when the
-/// commit moved; a failure (or, when nothing moved, the failure of the
-/// last chain) is recorded on the board, and the state change is the work's
-/// as a whole.
+/// After work on `mirror` that left `now` published (`None`: nothing), with
+/// `before` its status before the work, and `change` the work's change on
+/// the board: runs the chain when the commit moved; a failure (or, when
+/// nothing moved, the failure of the last chain) is recorded on the board,
+/// and the state change is the work's as a whole.
 pub fn follow(
     mirror: &Mirror,
     board: &Board,
     host: &str,
-    before: Option<String>,
+    before: Option<MirrorStatus>,
     now: Option<&str>,
     change: Option<Change>,
 ) -> Followed {
@@ -287,9 +287,10 @@ pub fn follow(
         };
     };
     let name = mirror.config.name();
+    let commit = before.as_ref().and_then(|status| status.commit.clone());
     let (described, failure) = match now {
-        Some(new) if before.as_deref() != Some(new) => {
-            let ran = on_change.run(mirror, host, before.as_deref(), new);
+        Some(new) if commit.as_deref() != Some(new) => {
+            let ran = on_change.run(mirror, host, commit.as_deref(), new);
             let failure = match &ran {
                 Ran::Failed(why) => Some(format!("{FAILED} for {new}: {why}")),
                 _ => None,
@@ -297,7 +298,7 @@ pub fn follow(
             (Some(ran.describe()), failure)
         }
         _ => {
-            let kept = board.get(&name).filter(broken_by_chain);
+            let kept = before.filter(broken_by_chain);
             (None, kept.and_then(|status| status.last_error))
         }
     };
@@ -325,11 +326,6 @@ pub fn follow(
         failure: Some(failure),
         change,
     }
-}
-
-/// The commit at `mirror`'s published tree, as the board knows it.
-pub fn published_commit(board: &Board, mirror: &Mirror) -> Option<String> {
-    board.get(&mirror.config.name())?.commit
 }
 
 /// True when `status` is BROKEN by a failed chain.
