@@ -15,6 +15,7 @@ use listenutil::{
 use serde_json::Value;
 use std::fs;
 use std::path::Path;
+use std::time::Duration;
 
 /// The commit the checkout target publishes.
 fn published(www: &Path) -> Option<String> {
@@ -71,6 +72,8 @@ fn on_change_runs_once_per_published_change_and_links_and_sparse_follow() {
         paths = paths.display(),
         etc = etc.display()
     );
+    // A queue keeps the reports until the end of the test reads them.
+    let report = brokers::unique("queue", "listen.provision");
     let blocked = d.join("blocked");
     fs::create_dir(&blocked).unwrap();
     fs::write(blocked.join("keep.txt"), "mine\n").unwrap();
@@ -80,13 +83,17 @@ fn on_change_runs_once_per_published_change_and_links_and_sparse_follow() {
          [[mirror.link]]\nlocal = \"{}\"\npath = \"grafana/etc\"\n\
          {}name = \"inplace\"\nsparse = [\"grafana/\"]\n[[mirror.link]]\nlocal = \"{}\"\npath = \"grafana\"\n",
         broker.config(),
-        listen_table(d, &server.topic, ""),
+        listen_table(
+            d,
+            &server.topic,
+            &format!("report = \"{report}\"\nmetrics = \"127.0.0.1:0\""),
+        ),
         mirror_table("app", &d.join("clone"), &server.url(), "checkout", Some(&www)),
         etc.display(),
         mirror_table("app", &d.join("work"), &server.url(), "in-place", None),
         blocked.display(),
     );
-    let listener = Listener::start(d, &config);
+    let mut listener = Listener::start(d, &config);
     listener.wait_control();
     let zeros = "0".repeat(40);
     assert!(
@@ -163,6 +170,8 @@ fn on_change_runs_once_per_published_change_and_links_and_sparse_follow() {
         bad.as_str(),
         "the tree did move: {grafana}"
     );
+    let series = "hookbus_mirror_state{mirror=\"grafana\",state=\"BROKEN\"}";
+    assert_eq!(listener.metric(series), Some(1.0));
     let synced = listener.ctl(&["sync", "grafana"]);
     assert_ne!(synced.code, Some(0), "{synced:?}");
     assert_eq!(status(&listener, "grafana")["state"], "BROKEN");
@@ -198,4 +207,41 @@ fn on_change_runs_once_per_published_change_and_links_and_sparse_follow() {
     assert!(error.contains("replace = true"), "{inplace}");
     assert!(fs::symlink_metadata(&blocked).unwrap().is_dir());
     assert_eq!(read(&blocked.join("keep.txt")).as_deref(), Some("mine\n"));
+
+    // The report events say how each chain went.
+    assert!(listener.terminate().success());
+    let events: Vec<Value> = broker
+        .drain(&report, 0, Duration::from_secs(3), FOLLOW_CAP)
+        .received()
+        .iter()
+        .map(|message| serde_json::from_slice(&message.body).unwrap())
+        .filter(|event: &Value| event["mirror"] == "grafana")
+        .collect();
+    let said = |prefix: &str| {
+        (events.iter())
+            .filter(|e| {
+                e["on_change"]
+                    .as_str()
+                    .is_some_and(|o| o.starts_with(prefix))
+            })
+            .count()
+    };
+    assert_eq!(
+        (said("ok"), said("failed"), said("skipped")),
+        (5, 1, 2),
+        "{events:#?}"
+    );
+    let failed = events
+        .iter()
+        .find(|e| {
+            e["on_change"]
+                .as_str()
+                .is_some_and(|o| o.starts_with("failed"))
+        })
+        .unwrap();
+    assert_eq!(
+        (&failed["result"], &failed["state"]),
+        (&"failed".into(), &"BROKEN".into()),
+        "{failed}"
+    );
 }

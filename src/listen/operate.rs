@@ -113,6 +113,8 @@ struct Answer {
     change: Option<Change>,
     /// The commit it published (rollback).
     head: Option<String>,
+    /// How the on-change chain went (rollback).
+    on_change: Option<String>,
 }
 
 /// Runs the batch's commands in order, before its update. Returns one event
@@ -154,6 +156,7 @@ fn commands(
         }
         event.head = answer.head;
         recorded(board, &name, answer.change).describe(&mut event);
+        event.on_change.clone_from(&answer.on_change);
         let catches_up = matches!(job.request, Control::Unfreeze { .. });
         if catches_up && answer.response.verdict == Verdict::Ok {
             waiting.push(job.clone());
@@ -221,6 +224,7 @@ fn refused(message: String) -> Answer {
         response: Response::refused(message),
         change: None,
         head: None,
+        on_change: None,
     }
 }
 
@@ -233,6 +237,7 @@ fn failed(message: String) -> Answer {
         },
         change: None,
         head: None,
+        on_change: None,
     }
 }
 
@@ -251,6 +256,7 @@ fn held(mirror: &Mirror, board: &Board, changed: Result<Option<Change>>, done: &
             },
             change,
             head: None,
+            on_change: None,
         },
     }
 }
@@ -309,28 +315,31 @@ fn rollback(mirror: &Mirror, rev: &str, branch: Option<&str>, board: &Board, hos
         Err(error) => failed(format!(
             "{commit} is published, but the hold could not be recorded, so the next update moves on: {error:#}"
         )),
-        Ok(change) => match onchange::follow(mirror, board, host, before, Some(&commit), change) {
-            onchange::Followed {
-                failure: Some(failure),
-                change,
-                ..
-            } => Answer {
-                change,
-                head: Some(commit.clone()),
-                ..failed(format!("{branch} rolled back to {commit} and held there, but {failure}"))
-            },
-            onchange::Followed { change, .. } => Answer {
-            response: Response {
-                verdict: Verdict::Ok,
-                message: format!(
-                    "{branch} rolled back to {commit} ({reference}) and held there; `hookbus ctl unfreeze {name}` follows {branch} again"
+        Ok(change) => {
+            let followed = onchange::follow(mirror, board, host, before, Some(&commit), change);
+            let (verdict, message) = match &followed.failure {
+                Some(failure) => (
+                    Verdict::Failed,
+                    format!("{branch} rolled back to {commit} ({reference}) and held there, but {failure}"),
                 ),
-                mirrors: board.get(&name).into_iter().collect(),
-            },
-            change,
-            head: Some(commit),
-        },
-        },
+                None => (
+                    Verdict::Ok,
+                    format!(
+                        "{branch} rolled back to {commit} ({reference}) and held there; `hookbus ctl unfreeze {name}` follows {branch} again"
+                    ),
+                ),
+            };
+            Answer {
+                response: Response {
+                    verdict,
+                    message,
+                    mirrors: board.get(&name).into_iter().collect(),
+                },
+                change: followed.change,
+                head: Some(commit),
+                on_change: followed.on_change,
+            }
+        }
     }
 }
 
