@@ -41,14 +41,12 @@ impl Mirror {
     /// Brings the mirror up to date.
     pub fn update(&self) -> Result<Done> {
         self.fetch()?;
-        let done = match self.config.mode {
-            Mode::Fetch => Done::default(),
-            Mode::Checkout => self.checkout()?,
-            Mode::InPlace => self.in_place()?,
-            Mode::Branches => self.branches()?,
-        };
-        links::ensure(&self.config, &self.git)?;
-        Ok(done)
+        match self.config.mode {
+            Mode::Fetch => Ok(Done::default()),
+            Mode::Checkout => self.checkout(),
+            Mode::InPlace => self.in_place(),
+            Mode::Branches => self.branches(),
+        }
     }
 
     /// Clones when missing, then fetches; the target is not touched (what a
@@ -158,12 +156,8 @@ impl Mirror {
     pub fn put(&self, commit: &str, branch: &str) -> Result<()> {
         match self.config.mode {
             Mode::Fetch => bail!("mode fetch has no target"),
-            Mode::Checkout => self
-                .publish_at_target(commit)
-                .and_then(|_| links::ensure(&self.config, &self.git)),
-            Mode::InPlace => self
-                .check_out(commit)
-                .and_then(|()| links::ensure(&self.config, &self.git)),
+            Mode::Checkout => self.publish_at_target(commit).map(drop),
+            Mode::InPlace => self.check_out(commit),
             Mode::Branches => {
                 let target = self.target()?;
                 if !self.publishes_branch(branch) {
@@ -198,15 +192,10 @@ impl Mirror {
     fn publish_at_target(&self, commit: &str) -> Result<bool> {
         let target = self.target()?;
         let releases = sibling_releases(target)?;
-        let sparse = &self.config.sparse;
-        publish::publish(
-            &self.git,
-            &self.config.path,
-            commit,
-            target,
-            &releases,
-            sparse,
-        )
+        let (clone, sparse) = (&self.config.path, &self.config.sparse);
+        let changed = publish::publish(&self.git, clone, commit, target, &releases, sparse)?;
+        links::ensure(&self.config, &self.git)?;
+        Ok(changed)
     }
 
     fn checkout(&self) -> Result<Done> {
@@ -241,7 +230,7 @@ impl Mirror {
         sparse::apply(&self.git, &self.config.path, &self.config.sparse)?;
         self.git_in_clone(&["checkout", "--quiet", "--force", "-B", branch, commit, "--"])?;
         self.git_in_clone(&["clean", "-ffdq"])?;
-        Ok(())
+        links::ensure(&self.config, &self.git)
     }
 
     fn branches(&self) -> Result<Done> {

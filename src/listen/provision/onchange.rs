@@ -333,3 +333,28 @@ pub fn broken_by_chain(status: &MirrorStatus) -> bool {
     status.state == MirrorState::Broken
         && (status.last_error.as_deref()).is_some_and(|error| error.starts_with(FAILED))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_steps_run_as_the_mirrors_user_unless_they_name_one() {
+        let config: MirrorConfig = toml::from_str(
+            "repo = 'a'\npath = '/m/a'\nmode = 'in-place'\nuser = 'deploy'\n\
+             [[on_change]]\nkind = 'exec'\nargv = ['/bin/true']\n\
+             [on_change.on_failure]\nkind = 'exec'\nargv = ['/bin/false']\n\
+             [[on_change]]\nkind = 'exec'\nargv = ['/bin/true']\nuser = 'root'\n",
+        )
+        .unwrap();
+        let (steps, _) = compile(&config).unwrap();
+        let user = |step: &Step| match &step.kind {
+            Kind::Exec(plan) => plan.user.clone(),
+            _ => unreachable!(),
+        };
+        assert_eq!(user(&steps[0]).as_deref(), Some("deploy"));
+        let handler = steps[0].on_failure.as_deref().unwrap();
+        assert_eq!(user(handler).as_deref(), Some("deploy"));
+        assert_eq!(user(&steps[1]).as_deref(), Some("root"));
+    }
+}
