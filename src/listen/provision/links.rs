@@ -156,3 +156,57 @@ fn aside(local: &Path) -> PathBuf {
     name.push(".hookbus-replaced");
     PathBuf::from(name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_link_is_made_swapped_and_replaces_a_real_path_only_when_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fs::create_dir_all(d.join("clone/etc")).unwrap();
+        let local = d.join("conf/app");
+        let config = |replace: bool| -> MirrorConfig {
+            toml::from_str(&format!(
+                "repo = 'a'\npath = '{}'\nmode = 'in-place'\n[[link]]\nlocal = '{}'\npath = 'etc'\nreplace = {replace}\n",
+                d.join("clone").display(),
+                local.display()
+            ))
+            .unwrap()
+        };
+        let git = Git {
+            timeout: Duration::from_secs(5),
+            account: None,
+        };
+        ensure(&config(false), &git).unwrap();
+        assert_eq!(fs::read_link(&local).unwrap(), d.join("clone/etc"));
+        fs::remove_file(&local).unwrap();
+        std::os::unix::fs::symlink("/elsewhere", &local).unwrap();
+        ensure(&config(false), &git).unwrap();
+        assert_eq!(
+            fs::read_link(&local).unwrap(),
+            d.join("clone/etc"),
+            "swapped"
+        );
+
+        fs::remove_file(&local).unwrap();
+        fs::create_dir(&local).unwrap();
+        fs::write(local.join("mine"), "kept").unwrap();
+        let refused = format!("{:#}", ensure(&config(false), &git).unwrap_err());
+        assert!(refused.contains("real directory") && refused.contains("replace = true"));
+        assert!(fs::symlink_metadata(&local).unwrap().is_dir());
+        ensure(&config(true), &git).unwrap();
+        assert_eq!(fs::read_link(&local).unwrap(), d.join("clone/etc"));
+        let aside = d.join("conf/app.hookbus-replaced/mine");
+        assert_eq!(fs::read_to_string(aside).unwrap(), "kept");
+
+        fs::remove_dir(d.join("clone/etc")).unwrap();
+        let missing = format!("{:#}", ensure(&config(false), &git).unwrap_err());
+        assert!(
+            missing.contains("the published tree has no etc"),
+            "{missing}"
+        );
+    }
+}
