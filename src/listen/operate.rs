@@ -57,8 +57,14 @@ pub fn update(mirror: &Mirror, board: &Board, host: &str) -> (Result<Done>, Reco
         eprintln!("hookbus: listen: mirror {name}: {error:#}");
         None
     });
-    let now = result.as_ref().ok().and_then(|done| done.head.as_deref());
-    let followed = onchange::follow(mirror, board, host, before, now, change);
+    // A failed update keeps its own error on the board, not a chain's.
+    let followed = match &result {
+        Ok(done) => onchange::follow(mirror, board, host, before, done.head.as_deref(), change),
+        Err(_) => onchange::Followed {
+            change,
+            ..onchange::Followed::default()
+        },
+    };
     if let Some(failure) = &followed.failure {
         result = Err(anyhow!("{failure}"));
     }
