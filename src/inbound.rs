@@ -53,6 +53,9 @@ pub struct Received {
     pub pusher: Option<String>,
     /// The `hookbus-id` header: the same for every redelivery of one message.
     pub id: Option<String>,
+    /// The changed paths of a mirror's published tree (its on-change steps'
+    /// `{paths}`); a message has none.
+    pub paths: Vec<String>,
 }
 
 /// What a frame turned out to be.
@@ -133,6 +136,7 @@ fn read_fields(raw_headers: &[(String, String)], body: &[u8]) -> Result<Reading,
         change,
         project,
         pusher,
+        paths: Vec::new(),
     })))
 }
 
@@ -169,6 +173,7 @@ impl Received {
             "pusher" => text(&self.pusher),
             "destination" => self.destination.clone(),
             "hookbus_id" => text(&self.id),
+            "paths" => self.paths.join("\n"),
             _ => String::new(),
         }
     }

@@ -166,10 +166,11 @@ fn mirrors_and_exec_steps_run_as_their_account_with_its_groups() {
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
     let (clone, www, root_clone) = (d.join("clone"), d.join("www"), d.join("root-clone"));
     let config = format!(
-        "{}{}{}user = \"{user}\"\n{}[[action]]\nname = \"ids\"\n[action.match]\nrepo = [\"app\"]\n[[action.step]]\nkind = \"exec\"\nargv = [\"{}\"]\nuser = \"{user}\"\n",
+        "{}{}{}user = \"{user}\"\n[[mirror.on_change]]\nkind = \"exec\"\nargv = [\"/bin/sh\", \"-c\", \"id -u > {}/on_change.txt\"]\n{}[[action]]\nname = \"ids\"\n[action.match]\nrepo = [\"app\"]\n[[action.step]]\nkind = \"exec\"\nargv = [\"{}\"]\nuser = \"{user}\"\n",
         broker.config(),
         listen_table(d, &server.topic, ""),
         mirror_table("app", &clone, &server.url(), "checkout", Some(&www)),
+        ids.display(),
         mirror_table("app", &root_clone, &server.url(), "fetch", None),
         script.display(),
         user = account.name,
@@ -206,6 +207,11 @@ fn mirrors_and_exec_steps_run_as_their_account_with_its_groups() {
         assert_eq!(groups, expected, "{file}: {said}");
         assert_eq!(lines[3], environment, "{file}");
     }
+    // The mirror's on_change step (no user of its own) ran as its user.
+    let on_change = wait_until(FOLLOW_CAP, || read(&ids.join("on_change.txt")).is_some());
+    assert!(on_change, "{}", listener.log());
+    let said = read(&ids.join("on_change.txt")).unwrap();
+    assert_eq!(said.trim(), account.uid.to_string());
 
     // The mirror's git wrote as the account: the clone and the published tree.
     let owner = |path: &Path| {

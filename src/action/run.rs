@@ -268,6 +268,7 @@ pub fn command(plan: &ExecPlan, scope: &Scope<'_>) -> Result<exec::Run, String> 
         ("HOOKBUS_DESTINATION", "destination"),
         ("HOOKBUS_HOST", "host"),
         ("HOOKBUS_ACTION", "action"),
+        ("HOOKBUS_PATHS", "paths"),
     ] {
         env.push((name.into(), scope.value(&Name::Fact(fact))?));
     }

@@ -10,7 +10,7 @@ use anyhow::{bail, Result};
 use std::ops::Range;
 
 /// The message facts a template may name.
-pub const FACTS: [&str; 13] = [
+pub const FACTS: [&str; 14] = [
     "repo",
     "refname",
     "branch",
@@ -24,6 +24,7 @@ pub const FACTS: [&str; 13] = [
     "host",
     "action",
     "token",
+    "paths",
 ];
 
 /// The parent step's result fields (`{parent.NAME}`).

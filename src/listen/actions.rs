@@ -283,6 +283,29 @@ fn run(job: &Job, sender: &Sender<Done>) {
     crate::action::run::run(&job.action, &job.message, &context.host, &effects);
 }
 
+/// A publish step's message: stored in `outbox` first, then delivered (a
+/// delivery that cannot happen now leaves it for the next one); says what
+/// happened. Shared by actions and mirrors' on-change steps.
+pub fn publish(outbox: &Outbox, publisher: &Publisher, message: Message) -> Result<String, String> {
+    outbox
+        .store(&[message])
+        .map_err(|error| format!("cannot store the message: {error:#}"))?;
+    match flush::flush_waiting(outbox, publisher, LOCK_WAIT) {
+        Ok(None) => Ok("stored in the outbox; another delivery is running".into()),
+        Ok(Some(report)) => match report.stopped {
+            None => Ok(format!(
+                "published ({} message(s) delivered)",
+                report.delivered
+            )),
+            Some(stopped) => Ok(format!(
+                "stored in the outbox; delivery waits: {}",
+                stopped.reason
+            )),
+        },
+        Err(error) => Ok(format!("stored in the outbox; delivery failed: {error:#}")),
+    }
+}
+
 /// The daemon's side of steps.
 struct Steps<'a> {
     context: &'a Context,
@@ -291,24 +314,7 @@ struct Steps<'a> {
 
 impl Effects for Steps<'_> {
     fn publish(&self, message: Message) -> Result<String, String> {
-        let outbox = &self.context.outbox;
-        outbox
-            .store(&[message])
-            .map_err(|error| format!("cannot store the message: {error:#}"))?;
-        match flush::flush_waiting(outbox, &self.context.publisher, LOCK_WAIT) {
-            Ok(None) => Ok("stored in the outbox; another delivery is running".into()),
-            Ok(Some(report)) => match report.stopped {
-                None => Ok(format!(
-                    "published ({} message(s) delivered)",
-                    report.delivered
-                )),
-                Some(stopped) => Ok(format!(
-                    "stored in the outbox; delivery waits: {}",
-                    stopped.reason
-                )),
-            },
-            Err(error) => Ok(format!("stored in the outbox; delivery failed: {error:#}")),
-        }
+        publish(&self.context.outbox, &self.context.publisher, message)
     }
 
     fn mirror(&self, name: &str) -> Result<String, String> {

@@ -242,6 +242,21 @@ pub struct MirrorConfig {
     /// Globs on `[listen] host`: the hosts that run this mirror; absent:
     /// every host.
     pub hosts: Option<Vec<String>>,
+    /// Only these paths of the tree (`dir/` or a file) are published; the
+    /// clone keeps everything (see [`super::provision::sparse`]).
+    #[serde(default)]
+    pub sparse: Vec<String>,
+    /// Steps (the keys of `[[action.step]]`) run once each time the
+    /// published commit changes (see [`super::provision::onchange`]).
+    #[serde(default)]
+    pub on_change: Vec<crate::action::config::StepConfig>,
+    /// Globs on the changed paths; `on_change` runs only when one matches
+    /// (empty: any change).
+    #[serde(default)]
+    pub on_change_paths: Vec<String>,
+    /// `[[mirror.link]]`: local paths made to point into the published tree.
+    #[serde(default, rename = "link")]
+    pub links: Vec<super::provision::links::LinkConfig>,
 }
 
 fn default_branch() -> String {
@@ -301,11 +316,11 @@ impl MirrorConfig {
                 bail!("user {user:?} is not an account name");
             }
         }
-        Ok(())
+        super::provision::validate(self)
     }
 }
 
-fn absolute(key: &str, path: &Path) -> Result<()> {
+pub(super) fn absolute(key: &str, path: &Path) -> Result<()> {
     let normal = path.components().all(|part| {
         matches!(
             part,
@@ -357,7 +372,11 @@ pub fn validate(listen: Option<&ListenConfig>, mirrors: &[MirrorConfig]) -> Resu
                 );
             }
         }
-        for place in std::iter::once(&mirror.path).chain(&mirror.target) {
+        let links = mirror.links.iter().map(|link| &link.local);
+        for place in std::iter::once(&mirror.path)
+            .chain(&mirror.target)
+            .chain(links)
+        {
             if !paths.insert(place.clone()) {
                 bail!(
                     "{}: {} is used by another mirror",

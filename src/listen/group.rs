@@ -129,6 +129,7 @@ mod tests {
                 timeout: std::time::Duration::from_secs(1),
                 account: None,
             },
+            on_change: None,
         }];
         let counts = |(m, a): (&[Mirror], &[Arc<Action>])| (m.len(), a.len());
         assert_eq!(counts(wanted(true, true, &mirrors, &actions)), (0, 1));

@@ -4,6 +4,7 @@
 
 use super::config::{is_safe_branch, MirrorConfig, Mode};
 use super::git::Git;
+use super::provision::{links, onchange::OnChange, sparse};
 use super::publish::{self, make_dir};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
@@ -21,6 +22,8 @@ pub struct Mirror {
     pub config: MirrorConfig,
     /// How its git runs.
     pub git: Git,
+    /// Its on-change chain, if it has one.
+    pub on_change: Option<std::sync::Arc<OnChange>>,
 }
 
 /// What one piece of work did.
@@ -167,6 +170,7 @@ impl Mirror {
                     commit,
                     &target.join(branch),
                     &releases,
+                    &[],
                 )
                 .map(drop)
             }
@@ -188,7 +192,10 @@ impl Mirror {
     fn publish_at_target(&self, commit: &str) -> Result<bool> {
         let target = self.target()?;
         let releases = sibling_releases(target)?;
-        publish::publish(&self.git, &self.config.path, commit, target, &releases)
+        let (clone, sparse) = (&self.config.path, &self.config.sparse);
+        let changed = publish::publish(&self.git, clone, commit, target, &releases, sparse)?;
+        links::ensure(&self.config, &self.git)?;
+        Ok(changed)
     }
 
     fn checkout(&self) -> Result<Done> {
@@ -220,9 +227,10 @@ impl Mirror {
     /// Forces the clone's work tree (and its branch) to `commit`.
     fn check_out(&self, commit: &str) -> Result<()> {
         let branch = &self.config.branch;
+        sparse::apply(&self.git, &self.config.path, &self.config.sparse)?;
         self.git_in_clone(&["checkout", "--quiet", "--force", "-B", branch, commit, "--"])?;
         self.git_in_clone(&["clean", "-ffdq"])?;
-        Ok(())
+        links::ensure(&self.config, &self.git)
     }
 
     fn branches(&self) -> Result<Done> {
@@ -255,6 +263,7 @@ impl Mirror {
                 commit,
                 &link,
                 &releases_root.join(name),
+                &[],
             )? {
                 done.changed.push(name.to_string());
             }

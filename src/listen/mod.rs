@@ -23,6 +23,7 @@ pub mod mirror;
 pub mod operate;
 pub mod plan;
 pub mod presence;
+pub mod provision;
 pub mod publish;
 pub mod remember;
 pub mod report;

@@ -7,19 +7,22 @@
 use super::config::Mode;
 use super::control::{Job, Reply, Request as Control, Response, Verdict};
 use super::mirror::{Done, Mirror};
+use super::provision::onchange;
 use super::report::Event;
 use super::status::{Board, Change, MirrorState, Outcome};
 use super::worker::Request;
-use anyhow::Result;
+use anyhow::{anyhow, Result};
 use std::time::Instant;
 
 /// What the board says after a piece of work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recorded {
     /// The mirror's state now.
     pub state: MirrorState,
     /// The change the work made, if any.
     pub change: Option<Change>,
+    /// How the mirror's on-change chain went, when it ran or was skipped.
+    pub on_change: Option<String>,
 }
 
 impl Recorded {
@@ -27,16 +30,18 @@ impl Recorded {
     pub fn describe(&self, event: &mut Event) {
         event.state = Some(self.state.as_str().to_string());
         event.previous_state = self.change.map(|change| change.from.as_str().to_string());
+        event.on_change.clone_from(&self.on_change);
     }
 }
 
-/// Updates `mirror` (fetch only while it is held) and records the result.
-pub fn update(mirror: &Mirror, board: &Board) -> (Result<Done>, Recorded) {
+/// Updates `mirror` (fetch only while it is held), records the result, and
+/// runs its on-change chain when the published commit moved (`host` for its
+/// templates).
+pub fn update(mirror: &Mirror, board: &Board, host: &str) -> (Result<Done>, Recorded) {
     let name = mirror.config.name();
-    let held = board
-        .get(&name)
-        .is_some_and(|status| status.state.is_held());
-    let result = if held {
+    let before = board.get(&name);
+    let held = before.as_ref().is_some_and(|status| status.state.is_held());
+    let mut result = if held {
         mirror.fetch().map(|()| Done::default())
     } else {
         mirror.update()
@@ -52,7 +57,20 @@ pub fn update(mirror: &Mirror, board: &Board) -> (Result<Done>, Recorded) {
         eprintln!("hookbus: listen: mirror {name}: {error:#}");
         None
     });
-    (result, recorded(board, &name, change))
+    // A failed update keeps its own error on the board, not a chain's.
+    let followed = match &result {
+        Ok(done) => onchange::follow(mirror, board, host, before, done.head.as_deref(), change),
+        Err(_) => onchange::Followed {
+            change,
+            ..onchange::Followed::default()
+        },
+    };
+    if let Some(failure) = &followed.failure {
+        result = Err(anyhow!("{failure}"));
+    }
+    let mut recorded = recorded(board, &name, followed.change);
+    recorded.on_change = followed.on_change;
+    (result, recorded)
 }
 
 /// The board's word on `name` after `change`.
@@ -60,7 +78,11 @@ fn recorded(board: &Board, name: &str, change: Option<Change>) -> Recorded {
     let state = board
         .get(name)
         .map_or(MirrorState::Ok, |status| status.state);
-    Recorded { state, change }
+    Recorded {
+        state,
+        change,
+        on_change: None,
+    }
 }
 
 /// True when the batch needs an update of the mirror: a message, a poll, a
@@ -97,6 +119,8 @@ struct Answer {
     change: Option<Change>,
     /// The commit it published (rollback).
     head: Option<String>,
+    /// How the on-change chain went (rollback).
+    on_change: Option<String>,
 }
 
 /// Runs the batch's commands in order, before its update. Returns one event
@@ -125,7 +149,7 @@ fn commands(
             ),
             Control::Unfreeze { .. } => held(mirror, board, board.unfreeze(&name), "unfrozen"),
             Control::Rollback { rev, branch, .. } => {
-                rollback(mirror, rev, branch.as_deref(), board)
+                rollback(mirror, rev, branch.as_deref(), board, host)
             }
             Control::Status => refused("status is not a mirror command".into()),
         };
@@ -138,6 +162,7 @@ fn commands(
         }
         event.head = answer.head;
         recorded(board, &name, answer.change).describe(&mut event);
+        event.on_change.clone_from(&answer.on_change);
         let catches_up = matches!(job.request, Control::Unfreeze { .. });
         if catches_up && answer.response.verdict == Verdict::Ok {
             waiting.push(job.clone());
@@ -205,6 +230,7 @@ fn refused(message: String) -> Answer {
         response: Response::refused(message),
         change: None,
         head: None,
+        on_change: None,
     }
 }
 
@@ -217,6 +243,7 @@ fn failed(message: String) -> Answer {
         },
         change: None,
         head: None,
+        on_change: None,
     }
 }
 
@@ -235,6 +262,7 @@ fn held(mirror: &Mirror, board: &Board, changed: Result<Option<Change>>, done: &
             },
             change,
             head: None,
+            on_change: None,
         },
     }
 }
@@ -242,7 +270,7 @@ fn held(mirror: &Mirror, board: &Board, changed: Result<Option<Change>>, done: &
 /// Publishes `rev` where the mirror's updates publish, then holds it there.
 /// Refused for a mirror without a target, a revision that is not one, or a
 /// commit the clone does not have.
-fn rollback(mirror: &Mirror, rev: &str, branch: Option<&str>, board: &Board) -> Answer {
+fn rollback(mirror: &Mirror, rev: &str, branch: Option<&str>, board: &Board, host: &str) -> Answer {
     let config = &mirror.config;
     let name = config.name();
     let branch = match (config.mode, branch) {
@@ -285,6 +313,7 @@ fn rollback(mirror: &Mirror, rev: &str, branch: Option<&str>, board: &Board) -> 
         }
         Ok(Some(resolved)) => resolved,
     };
+    let before = board.get(&name);
     if let Err(error) = mirror.put(&commit, branch) {
         return failed(format!("cannot publish {commit}: {error:#}"));
     }
@@ -292,17 +321,31 @@ fn rollback(mirror: &Mirror, rev: &str, branch: Option<&str>, board: &Board) -> 
         Err(error) => failed(format!(
             "{commit} is published, but the hold could not be recorded, so the next update moves on: {error:#}"
         )),
-        Ok(change) => Answer {
-            response: Response {
-                verdict: Verdict::Ok,
-                message: format!(
-                    "{branch} rolled back to {commit} ({reference}) and held there; `hookbus ctl unfreeze {name}` follows {branch} again"
+        Ok(change) => {
+            let followed = onchange::follow(mirror, board, host, before, Some(&commit), change);
+            let (verdict, message) = match &followed.failure {
+                Some(failure) => (
+                    Verdict::Failed,
+                    format!("{branch} rolled back to {commit} ({reference}) and held there, but {failure}"),
                 ),
-                mirrors: board.get(&name).into_iter().collect(),
-            },
-            change,
-            head: Some(commit),
-        },
+                None => (
+                    Verdict::Ok,
+                    format!(
+                        "{branch} rolled back to {commit} ({reference}) and held there; `hookbus ctl unfreeze {name}` follows {branch} again"
+                    ),
+                ),
+            };
+            Answer {
+                response: Response {
+                    verdict,
+                    message,
+                    mirrors: board.get(&name).into_iter().collect(),
+                },
+                change: followed.change,
+                head: Some(commit),
+                on_change: followed.on_change,
+            }
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! one is kept for readers still inside it; older ones are removed.
 
 use super::git::Git;
+use super::provision::sparse;
 use anyhow::{bail, Context, Result};
 use std::ffi::OsStr;
 use std::fs;
@@ -17,14 +18,15 @@ fn is_current(link: &Path, commit: &str, relative: &Path) -> bool {
 }
 
 /// Publishes `commit` of `clone` at `link`, with its releases kept in
-/// `releases` (a directory beside `link` or below its parent). Returns whether
-/// anything changed.
+/// `releases` (a directory beside `link` or below its parent), only the paths
+/// `sparse` names when it names any. Returns whether anything changed.
 pub fn publish(
     git: &Git,
     clone: &Path,
     commit: &str,
     link: &Path,
     releases: &Path,
+    sparse: &[String],
 ) -> Result<bool> {
     let parent = link
         .parent()
@@ -49,7 +51,7 @@ pub fn publish(
     let staging = releases.join(format!(".{commit}.tmp"));
     let index = releases.join(format!(".{commit}.index"));
     remove_any(&release)?;
-    let exported = export(git, clone, commit, &staging, &index);
+    let exported = export(git, clone, commit, &staging, &index, sparse);
     let _ = fs::remove_file(&index);
     if let Err(error) = exported {
         let _ = remove_any(&staging);
@@ -94,20 +96,33 @@ pub fn unpublish(link: &Path, releases: &Path) -> Result<()> {
     remove_any(releases)
 }
 
-/// Writes the tree of `commit` into `dir` through a private index, without a
-/// work tree or `.git` of its own at the destination.
-fn export(git: &Git, clone: &Path, commit: &str, dir: &Path, index: &Path) -> Result<()> {
+/// Writes the tree of `commit` (its `sparse` paths, when given) into `dir`
+/// through a private index, without a work tree or `.git` of its own at the
+/// destination.
+fn export(
+    git: &Git,
+    clone: &Path,
+    commit: &str,
+    dir: &Path,
+    index: &Path,
+    sparse: &[String],
+) -> Result<()> {
     let env = [("GIT_INDEX_FILE", index.as_os_str())];
     git.run(clone, &["read-tree".as_ref(), commit.as_ref()], &env)?;
     let mut prefix = dir.as_os_str().to_os_string();
     prefix.push("/");
-    let args: [&OsStr; 4] = [
-        "checkout-index".as_ref(),
-        "-a".as_ref(),
-        "-f".as_ref(),
-        &prefix_arg(&prefix),
-    ];
-    git.run(clone, &args, &env)?;
+    let prefix = prefix_arg(&prefix);
+    if sparse.is_empty() {
+        let args: [&OsStr; 4] = [
+            "checkout-index".as_ref(),
+            "-a".as_ref(),
+            "-f".as_ref(),
+            &prefix,
+        ];
+        git.run(clone, &args, &env)?;
+    } else {
+        sparse::check_out_index(git, clone, &env, &prefix, sparse)?;
+    }
     if !dir.is_dir() {
         // An empty tree exports nothing; publish an empty directory.
         fs::create_dir(dir).with_context(|| format!("cannot make {}", dir.display()))?;
@@ -207,18 +222,18 @@ mod tests {
         };
         let (link, releases) = (dir.path().join("www"), dir.path().join(".www.hookbus"));
         let first = commit(&repo, "1");
-        assert!(publish(&git, &repo, &first, &link, &releases).unwrap());
+        assert!(publish(&git, &repo, &first, &link, &releases, &[]).unwrap());
         assert!(
-            !publish(&git, &repo, &first, &link, &releases).unwrap(),
+            !publish(&git, &repo, &first, &link, &releases, &[]).unwrap(),
             "nothing to do"
         );
         let missing = "0123456789abcdef0123456789abcdef01234567";
-        assert!(publish(&git, &repo, missing, &link, &releases).is_err());
+        assert!(publish(&git, &repo, missing, &link, &releases, &[]).is_err());
         assert_eq!(fs::read_to_string(link.join("a.txt")).unwrap(), "1");
         let second = commit(&repo, "2");
         let third = commit(&repo, "3");
-        publish(&git, &repo, &second, &link, &releases).unwrap();
-        publish(&git, &repo, &third, &link, &releases).unwrap();
+        publish(&git, &repo, &second, &link, &releases, &[]).unwrap();
+        publish(&git, &repo, &third, &link, &releases, &[]).unwrap();
         assert_eq!(fs::read_to_string(link.join("a.txt")).unwrap(), "3");
         let mut kept: Vec<String> = fs::read_dir(&releases)
             .unwrap()
@@ -230,7 +245,7 @@ mod tests {
         assert_eq!(kept, expected, "the current release and the one before");
         fs::remove_file(&link).unwrap();
         fs::create_dir(&link).unwrap();
-        let refused = publish(&git, &repo, &first, &link, &releases).unwrap_err();
+        let refused = publish(&git, &repo, &first, &link, &releases, &[]).unwrap_err();
         assert!(refused.to_string().contains("not a symlink hookbus made"));
     }
 }

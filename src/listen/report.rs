@@ -74,6 +74,9 @@ pub struct Event {
     /// The `hookbus ctl` command this event answers (`freeze`, `unfreeze`,
     /// `rollback`); none for messages, polls and syncs.
     pub command: Option<String>,
+    /// How the mirror's on-change chain went (`ok (N step(s))`, `skipped:
+    /// WHY`, `failed: WHY`), when the work moved its published commit.
+    pub on_change: Option<String>,
 }
 
 impl Report for Event {
@@ -90,6 +93,9 @@ impl Report for Event {
         }
         if !self.changed.is_empty() {
             line.push_str(&format!(" changed {}", self.changed.join(",")));
+        }
+        if let Some(on_change) = &self.on_change {
+            line.push_str(&format!(" on_change {on_change}"));
         }
         if let (Some(before), Some(now)) = (&self.previous_state, &self.state) {
             line.push_str(&format!(" state {before} -> {now}"));

@@ -2,6 +2,7 @@
 //! reload), and the pieces built from it.
 
 use super::mirror::Mirror;
+use super::provision::onchange::OnChange;
 use super::report::Reporter;
 use super::worker::Pool;
 use super::{actions, config, git, remember};
@@ -57,6 +58,8 @@ impl Settings {
             eprintln!("hookbus: {warning}");
         }
         let root = crate::account::running_as_root();
+        let publisher = Publisher::new(broker.clone())?;
+        let outbox = Outbox::new(listen.state_dir.join("outbox"));
         let mut mirrors = Vec::new();
         for mirror in &config.mirrors {
             let account = match (&mirror.user, root) {
@@ -77,7 +80,10 @@ impl Settings {
                 ),
                 _ => {}
             }
+            let on_change = OnChange::build(mirror, &outbox, &publisher)
+                .with_context(|| format!("mirror {}", mirror.name()))?;
             mirrors.push(Mirror {
+                on_change,
                 config: mirror.clone(),
                 git: git::Git {
                     timeout: listen.git_timeout(),
@@ -111,10 +117,10 @@ impl Settings {
                 queue_type: listen.queue_type,
                 group,
             },
-            publisher: Publisher::new(broker.clone())?,
+            publisher,
             broker,
             report: listen.report.clone(),
-            outbox: Outbox::new(listen.state_dir.join("outbox")),
+            outbox,
             workers: listen.workers,
             poll_every: listen.poll_every(),
             mirrors,

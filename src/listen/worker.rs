@@ -242,7 +242,7 @@ fn work(shared: &(Mutex<Shared>, Condvar), sender: &Sender<Finished>, host: &str
 /// Updates one mirror for a batch and describes it.
 fn update(mirror: &Mirror, batch: &[Request], host: &str, board: &Board) -> Event {
     let start = Instant::now();
-    let (result, recorded) = operate::update(mirror, board);
+    let (result, recorded) = operate::update(mirror, board, host);
     let last = batch
         .iter()
         .rev()

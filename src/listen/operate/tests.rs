@@ -50,6 +50,7 @@ fn mirror(dir: &Path, mode: &str) -> Mirror {
             timeout: Duration::from_secs(30),
             account: None,
         },
+        on_change: None,
     }
 }
 
@@ -61,7 +62,7 @@ fn run(mirror: &Mirror, board: &Board, request: Control) -> Response {
         ..Request::default()
     }];
     let update = || {
-        let (result, _) = update(mirror, board);
+        let (result, _) = update(mirror, board, "h");
         let mut event = base_event(mirror, "here");
         event.result = if result.is_ok() { "ok" } else { "failed" }.into();
         event
@@ -80,7 +81,7 @@ fn setup(mode: &str) -> (tempfile::TempDir, Mirror, Board, [String; 2]) {
     let commits = [commit(&origin, "1"), commit(&origin, "2")];
     let mirror = mirror(dir.path(), mode);
     let board = Board::new(std::slice::from_ref(&mirror.config));
-    update(&mirror, &board).0.unwrap();
+    update(&mirror, &board, "h").0.unwrap();
     (dir, mirror, board, commits)
 }
 

@@ -1,0 +1,360 @@
+//! A mirror's `on_change` steps (gitopper's `action = "reload"`): run once
+//! each time the commit at its published tree changes (an update, a
+//! rollback, an unfreeze that catches up), never for work that published
+//! nothing new. They are [`crate::action`] steps (exec, http, publish),
+//! compiled and run by its runner; their templates see `{oldrev}` and
+//! `{newrev}` (published before and now; all zeros before the first),
+//! `{repo}` and `{branch}` (the mirror's), and `{paths}` (the published paths
+//! that changed, one per line). `on_change_paths` globs decide whether a
+//! change is one the steps care about. Exec steps run as the mirror's `user`
+//! unless they name their own.
+//!
+//! A chain that fails leaves the mirror BROKEN with its reason, and BROKEN it
+//! stays until the next change runs the chain again and it succeeds.
+
+use super::published;
+use crate::action::config::{StepConfig, StepKind};
+use crate::action::matcher::Matcher;
+use crate::action::run::{self, Effects, StepResult};
+use crate::action::step::{Kind, Step};
+use crate::action::Action;
+use crate::deliver::outbox::Outbox;
+use crate::inbound::Received;
+use crate::listen::actions;
+use crate::listen::config::MirrorConfig;
+use crate::listen::mirror::Mirror;
+use crate::listen::status::{Board, Change, MirrorState, MirrorStatus, Outcome};
+use crate::message::Message;
+use crate::stomp::Publisher;
+use anyhow::{bail, Context, Result};
+use std::cell::RefCell;
+use std::ffi::OsStr;
+
+/// How the board's `last_error` of a failed chain starts: a later update
+/// that changes nothing keeps the mirror BROKEN while it says so.
+pub const FAILED: &str = "on_change failed";
+
+/// The most changed paths `{paths}` carries (the rest are counted).
+const MAX_PATHS: usize = 1000;
+
+/// The oldrev before anything was published.
+const NOTHING: &str = "0000000000000000000000000000000000000000";
+
+/// A mirror's on-change chain, compiled, with what its publish steps need.
+#[derive(Debug)]
+pub struct OnChange {
+    action: Action,
+    paths: Vec<glob::Pattern>,
+    outbox: Outbox,
+    publisher: Publisher,
+}
+
+/// What a change came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ran {
+    /// Not run, and why (no published path changed, or none matched).
+    Skipped(String),
+    /// Every step succeeded.
+    Done(usize),
+    /// A step failed: which, and why.
+    Failed(String),
+}
+
+impl Ran {
+    /// How reports and logs say it.
+    pub fn describe(&self) -> String {
+        match self {
+            Ran::Skipped(why) => format!("skipped: {why}"),
+            Ran::Done(steps) => format!("ok ({steps} step(s))"),
+            Ran::Failed(why) => format!("failed: {why}"),
+        }
+    }
+}
+
+/// Checks `on_change` and `on_change_paths`.
+pub fn validate(config: &MirrorConfig) -> Result<()> {
+    compile(config).map(drop)
+}
+
+fn compile(config: &MirrorConfig) -> Result<(Vec<Step>, Vec<glob::Pattern>)> {
+    let mut steps = Vec::new();
+    for (index, step) in config.on_change.iter().enumerate() {
+        let label = format!("on_change step {}", index + 1);
+        no_mirror_step(step).context(label.clone())?;
+        let mut step = Step::compile(step, &[], &label).context(label)?;
+        as_mirrors_user(&mut step, config.user.as_deref());
+        steps.push(step);
+    }
+    let paths = (config.on_change_paths.iter())
+        .map(|glob| {
+            glob::Pattern::new(glob).with_context(|| format!("on_change_paths: bad glob {glob:?}"))
+        })
+        .collect::<Result<_>>()?;
+    if steps.is_empty() && !config.on_change_paths.is_empty() {
+        bail!("on_change_paths without on_change: give the steps to run");
+    }
+    Ok((steps, paths))
+}
+
+fn no_mirror_step(step: &StepConfig) -> Result<()> {
+    if step.kind == StepKind::Mirror {
+        bail!("an on_change step is exec, http or publish: the mirror is what changed");
+    }
+    for handler in step.on_success.iter().chain(&step.on_failure) {
+        no_mirror_step(handler)?;
+    }
+    Ok(())
+}
+
+/// Exec steps without a `user` run as the mirror's.
+fn as_mirrors_user(step: &mut Step, user: Option<&str>) {
+    if let Kind::Exec(plan) = &mut step.kind {
+        if plan.user.is_none() {
+            plan.user = user.map(str::to_string);
+        }
+    }
+    for handler in step.on_success.iter_mut().chain(step.on_failure.iter_mut()) {
+        as_mirrors_user(handler, user);
+    }
+}
+
+impl OnChange {
+    /// The chain of `config`, if it has one; publish steps go through
+    /// `outbox` with `publisher`.
+    pub fn build(
+        config: &MirrorConfig,
+        outbox: &Outbox,
+        publisher: &Publisher,
+    ) -> Result<Option<std::sync::Arc<OnChange>>> {
+        let (steps, paths) = compile(config)?;
+        if steps.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(std::sync::Arc::new(OnChange {
+            action: Action {
+                name: format!("on_change {}", config.name()),
+                // Never matched: the chain runs for changes, not messages.
+                matcher: Matcher::compile(&Default::default())?,
+                steps,
+            },
+            paths,
+            outbox: outbox.clone(),
+            publisher: publisher.clone(),
+        })))
+    }
+
+    /// Runs the chain for `mirror`'s change from `old` to `new`, when a
+    /// published path that `on_change_paths` wants changed.
+    pub fn run(&self, mirror: &Mirror, host: &str, old: Option<&str>, new: &str) -> Ran {
+        let config = &mirror.config;
+        let changed = match changed_paths(mirror, old, new) {
+            Ok(changed) => changed,
+            Err(error) => return Ran::Failed(format!("cannot list the changed paths: {error:#}")),
+        };
+        let mut changed: Vec<String> = (changed.into_iter())
+            .filter(|path| published(&config.sparse, path))
+            .collect();
+        if changed.is_empty() {
+            return Ran::Skipped("no published path changed".into());
+        }
+        let options = glob::MatchOptions {
+            require_literal_separator: true,
+            ..glob::MatchOptions::new()
+        };
+        let wanted = |path: &String| {
+            self.paths.is_empty()
+                || (self.paths.iter()).any(|glob| glob.matches_with(path, options))
+        };
+        if !changed.iter().any(wanted) {
+            return Ran::Skipped("no changed path matches on_change_paths".into());
+        }
+        if changed.len() > MAX_PATHS {
+            let more = changed.len() - MAX_PATHS;
+            changed.truncate(MAX_PATHS);
+            changed.push(format!("… and {more} more"));
+        }
+        let change = Received {
+            destination: String::new(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            repo: Some(config.repo.clone()),
+            refname: Some(format!("refs/heads/{}", config.branch)),
+            oldrev: Some(old.unwrap_or(NOTHING).to_string()),
+            newrev: Some(new.to_string()),
+            change: Some(if old.is_some() { "update" } else { "create" }.into()),
+            project: None,
+            pusher: None,
+            id: None,
+            paths: changed,
+        };
+        let effects = Steps {
+            on_change: self,
+            failed: RefCell::new(None),
+        };
+        if run::run(&self.action, &change, host, &effects) {
+            Ran::Done(self.action.steps.len())
+        } else {
+            let why = effects.failed.into_inner();
+            Ran::Failed(why.unwrap_or_else(|| "a step failed".into()))
+        }
+    }
+}
+
+/// The paths that differ between `old` and `new` (every path of `new` when
+/// nothing was published before, or `old` is gone from the clone).
+fn changed_paths(mirror: &Mirror, old: Option<&str>, new: &str) -> Result<Vec<String>> {
+    let git = |args: &[&str]| {
+        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        mirror.git.run(&mirror.config.path, &args, &[])
+    };
+    let diff = old.map(|old| git(&["diff", "--no-renames", "--name-only", "-z", old, new, "--"]));
+    let listed = match diff {
+        Some(Ok(listed)) => listed,
+        _ => git(&["ls-tree", "-r", "-z", "--name-only", new])?,
+    };
+    Ok((listed.split('\0'))
+        .filter(|path| !path.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// The daemon's side of on-change steps: publish through the outbox; the
+/// first failing step's reason is kept for the board.
+struct Steps<'a> {
+    on_change: &'a OnChange,
+    failed: RefCell<Option<String>>,
+}
+
+impl Effects for Steps<'_> {
+    fn publish(&self, message: Message) -> Result<String, String> {
+        actions::publish(&self.on_change.outbox, &self.on_change.publisher, message)
+    }
+
+    fn mirror(&self, _name: &str) -> Result<String, String> {
+        Err("an on_change step cannot update a mirror".into())
+    }
+
+    fn report(&self, _action: &str, step: &Step, _change: &Received, result: &StepResult) {
+        // A handler's result does not decide the chain; the step's does.
+        if result.ok || step.label.contains(" on_") {
+            return;
+        }
+        let mut why = format!(
+            "{}: {}",
+            step.label,
+            result.reason.as_deref().unwrap_or("failed")
+        );
+        let output = result.output.trim();
+        if !output.is_empty() {
+            let start = output.len().saturating_sub(300);
+            let start = (start..output.len())
+                .find(|&i| output.is_char_boundary(i))
+                .unwrap_or(0);
+            why.push_str(&format!(" ({})", output[start..].replace('\n', " | ")));
+        }
+        *self.failed.borrow_mut() = Some(why);
+    }
+}
+
+/// What [`follow`] came to.
+#[derive(Debug, Default)]
+pub struct Followed {
+    /// How the chain went ([`Ran::describe`]), when the commit moved.
+    pub on_change: Option<String>,
+    /// Why the mirror is BROKEN by its chain (recorded on the board).
+    pub failure: Option<String>,
+    /// The state change of the whole piece of work.
+    pub change: Option<Change>,
+}
+
+/// After work on `mirror` that left `now` published (`None`: nothing), with
+/// `before` its status before the work, and `change` the work's change on
+/// the board: runs the chain when the commit moved; a failure (or, when
+/// nothing moved, the failure of the last chain) is recorded on the board,
+/// and the state change is the work's as a whole.
+pub fn follow(
+    mirror: &Mirror,
+    board: &Board,
+    host: &str,
+    before: Option<MirrorStatus>,
+    now: Option<&str>,
+    change: Option<Change>,
+) -> Followed {
+    let Some(on_change) = &mirror.on_change else {
+        return Followed {
+            change,
+            ..Followed::default()
+        };
+    };
+    let name = mirror.config.name();
+    let commit = before.as_ref().and_then(|status| status.commit.clone());
+    let (described, failure) = match now {
+        Some(new) if commit.as_deref() != Some(new) => {
+            let ran = on_change.run(mirror, host, commit.as_deref(), new);
+            let failure = match &ran {
+                Ran::Failed(why) => Some(format!("{FAILED} for {new}: {why}")),
+                _ => None,
+            };
+            (Some(ran.describe()), failure)
+        }
+        _ => {
+            let kept = before.filter(broken_by_chain);
+            (None, kept.and_then(|status| status.last_error))
+        }
+    };
+    let Some(failure) = failure else {
+        return Followed {
+            on_change: described,
+            failure: None,
+            change,
+        };
+    };
+    let from = change.map(|change| change.from);
+    let second = board.updated(&name, &Outcome::Failed(failure.clone()));
+    let second = second.unwrap_or_else(|error| {
+        eprintln!("hookbus: listen: mirror {name}: {error:#}");
+        None
+    });
+    let state = board.get(&name).map(|status| status.state);
+    let from = from.or(second.map(|change| change.from)).or(state);
+    let change = match (from, state) {
+        (Some(from), Some(to)) if from != to => Some(Change { from, to }),
+        _ => None,
+    };
+    Followed {
+        on_change: described,
+        failure: Some(failure),
+        change,
+    }
+}
+
+/// True when `status` is BROKEN by a failed chain.
+pub fn broken_by_chain(status: &MirrorStatus) -> bool {
+    status.state == MirrorState::Broken
+        && (status.last_error.as_deref()).is_some_and(|error| error.starts_with(FAILED))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_steps_run_as_the_mirrors_user_unless_they_name_one() {
+        let config: MirrorConfig = toml::from_str(
+            "repo = 'a'\npath = '/m/a'\nmode = 'in-place'\nuser = 'deploy'\n\
+             [[on_change]]\nkind = 'exec'\nargv = ['/bin/true']\n\
+             [on_change.on_failure]\nkind = 'exec'\nargv = ['/bin/false']\n\
+             [[on_change]]\nkind = 'exec'\nargv = ['/bin/true']\nuser = 'root'\n",
+        )
+        .unwrap();
+        let (steps, _) = compile(&config).unwrap();
+        let user = |step: &Step| match &step.kind {
+            Kind::Exec(plan) => plan.user.clone(),
+            _ => unreachable!(),
+        };
+        assert_eq!(user(&steps[0]).as_deref(), Some("deploy"));
+        let handler = steps[0].on_failure.as_deref().unwrap();
+        assert_eq!(user(handler).as_deref(), Some("deploy"));
+        assert_eq!(user(&steps[1]).as_deref(), Some("root"));
+    }
+}
