@@ -7,8 +7,8 @@
 
 pub mod view;
 
-use crate::deliver::private::Access;
 use crate::listen::presence::Document;
+use crate::private_file::Access;
 use crate::stomp::subscriber::{SubscribeSpec, Subscriber};
 use crate::stomp::Publisher;
 use anyhow::{anyhow, Context, Result};
