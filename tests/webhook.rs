@@ -653,6 +653,35 @@ fn a_forge_push_with_a_spoofing_repository_name_is_refused() {
     assert!(server.stop().success(), "{}", server.log());
 }
 
+/// The webhook reads its own `[webhook]` section: a typo in it is a config
+/// error of `hookbus webhook` and of `hookbus check`, naming the section,
+/// and hooks, which never read it, still run.
+#[test]
+fn a_typo_in_the_webhook_section_is_named_by_check_and_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hookbus.toml");
+    std::fs::write(
+        &file,
+        "[webhook]\nlisen = \"127.0.0.1:1\"\n[[webhook.endpoint]]\npath = \"/g\"\nkind = \"github\"\ninsecure_no_signature = true\n",
+    )
+    .unwrap();
+    for command in ["check", "webhook"] {
+        let ran = std::process::Command::new(env!("CARGO_BIN_EXE_hookbus"))
+            .arg("--config")
+            .arg(&file)
+            .arg(command)
+            .env("HOOKBUS_OUTBOX", dir.path().join("outbox"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&ran.stderr);
+        assert_eq!(ran.status.code(), Some(3), "{command}: {stderr}");
+        assert!(
+            stderr.contains("[webhook]") && stderr.contains("unknown field `lisen`"),
+            "{command}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn with_the_broker_down_a_push_gets_202_and_waits_in_the_outbox() {
     let dir = tempfile::tempdir().unwrap();
