@@ -79,7 +79,7 @@ pub fn open_git(config: &Config, dir: Option<&Path>, env: &HookEnv) -> Result<Gi
         config,
         &name,
         settings.enabled,
-        "set one with git config hookbus.name",
+        "set a plain one with git config hookbus.name",
     )
     .map_err(OpenError::Config)?;
     let opened = Opened {
@@ -106,7 +106,7 @@ pub fn open_svn(
             config,
             &name,
             true,
-            "set one with --name or HOOKBUS_REPO_NAME",
+            "set a plain one with --name or HOOKBUS_REPO_NAME",
         )
         .map_err(OpenError::Config)?,
         router: config.router().clone(),
