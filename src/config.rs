@@ -6,10 +6,10 @@
 //! defaults. Unknown keys are errors so that typos do not silently do nothing.
 
 use crate::deliver::outbox::Outbox;
-use crate::deliver::private::{group_id, Access};
 use crate::naming::RepoNaming;
+use crate::private_file::{group_id, Access};
 use crate::render::Limits;
-use crate::route::RouteConfig;
+use crate::route::{RouteConfig, Router};
 use crate::stomp::settings::{BrokerSettings, PASSCODE_ENV};
 use crate::stomp::{BrokerUrl, Secret};
 use crate::svn::SvnOptions;
@@ -67,14 +67,18 @@ pub struct Config {
     /// Every `[[mirror]]` and `[[action]]` as written, for every host.
     #[serde(skip)]
     written: hosts::Written,
-    /// `hookbus webhook`: forge pushes over HTTP.
-    pub webhook: Option<crate::webhook::WebhookConfig>,
+    /// `hookbus webhook`: forge pushes over HTTP. Read and checked by the
+    /// webhook itself (it owns its section; the config knows nothing of it).
+    pub webhook: Option<toml::Table>,
     /// The file this was read from, if any (for messages and permission checks).
     #[serde(skip)]
     pub source: Option<PathBuf>,
     /// `actions` compiled, once, when the config is read.
     #[serde(skip)]
     compiled_actions: Vec<crate::action::Action>,
+    /// `routes` (or the default route) compiled, once, when the config is read.
+    #[serde(skip)]
+    router: Router,
 }
 
 /// Options of the git side.
@@ -269,6 +273,12 @@ impl Config {
         &self.compiled_actions
     }
 
+    /// The `[[route]]` tables (or the built-in default route), compiled when
+    /// the config was read.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
     /// Reads the config: `explicit` (from `--config`), else `$HOOKBUS_CONFIG`, else
     /// the default path if it exists, else built-in defaults.
     pub fn load(explicit: Option<&Path>) -> Result<Config> {
@@ -278,7 +288,7 @@ impl Config {
         match explicit.map(Path::to_path_buf).or(from_env) {
             Some(path) => Config::from_file(&path),
             None if Path::new(DEFAULT_PATH).exists() => Config::from_file(Path::new(DEFAULT_PATH)),
-            None => Ok(Config::default()),
+            None => Config::parse(""),
         }
     }
 
@@ -302,7 +312,7 @@ impl Config {
             toml::from_str(text).map_err(|err| toml_error::without_values(text, &err))?;
         config.limits.validate()?;
         config.repos.validate()?;
-        crate::route::Router::new(&config.effective_routes())?;
+        config.router = Router::new(&config.effective_routes())?;
         // Only configured rules need checking: compiling the default regexes
         // would cost every git push a third of its instructions.
         if !config.svn.layouts.is_empty() {
@@ -314,9 +324,6 @@ impl Config {
         config.choose_host()?;
         if let Some(group) = &config.outbox.group {
             config.outbox.gid = Some(group_id(group).context("[outbox] group")?);
-        }
-        if let Some(webhook) = &config.webhook {
-            webhook.validate()?;
         }
         Ok(config)
     }

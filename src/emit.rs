@@ -3,9 +3,9 @@
 //! bounded batches (so a replay of 20,000 commits never holds them all).
 
 use crate::deliver::{Message, Outcome, Transport};
-use crate::model::{CommitSource, Notification};
+use crate::model::CommitSource;
 use crate::render::{self, Format, Limits, Rendered};
-use crate::route::Router;
+use crate::route::{Routed, Router};
 use anyhow::Result;
 
 /// Messages per batch handed to the transport. A broker transport connects
@@ -27,11 +27,12 @@ pub struct Report {
     pub failures: Vec<anyhow::Error>,
 }
 
-/// Renders every notification for its matching routes and delivers the messages.
-/// A notification that fails to render is reported and skipped; a transport
-/// failure stops the run (what was accepted so far is in the report).
+/// Renders every notification for the routes `router` decided it goes to and
+/// delivers the messages. A notification that fails to render is reported and
+/// skipped; a transport failure stops the run (what was accepted so far is in
+/// the report).
 pub fn emit(
-    notifications: &[Notification],
+    routed: &[Routed],
     source: &dyn CommitSource,
     router: &Router,
     limits: &Limits,
@@ -40,8 +41,9 @@ pub fn emit(
     let mut report = Report::default();
     let mut batch: Vec<Message> = Vec::new();
     let mut batch_bytes = 0;
-    for notification in notifications {
-        let messages = match messages_for(notification, source, router, limits) {
+    for routed in routed {
+        let notification = &routed.notification;
+        let messages = match messages_for(routed, source, router, limits) {
             Ok(messages) => messages,
             Err(err) => {
                 report.failures.push(err.context(format!(
@@ -79,14 +81,16 @@ fn deliver(
     Ok(())
 }
 
-/// The messages one notification produces: one per matching route.
+/// The messages one routed notification produces: one per route `router`
+/// decided it goes to.
 pub fn messages_for(
-    notification: &Notification,
+    routed: &Routed,
     source: &dyn CommitSource,
     router: &Router,
     limits: &Limits,
 ) -> Result<Vec<Message>> {
-    let routes: Vec<_> = router.matching(notification).collect();
+    let notification = &routed.notification;
+    let routes: Vec<_> = router.routes_of(routed).collect();
     if routes.is_empty() {
         return Ok(Vec::new());
     }

@@ -16,6 +16,8 @@ pub enum OpenError {
     Repository(anyhow::Error),
     /// Its settings (or the routes) are invalid.
     Config(anyhow::Error),
+    /// What was asked of it cannot be read (a revision it lacks, a bad range).
+    Input(anyhow::Error),
 }
 
 /// Why a hook sends nothing for a repository.
@@ -62,10 +64,9 @@ pub struct GitRun {
 pub fn open_git(config: &Config, dir: Option<&Path>, env: &HookEnv) -> Result<GitRun, OpenError> {
     let repo = git::open(dir).map_err(OpenError::Repository)?;
     let settings = git::settings(&repo).map_err(OpenError::Config)?;
-    let router = router(config)?;
     let router = match &settings.routes {
-        Some(names) => router.select(names),
-        None => router,
+        Some(names) => config.router().select(names),
+        None => config.router().clone(),
     };
     let name = git::repo_name(&repo, &settings, env, config.repos.base.as_deref());
     let context = PushContext {
@@ -74,7 +75,13 @@ pub fn open_git(config: &Config, dir: Option<&Path>, env: &HookEnv) -> Result<Gi
         announce_notes: config.git.announce_notes,
         max_listed: config.limits.max_listed(),
     };
-    let silenced = silenced(config, &name, settings.enabled)?;
+    let silenced = silenced(
+        config,
+        &name,
+        settings.enabled,
+        "set a plain one with git config hookbus.name",
+    )
+    .map_err(OpenError::Config)?;
     let opened = Opened {
         repo,
         name,
@@ -95,26 +102,34 @@ pub fn open_svn(
         .map_err(OpenError::Repository)?;
     let name = repo.name().to_string();
     Ok(Opened {
-        silenced: silenced(config, &name, true)?,
-        router: router(config)?,
+        silenced: silenced(
+            config,
+            &name,
+            true,
+            "set a plain one with --name or HOOKBUS_REPO_NAME",
+        )
+        .map_err(OpenError::Config)?,
+        router: config.router().clone(),
         repo,
         name,
     })
 }
 
-fn router(config: &Config) -> Result<Router, OpenError> {
-    Router::new(&config.effective_routes()).map_err(OpenError::Config)
-}
-
 /// Why hooks stay silent for the repository `name`, if they do; a name that
-/// would be announced must be fit for the messages.
-fn silenced(config: &Config, name: &str, enabled: bool) -> Result<Option<Silenced>, OpenError> {
+/// would be announced must be fit for the messages (`fix` says where a plain
+/// one is set). `enabled` is false when the repository turned hooks off.
+pub fn silenced(
+    config: &Config,
+    name: &str,
+    enabled: bool,
+    fix: &str,
+) -> anyhow::Result<Option<Silenced>> {
     Ok(if !enabled {
         Some(Silenced::Disabled)
     } else if config.repos.is_skipped(name) {
         Some(Silenced::Skipped)
     } else {
-        naming::check_name(name).map_err(OpenError::Config)?;
+        naming::check_name("repository name", name, fix)?;
         None
     })
 }

@@ -18,6 +18,7 @@
 
 pub mod account;
 pub mod action;
+pub mod assemble;
 pub mod child;
 pub mod config;
 pub mod deliver;
@@ -33,6 +34,7 @@ pub mod listen;
 pub mod message;
 pub mod model;
 pub mod naming;
+pub mod private_file;
 pub mod render;
 pub mod route;
 pub mod saved;

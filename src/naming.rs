@@ -82,11 +82,11 @@ fn name_from_path(path: &Path) -> String {
 }
 /// Refuses a repository name holding a control character: in a text body a
 /// newline would start lines of its own and could pass for `oldrev:`,
-/// `newrev:` or `refname:`.
-pub fn check_name(name: &str) -> Result<()> {
+/// `newrev:` or `refname:`. `fix` says where a plain name is set.
+pub fn check_name(what: &str, name: &str, fix: &str) -> Result<()> {
     if let Some(bad) = name.chars().find(|c| c.is_control()) {
         bail!(
-            "the repository name {name:?} holds the control character {bad:?}, which could spoof a message's header lines; set a plain one (git config hookbus.name; for SVN --name or HOOKBUS_REPO_NAME)"
+            "the {what} {name:?} holds the control character {bad:?}, which could spoof a message's header lines; {fix}"
         );
     }
     Ok(())

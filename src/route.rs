@@ -53,7 +53,7 @@ impl RouteConfig {
             refs: Vec::new(),
             changes: Vec::new(),
             reftypes: Vec::new(),
-            persistent: true,
+            persistent: persistent_by_default(),
             name: Some("default".to_string()),
         }
     }
@@ -189,9 +189,26 @@ impl Route {
 }
 
 /// The compiled set of routes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Router {
     routes: Vec<Route>,
+}
+
+/// A notification with the routes it matches: decided once per push, then
+/// rendered and delivered by that decision.
+#[derive(Debug, Clone)]
+pub struct Routed {
+    /// What the update says.
+    pub notification: Notification,
+    /// Indexes into the [`Router`] that decided.
+    routes: Vec<usize>,
+}
+
+impl Routed {
+    /// True when at least one route takes the notification.
+    pub fn is_routed(&self) -> bool {
+        !self.routes.is_empty()
+    }
 }
 
 impl Router {
@@ -238,14 +255,26 @@ impl Router {
             .collect()
     }
 
-    /// The routes a notification matches, in config order.
-    pub fn matching<'a>(
-        &'a self,
-        notification: &'a Notification,
-    ) -> impl Iterator<Item = &'a Route> {
-        self.routes
+    /// Decides which routes take `notification` (matching looks only at the
+    /// repository and the ref update, so a notification whose commit lists
+    /// are still to be filled in is routed as it will be sent).
+    pub fn route(&self, notification: Notification) -> Routed {
+        let routes = (self.routes.iter().enumerate())
+            .filter(|(_, route)| route.matches(&notification))
+            .map(|(index, _)| index)
+            .collect();
+        Routed {
+            notification,
+            routes,
+        }
+    }
+
+    /// The routes this router decided `routed` goes to, in config order.
+    pub fn routes_of<'a>(&'a self, routed: &'a Routed) -> impl Iterator<Item = &'a Route> {
+        routed
+            .routes
             .iter()
-            .filter(move |route| route.matches(notification))
+            .filter_map(|&index| self.routes.get(index))
     }
 }
 

@@ -624,6 +624,64 @@ fn bad_requests_get_their_status_and_one_log_line_each_and_sigterm_stops_cleanly
     );
 }
 
+/// A forge push names its repository in the payload: a name holding a control
+/// character (which in a text body could pass for header lines of its own) is
+/// refused with 400 and a reason, as a hook refuses it; nothing is stored.
+#[test]
+fn a_forge_push_with_a_spoofing_repository_name_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &config(&text_route("/topic/t"), ""));
+    let mut payload: Value =
+        serde_json::from_slice(&fixture("github-push-branch-create.json")).unwrap();
+    payload["repository"]["full_name"] = json!("evil\nrefname: refs/heads/main");
+    let body = serde_json::to_vec(&payload).unwrap();
+    let headers = github_headers("push", "spoof", &body);
+    let (status, reason) = server.post("/github", &pairs(&headers), &body);
+    assert_eq!(status, 400, "{reason}");
+    assert!(
+        reason.contains("control character '\\n'") && reason.contains("[[webhook.repo]]"),
+        "{reason}"
+    );
+    assert!(!reason.contains('\n'), "{reason}");
+    assert!(outbox_messages(dir.path()).is_empty());
+    // The same push under a plain name goes through.
+    payload["repository"]["full_name"] = json!("plain/app");
+    let body = serde_json::to_vec(&payload).unwrap();
+    let headers = github_headers("push", "plain", &body);
+    assert_eq!(server.post("/github", &pairs(&headers), &body).0, 202);
+    assert_eq!(outbox_messages(dir.path()).len(), 1);
+    assert!(server.stop().success(), "{}", server.log());
+}
+
+/// The webhook reads its own `[webhook]` section: a typo in it is a config
+/// error of `hookbus webhook` and of `hookbus check`, naming the section,
+/// and hooks, which never read it, still run.
+#[test]
+fn a_typo_in_the_webhook_section_is_named_by_check_and_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hookbus.toml");
+    std::fs::write(
+        &file,
+        "[webhook]\nlisen = \"127.0.0.1:1\"\n[[webhook.endpoint]]\npath = \"/g\"\nkind = \"github\"\ninsecure_no_signature = true\n",
+    )
+    .unwrap();
+    for command in ["check", "webhook"] {
+        let ran = std::process::Command::new(env!("CARGO_BIN_EXE_hookbus"))
+            .arg("--config")
+            .arg(&file)
+            .arg(command)
+            .env("HOOKBUS_OUTBOX", dir.path().join("outbox"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&ran.stderr);
+        assert_eq!(ran.status.code(), Some(3), "{command}: {stderr}");
+        assert!(
+            stderr.contains("[webhook]") && stderr.contains("unknown field `lisen`"),
+            "{command}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn with_the_broker_down_a_push_gets_202_and_waits_in_the_outbox() {
     let dir = tempfile::tempdir().unwrap();

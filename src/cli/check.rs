@@ -3,12 +3,15 @@
 use super::emit::publisher;
 use super::report::{Failure, Reporter, Status, WithStatus};
 use hookbus::config::Config;
-use hookbus::route::Router;
 use std::io::Write;
 
 /// `hookbus check`: one line per broker on `out`, then the outbox's counts.
 /// Fails unless one broker is usable.
 pub fn check(config: &Config, out: &mut dyn Write, reporter: &mut Reporter) -> Result<(), Failure> {
+    // The daemons' sections are theirs to read; a bad one is a bad config.
+    if config.webhook.is_some() {
+        hookbus::webhook::settings(config).status(Status::Config)?;
+    }
     let Some(publisher) = publisher(config, reporter)? else {
         let _ = writeln!(
             out,
@@ -16,7 +19,6 @@ pub fn check(config: &Config, out: &mut dyn Write, reporter: &mut Reporter) -> R
         );
         return Ok(());
     };
-    let router = Router::new(&config.effective_routes()).status(Status::Config)?;
     let mut usable = false;
     let mut refused = 0;
     for report in publisher.check() {
@@ -31,7 +33,9 @@ pub fn check(config: &Config, out: &mut dyn Write, reporter: &mut Reporter) -> R
                     session.server.as_deref().unwrap_or("server unnamed"),
                     round_trip.as_secs_f64() * 1000.0
                 );
-                let refusals = router.refusals(session.server.as_deref().unwrap_or(""));
+                let refusals = config
+                    .router()
+                    .refusals(session.server.as_deref().unwrap_or(""));
                 refused += refusals.len();
                 refusals.iter().try_for_each(|refusal| {
                     writeln!(out, "{}: would refuse {refusal}", report.host)
@@ -77,7 +81,7 @@ mod tests {
     fn without_a_broker_the_config_is_valid_and_messages_stay_in_the_outbox() {
         let (mut reporter, said) = Reporter::captured();
         let mut out = Vec::new();
-        check(&Config::default(), &mut out, &mut reporter).unwrap();
+        check(&Config::parse("").unwrap(), &mut out, &mut reporter).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "config is valid; no [broker] configured: messages stay in the outbox\n"

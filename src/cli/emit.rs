@@ -8,8 +8,8 @@ use hookbus::deliver::broker::{Broker, Waiting};
 use hookbus::deliver::dry_run::DryRun;
 use hookbus::deliver::{Outcome, Transport};
 use hookbus::emit::{self, Report};
-use hookbus::model::{CommitSource, Notification};
-use hookbus::route::Router;
+use hookbus::model::CommitSource;
+use hookbus::route::{Routed, Router};
 use hookbus::stomp::Publisher;
 use hookbus::syslog::{Severity, Syslog};
 use std::io::Write;
@@ -39,7 +39,7 @@ impl<'a> Run<'a> {
     /// Renders and delivers (dry runs print on `out`), reporting what happened.
     pub fn emit(
         &self,
-        notifications: &[Notification],
+        routed: &[Routed],
         source: &dyn CommitSource,
         out: &mut dyn Write,
         reporter: &mut Reporter,
@@ -47,7 +47,7 @@ impl<'a> Run<'a> {
         let waiting = waiting(self.config, self.hook);
         let mut transport = transport(self.config, self.dry_run, waiting, out, reporter)?;
         let report: Report = emit::emit(
-            notifications,
+            routed,
             source,
             self.router,
             &self.config.limits,
@@ -70,12 +70,7 @@ impl<'a> Run<'a> {
             } else {
                 Severity::Info
             };
-            log_line(
-                self.config,
-                severity,
-                &push_line(notifications, &report),
-                reporter,
-            );
+            log_line(self.config, severity, &push_line(routed, &report), reporter);
         }
         for failure in &report.failures {
             reporter.fail(Status::Repository, format_args!("{failure:#}"));
@@ -171,12 +166,12 @@ pub fn say_outcome(
 }
 
 /// The log line of one emitting run: repository, refs, counts.
-fn push_line(notifications: &[Notification], report: &Report) -> String {
+fn push_line(routed: &[Routed], report: &Report) -> String {
     const SHOWN_REFS: usize = 5;
-    let repo = notifications.first().map_or("-", |n| n.repo.as_str());
+    let repo = routed.first().map_or("-", |r| r.notification.repo.as_str());
     let mut refs: Vec<&str> = Vec::new();
-    for notification in notifications {
-        let refname = notification.update.refname.as_str();
+    for routed in routed {
+        let refname = routed.notification.update.refname.as_str();
         if !refs.contains(&refname) {
             refs.push(refname);
         }

@@ -2,14 +2,12 @@
 
 use super::args::{PostReceiveArgs, ReplayArgs};
 use super::emit::Run;
-use super::report::{Failure, Reporter, Status, WithStatus};
+use super::report::{Failure, Reporter};
+use hookbus::assemble;
 use hookbus::config::Config;
-use hookbus::git::{self, GitCommits, HookEnv, ReplayRequest};
-use hookbus::hook::{self, GitRun};
-use hookbus::model::Notification;
+use hookbus::git::{GitCommits, HookEnv, ReplayRequest};
 use hookbus::saved::HookCall;
 use std::io::Write;
-use std::path::Path;
 
 /// `hookbus post-receive`: one message per ref update of the push on `input`
 /// and matching route. Bad lines are reported and the others still sent.
@@ -20,29 +18,17 @@ pub fn post_receive(
     out: &mut dyn Write,
     reporter: &mut Reporter,
 ) -> Result<(), Failure> {
-    let git = open(config, args.repo.as_deref())?;
-    if let Some(reason) = git.opened.silenced {
-        super::say_silenced(&git.opened.name, reason, reporter);
+    let env = HookEnv::from_process();
+    let push = assemble::git_push(config, args.repo.as_deref(), &env, input)
+        .map_err(super::opening_failed)?;
+    if let Some(reason) = push.opened.silenced {
+        super::say_silenced(&push.opened.name, reason, reporter);
         return Ok(());
     }
-    let mut lines = Vec::new();
-    for parsed in git::input::parse(input) {
-        match parsed {
-            Ok(line) => lines.push(line),
-            Err(err) => reporter.fail(Status::Input, err),
-        }
-    }
-    let mut notifications = Vec::new();
-    let routed = |n: &Notification| git.opened.router.matching(n).next().is_some();
-    for result in git::analyze(&git.opened.repo, lines, &git.context, &routed) {
-        match result {
-            Ok(notification) => notifications.push(notification),
-            Err(err) => reporter.fail(Status::Input, err),
-        }
-    }
-    let source = GitCommits::new(&git.opened.repo);
-    let run = Run::new(config, &git.opened.router, args.dry_run, true);
-    let emitted = run.emit(&notifications, &source, out, reporter);
+    super::say_problems(&push.problems, reporter);
+    let source = GitCommits::new(&push.opened.repo);
+    let run = Run::new(config, &push.opened.router, args.dry_run, true);
+    let emitted = run.emit(&push.routed, &source, out, reporter);
     if args.dry_run {
         return emitted;
     }
@@ -57,20 +43,16 @@ pub fn replay(
     out: &mut dyn Write,
     reporter: &mut Reporter,
 ) -> Result<(), Failure> {
-    let git = open(config, args.repo.as_deref())?;
     let request = ReplayRequest {
         refname: args.refname.clone(),
         oldrev: args.oldrev.clone(),
         newrev: args.newrev.clone(),
         each: args.each,
     };
-    let notifications =
-        git::replay(&git.opened.repo, &request, &git.context).status(Status::Input)?;
-    let source = GitCommits::new(&git.opened.repo);
-    let run = Run::new(config, &git.opened.router, args.dry_run, false);
-    run.emit(&notifications, &source, out, reporter)
-}
-
-fn open(config: &Config, dir: Option<&Path>) -> Result<GitRun, Failure> {
-    hook::open_git(config, dir, &HookEnv::from_process()).map_err(super::opening_failed)
+    let env = HookEnv::from_process();
+    let push = assemble::git_replay(config, args.repo.as_deref(), &env, &request)
+        .map_err(super::opening_failed)?;
+    let source = GitCommits::new(&push.opened.repo);
+    let run = Run::new(config, &push.opened.router, args.dry_run, false);
+    run.emit(&push.routed, &source, out, reporter)
 }

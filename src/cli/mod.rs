@@ -22,6 +22,7 @@ pub use args::Cli;
 
 use args::{Command, ConfigAction};
 use clap::Parser;
+use hookbus::assemble::Problem;
 use hookbus::config::Config;
 use hookbus::hook::{OpenError, Silenced};
 use report::{Failure, Reporter, Status, WithStatus};
@@ -90,6 +91,23 @@ fn opening_failed(error: OpenError) -> Failure {
             status: Status::Config,
             error,
         },
+        OpenError::Input(error) => Failure {
+            status: Status::Input,
+            error,
+        },
+    }
+}
+
+/// What a hook or replay says of the input it could not read (the rest was
+/// still sent).
+fn say_problems(problems: &[Problem], reporter: &mut Reporter) {
+    for problem in problems {
+        match problem {
+            Problem::Input(error) => reporter.fail(Status::Input, format_args!("{error:#}")),
+            Problem::Repository(error) => {
+                reporter.fail(Status::Repository, format_args!("{error:#}"))
+            }
+        }
     }
 }
 

@@ -3,8 +3,8 @@
 use super::args::{SvnArgs, SvnPostCommitArgs, SvnReplayArgs};
 use super::emit::Run;
 use super::report::{Failure, Reporter, Status, WithStatus};
+use hookbus::assemble;
 use hookbus::config::Config;
-use hookbus::hook;
 use hookbus::saved::HookCall;
 use hookbus::svn::RevisionRange;
 use std::io::Write;
@@ -45,25 +45,16 @@ fn emit(
     out: &mut dyn Write,
     reporter: &mut Reporter,
 ) -> Result<(), Failure> {
-    let opened =
-        hook::open_svn(config, &args.repos, args.name.as_deref()).map_err(super::opening_failed)?;
-    if let (true, Some(reason)) = (hook, opened.silenced) {
-        super::say_silenced(&opened.name, reason, reporter);
+    let name = args.name.as_deref();
+    let push = assemble::svn_revisions(config, &args.repos, name, range, hook)
+        .map_err(super::opening_failed)?;
+    if let (true, Some(reason)) = (hook, push.opened.silenced) {
+        super::say_silenced(&push.opened.name, reason, reporter);
         return Ok(());
     }
-    let repo = &opened.repo;
-    let mut notifications = Vec::new();
-    for revision in repo.revisions(range).status(Status::Input)? {
-        match repo.notifications(revision) {
-            Ok(mut more) => notifications.append(&mut more),
-            Err(err) => reporter.fail(
-                Status::Repository,
-                format_args!("r{revision} of {}: {err:#}", opened.name),
-            ),
-        }
-    }
-    let run = Run::new(config, &opened.router, args.dry_run, hook);
-    let emitted = run.emit(&notifications, repo, out, reporter);
+    super::say_problems(&push.problems, reporter);
+    let run = Run::new(config, &push.opened.router, args.dry_run, hook);
+    let emitted = run.emit(&push.routed, &push.opened.repo, out, reporter);
     if !hook || args.dry_run {
         return emitted;
     }

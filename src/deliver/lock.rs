@@ -9,7 +9,7 @@
 //! once the holder found the broker unreachable it cannot, and the hook
 //! leaves its file queued at once rather than wait its deadline too.
 
-use super::private::Access;
+use crate::private_file::Access;
 use anyhow::{Context, Result};
 use std::fs::{File, TryLockError};
 use std::os::unix::fs::FileExt;

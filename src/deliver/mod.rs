@@ -10,7 +10,6 @@ pub mod flush;
 pub mod lock;
 mod message_file;
 pub mod outbox;
-pub mod private;
 
 pub use crate::message::Message;
 

@@ -17,8 +17,8 @@
 use super::lock::{LockFile, OutboxLock};
 use super::message_file;
 pub use super::message_file::DeadLetter;
-use super::private::{sync_dir, Access};
 use super::{Message, Outcome, Transport};
+use crate::private_file::{sync_dir, Access};
 use anyhow::{bail, Context, Result};
 use std::fs;
 use std::path::{Path, PathBuf};

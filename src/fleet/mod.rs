@@ -7,8 +7,8 @@
 
 pub mod view;
 
-use crate::deliver::private::Access;
 use crate::listen::presence::{last_words, Document};
+use crate::private_file::Access;
 use crate::stomp::subscriber::{QueueType, SubscribeSpec, Subscriber};
 use crate::stomp::Publisher;
 use anyhow::{anyhow, Context, Result};

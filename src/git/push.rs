@@ -5,6 +5,7 @@ use super::graph::{walk, Subgraph};
 use super::input::{is_null_id, RawUpdate};
 use super::{refs, UpdateError};
 use crate::model::{Change, IdList, Notification, RefKind, RefUpdate, UpdateShape};
+use crate::route::{Routed, Router};
 use git2::{ObjectType, Oid, Repository};
 use std::collections::HashSet;
 
@@ -33,15 +34,15 @@ struct Classified {
 }
 
 /// Turns one push (all stdin lines) into notifications in input order; lines that
-/// cannot be handled become errors without affecting the others. An update
-/// `wanted` refuses (no route takes it) still counts for the push rule but gets
-/// only its new commits, so that it costs almost nothing.
+/// cannot be handled become errors without affecting the others. Each update
+/// is routed once by `router`; one no route takes still counts for the push
+/// rule but gets only its new commits, so that it costs almost nothing.
 pub fn analyze(
     repo: &Repository,
     lines: Vec<RawUpdate>,
     context: &PushContext,
-    wanted: &dyn Fn(&Notification) -> bool,
-) -> Vec<Result<Notification, UpdateError>> {
+    router: &Router,
+) -> Vec<Result<Routed, UpdateError>> {
     let classified: Vec<Result<Classified, UpdateError>> =
         lines.into_iter().map(|raw| classify(repo, raw)).collect();
     let announced: Vec<&Classified> = classified
@@ -49,7 +50,7 @@ pub fn analyze(
         .filter_map(|result| result.as_ref().ok())
         .filter(|c| context.announce_notes || c.update.kind != RefKind::Notes)
         .collect();
-    let result = compute(repo, &announced, context, wanted);
+    let result = compute(repo, &announced, context, router);
     let mut computed = match result {
         Ok(computed) => computed.into_iter(),
         Err(err) => {
@@ -76,8 +77,8 @@ fn compute(
     repo: &Repository,
     updates: &[&Classified],
     context: &PushContext,
-    wanted: &dyn Fn(&Notification) -> bool,
-) -> anyhow::Result<Vec<Notification>> {
+    router: &Router,
+) -> anyhow::Result<Vec<Routed>> {
     let pushed: HashSet<&[u8]> = updates.iter().map(|c| c.refname_bytes.as_slice()).collect();
     let mut other_refs: Vec<Oid> = refs::list(repo)?
         .into_iter()
@@ -106,16 +107,18 @@ fn compute(
 
     let keep = context.max_listed;
     let ids = |list: Vec<Oid>| IdList::collect(list.into_iter().map(|id| id.to_string()), keep);
-    let mut notifications: Vec<Notification> = updates
+    let mut routed: Vec<Routed> = updates
         .iter()
         .zip(new_lists)
-        .map(|(c, new_list)| Notification {
-            new_commits: ids(new_list),
-            tag: c.tag.clone(),
-            ..Notification::new(&context.repo_name, &context.pusher, c.update.clone())
+        .map(|(c, new_list)| {
+            router.route(Notification {
+                new_commits: ids(new_list),
+                tag: c.tag.clone(),
+                ..Notification::new(&context.repo_name, &context.pusher, c.update.clone())
+            })
         })
         .collect();
-    let wanted: Vec<bool> = notifications.iter().map(wanted).collect();
+    let wanted: Vec<bool> = routed.iter().map(Routed::is_routed).collect();
     let chosen = || {
         updates
             .iter()
@@ -143,10 +146,11 @@ fn compute(
         .collect();
     let lost_set = Subgraph::walk(repo, &losing, &current)?;
 
-    for ((c, notification), wanted) in updates.iter().zip(&mut notifications).zip(wanted) {
+    for ((c, routed), wanted) in updates.iter().zip(&mut routed).zip(wanted) {
         if !wanted {
             continue;
         }
+        let notification = &mut routed.notification;
         let known = match (c.update.change, c.new_commit, &known_set) {
             (Change::Update, Some(new), _) => walk(repo, &[new], c.old_commit.as_slice())?,
             (Change::Create, Some(new), Some(set)) => set.reachable_from(new)?,
@@ -167,7 +171,7 @@ fn compute(
             notification.discarded_commits = ids(discarded);
         }
     }
-    Ok(notifications)
+    Ok(routed)
 }
 
 /// Only deletes, rewinds and forced updates take commits off a ref.

@@ -103,7 +103,7 @@ impl Signals {
 pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
     let signals = Signals::register().context("cannot catch signals")?;
     let settings = Settings::from_config(&config)?;
-    crate::deliver::private::Access::private().ensure_dir(settings.outbox.dir())?;
+    crate::private_file::Access::private().ensure_dir(settings.outbox.dir())?;
     let listen = config.listen.as_ref().expect("checked by Settings");
     let host = config.host.clone();
     let lock = control::server::lock_state_dir(&settings.state_dir)?;

@@ -6,7 +6,7 @@
 //! `remember_hours` no longer count and are removed at start and hourly.
 
 use super::settings::STATE_DIR;
-use crate::deliver::private::{sync_dir, Access};
+use crate::private_file::{sync_dir, Access};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use std::fs::{self, OpenOptions};

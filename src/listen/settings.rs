@@ -9,7 +9,7 @@ use super::{actions, config, git, remember};
 use crate::action::Action;
 use crate::config::Config;
 use crate::deliver::outbox::Outbox;
-use crate::deliver::private::{Access, Place};
+use crate::private_file::{Access, Place};
 use crate::stomp::subscriber::SubscribeSpec;
 use crate::stomp::{BrokerSettings, Publisher};
 use anyhow::{bail, Context, Result};
@@ -128,7 +128,7 @@ impl Settings {
             control_group: listen
                 .control_group
                 .as_deref()
-                .map(crate::deliver::private::group_id)
+                .map(crate::private_file::group_id)
                 .transpose()
                 .context("[listen] control_group")?,
         })

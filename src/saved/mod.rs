@@ -13,8 +13,8 @@
 
 mod replay;
 
-use crate::deliver::private::Access;
 use crate::git;
+use crate::private_file::Access;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fs;

@@ -8,8 +8,8 @@ use super::{
     REPLAY_BOUND, REPLAY_ENV, VIEW_SUFFIX,
 };
 use crate::child::{Bounded, ChildError};
-use crate::deliver::private::sync_dir;
 use crate::git::{self, HookEnv};
+use crate::private_file::sync_dir;
 use anyhow::{Context, Result};
 use std::fs::{self, TryLockError};
 use std::path::{Path, PathBuf};

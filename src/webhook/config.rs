@@ -122,6 +122,15 @@ pub struct ForwardConfig {
 }
 
 impl WebhookConfig {
+    /// Reads and checks the config's `[webhook]` table.
+    pub fn from_table(table: &toml::Table) -> Result<WebhookConfig> {
+        let config: WebhookConfig = toml::Value::Table(table.clone())
+            .try_into()
+            .context("[webhook]")?;
+        config.validate()?;
+        Ok(config)
+    }
+
     /// Rejects what could never work, before anything listens.
     pub fn validate(&self) -> Result<()> {
         if self.endpoints.is_empty() {
@@ -193,9 +202,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<WebhookConfig> {
-        let config: WebhookConfig = toml::from_str(text)?;
-        config.validate()?;
-        Ok(config)
+        WebhookConfig::from_table(&toml::from_str(text)?)
     }
 
     #[test]
@@ -222,7 +229,7 @@ mod tests {
             .map(|line| format!("{line}\n"))
             .collect();
         let config = crate::config::Config::parse(&text).unwrap();
-        let webhook = config.webhook.unwrap();
+        let webhook = crate::webhook::settings(&config).unwrap();
         assert_eq!(webhook.endpoints[0].kind, ForgeKind::Github);
         assert_eq!(webhook.repo("octo-org/app").0, "app");
         assert_eq!(webhook.forwards.len(), 1);

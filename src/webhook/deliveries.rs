@@ -12,7 +12,7 @@
 //! forgotten before their time (a redelivery of one is emitted again, with
 //! the same `hookbus-id`, which consumers drop).
 
-use crate::deliver::private::Access;
+use crate::private_file::Access;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use std::collections::{HashSet, VecDeque};

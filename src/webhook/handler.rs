@@ -7,6 +7,7 @@ use super::convert::{self, PayloadCommits};
 use super::deliveries::{Claim, Deliveries};
 use super::forge::{self, Event, Push};
 use super::{mirror, signature};
+use crate::assemble::{self, ForgePush};
 use crate::config::Config;
 use crate::deliver::outbox::Outbox;
 use crate::git::{GitCommits, PushContext};
@@ -70,7 +71,6 @@ pub struct Webhook {
     config: Config,
     settings: WebhookConfig,
     endpoints: Vec<Endpoint>,
-    router: Router,
     outbox: Outbox,
     deliveries: Deliveries,
     wake: Mutex<Sender<()>>,
@@ -81,8 +81,8 @@ pub struct Webhook {
 impl Webhook {
     /// Reads the secrets and the remembered deliveries; `wake` tells the
     /// delivering thread that the outbox has new messages.
-    pub fn new(config: &Config, wake: Sender<()>) -> Result<Webhook> {
-        let settings = super::settings(config)?;
+    /// `settings` is the config's `[webhook]` table, read.
+    pub fn new(config: &Config, settings: &WebhookConfig, wake: Sender<()>) -> Result<Webhook> {
         let endpoints = settings
             .endpoints
             .iter()
@@ -98,13 +98,12 @@ impl Webhook {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let state_dir = super::state_dir(config);
+        let state_dir = super::state_dir(config, settings);
         let retention = Duration::from_secs(settings.remember_hours * 3600);
         Ok(Webhook {
             config: config.clone(),
             settings: settings.clone(),
             endpoints,
-            router: Router::new(&config.effective_routes())?,
             outbox: config.outbox(),
             deliveries: Deliveries::open(&state_dir, retention)?,
             wake: Mutex::new(wake),
@@ -178,19 +177,16 @@ impl Webhook {
 
     fn handle_push(&self, kind: ForgeKind, push: &Push) -> Reply {
         let (repo, mirror) = self.settings.repo(&push.full_name);
-        if self.config.repos.is_skipped(&repo) {
-            return reply(
-                202,
-                format!("{repo}: ignored, its name matches [repos] skip"),
-            );
-        }
-        let rendered = match mirror {
-            Some(mirror) => self.render_from_mirror(mirror, &repo, push),
-            None => self.render_from_payload(&repo, push, None),
-        };
-        let mut messages = match rendered {
-            Ok(messages) => messages,
-            Err(error) => return reply(400, format!("cannot render: {error:#}")),
+        let assembled = assemble::forge_push(&self.config, &repo, |router| match mirror {
+            Some(mirror) => self.render_from_mirror(router, mirror, &repo, push),
+            None => self.render_from_payload(router, &repo, push, None),
+        });
+        let mut messages = match assembled {
+            Ok(ForgePush::Messages(messages)) => messages,
+            Ok(ForgePush::Silenced(reason)) => {
+                return reply(202, format!("{repo}: ignored, {reason}"))
+            }
+            Err(error) => return reply(400, format!("{error:#}")),
         };
         if messages.is_empty() {
             return reply(202, format!("{repo} {}: no route matches", push.refname));
@@ -206,6 +202,7 @@ impl Webhook {
     /// Renders from the payload; `fallback` says why the mirror was not used.
     fn render_from_payload(
         &self,
+        router: &Router,
         repo: &str,
         push: &Push,
         fallback: Option<String>,
@@ -219,10 +216,17 @@ impl Webhook {
             ));
         }
         let source = PayloadCommits::new(push);
-        crate::emit::messages_for(&notification, &source, &self.router, &self.config.limits)
+        let routed = router.route(notification);
+        crate::emit::messages_for(&routed, &source, router, &self.config.limits)
     }
 
-    fn render_from_mirror(&self, mirror: &Path, repo: &str, push: &Push) -> Result<Vec<Message>> {
+    fn render_from_mirror(
+        &self,
+        router: &Router,
+        mirror: &Path,
+        repo: &str,
+        push: &Push,
+    ) -> Result<Vec<Message>> {
         let lock = {
             let mut mirrors = self.mirrors.lock().unwrap_or_else(|p| p.into_inner());
             Arc::clone(mirrors.entry(mirror.to_path_buf()).or_default())
@@ -240,16 +244,16 @@ impl Webhook {
                 announce_notes: self.config.git.announce_notes,
                 max_listed: self.config.limits.max_commits + MAX_LISTED_IDS,
             };
-            let notification = mirror::notification(&git, push, &context)?;
+            let routed = mirror::notification(&git, push, &context, router)?;
             let source = GitCommits::new(&git);
-            crate::emit::messages_for(&notification, &source, &self.router, &self.config.limits)
+            crate::emit::messages_for(&routed, &source, router, &self.config.limits)
         };
         match from_git() {
             Ok(messages) => Ok(messages),
             Err(error) => {
                 let why = format!("mirror {}: {error:#}", mirror.display());
                 eprintln!("hookbus webhook: {why}; falling back to the payload");
-                self.render_from_payload(repo, push, Some(why))
+                self.render_from_payload(router, repo, push, Some(why))
             }
         }
     }

@@ -6,7 +6,7 @@ use super::forge::Push;
 use crate::child::{Bounded, Keep};
 use crate::git::input::RawUpdate;
 use crate::git::PushContext;
-use crate::model::Notification;
+use crate::route::{Routed, Router};
 use anyhow::{bail, Result};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -39,12 +39,14 @@ pub fn fetch(mirror: &Path, timeout: Duration) -> Result<()> {
     Ok(())
 }
 
-/// The notification the hook would build for `push` in the (fetched) mirror.
+/// The notification the hook would build for `push` in the (fetched)
+/// mirror, routed by `router`.
 pub fn notification(
     repo: &git2::Repository,
     push: &Push,
     context: &PushContext,
-) -> Result<Notification> {
+    router: &Router,
+) -> Result<Routed> {
     let line = RawUpdate {
         line: 1,
         oldrev: push.before.clone(),
@@ -52,8 +54,7 @@ pub fn notification(
         refname: push.refname.clone(),
         refname_bytes: push.refname.as_bytes().to_vec(),
     };
-    // Every list is wanted: routes are matched after this.
-    match crate::git::analyze(repo, vec![line], context, &|_| true).pop() {
+    match crate::git::analyze(repo, vec![line], context, router).pop() {
         Some(result) => Ok(result?),
         None => bail!("{} is not announced (notes are off)", push.refname),
     }

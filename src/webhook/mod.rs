@@ -28,18 +28,19 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-/// The `[webhook]` table, or an error saying it is needed.
-pub fn settings(config: &Config) -> Result<&WebhookConfig> {
-    config.webhook.as_ref().context(
+/// The `[webhook]` table, read and checked, or an error saying it is needed.
+pub fn settings(config: &Config) -> Result<WebhookConfig> {
+    let table = config.webhook.as_ref().context(
         "no [webhook] table in the config: add listen and [[webhook.endpoint]] (see hookbus.toml(5))",
-    )
+    )?;
+    WebhookConfig::from_table(table)
 }
 
 /// Where delivery ids are kept: `[webhook] state_dir`, else `webhook/` beside
 /// the outbox directory.
-pub fn state_dir(config: &Config) -> PathBuf {
-    if let Some(dir) = config.webhook.as_ref().and_then(|w| w.state_dir.clone()) {
-        return dir;
+pub fn state_dir(config: &Config, settings: &WebhookConfig) -> PathBuf {
+    if let Some(dir) = &settings.state_dir {
+        return dir.clone();
     }
     let outbox = config.outbox_dir();
     match outbox.parent() {
@@ -55,7 +56,7 @@ pub fn run(config: &Config, publisher: Option<Publisher>, stop: Arc<AtomicBool>)
     let settings = settings(config)?;
     let outbox = config.outbox();
     let deliverer = delivery::Deliverer::start(outbox, publisher);
-    let webhook = Arc::new(handler::Webhook::new(config, deliverer.waker())?);
+    let webhook = Arc::new(handler::Webhook::new(config, &settings, deliverer.waker())?);
     let listener = server::Listener::bind(
         &settings.listen,
         settings.max_body_bytes,

@@ -5,11 +5,11 @@
 //! stops the daemon.
 
 use super::{socket_path, Job, Request, Response, Verdict, SOCKET, WORK_WAIT};
-use crate::deliver::private::Access;
 use crate::listen::config::{resolve, MirrorConfig};
 use crate::listen::mirror::Mirror;
 use crate::listen::status::Board;
 use crate::listen::worker::{Pool, Request as Work};
+use crate::private_file::Access;
 use anyhow::{bail, Context, Result};
 use std::fs::TryLockError;
 use std::fs::{self, File};

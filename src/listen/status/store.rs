@@ -3,7 +3,7 @@
 //! board or the new one.
 
 use super::MirrorStatus;
-use crate::deliver::private::Access;
+use crate::private_file::Access;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;

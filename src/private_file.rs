@@ -1,4 +1,4 @@
-//! Private storage for message bodies (which carry private diffs): directories
+//! Private files for the whole crate (outbox messages, kept pushes, daemon state): directories
 //! only the running user (and an optional shared group) can enter, files only
 //! they can read, written atomically and durably.
 //!

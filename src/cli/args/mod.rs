@@ -1,0 +1,165 @@
+//! The command-line definition: every command, option and argument, with
+//! the help text hookbus(1) is generated from.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// What `--help` and hookbus(1) say after the options.
+const AFTER_HELP: &str = "\
+Exit status:
+  0  done
+  2  bad usage
+  3  bad or unreadable config (a hook still keeps the push for `hookbus flush`)
+  4  bad input (a malformed stdin line, an unknown revision); the other refs were still handled
+  5  repository missing or unreadable
+  6  messages could neither be delivered nor saved (a hook keeps the push);
+     for flush: messages or kept pushes are still waiting, or were dead-lettered
+  7  ctl: no listener answers on the control socket (not running, or no access)
+  8  ctl: the listener refused the command (unknown mirror or commit, a mode
+     without a target); nothing changed
+  9  ctl: the command's work failed (git, the file system); see the message
+
+Delivery:
+  With a [broker], every message is saved in the outbox first, then published,
+  older messages first. A hook waits at most [broker] deadline_ms and leaves the
+  rest queued for the next push or `hookbus flush` (run it from a timer). Delivery
+  is at least once: a re-sent message keeps its hookbus-id header, so consumers
+  can drop duplicates. Messages the broker refuses for good wait in outbox/dead/.
+
+Environment:
+  HOOKBUS_CONFIG  config file when --config is not given
+  HOOKBUS_OUTBOX  outbox directory when [outbox] dir is not set; its pushes/
+                  keeps the pushes hooks could not handle, whatever the config
+  GL_USER, GL_REPO  set by gitolite: the pusher and the repository name
+
+Files:
+  /etc/hookbus/hookbus.toml  the config, see hookbus.toml(5)";
+
+/// Turns git pushes and Subversion commits into messages on STOMP brokers.
+#[derive(Debug, Parser)]
+#[command(
+    name = "hookbus",
+    version,
+    about,
+    long_about = None,
+    after_long_help = AFTER_HELP,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    /// Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Say more on stderr (repeat for even more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run as a git post-receive hook: read `OLD NEW REFNAME` lines on stdin and
+    /// emit one message per ref update and matching route
+    PostReceive(PostReceiveArgs),
+    /// Emit what a push of OLDREV..NEWREV to REFNAME would have, treating every
+    /// commit in the range as new
+    Replay(ReplayArgs),
+    /// Install the post-receive hook into bare repositories; an existing
+    /// post-receive is kept and chained, never replaced
+    Install(InstallArgs),
+    /// Work with config files
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Run as a Subversion post-commit hook: emit one message per (project,
+    /// branch) revision REV touches and matching route
+    SvnPostCommit(SvnPostCommitArgs),
+    /// Emit what the post-commit hook would have for each revision of FROM[:TO]
+    /// (TO may be HEAD), oldest first
+    SvnReplay(SvnReplayArgs),
+    /// Publish stdin, byte for byte, as one message
+    Send(SendArgs),
+    /// Validate the config and try each broker: reachable, authenticated,
+    /// protocol version, round trip
+    Check,
+    /// Deliver the messages waiting in the outbox, oldest first, stopping at the
+    /// first failure; messages the broker refuses for good become dead letters
+    ///
+    /// First, pushes a hook kept (its config could not be used, or it could
+    /// neither save nor deliver) are run again, as the hook would have run,
+    /// with this config; each one handled is removed.
+    ///
+    /// Safe to run at any time, beside hooks and other flushes: one lock on the
+    /// outbox makes sure no two processes send the same message. Meant for a
+    /// timer (contrib/systemd) or cron, as the user the hooks run as, so that it
+    /// finds the same outbox. Exits 0 when the outbox is empty, 6 when messages
+    /// are still waiting (the broker is down) or were moved to outbox/dead/ by
+    /// this run (see `hookbus outbox list`).
+    Flush(FlushArgs),
+    /// Look at messages waiting in the local outbox, and dead letters
+    Outbox {
+        #[command(subcommand)]
+        action: OutboxAction,
+    },
+    /// Run the deploy-host daemon until SIGTERM: subscribe to [listen]
+    /// subscribe and keep every [[mirror]] up to date (fetch, checkout,
+    /// in-place or branches); SIGHUP reloads the config
+    ///
+    /// Each message is acknowledged only after its mirrors' work finished, so
+    /// nothing is lost in a crash; every mirror is also fetched at start and
+    /// every [listen] poll_s. One JSON event per piece of work goes to [listen]
+    /// report through the outbox. Messages that match an [[action]] also run
+    /// its chain of steps (http, exec, publish, mirror), once per hookbus-id.
+    /// `hookbus ctl` talks to it through [listen] state_dir/control.sock; each
+    /// mirror's state (FROZEN, ROLLED-BACK, …) is kept in state_dir and
+    /// survives restarts; one daemon per state_dir.
+    /// See hookbus.toml(5) and the README's "Deploy hosts".
+    Listen(ListenArgs),
+    /// Serve forge webhooks (GitHub, GitLab, Gitea, Forgejo) on [webhook]
+    /// listen: their pushes become the same messages a hook sends
+    ///
+    /// Runs in the foreground until SIGTERM or SIGINT. Each [[webhook.endpoint]]
+    /// checks its requests' signatures with its own secret (401 otherwise);
+    /// pushes are rendered through the routes and stored in the outbox before
+    /// the 202 reply, then published on a thread of their own. Redeliveries
+    /// are answered without emitting twice. One line per request on stderr.
+    Webhook,
+    /// Show the deploy hosts: hear their presence ([listen] presence) for a
+    /// while, then print hosts × mirrors with commit, state and age
+    ///
+    /// A host is "quiet" after three of its presence intervals without a
+    /// document, "left" after its last document said it was leaving (a clean
+    /// stop). A mirror is marked when its commit differs from the one most
+    /// hosts have for the same repository and branch (hosts that left do not
+    /// count; a tie marks nothing). Hosts heard before are remembered in a
+    /// state file, so one that went silent is still shown; remove the file to
+    /// forget them.
+    Fleet(FleetArgs),
+    /// Talk to a running `hookbus listen` through its control socket: mirror
+    /// states, freeze, unfreeze, rollback, sync
+    ///
+    /// The socket is [listen] state_dir/control.sock of the config (or
+    /// --socket); its users are root and [listen] control_group. A mirror is
+    /// named by its `name` or its clone path. States: OK (following its
+    /// branch), FROZEN and ROLLED-BACK (held by an operator: the mirror still
+    /// fetches, its target does not move), BROKEN (the last update failed).
+    /// States survive restarts of the listener. Every change is a report
+    /// event on [listen] report. Exits 7 when no listener answers, 8 when it
+    /// refused the command, 9 when the work failed.
+    Ctl(CtlArgs),
+}
+
+// The options of each command, by command group (plain comments on them: a
+// doc comment would replace the command's own help).
+mod daemons;
+mod emitting;
+mod outbox;
+
+pub use daemons::{CtlAction, CtlArgs, FleetArgs, ListenArgs};
+pub use emitting::{
+    InstallArgs, PostReceiveArgs, ReplayArgs, SendArgs, SvnArgs, SvnPostCommitArgs, SvnReplayArgs,
+};
+pub use outbox::{ConfigAction, FlushArgs, OutboxAction};
