@@ -36,6 +36,7 @@ pub mod naming;
 pub mod render;
 pub mod route;
 pub mod saved;
+pub mod sign;
 pub mod stomp;
 pub mod svn;
 pub mod syslog;

@@ -34,9 +34,8 @@ pub fn fleet(
     let broker = config
         .broker
         .as_ref()
-        .ok_or_else(|| Failure::new(Status::Config, "no [broker] table in the config"))?
-        .resolve(config.source.as_deref())
-        .status(Status::Config)?;
+        .ok_or_else(|| Failure::new(Status::Config, "no [broker] table in the config"))?;
+    let broker = config.broker_settings(broker).status(Status::Config)?;
     let publisher = Publisher::new(broker).status(Status::Config)?;
     let state = args.state.clone().unwrap_or_else(default_state_file);
     let mut known = Known::load(&state).status(Status::Config)?;

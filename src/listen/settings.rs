@@ -52,7 +52,7 @@ impl Settings {
         let Some(broker) = &config.broker else {
             bail!("no [broker] table in the config: there is nothing to listen to");
         };
-        let broker = broker.resolve(config.source.as_deref())?;
+        let broker = config.broker_settings(broker)?;
         for warning in &broker.warnings {
             eprintln!("hookbus: {warning}");
         }

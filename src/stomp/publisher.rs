@@ -243,7 +243,7 @@ impl<'p> Delivery<'p> {
     /// each when not all were receipted.
     pub fn publish(&mut self, messages: &[Message]) -> Result<(), PublishError> {
         self.clock.restart();
-        let mut batch = Batch::new(messages);
+        let mut batch = Batch::new(messages, self.publisher.settings.signer.as_deref());
         let mut attempts = Vec::new();
         let mut permanent = false;
         let first = self.open.as_ref().map_or(0, |(host, _)| *host);
