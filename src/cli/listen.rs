@@ -39,8 +39,28 @@ fn show_actions(config: &Config, args: &ListenArgs) -> Result<(), Failure> {
             .collect(),
         _ => Vec::new(),
     };
+    if let Some(listen) = &config.listen {
+        print!("{}", signatures(listen)?);
+    }
     let host = hookbus::listen::host_name();
     let text = check::describe(config.compiled_actions(), &sample, &wanting, &host);
     print!("{text}");
     Ok(())
+}
+
+/// The `[listen]` signature settings, checked, as one line.
+fn signatures(listen: &hookbus::listen::config::ListenConfig) -> Result<String, Failure> {
+    let require = listen.require_signature;
+    let trust = hookbus::sign::Trust::from_listen(&listen.trust, require, listen.max_age_s)
+        .status(Status::Config)?;
+    let keys: Vec<&str> = trust.keys().iter().map(|key| key.id()).collect();
+    Ok(format!(
+        "signatures: require_signature = {}, max_age_s = {}, trusted keys: {}\n",
+        require.name(),
+        trust.max_age_s(),
+        match keys.is_empty() {
+            true => "none".to_string(),
+            false => keys.join(", "),
+        }
+    ))
 }

@@ -57,6 +57,16 @@ pub struct ListenConfig {
     /// the mirrors' `workers`).
     #[serde(default = "default_action_workers")]
     pub action_workers: usize,
+    /// Public key lines (`hookbus keygen`'s PATH.pub) whose signatures are trusted.
+    #[serde(default)]
+    pub trust: Vec<String>,
+    /// What a message without a trusted signature may do: `none` (all),
+    /// `actions` (mirrors fetch, nothing runs), `all` (ignored).
+    #[serde(default)]
+    pub require_signature: crate::sign::Require,
+    /// Oldest signature accepted, in seconds since it was signed.
+    #[serde(default = "crate::sign::verify::default_max_age_s")]
+    pub max_age_s: u64,
 }
 
 fn default_presence_s() -> u64 {

@@ -22,6 +22,7 @@ pub mod operate;
 pub mod plan;
 pub mod presence;
 pub mod publish;
+pub mod refused;
 pub mod remember;
 pub mod report;
 mod settings;
@@ -207,8 +208,9 @@ impl Daemon {
         self.counts.received += 1;
         self.telemetry.metrics.message_received();
         let mirrors = self.settings.mirrors.iter().map(|mirror| &mirror.config);
-        let reading = inbound::read(&headers, body);
-        let work = match plan::decide(reading, &self.seen, mirrors, &self.settings.actions) {
+        let reading = inbound::read_trusting(&headers, body, &self.settings.trust);
+        let decision = plan::decide(reading, &self.seen, mirrors, &self.settings.actions);
+        let work = match plan::gate(decision, self.settings.require) {
             Decision::Work(work) => work,
             Decision::Skip(skip) => {
                 match skip {
@@ -223,11 +225,15 @@ impl Daemon {
                     }
                     Skip::Duplicate => self.counts.duplicates += 1,
                     Skip::Unwanted => self.counts.unwanted += 1,
+                    Skip::Refused { message, reason } => self.refused(&message, &reason, true),
                 }
                 self.telemetry.metrics.acked();
                 return self.link.ack(&ack);
             }
         };
+        if let Some(reason) = &work.refused {
+            self.refused(&work.message, reason, false);
+        }
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         self.pending.insert(
@@ -256,6 +262,12 @@ impl Daemon {
                 context: Arc::clone(&self.context),
             });
         }
+    }
+
+    /// A message whose signature withheld its work (`all`: all of it).
+    fn refused(&mut self, message: &inbound::Received, reason: &str, all: bool) {
+        let host = &self.context.host;
+        (self.reporter).send(refused::Refused::new(host, message, reason, all));
     }
 
     /// A message whose body was too large to hold: reported, then

@@ -38,6 +38,10 @@ pub(super) struct Settings {
     pub(super) state_dir: PathBuf,
     /// The control socket's group (read at start only).
     pub(super) control_group: Option<u32>,
+    /// The keys whose signatures are trusted (`[listen] trust`).
+    pub(super) trust: crate::sign::Trust,
+    /// What an unverified message may still do.
+    pub(super) require: crate::sign::Require,
     pub(super) actions: Vec<Arc<Action>>,
     pub(super) action_workers: usize,
     pub(super) remembered: remember::Remembered,
@@ -122,6 +126,12 @@ impl Settings {
                 .map(crate::deliver::private::group_id)
                 .transpose()
                 .context("[listen] control_group")?,
+            trust: crate::sign::Trust::from_listen(
+                &listen.trust,
+                listen.require_signature,
+                listen.max_age_s,
+            )?,
+            require: listen.require_signature,
         })
     }
 }

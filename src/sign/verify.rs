@@ -8,6 +8,11 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::Deserialize;
 
+/// `[listen] max_age_s` unless set: one day.
+pub fn default_max_age_s() -> u64 {
+    86_400
+}
+
 /// How far ahead of this host's clock a time stamp may be (clock skew).
 const FUTURE_SKEW_S: u64 = 300;
 
@@ -77,6 +82,26 @@ impl Trust {
             })
             .collect::<Result<_>>()?;
         Ok(Trust::new(keys, max_age_s))
+    }
+
+    /// `[listen] trust`, `require_signature` and `max_age_s`, checked:
+    /// requiring signatures with no key trusted would refuse everything.
+    pub fn from_listen(lines: &[String], require: Require, max_age_s: u64) -> Result<Trust> {
+        if require != Require::None && lines.is_empty() {
+            anyhow::bail!(
+                "[listen] require_signature = \"{}\" with no [listen] trust key refuses every message: add the signers' public key lines (hookbus keygen PATH writes PATH.pub)",
+                require.name()
+            );
+        }
+        if max_age_s == 0 {
+            anyhow::bail!("[listen] max_age_s must be at least 1 (seconds; default 86400)");
+        }
+        Trust::parse(lines, max_age_s)
+    }
+
+    /// How old a signature may be, in seconds.
+    pub fn max_age_s(&self) -> u64 {
+        self.max_age_s
     }
 
     /// The trusted keys.

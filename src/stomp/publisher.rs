@@ -121,6 +121,11 @@ impl Publisher {
         self.publish_until(messages, deadline, Retry::UntilDeadline)
     }
 
+    /// The key messages are signed with (`[sign]`), if any.
+    pub fn signer(&self) -> Option<&crate::sign::Signer> {
+        self.settings.signer.as_deref()
+    }
+
     /// The configured bound on one publish.
     pub fn deadline(&self) -> Duration {
         self.settings.deadline
