@@ -39,12 +39,13 @@ fn show_actions(config: &Config, args: &ListenArgs) -> Result<(), Failure> {
             .collect(),
         _ => Vec::new(),
     };
-    if let Some(listen) = &config.listen {
-        print!("{}", signatures(listen)?);
-    }
+    let signatures = match &config.listen {
+        Some(listen) => signatures(listen)?,
+        None => String::new(),
+    };
     let host = hookbus::listen::host_name();
     let text = check::describe(config.compiled_actions(), &sample, &wanting, &host);
-    print!("{text}");
+    print!("{text}{signatures}");
     Ok(())
 }
 

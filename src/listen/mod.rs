@@ -225,14 +225,14 @@ impl Daemon {
                     }
                     Skip::Duplicate => self.counts.duplicates += 1,
                     Skip::Unwanted => self.counts.unwanted += 1,
-                    Skip::Refused { message, reason } => self.refused(&message, &reason, true),
+                    Skip::Refused { message, reason } => self.refused(&message, &reason),
                 }
                 self.telemetry.metrics.acked();
                 return self.link.ack(&ack);
             }
         };
         if let Some(reason) = &work.refused {
-            self.refused(&work.message, reason, false);
+            self.refused(&work.message, reason);
         }
         let ticket = self.next_ticket;
         self.next_ticket += 1;
@@ -264,10 +264,10 @@ impl Daemon {
         }
     }
 
-    /// A message whose signature withheld its work (`all`: all of it).
-    fn refused(&mut self, message: &inbound::Received, reason: &str, all: bool) {
-        let host = &self.context.host;
-        (self.reporter).send(refused::Refused::new(host, message, reason, all));
+    /// A message whose signature withheld (some of) its work.
+    fn refused(&mut self, message: &inbound::Received, reason: &str) {
+        let (host, require) = (&self.context.host, self.settings.require);
+        (self.reporter).send(refused::Refused::new(host, message, reason, require));
     }
 
     /// A message whose body was too large to hold: reported, then

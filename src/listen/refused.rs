@@ -5,6 +5,7 @@
 
 use super::report::Report;
 use crate::inbound::Received;
+use crate::sign::Require;
 use crate::stomp::frame::clip;
 use serde::Serialize;
 
@@ -17,7 +18,8 @@ pub struct Refused {
     pub result: &'static str,
     /// Why: `unsigned`, `unknown key ID`, `bad signature: …`, `too old: …`.
     pub reason: String,
-    /// What did not happen: `actions` (mirrors still fetched) or `all`.
+    /// What `[listen] require_signature` withholds: `actions` (mirrors
+    /// still fetch) or `all`.
     pub withheld: &'static str,
     /// The message's `destination`, as received.
     pub destination: String,
@@ -26,13 +28,13 @@ pub struct Refused {
 }
 
 impl Refused {
-    /// The report on `message`, refused for `reason`; `all` when nothing ran.
-    pub fn new(host: &str, message: &Received, reason: &str, all: bool) -> Refused {
+    /// The report on `message`, refused for `reason` under `require`.
+    pub fn new(host: &str, message: &Received, reason: &str, require: Require) -> Refused {
         Refused {
             host: host.to_string(),
             result: "refused",
             reason: reason.to_string(),
-            withheld: if all { "all" } else { "actions" },
+            withheld: require.name(),
             destination: clip(&message.destination),
             hookbus_id: message.id.as_deref().map(clip),
         }
