@@ -9,7 +9,7 @@ mod listenutil;
 
 use brokers::{unique, Broker};
 use gitutil::HOOKBUS;
-use hookbus::sign::Signer;
+use hookbus::sign::{PublicKey, Signer};
 use listenutil::{listen_table, mirror_table, rev, wait_until, Listener, Server, FOLLOW_CAP};
 use serde_json::Value;
 use std::fs;
@@ -96,8 +96,8 @@ fn lines(record: &Path) -> Vec<String> {
 }
 
 /// The report events whose result is `refused`.
-fn refusals(reports: &mut brokers::Subscription) -> Vec<Value> {
-    (reports.received().iter())
+fn refusals(reports: &[brokers::Received]) -> Vec<Value> {
+    (reports.iter())
         .map(|m| serde_json::from_slice::<Value>(&m.body).unwrap())
         .filter(|event| event["result"] == "refused")
         .collect()
@@ -194,7 +194,7 @@ fn forged_messages_run_nothing_and_are_reported_refused_while_the_signed_push_ru
         listener.log()
     );
     let mut reports = reports;
-    let refused = refusals(&mut reports);
+    let refused = refusals(&reports.received());
     let reason = |id: &str| {
         let event = (refused.iter())
             .find(|event| event["hookbus_id"] == id)
@@ -256,16 +256,23 @@ fn with_all_an_unsigned_push_does_not_even_make_a_mirror_fetch() {
     let broker = brokers::activemq();
     let dir = tempfile::tempdir().unwrap();
     let (key, public) = keygen(dir.path(), "git-server");
+    let (own_key, own_public) = keygen(dir.path(), "deploy-host");
     let server = Server::new(&broker);
     let first = server.push_files("master", "first", &[("a.txt", b"1\n")]);
     let clone = dir.path().join("clone");
     let report = unique("topic", "sign.reports");
+    // The listener signs what it publishes (its reports) with a key of its own.
+    let tables = format!(
+        "{}[sign]\nkey_file = \"{}\"\n",
+        mirror_table("app", &clone, &server.url(), "fetch", None),
+        own_key.display()
+    );
     let listener = start_listener(
         &broker,
         dir.path(),
         &server.topic,
         &trusting(&[&public], "all", &report),
-        &mirror_table("app", &clone, &server.url(), "fetch", None),
+        &tables,
     );
     let origin = "refs/remotes/origin/master";
     assert!(wait_until(FOLLOW_CAP, || rev(&clone, origin).as_deref()
@@ -277,8 +284,19 @@ fn with_all_an_unsigned_push_does_not_even_make_a_mirror_fetch() {
     listener.wait_quiet(QUIET);
     assert_eq!(rev(&clone, origin).as_deref(), Some(first.as_str()));
     let mut reports = reports;
-    let refused = refusals(&mut reports);
+    let reports = reports.received();
+    let refused = refusals(&reports);
     assert_eq!(refused.len(), 1, "{refused:#?}");
+    let own = PublicKey::parse(&own_public).unwrap();
+    let trust = hookbus::sign::Trust::new(vec![own.clone()], 600);
+    let headers: Vec<(String, String)> = (reports[0].headers.iter())
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        trust.verify(&headers, &reports[0].body, hookbus::sign::unix_now()),
+        hookbus::sign::Signature::Trusted(own.id().to_string()),
+        "{headers:?}"
+    );
     assert_eq!(
         (&refused[0]["reason"], &refused[0]["withheld"]),
         (&Value::from("unsigned"), &Value::from("all"))
