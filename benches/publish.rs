@@ -1,7 +1,8 @@
 //! Benchmarks against the test brokers that scripts/test starts: messages per
 //! second for 10,000 messages pipelined to ActiveMQ, and the hook time of a
-//! one-commit push with the broker up (median of 20). `cargo bench --bench
-//! publish` measures; under `cargo test` a small round only checks that it runs.
+//! one-commit push with the broker up (median of 20), with and without
+//! `[sign]`. `cargo bench --bench publish` measures; under `cargo test` a
+//! small round only checks that it runs.
 
 #[path = "../tests/brokers/mod.rs"]
 mod brokers;
@@ -18,7 +19,8 @@ fn main() {
     let (messages, hook_runs) = if measuring { (10_000, 20) } else { (100, 2) };
     let broker = brokers::activemq();
     throughput(&broker, messages);
-    hook_time(&broker, hook_runs);
+    hook_time(&broker, hook_runs, false);
+    hook_time(&broker, hook_runs, true);
 }
 
 fn throughput(broker: &brokers::Broker, count: usize) {
@@ -40,9 +42,18 @@ fn throughput(broker: &brokers::Broker, count: usize) {
     );
 }
 
-fn hook_time(broker: &brokers::Broker, runs: usize) {
+fn hook_time(broker: &brokers::Broker, runs: usize, signed: bool) {
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("key");
+    let sign = match signed {
+        true => {
+            hookbus::sign::keys::generate(&key, false).unwrap();
+            format!("[sign]\nkey_file = \"{}\"\n", key.display())
+        }
+        false => String::new(),
+    };
     let config = format!(
-        "{}[[route]]\ndestination = \"{}\"\nformat = \"text\"\n",
+        "{}{sign}[[route]]\ndestination = \"{}\"\nformat = \"text\"\n",
         broker.config(),
         brokers::unique("topic", "bench-push")
     );
@@ -64,7 +75,8 @@ fn hook_time(broker: &brokers::Broker, runs: usize) {
         .collect();
     times.sort();
     println!(
-        "one-commit post-receive hook publishing to ActiveMQ: median {:.1} ms of {runs} (min {:.1}, max {:.1})",
+        "one-commit post-receive hook publishing to ActiveMQ{}: median {:.1} ms of {runs} (min {:.1}, max {:.1})",
+        if signed { ", signed" } else { "" },
         times[runs / 2].as_secs_f64() * 1000.0,
         times[0].as_secs_f64() * 1000.0,
         times[runs - 1].as_secs_f64() * 1000.0

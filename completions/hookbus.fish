@@ -42,6 +42,7 @@ complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "listen" -d 'Run the
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "webhook" -d 'Serve forge webhooks (GitHub, GitLab, Gitea, Forgejo) on [webhook] listen: their pushes become the same messages a hook sends'
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "fleet" -d 'Show the deploy hosts: hear their presence ([listen] presence) for a while, then print hosts × mirrors with commit, state and age'
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "ctl" -d 'Talk to a running `hookbus listen` through its control socket: mirror states, freeze, unfreeze, rollback, sync'
+complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "keygen" -d 'Write an Ed25519 key pair for signed messages: the private key to PATH (mode 0600, for [sign] key_file), the public key line to PATH.pub (for [listen] trust)'
 complete -c hookbus -n "__fish_hookbus_using_subcommand post-receive" -l repo -d 'The repository [default: $GIT_DIR or the current directory]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand post-receive" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand post-receive" -l dry-run -d 'Print the messages as JSON lines instead of sending them'
@@ -159,3 +160,7 @@ complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_sub
 complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from sync" -l json -d 'Print the listener\'s answer as one JSON object, for scripts'
 complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from sync" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
 complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and __fish_seen_subcommand_from sync" -s h -l help -d 'Print help'
+complete -c hookbus -n "__fish_hookbus_using_subcommand keygen" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand keygen" -l force -d 'Replace an existing key pair'
+complete -c hookbus -n "__fish_hookbus_using_subcommand keygen" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand keygen" -s h -l help -d 'Print help'

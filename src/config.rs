@@ -70,6 +70,8 @@ pub struct Config {
     /// `hookbus webhook`: forge pushes over HTTP. Read and checked by the
     /// webhook itself (it owns its section; the config knows nothing of it).
     pub webhook: Option<toml::Table>,
+    /// The key every published message is signed with (`[sign]`).
+    pub sign: Option<crate::sign::SignConfig>,
     /// The file this was read from, if any (for messages and permission checks).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -267,6 +269,18 @@ fn world_readable(file: &Path) -> bool {
 }
 
 impl Config {
+    /// `broker` resolved ([`BrokerConfig::resolve`]) with the `[sign]` key
+    /// loaded: what every publisher of this process is made from.
+    pub fn broker_settings(&self, broker: &BrokerConfig) -> Result<BrokerSettings> {
+        let mut settings = broker.resolve(self.source.as_deref())?;
+        if let Some(sign) = &self.sign {
+            let (signer, warning) = sign.load()?;
+            settings.warnings.extend(warning);
+            settings.signer = Some(std::sync::Arc::new(signer));
+        }
+        Ok(settings)
+    }
+
     /// The `[[action]]` tables, compiled when the config was read (`mirror`
     /// steps may name its `[[mirror]]`s).
     pub fn compiled_actions(&self) -> &[crate::action::Action] {

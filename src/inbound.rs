@@ -18,6 +18,8 @@
 //! - A body of only line ends is the seed's keep-alive; a message naming no
 //!   repository, no project and no body key says nothing to act on.
 
+use crate::sign::{Signature, Trust};
+
 /// Longest value taken from a message: a header, a field, a body key's value.
 pub const MAX_VALUE: usize = 4096;
 /// Most body keys read from one message.
@@ -56,6 +58,9 @@ pub struct Received {
     /// The changed paths of a mirror's published tree (its on-change steps'
     /// `{paths}`); a message has none.
     pub paths: Vec<String>,
+    /// The verdict on its `hookbus-signature` ([`crate::sign`]): whether
+    /// anything it asks for may run is `[listen] require_signature`'s call.
+    pub signature: Signature,
 }
 
 /// What a frame turned out to be.
@@ -69,9 +74,19 @@ pub enum Reading {
     Unusable(String),
 }
 
-/// Reads a frame's headers and body (see the module's rules).
+/// Reads a frame's headers and body (see the module's rules), trusting no key.
 pub fn read(headers: &[(String, String)], body: &[u8]) -> Reading {
+    read_trusting(headers, body, &Trust::default())
+}
+
+/// Reads a frame's headers and body, its signature checked against `trust`
+/// now (the raw headers, as the publisher signed them).
+pub fn read_trusting(headers: &[(String, String)], body: &[u8], trust: &Trust) -> Reading {
     match read_fields(headers, body) {
+        Ok(Reading::Received(mut message)) => {
+            message.signature = trust.verify(headers, body, crate::sign::unix_now());
+            Reading::Received(message)
+        }
         Ok(reading) => reading,
         Err(reason) => Reading::Unusable(reason),
     }
@@ -137,6 +152,7 @@ fn read_fields(raw_headers: &[(String, String)], body: &[u8]) -> Result<Reading,
         project,
         pusher,
         paths: Vec::new(),
+        signature: Signature::Unsigned,
     })))
 }
 

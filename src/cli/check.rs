@@ -19,6 +19,14 @@ pub fn check(config: &Config, out: &mut dyn Write, reporter: &mut Reporter) -> R
         );
         return Ok(());
     };
+    if let Some(signer) = publisher.signer() {
+        let _ = writeln!(
+            out,
+            "signing with key {} ({})",
+            signer.public().id(),
+            signer.file().display()
+        );
+    }
     let mut usable = false;
     let mut refused = 0;
     for report in publisher.check() {

@@ -113,9 +113,7 @@ pub fn publisher(config: &Config, reporter: &mut Reporter) -> Result<Option<Publ
     let Some(broker) = &config.broker else {
         return Ok(None);
     };
-    let settings = broker
-        .resolve(config.source.as_deref())
-        .status(Status::Config)?;
+    let settings = config.broker_settings(broker).status(Status::Config)?;
     for warning in &settings.warnings {
         reporter.say(warning);
     }

@@ -34,9 +34,8 @@ pub fn fleet(
     let broker = config
         .broker
         .as_ref()
-        .ok_or_else(|| Failure::new(Status::Config, "no [broker] table in the config"))?
-        .resolve(config.source.as_deref())
-        .status(Status::Config)?;
+        .ok_or_else(|| Failure::new(Status::Config, "no [broker] table in the config"))?;
+    let broker = config.broker_settings(broker).status(Status::Config)?;
     let durable_ok = (args.durable.chars()).all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
     if args.durable.is_empty() || !durable_ok {
         return Err(Failure::new(

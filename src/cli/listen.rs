@@ -44,8 +44,12 @@ fn show_actions(config: &Config, args: &ListenArgs) -> Result<(), Failure> {
             .collect(),
         _ => Vec::new(),
     };
+    let signatures = match &config.listen {
+        Some(listen) => signatures(listen)?,
+        None => String::new(),
+    };
     let text = check::describe(config.compiled_actions(), &sample, &wanting, &config.host);
-    print!("{text}");
+    print!("{text}{signatures}");
     if args.host.is_some() {
         print!("{}", runs(&config));
     }
@@ -77,4 +81,21 @@ fn runs(config: &Config) -> String {
         out.push_str(&format!("action {}\n", action.name));
     }
     out
+}
+
+/// The `[listen]` signature settings, checked, as one line.
+fn signatures(listen: &hookbus::listen::config::ListenConfig) -> Result<String, Failure> {
+    let require = listen.require_signature;
+    let trust = hookbus::sign::Trust::from_listen(&listen.trust, require, listen.max_age_s)
+        .status(Status::Config)?;
+    let keys: Vec<&str> = trust.keys().iter().map(|key| key.id()).collect();
+    Ok(format!(
+        "signatures: require_signature = {}, max_age_s = {}, trusted keys: {}\n",
+        require.name(),
+        trust.max_age_s(),
+        match keys.is_empty() {
+            true => "none".to_string(),
+            false => keys.join(", "),
+        }
+    ))
 }

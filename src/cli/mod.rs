@@ -11,6 +11,7 @@ mod fleet;
 mod git;
 mod install;
 mod kept;
+mod keygen;
 mod listen;
 mod outbox;
 mod report;
@@ -47,6 +48,9 @@ fn run(cli: &Cli, out: &mut dyn Write, reporter: &mut Reporter) -> Result<(), Fa
     {
         return config::import_legacy(file, out);
     }
+    if let Command::Keygen(args) = &cli.command {
+        return keygen::keygen(args, out);
+    }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(error) => return Err(kept::keep_unconfigured(cli, error)),
@@ -68,7 +72,9 @@ fn run(cli: &Cli, out: &mut dyn Write, reporter: &mut Reporter) -> Result<(), Fa
         Command::Webhook => webhook::serve(&config, reporter),
         Command::Fleet(args) => fleet::fleet(args, &config, out, reporter),
         Command::Ctl(args) => ctl::ctl(args, &config, out),
-        Command::Config { .. } => unreachable!("handled before the config is loaded"),
+        Command::Config { .. } | Command::Keygen(_) => {
+            unreachable!("handled before the config is loaded")
+        }
     }
 }
 

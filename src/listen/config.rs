@@ -69,6 +69,16 @@ pub struct ListenConfig {
     /// subscription for actions, so each message's actions run on one member;
     /// mirrors stay per host.
     pub group: Option<String>,
+    /// Public key lines (`hookbus keygen`'s PATH.pub) whose signatures are trusted.
+    #[serde(default)]
+    pub trust: Vec<String>,
+    /// What a message without a trusted signature may do: `none` (all),
+    /// `actions` (mirrors fetch, nothing runs), `all` (ignored).
+    #[serde(default)]
+    pub require_signature: crate::sign::Require,
+    /// Oldest signature accepted, in seconds since it was signed.
+    #[serde(default = "crate::sign::verify::default_max_age_s")]
+    pub max_age_s: u64,
 }
 
 /// Checks a name made only of ASCII letters, digits and the characters `also`.

@@ -25,6 +25,7 @@ pub mod plan;
 pub mod presence;
 pub mod provision;
 pub mod publish;
+pub mod refused;
 pub mod remember;
 pub mod report;
 mod settings;
@@ -217,8 +218,9 @@ impl Daemon {
         let (mirrors, actions) =
             group::wanted(shared, grouped, &settings.mirrors, &settings.actions);
         let mirrors = mirrors.iter().map(|mirror| &mirror.config);
-        let reading = inbound::read(&frame.headers, &frame.body);
-        let work = match plan::decide(reading, self.answered.of(shared), mirrors, actions) {
+        let reading = inbound::read_trusting(&frame.headers, &frame.body, &settings.trust);
+        let decision = plan::decide(reading, self.answered.of(shared), mirrors, actions);
+        let work = match plan::gate(decision, settings.require) {
             Decision::Work(work) => work,
             Decision::Skip(skip) => {
                 match skip {
@@ -233,11 +235,15 @@ impl Daemon {
                     }
                     Skip::Duplicate => self.counts.duplicates += 1,
                     Skip::Unwanted => self.counts.unwanted += 1,
+                    Skip::Refused { message, reason } => self.refused(&message, &reason),
                 }
                 self.telemetry.metrics.acked();
                 return self.link.ack(&ack);
             }
         };
+        if let Some(reason) = &work.refused {
+            self.refused(&work.message, reason);
+        }
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         self.pending.insert(
@@ -267,6 +273,12 @@ impl Daemon {
                 context: Arc::clone(&self.context),
             });
         }
+    }
+
+    /// A message whose signature withheld (some of) its work.
+    fn refused(&mut self, message: &inbound::Received, reason: &str) {
+        let (host, require) = (&self.context.host, self.settings.require);
+        (self.reporter).send(refused::Refused::new(host, message, reason, require));
     }
 
     /// A message whose body was too large to hold: reported, then

@@ -6,6 +6,7 @@
 use super::config::MirrorConfig;
 use crate::action::Action;
 use crate::inbound::{Reading, Received};
+use crate::sign::Require;
 use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub struct Work {
     pub mirrors: Vec<PathBuf>,
     /// The actions it matches.
     pub actions: Vec<Arc<Action>>,
+    /// Why some of that work was withheld (`[listen] require_signature`).
+    pub refused: Option<String>,
 }
 
 /// Why a message needs no work.
@@ -44,6 +47,13 @@ pub enum Skip {
     Duplicate,
     /// No mirror wants its repository and no action matches it.
     Unwanted,
+    /// Work was wanted, but the message's signature allows none of it.
+    Refused {
+        /// The message, for the refusal's report.
+        message: Arc<Received>,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// The ids of messages whose work finished (the most recent `SEEN_IDS`).
@@ -108,7 +118,35 @@ pub fn decide<'a>(
         message: Arc::from(message),
         mirrors,
         actions,
+        refused: None,
     })
+}
+
+/// `[listen] require_signature` applied to a decision: work the message's
+/// signature does not allow is withheld (mirrors only with `all`; actions,
+/// the gate on-change steps and commands share, with `actions` and `all`),
+/// and a message left with none is refused.
+pub fn gate(decision: Decision, require: Require) -> Decision {
+    let Decision::Work(mut work) = decision else {
+        return decision;
+    };
+    if let Err(reason) = require.may_fetch(&work.message.signature) {
+        work.mirrors.clear();
+        work.refused = Some(reason);
+    }
+    if let Err(reason) = require.may_act(&work.message.signature) {
+        if !work.actions.is_empty() {
+            work.actions.clear();
+            work.refused = Some(reason);
+        }
+    }
+    match (&work.refused, work.mirrors.is_empty()) {
+        (Some(reason), true) => Decision::Skip(Skip::Refused {
+            message: work.message,
+            reason: reason.clone(),
+        }),
+        _ => Decision::Work(work),
+    }
 }
 
 #[cfg(test)]
@@ -162,19 +200,45 @@ mod tests {
         assert_eq!(skipped(decide(&[])), Skip::Unusable("empty message".into()));
     }
 
-    #[test]
-    fn a_message_without_a_repository_can_still_start_an_action() {
+    /// One exec action matching `match_table` (inline TOML).
+    fn action(match_table: &str) -> Vec<Arc<Action>> {
         let config: Vec<crate::action::config::ActionConfig> = toml::from_str::<toml::Table>(
-            "[[action]]\nname = 'pkg'\n[action.match]\nbody = { package = 'foo*' }\n[[action.step]]\nkind = 'exec'\nargv = ['/bin/true']\n",
+            &format!("[[action]]\nname = 'pkg'\n[action.match]\n{match_table}\n[[action.step]]\nkind = 'exec'\nargv = ['/bin/true']\n"),
         )
         .unwrap()["action"]
             .clone()
             .try_into()
             .unwrap();
-        let actions: Vec<Arc<Action>> = (crate::action::config::compile(&config, &[]).unwrap())
+        (crate::action::config::compile(&config, &[]).unwrap())
             .into_iter()
             .map(Arc::new)
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn the_signature_gate_withholds_actions_or_everything() {
+        let mirrors = [mirror("app", "/m/app")];
+        let actions = action("repo = ['app']");
+        let seen = Seen::default();
+        let unsigned = || decide_for(&[("repo", "app")], "", &seen, &mirrors, &actions);
+        let Decision::Work(work) = gate(unsigned(), Require::None) else {
+            panic!()
+        };
+        assert_eq!((work.mirrors.len(), work.actions.len()), (1, 1));
+        let Decision::Work(work) = gate(unsigned(), Require::Actions) else {
+            panic!()
+        };
+        assert_eq!((work.mirrors.len(), work.actions.len()), (1, 0));
+        assert_eq!(work.refused.as_deref(), Some("unsigned"));
+        let refused = |skip| matches!(skip, Skip::Refused { reason, .. } if reason == "unsigned");
+        assert!(refused(skipped(gate(unsigned(), Require::All))));
+        let only_action = decide_for(&[("repo", "app")], "", &seen, &[], &actions);
+        assert!(refused(skipped(gate(only_action, Require::Actions))));
+    }
+
+    #[test]
+    fn a_message_without_a_repository_can_still_start_an_action() {
+        let actions = action("body = { package = 'foo*' }");
         let mirrors = [mirror("*", "/m/all")];
         let seen = Seen::default();
         let Decision::Work(work) = decide_for(&[], "package: foo-1\n", &seen, &mirrors, &actions)

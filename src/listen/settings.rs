@@ -39,6 +39,10 @@ pub(super) struct Settings {
     pub(super) state_dir: PathBuf,
     /// The control socket's group (read at start only).
     pub(super) control_group: Option<u32>,
+    /// The keys whose signatures are trusted (`[listen] trust`).
+    pub(super) trust: crate::sign::Trust,
+    /// What an unverified message may still do.
+    pub(super) require: crate::sign::Require,
     pub(super) actions: Vec<Arc<Action>>,
     pub(super) action_workers: usize,
     pub(super) remembered: remember::Remembered,
@@ -53,7 +57,7 @@ impl Settings {
         let Some(broker) = &config.broker else {
             bail!("no [broker] table in the config: there is nothing to listen to");
         };
-        let broker = broker.resolve(config.source.as_deref())?;
+        let broker = config.broker_settings(broker)?;
         for warning in &broker.warnings {
             eprintln!("hookbus: {warning}");
         }
@@ -131,6 +135,12 @@ impl Settings {
                 .map(crate::private_file::group_id)
                 .transpose()
                 .context("[listen] control_group")?,
+            trust: crate::sign::Trust::from_listen(
+                &listen.trust,
+                listen.require_signature,
+                listen.max_age_s,
+            )?,
+            require: listen.require_signature,
         })
     }
 }

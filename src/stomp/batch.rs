@@ -14,6 +14,7 @@
 use super::connection::{Connection, StompError};
 use super::frame::Frame;
 use crate::message::{Message, RESERVED_HEADERS};
+use crate::sign::Signer;
 use std::time::{Duration, Instant};
 
 /// SENDs written ahead of their receipts. Receipts are small, so the broker never
@@ -98,6 +99,8 @@ impl Clock {
 /// The messages of one publish and what is known about each.
 pub struct Batch<'a> {
     messages: &'a [Message],
+    /// Signs every SEND as it is built (`[sign]`), so its time stamp is the send time.
+    signer: Option<&'a Signer>,
     /// What became of each message so far.
     pub verdicts: Vec<Verdict>,
     /// Unanswered messages an ERROR without a receipt may have been about.
@@ -107,10 +110,11 @@ pub struct Batch<'a> {
 }
 
 impl<'a> Batch<'a> {
-    /// A batch of `messages`, none answered yet.
-    pub fn new(messages: &'a [Message]) -> Batch<'a> {
+    /// A batch of `messages`, none answered yet, each signed by `signer`.
+    pub fn new(messages: &'a [Message], signer: Option<&'a Signer>) -> Batch<'a> {
         Batch {
             messages,
+            signer,
             verdicts: vec![Verdict::Unanswered; messages.len()],
             suspects: vec![false; messages.len()],
             learned: 0,
@@ -162,7 +166,7 @@ impl<'a> Batch<'a> {
             }
         }
         while let Some(index) = self.suspects.iter().position(|&suspect| suspect) {
-            connection.queue(&send_frame(&self.messages[index], index));
+            connection.queue(&self.send_frame(index));
             connection.flush()?;
             loop {
                 let frame = connection.read_frame("waiting for a RECEIPT")?;
@@ -201,7 +205,7 @@ impl<'a> Batch<'a> {
         while sent < todo.len() || outstanding > 0 {
             while sent < todo.len() && outstanding < WINDOW {
                 let index = todo[sent];
-                connection.queue(&send_frame(&self.messages[index], index));
+                connection.queue(&self.send_frame(index));
                 sent_here[index] = true;
                 sent += 1;
                 outstanding += 1;
@@ -239,6 +243,15 @@ impl<'a> Batch<'a> {
             }
         }
         Ok(())
+    }
+
+    /// The SEND frame of message number `index`, signed when there is a signer.
+    fn send_frame(&self, index: usize) -> Frame {
+        let mut frame = send_frame(&self.messages[index], index);
+        if let Some(signer) = self.signer {
+            signer.sign(&mut frame.headers, &frame.body, crate::sign::unix_now());
+        }
+        frame
     }
 
     fn is_unanswered(&self, index: usize) -> bool {

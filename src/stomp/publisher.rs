@@ -121,6 +121,11 @@ impl Publisher {
         self.publish_until(messages, deadline, Retry::UntilDeadline)
     }
 
+    /// The key messages are signed with (`[sign]`), if any.
+    pub fn signer(&self) -> Option<&crate::sign::Signer> {
+        self.settings.signer.as_deref()
+    }
+
     /// The configured bound on one publish.
     pub fn deadline(&self) -> Duration {
         self.settings.deadline
@@ -243,7 +248,7 @@ impl<'p> Delivery<'p> {
     /// each when not all were receipted.
     pub fn publish(&mut self, messages: &[Message]) -> Result<(), PublishError> {
         self.clock.restart();
-        let mut batch = Batch::new(messages);
+        let mut batch = Batch::new(messages, self.publisher.settings.signer.as_deref());
         let mut attempts = Vec::new();
         let mut permanent = false;
         let first = self.open.as_ref().map_or(0, |(host, _)| *host);

@@ -3,7 +3,9 @@
 
 use super::secret::Secret;
 use super::url::{BrokerUrl, HostSpec};
+use crate::sign::Signer;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Default bound on one whole publish, failover included.
@@ -32,6 +34,8 @@ pub struct BrokerSettings {
     pub escape_connect_headers: bool,
     /// Lines to show the user on every run (ignored options, risky settings).
     pub warnings: Vec<String>,
+    /// The key every message is signed with (`[sign] key_file`), loaded once.
+    pub signer: Option<Arc<Signer>>,
 }
 
 impl BrokerSettings {
@@ -48,6 +52,7 @@ impl BrokerSettings {
             ca_file: None,
             tls_verify_hostname: true,
             escape_connect_headers: true,
+            signer: None,
         }
     }
 

@@ -150,6 +150,10 @@ pub enum Command {
     /// event on [listen] report. Exits 7 when no listener answers, 8 when it
     /// refused the command, 9 when the work failed.
     Ctl(CtlArgs),
+    /// Write an Ed25519 key pair for signed messages: the private key to PATH
+    /// (mode 0600, for [sign] key_file), the public key line to PATH.pub (for
+    /// [listen] trust)
+    Keygen(crate::cli::keygen::KeygenArgs),
 }
 
 // The options of each command, by command group (plain comments on them: a

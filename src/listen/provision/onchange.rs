@@ -186,6 +186,8 @@ impl OnChange {
             pusher: None,
             id: None,
             paths: changed,
+            // A change of the published tree, not a message: nothing signed it.
+            signature: crate::sign::Signature::Unsigned,
         };
         let effects = Steps {
             on_change: self,
