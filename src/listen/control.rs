@@ -42,17 +42,17 @@ pub enum Request {
     Status,
     /// Hold a mirror's target where it is (it still fetches).
     Freeze {
-        /// The mirror's name or clone path.
+        /// The mirror's name, its repo when unique on the host, or its clone path.
         mirror: String,
     },
     /// Lift a hold; the mirror catches up at once.
     Unfreeze {
-        /// The mirror's name or clone path.
+        /// The mirror's name, its repo when unique on the host, or its clone path.
         mirror: String,
     },
     /// Publish `rev` at the mirror's target, then hold it there.
     Rollback {
-        /// The mirror's name or clone path.
+        /// The mirror's name, its repo when unique on the host, or its clone path.
         mirror: String,
         /// A commit (or any revision) the mirror's clone has.
         rev: String,
@@ -62,7 +62,7 @@ pub enum Request {
     },
     /// Update the mirror now (only fetch while it is held).
     Sync {
-        /// The mirror's name or clone path.
+        /// The mirror's name, its repo when unique on the host, or its clone path.
         mirror: String,
     },
 }

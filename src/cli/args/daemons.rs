@@ -62,12 +62,12 @@ pub enum CtlAction {
     Status,
     /// Hold MIRROR's target where it is; the mirror still fetches
     Freeze {
-        /// The mirror's name or clone path
+        /// The mirror's name, its repo when unique on the host, or its clone path
         mirror: String,
     },
     /// Let MIRROR follow its branch again; returns once it caught up
     Unfreeze {
-        /// The mirror's name or clone path
+        /// The mirror's name, its repo when unique on the host, or its clone path
         mirror: String,
     },
     /// Publish REV at MIRROR's target (atomically, as updates do) and hold it
@@ -77,14 +77,14 @@ pub enum CtlAction {
         /// For mode branches: the published branch to roll back
         #[arg(long, value_name = "NAME")]
         branch: Option<String>,
-        /// The mirror's name or clone path
+        /// The mirror's name, its repo when unique on the host, or its clone path
         mirror: String,
         /// A commit (or any revision) the mirror's clone has
         rev: String,
     },
     /// Fetch MIRROR now (and publish, unless it is held); returns when done
     Sync {
-        /// The mirror's name or clone path
+        /// The mirror's name, its repo when unique on the host, or its clone path
         mirror: String,
     },
 }
