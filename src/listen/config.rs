@@ -360,8 +360,8 @@ pub fn is_safe_branch(name: &str) -> bool {
         })
 }
 
-/// Checks `[listen]` and every `[[mirror]]`, and that no two mirrors share a
-/// clone or a target (they would race).
+/// Checks `[listen]`, and that no two of one host's mirrors share a name, a
+/// clone or a target (they would race); each mirror is checked by `select`.
 pub fn validate(listen: Option<&ListenConfig>, mirrors: &[MirrorConfig]) -> Result<()> {
     if let Some(listen) = listen {
         listen.validate().context("[listen]")?;
@@ -370,7 +370,8 @@ pub fn validate(listen: Option<&ListenConfig>, mirrors: &[MirrorConfig]) -> Resu
     let mut names = HashSet::new();
     for (index, mirror) in mirrors.iter().enumerate() {
         let context = || format!("[[mirror]] number {} (repo {:?})", index + 1, mirror.repo);
-        mirror.validate().with_context(context)?;
+        // Each mirror was checked as written (`select`); here only what
+        // mirrors on one host must not share.
         // `hookbus ctl` takes a name or a path: neither may mean two mirrors.
         let path = mirror.path.display().to_string();
         let also_path = (mirror.name() != path).then_some(path);

@@ -318,7 +318,7 @@ pub fn follow(
         None
     });
     let state = board.get(&name).map(|status| status.state);
-    let from = from.or(second.map(|change| change.from)).or(state);
+    let from = from.or(second.map(|change| change.from));
     let change = match (from, state) {
         (Some(from), Some(to)) if from != to => Some(Change { from, to }),
         _ => None,
