@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 /// `hookbus webhook`: serves until SIGTERM or SIGINT.
 pub fn serve(config: &Config, reporter: &mut Reporter) -> Result<(), Failure> {
-    hookbus::webhook::settings(config).status(Status::Config)?;
+    let settings = hookbus::webhook::settings(config).status(Status::Config)?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(&stop)).status(Status::Config)?;
     }
     let publisher = publisher(config, reporter)?;
-    hookbus::webhook::run(config, publisher, stop).status(Status::Config)
+    hookbus::webhook::run(config, &settings, publisher, stop).status(Status::Config)
 }

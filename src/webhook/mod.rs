@@ -49,14 +49,19 @@ pub fn state_dir(config: &Config, settings: &WebhookConfig) -> PathBuf {
     }
 }
 
-/// Serves until `stop` is set (SIGTERM): binds, says what it serves (loudly
+/// Serves `settings` (the checked `[webhook]`) until `stop` is set (SIGTERM):
+/// binds, says what it serves (loudly
 /// for unsigned endpoints), delivers in the background with `publisher`
 /// (none: messages stay in the outbox), then finishes the requests in flight.
-pub fn run(config: &Config, publisher: Option<Publisher>, stop: Arc<AtomicBool>) -> Result<()> {
-    let settings = settings(config)?;
+pub fn run(
+    config: &Config,
+    settings: &WebhookConfig,
+    publisher: Option<Publisher>,
+    stop: Arc<AtomicBool>,
+) -> Result<()> {
     let outbox = config.outbox();
     let deliverer = delivery::Deliverer::start(outbox, publisher);
-    let webhook = Arc::new(handler::Webhook::new(config, &settings, deliverer.waker())?);
+    let webhook = Arc::new(handler::Webhook::new(config, settings, deliverer.waker())?);
     let listener = server::Listener::bind(
         &settings.listen,
         settings.max_body_bytes,
