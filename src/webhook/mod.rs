@@ -50,9 +50,9 @@ pub fn state_dir(config: &Config, settings: &WebhookConfig) -> PathBuf {
 }
 
 /// Serves `settings` (the checked `[webhook]`) until `stop` is set (SIGTERM):
-/// binds, says what it serves (loudly
-/// for unsigned endpoints), delivers in the background with `publisher`
-/// (none: messages stay in the outbox), then finishes the requests in flight.
+/// binds, says what it serves (loudly for unsigned endpoints), delivers in the
+/// background with `publisher` (none: messages stay in the outbox), then
+/// finishes the requests in flight.
 pub fn run(
     config: &Config,
     settings: &WebhookConfig,
