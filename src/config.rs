@@ -24,7 +24,7 @@ mod toml_error;
 pub const DEFAULT_PATH: &str = "/etc/hookbus/hookbus.toml";
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -343,7 +343,7 @@ impl Config {
     }
 
     /// The configured routes, or the built-in default route when there are none.
-    pub fn effective_routes(&self) -> Vec<RouteConfig> {
+    fn effective_routes(&self) -> Vec<RouteConfig> {
         if self.routes.is_empty() {
             vec![RouteConfig::default_route()]
         } else {

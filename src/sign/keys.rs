@@ -14,7 +14,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// The word a private key file starts with.
-pub const PRIVATE_PREFIX: &str = "hookbus-ed25519-private";
+const PRIVATE_PREFIX: &str = "hookbus-ed25519-private";
 /// The word a public key line starts with.
 const PUBLIC_PREFIX: &str = "ed25519";
 

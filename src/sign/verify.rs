@@ -57,15 +57,6 @@ impl Signature {
             }
         }
     }
-
-    /// The signing key's id, when the message names one.
-    pub fn key(&self) -> Option<&str> {
-        match self {
-            Signature::Trusted(key) | Signature::UnknownKey(key) => Some(key),
-            Signature::TooOld { key, .. } => Some(key),
-            Signature::Unsigned | Signature::Bad(_) => None,
-        }
-    }
 }
 
 impl Trust {
@@ -75,7 +66,7 @@ impl Trust {
     }
 
     /// Parses `[listen] trust` lines.
-    pub fn parse(lines: &[String], max_age_s: u64) -> Result<Trust> {
+    fn parse(lines: &[String], max_age_s: u64) -> Result<Trust> {
         let keys = (lines.iter().enumerate())
             .map(|(index, line)| {
                 PublicKey::parse(line).with_context(|| format!("[listen] trust[{index}]"))
