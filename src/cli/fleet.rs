@@ -31,18 +31,14 @@ pub fn fleet(
                 "no presence destination: give --destination or set [listen] presence",
             )
         })?;
+    // Checked first: an unusable name need not load the signing key.
+    hookbus::listen::config::check_name("--durable", Some(&args.durable), "-_.")
+        .status(Status::Config)?;
     let broker = config
         .broker
         .as_ref()
         .ok_or_else(|| Failure::new(Status::Config, "no [broker] table in the config"))?;
     let broker = config.broker_settings(broker).status(Status::Config)?;
-    let durable_ok = (args.durable.chars()).all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if args.durable.is_empty() || !durable_ok {
-        return Err(Failure::new(
-            Status::Config,
-            "--durable: use letters, digits, '-', '_' and '.'",
-        ));
-    }
     let publisher = Publisher::new(broker).status(Status::Config)?;
     let state = args.state.clone().unwrap_or_else(default_state_file);
     let mut known = Known::load(&state).status(Status::Config)?;

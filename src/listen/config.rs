@@ -82,7 +82,7 @@ pub struct ListenConfig {
 }
 
 /// Checks a name made only of ASCII letters, digits and the characters `also`.
-fn check_name(key: &str, name: Option<&str>, also: &str) -> Result<()> {
+pub fn check_name(key: &str, name: Option<&str>, also: &str) -> Result<()> {
     let good = |name: &str| {
         !name.is_empty() && (name.chars()).all(|c| c.is_ascii_alphanumeric() || also.contains(c))
     };
