@@ -65,9 +65,10 @@ fn on_change_runs_once_per_published_change_and_links_and_sparse_follow() {
         d.join("paths.log"),
     );
     // The step sees the revs as a template ({newrev}) and in its environment;
-    // it fails while the published a.ini says "bad".
+    // it fails while the published a.ini says "bad". The log line is written
+    // last: the test waits for it, then reads the paths.
     let script = format!(
-        "echo \"$HOOKBUS_OLDREV $1\" >> {log}; echo \"$HOOKBUS_PATHS\" >> {paths}; ! grep -q bad {etc}/a.ini",
+        "echo \"$HOOKBUS_PATHS\" >> {paths}; echo \"$HOOKBUS_OLDREV $1\" >> {log}; ! grep -q bad {etc}/a.ini",
         log = log.display(),
         paths = paths.display(),
         etc = etc.display()
@@ -111,6 +112,9 @@ fn on_change_runs_once_per_published_change_and_links_and_sparse_follow() {
 
     // Sparse: only grafana/ is published, in both modes; the clone keeps all.
     assert_eq!(names(&www), ["grafana"]);
+    // The in-place mirror works on its own worker: on a loaded machine it may
+    // still be cloning when the checkout mirror's step has run.
+    wait_until(FOLLOW_CAP, || names(&d.join("work")) == [".git", "grafana"]);
     assert_eq!(names(&d.join("work")), [".git", "grafana"]);
     let all = listenutil::git_ok(&d.join("work"), &["ls-tree", "-r", "--name-only", "HEAD"]);
     assert!(all.contains("other/x"), "{all}");
