@@ -22,8 +22,9 @@ pub enum Problem {
 }
 
 /// A push assembled: the repository with its routes, the updates routed, and
-/// what could not be read. Nothing is read when hooks stay silent for it
-/// (`opened.silenced`).
+/// what could not be read. Nothing is read when hooks stay silent for it;
+/// `opened.silenced` is then the reason, and it is `None` whenever silence did
+/// not apply to this run (replays, svn runs outside a hook).
 pub struct Assembled<R> {
     /// The repository, its name, its routes, and whether hooks stay silent.
     pub opened: Opened<R>,
@@ -86,7 +87,8 @@ pub fn git_replay(
     env: &HookEnv,
     request: &ReplayRequest,
 ) -> Result<Assembled<git2::Repository>, OpenError> {
-    let run = hook::open_git(config, dir, env)?;
+    let mut run = hook::open_git(config, dir, env)?;
+    run.opened.silenced = None;
     let notifications =
         git::replay(&run.opened.repo, request, &run.context).map_err(OpenError::Input)?;
     let router = &run.opened.router;
@@ -107,8 +109,10 @@ pub fn svn_revisions(
     range: RevisionRange,
     hook: bool,
 ) -> Result<Assembled<SvnRepository>, OpenError> {
-    let opened = hook::open_svn(config, path, name)?;
-    if hook && opened.silenced.is_some() {
+    let mut opened = hook::open_svn(config, path, name)?;
+    if !hook {
+        opened.silenced = None;
+    } else if opened.silenced.is_some() {
         return Ok(Assembled::nothing(opened));
     }
     let mut routed = Vec::new();

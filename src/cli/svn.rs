@@ -48,7 +48,7 @@ fn emit(
     let name = args.name.as_deref();
     let push = assemble::svn_revisions(config, &args.repos, name, range, hook)
         .map_err(super::opening_failed)?;
-    if let (true, Some(reason)) = (hook, push.opened.silenced) {
+    if let Some(reason) = push.opened.silenced {
         super::say_silenced(&push.opened.name, reason, reporter);
         return Ok(());
     }
