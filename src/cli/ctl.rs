@@ -5,8 +5,8 @@
 use super::args::{CtlAction, CtlArgs};
 use super::report::{Failure, Status};
 use hookbus::config::Config;
-use hookbus::listen::control::{self, CallError, Request, Response, Verdict};
-use hookbus::listen::status::MirrorStatus;
+use hookbus::listen::ops::control::{self, CallError, Request, Response, Verdict};
+use hookbus::listen::ops::status::MirrorStatus;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -149,7 +149,7 @@ fn shorten(error: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hookbus::listen::status::MirrorState;
+    use hookbus::listen::ops::status::MirrorState;
 
     #[test]
     fn the_status_table_lines_up_and_keeps_errors_short() {

@@ -1,5 +1,5 @@
 //! `hookbus fleet`: what the deploy hosts say about themselves. Listeners
-//! publish presence documents ([`crate::listen::presence`]); [`Hearing`] hears
+//! publish presence documents ([`crate::listen::ops::presence`]); [`Hearing`] hears
 //! them for a while, [`Known`] remembers every host heard (in a small state
 //! file, so a host that went silent is still known), and [`view`] decides
 //! which hosts are up, quiet or left and which mirrors differ from the
@@ -7,7 +7,7 @@
 
 pub mod view;
 
-use crate::listen::presence::{last_words, Document};
+use crate::listen::ops::presence::{last_words, Document};
 use crate::private_file::Access;
 use crate::stomp::subscriber::{QueueType, SubscribeSpec, Subscriber};
 use crate::stomp::Publisher;

@@ -6,7 +6,7 @@
 //! last said. Without a strict majority (a tie) nothing is marked.
 
 use super::Known;
-use crate::listen::presence::LEAVING;
+use crate::listen::ops::presence::LEAVING;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -195,7 +195,7 @@ fn age(seconds: u64) -> String {
 mod tests {
     use super::*;
     use crate::fleet::Heard;
-    use crate::listen::presence::{Document, MirrorPresence};
+    use crate::listen::ops::presence::{Document, MirrorPresence};
 
     fn heard(host: &str, status: &str, commit: &str, heard_ms: u64) -> Heard {
         Heard {

@@ -4,11 +4,11 @@
 //! is on disk ([`Remembered`]), so a redelivered message does not start it
 //! twice. Every step's result is reported like a mirror's work; `publish`
 //! steps go through the daemon's outbox, `mirror` steps ask the mirror pool
-//! and wait for their turn.
+//! and wait for their turn. [`refused`] reports work a signature did not
+//! allow; `group` shares one subscription's actions across listeners.
 
-use super::remember::Remembered;
+use super::mirror::worker::{Request, Submitter, Ticket};
 use super::report::Report;
-use super::worker::{Request, Submitter, Ticket};
 use crate::action::run::{Effects, StepResult};
 use crate::action::step::{Kind, Step};
 use crate::action::Action;
@@ -17,11 +17,16 @@ use crate::deliver::outbox::Outbox;
 use crate::inbound::Received;
 use crate::message::Message;
 use crate::stomp::Publisher;
+use remember::Remembered;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
+
+pub(super) mod group;
+pub mod refused;
+pub mod remember;
 
 /// How long a publish step waits for the outbox lock before leaving its
 /// message for the next delivery.

@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub mod legacy;
 mod select;
 pub use select::{check_hosts, for_host, resolve, select, settle_names};
 
@@ -253,11 +254,11 @@ pub struct MirrorConfig {
     /// every host.
     pub hosts: Option<Vec<String>>,
     /// Only these paths of the tree (`dir/` or a file) are published; the
-    /// clone keeps everything (see [`super::provision::sparse`]).
+    /// clone keeps everything (see [`super::mirror::provision::sparse`]).
     #[serde(default)]
     pub sparse: Vec<String>,
     /// Steps (the keys of `[[action.step]]`) run once each time the
-    /// published commit changes (see [`super::provision::onchange`]).
+    /// published commit changes (see [`super::mirror::provision::onchange`]).
     #[serde(default)]
     pub on_change: Vec<crate::action::config::StepConfig>,
     /// Globs on the changed paths; `on_change` runs only when one matches
@@ -266,7 +267,7 @@ pub struct MirrorConfig {
     pub on_change_paths: Vec<String>,
     /// `[[mirror.link]]`: local paths made to point into the published tree.
     #[serde(default, rename = "link")]
-    pub links: Vec<super::provision::links::LinkConfig>,
+    pub links: Vec<super::mirror::provision::links::LinkConfig>,
 }
 
 fn default_branch() -> String {
@@ -326,7 +327,7 @@ impl MirrorConfig {
                 bail!("user {user:?} is not an account name");
             }
         }
-        super::provision::validate(self)
+        super::mirror::provision::validate(self)
     }
 }
 

@@ -1,16 +1,24 @@
 //! One mirror's work: clone when missing, fetch, then what its mode says.
 //! Every path comes from the config or from git's own ref names (checked
 //! before use); nothing from a message gets here.
+//!
+//! The engine's room: the [`worker`] pool runs these updates, [`publish`]
+//! swaps published trees, [`git`] runs git, [`provision`] shapes a checkout.
 
 use super::config::{is_safe_branch, MirrorConfig, Mode};
-use super::git::Git;
-use super::provision::{links, onchange::OnChange, sparse};
-use super::publish::{self, make_dir};
 use anyhow::{bail, Context, Result};
+use git::Git;
+use provision::{links, onchange::OnChange, sparse};
+use publish::make_dir;
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
+
+pub mod git;
+pub mod provision;
+pub mod publish;
+pub mod worker;
 
 /// Where `branches` mode keeps each branch's releases, inside its target.
 const BRANCH_RELEASES: &str = ".hookbus";

@@ -1,57 +1,51 @@
 //! `hookbus listen`: the deploy-host daemon. It subscribes to the commits
-//! topic and keeps local mirrors up to date: [`crate::inbound`] reads what a
-//! message says, [`plan`] decides which mirrors and actions want it, [`worker`] runs their updates
-//! ([`mirror`], [`publish`], [`git`]), [`actions`] runs the `[[action]]`
-//! chains that match it ([`crate::action`], [`remember`]; [`group`]: one
-//! run per message across a group of listeners), [`control`],
-//! [`status`] and [`operate`] serve `hookbus ctl`, [`telemetry`] ([`metrics`],
-//! [`exporter`], [`presence`]) shows operators how things stand, and
-//! [`report`] tells the world; `settings` is what the config asks for. This
-//! module is only the loop around them: the link to the broker, polls,
-//! acknowledgements, signals.
+//! topic and keeps local mirrors up to date. Its rooms:
+//!
+//! - this module is only the loop: the link to the broker, polls,
+//!   acknowledgements, signals, reloads;
+//! - [`config`]: the `[listen]` and `[[mirror]]` tables, and `settings`, what
+//!   the daemon builds from them;
+//! - [`plan`]: which mirrors and actions want a message ([`crate::inbound`]
+//!   reads what it says);
+//! - [`mirror`]: the engine — one mirror's fetch and checkout, its worker
+//!   pool, publishing trees, running git, provisioning (sparse, links,
+//!   on-change);
+//! - [`actions`]: the runner of `[[action]]` chains ([`crate::action`]), what
+//!   it remembers across restarts, one run per message across a group of
+//!   listeners, refusals of unsigned work;
+//! - [`ops`]: what operators see and do — the status board, the control
+//!   socket for `hookbus ctl`, metrics and presence;
+//! - [`report`]: the events every room tells the world.
 
 pub mod actions;
 pub mod config;
-pub mod control;
-pub mod exporter;
-pub mod git;
-mod group;
-pub mod legacy;
 mod link;
-pub mod metrics;
 pub mod mirror;
-pub mod operate;
+pub mod ops;
 pub mod plan;
-pub mod presence;
-pub mod provision;
-pub mod publish;
-pub mod refused;
-pub mod remember;
 pub mod report;
 mod settings;
-pub mod status;
-pub mod telemetry;
-pub mod worker;
 
 use crate::config::Config;
 use crate::inbound;
 use crate::stomp::frame::Frame;
 use crate::stomp::subscriber::{AckToken, Delivery};
+use actions::{group, refused};
 use anyhow::{Context, Result};
-use control::server::Server;
 use link::Link;
+use mirror::worker::{Pool, Request, Ticket};
+use ops::control::{self, server::Server};
+use ops::status::Board;
+use ops::telemetry::{self, Telemetry};
 use plan::{Decision, Skip};
 use report::Reporter;
 pub use settings::host_name;
 use settings::{action_context, mirror_configs, start_reporter, Settings};
-use status::Board;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-use telemetry::Telemetry;
-use worker::{Pool, Request, Ticket};
 
 /// How long one turn of the loop waits for a message.
 const TICK: Duration = Duration::from_millis(100);

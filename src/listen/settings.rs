@@ -1,11 +1,12 @@
 //! What the daemon takes from the config, checked once (at start and on each
 //! reload), and the pieces built from it.
 
-use super::mirror::Mirror;
-use super::provision::onchange::OnChange;
+use super::actions::{self, remember};
+use super::config;
+use super::mirror::provision::onchange::OnChange;
+use super::mirror::worker::Pool;
+use super::mirror::{git, Mirror};
 use super::report::Reporter;
-use super::worker::Pool;
-use super::{actions, config, git, remember};
 use crate::action::Action;
 use crate::config::Config;
 use crate::deliver::outbox::Outbox;
@@ -95,7 +96,7 @@ impl Settings {
                 },
             });
         }
-        let group = super::group::spec(listen, config)?;
+        let group = actions::group::spec(listen, config)?;
         Access::private()
             .at(STATE_DIR)
             .ensure_searchable_dir(&listen.state_dir)?;

@@ -4,12 +4,12 @@
 //! mirrors' [status board](super::status). The loop hands this one value
 //! what happens; these settings are read at start only (a reload keeps them).
 
-use super::config::ListenConfig;
 use super::exporter::Exporter;
 use super::metrics::Metrics;
 use super::presence::{Presence, Target};
-use super::report::Event;
 use super::status::Board;
+use crate::listen::config::ListenConfig;
+use crate::listen::report::Event;
 use crate::stomp::Publisher;
 use anyhow::Result;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -13,8 +13,8 @@
 
 use super::tree;
 use crate::listen::config::{absolute, MirrorConfig};
-use crate::listen::git::Git;
-use crate::listen::publish::make_dir;
+use crate::listen::mirror::git::Git;
+use crate::listen::mirror::publish::make_dir;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::fs;

@@ -6,9 +6,9 @@
 
 use super::{socket_path, Job, Request, Response, Verdict, SOCKET, WORK_WAIT};
 use crate::listen::config::{resolve, MirrorConfig};
+use crate::listen::mirror::worker::{Pool, Request as Work};
 use crate::listen::mirror::Mirror;
-use crate::listen::status::Board;
-use crate::listen::worker::{Pool, Request as Work};
+use crate::listen::ops::status::Board;
 use crate::private_file::Access;
 use anyhow::{bail, Context, Result};
 use std::fs::TryLockError;

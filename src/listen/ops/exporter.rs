@@ -112,7 +112,7 @@ mod tests {
         let metrics = Metrics::new(board.clone());
         let get = |url| answer("GET", url, &metrics, &board).status;
         assert_eq!(get("/healthz"), 503);
-        let done = crate::listen::status::Outcome::Done(None);
+        let done = crate::listen::ops::status::Outcome::Done(None);
         board.updated("/m/a", &done).unwrap();
         assert_eq!(get("/healthz"), 200);
         assert_eq!(get("/metrics?x=1"), 200);

@@ -9,7 +9,7 @@
 //! (non-cone patterns, which unlike cone mode do not add the root's files)
 //! decides what is in it.
 
-use crate::listen::git::Git;
+use crate::listen::mirror::git::Git;
 use anyhow::{bail, Context, Result};
 use std::ffi::{OsStr, OsString};
 use std::fs;

@@ -4,7 +4,7 @@
 //! commit changes. All three need a published tree: modes `checkout` (the
 //! target) and `in-place` (the clone's work tree).
 
-use super::config::{MirrorConfig, Mode};
+use crate::listen::config::{MirrorConfig, Mode};
 use anyhow::{bail, Result};
 use std::path::Path;
 

@@ -2,7 +2,7 @@
 //! end-to-end tests (tests/listen_control.rs, checkout and fetch) do not cover.
 
 use super::*;
-use crate::listen::git::Git;
+use crate::listen::mirror::git::Git;
 use std::path::Path;
 use std::process::Command;
 use std::sync::mpsc;

@@ -4,13 +4,13 @@
 //! rollback change the board (and for rollback the target). Run by the
 //! worker pool, so commands are serialised with the mirror's updates.
 
-use super::config::Mode;
 use super::control::{Job, Reply, Request as Control, Response, Verdict};
-use super::mirror::{Done, Mirror};
-use super::provision::onchange;
-use super::report::Event;
 use super::status::{Board, Change, MirrorState, Outcome};
-use super::worker::Request;
+use crate::listen::config::Mode;
+use crate::listen::mirror::provision::onchange;
+use crate::listen::mirror::worker::Request;
+use crate::listen::mirror::{Done, Mirror};
+use crate::listen::report::Event;
 use anyhow::{anyhow, Result};
 use std::time::Instant;
 

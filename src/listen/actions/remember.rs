@@ -5,7 +5,7 @@
 //! a crash never starts the same build twice. Records older than
 //! `remember_hours` no longer count and are removed at start and hourly.
 
-use super::settings::STATE_DIR;
+use crate::listen::settings::STATE_DIR;
 use crate::private_file::{sync_dir, Access};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};

@@ -3,8 +3,8 @@
 //! the message says is repeated but where it came from and its id, shown
 //! clipped on one line, never as if it were trusted.
 
-use super::report::Report;
 use crate::inbound::Received;
+use crate::listen::report::Report;
 use crate::sign::Require;
 use crate::stomp::frame::clip;
 use serde::Serialize;

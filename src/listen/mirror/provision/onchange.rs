@@ -23,7 +23,7 @@ use crate::inbound::Received;
 use crate::listen::actions;
 use crate::listen::config::MirrorConfig;
 use crate::listen::mirror::Mirror;
-use crate::listen::status::{Board, Change, MirrorState, MirrorStatus, Outcome};
+use crate::listen::ops::status::{Board, Change, MirrorState, MirrorStatus, Outcome};
 use crate::message::Message;
 use crate::stomp::Publisher;
 use anyhow::{bail, Context, Result};

@@ -6,17 +6,17 @@
 //! mirrors only, what comes on the group's runs actions only, and the two are
 //! de-duplicated apart (the same message comes on both).
 
-use super::config::ListenConfig;
-use super::mirror::Mirror;
-use super::plan::Seen;
 use crate::action::Action;
 use crate::config::Config;
+use crate::listen::config::ListenConfig;
+use crate::listen::mirror::Mirror;
+use crate::listen::plan::Seen;
 use crate::stomp::group::GroupSpec;
 use anyhow::{bail, Result};
 use std::sync::Arc;
 
 /// The group's share of the subscription, if `listen` names a group.
-pub(super) fn spec(listen: &ListenConfig, config: &Config) -> Result<Option<GroupSpec>> {
+pub(in crate::listen) fn spec(listen: &ListenConfig, config: &Config) -> Result<Option<GroupSpec>> {
     let Some(name) = &listen.group else {
         return Ok(None);
     };
@@ -39,7 +39,7 @@ pub(super) fn spec(listen: &ListenConfig, config: &Config) -> Result<Option<Grou
 /// What a message may ask of this host: on the group's subscription
 /// (`shared`) actions only; on its own, mirrors only when it is a member of a
 /// group (`grouped`), else both.
-pub(super) fn wanted<'a>(
+pub(in crate::listen) fn wanted<'a>(
     shared: bool,
     grouped: bool,
     mirrors: &'a [Mirror],
@@ -55,7 +55,7 @@ pub(super) fn wanted<'a>(
 /// The answered messages of each subscription, apart: a message answered
 /// on one is no duplicate on the other.
 #[derive(Debug, Default)]
-pub(super) struct Answered {
+pub(in crate::listen) struct Answered {
     own: Seen,
     shared: Seen,
 }
@@ -63,7 +63,7 @@ pub(super) struct Answered {
 impl Answered {
     /// The answered messages of the group's subscription (`shared`) or of
     /// this host's own.
-    pub(super) fn of(&self, shared: bool) -> &Seen {
+    pub(in crate::listen) fn of(&self, shared: bool) -> &Seen {
         if shared {
             &self.shared
         } else {
@@ -72,7 +72,7 @@ impl Answered {
     }
 
     /// Remembers a message answered on that subscription.
-    pub(super) fn insert(&mut self, shared: bool, id: String) {
+    pub(in crate::listen) fn insert(&mut self, shared: bool, id: String) {
         match shared {
             true => self.shared.insert(id),
             false => self.own.insert(id),
@@ -125,7 +125,7 @@ mod tests {
             (config.compiled_actions().iter().cloned().map(Arc::new)).collect();
         let mirrors = [Mirror {
             config: config.mirrors[0].clone(),
-            git: super::super::git::Git {
+            git: crate::listen::mirror::git::Git {
                 timeout: std::time::Duration::from_secs(1),
                 account: None,
             },

@@ -4,12 +4,12 @@
 //! worker that finishes picks its mirror's next batch itself, so a burst
 //! never waits for the daemon's loop.
 
-use super::control::{Job, Reply};
-use super::mirror::Mirror;
-use super::operate;
-use super::report::Event;
-use super::status::Board;
 use crate::inbound::Received;
+use crate::listen::mirror::Mirror;
+use crate::listen::ops::control::{Job, Reply};
+use crate::listen::ops::operate;
+use crate::listen::ops::status::Board;
+use crate::listen::report::Event;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};

@@ -1,0 +1,12 @@
+//! How the daemon answers its operators: the mirrors' [`status`] board, the
+//! [`control`] socket `hookbus ctl` talks to and the work its commands become
+//! ([`operate`]), and [`telemetry`]: [`metrics`] served by the [`exporter`],
+//! [`presence`] for `hookbus fleet`.
+
+pub mod control;
+pub mod exporter;
+pub mod metrics;
+pub mod operate;
+pub mod presence;
+pub mod status;
+pub mod telemetry;
