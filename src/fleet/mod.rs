@@ -146,6 +146,7 @@ impl Hearing {
             heartbeat: Duration::ZERO,
             queue_type: QueueType::default(),
             group: None,
+            control: None,
         };
         let subscriber = Subscriber::connect(publisher, &spec, CONNECT_BOUND)
             .map_err(|failures| cannot_subscribe(destination, &failures))?;
@@ -169,6 +170,7 @@ impl Hearing {
             heartbeat: Duration::ZERO,
             queue_type: QueueType::default(),
             group: None,
+            control: None,
         };
         let subscriber = Subscriber::connect(publisher, &spec, CONNECT_BOUND)
             .map_err(|failures| cannot_subscribe(&destination, &failures))?;

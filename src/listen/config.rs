@@ -80,6 +80,9 @@ pub struct ListenConfig {
     /// Oldest signature accepted, in seconds since it was signed.
     #[serde(default = "crate::sign::verify::default_max_age_s")]
     pub max_age_s: u64,
+    /// The topic `hookbus fleet freeze|unfreeze|rollback` publishes signed
+    /// commands on; none: the listener takes no commands over the bus.
+    pub control_topic: Option<String>,
 }
 
 /// Checks a name made only of ASCII letters, digits and the characters `also`.
@@ -150,12 +153,14 @@ impl ListenConfig {
             .iter()
             .chain(&self.report)
             .chain(&self.presence)
+            .chain(&self.control_topic)
         {
             if destination.trim().is_empty() || destination.chars().any(char::is_control) {
                 bail!("destination {destination:?} must be non-empty and on one line");
             }
         }
         check_name("durable", self.durable.as_deref(), "-_.")?;
+        super::ops::remote::check(self)?;
         // A dot would split ActiveMQ's Consumer.GROUP.VirtualTopic.X wrongly.
         check_name("group", self.group.as_deref(), "-_")?;
         let queue = (self.subscribe.iter()).find(|d| !d.starts_with("/topic/"));

@@ -35,6 +35,7 @@ use anyhow::{Context, Result};
 use link::Link;
 use mirror::worker::{Pool, Request, Ticket};
 use ops::control::{self, server::Server};
+use ops::remote;
 use ops::status::Board;
 use ops::telemetry::{self, Telemetry};
 use plan::{Decision, Skip};
@@ -130,6 +131,7 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
         pending: HashMap::new(),
         next_ticket: 0,
         answered: group::Answered::default(),
+        remote: remote::Remote::default(),
         counts: Counts::default(),
         next_poll: Instant::now(),
         config_file,
@@ -163,6 +165,8 @@ struct Daemon {
     pending: HashMap<Ticket, Pending>,
     next_ticket: Ticket,
     answered: group::Answered,
+    /// Fleet commands waiting for their answers.
+    remote: remote::Remote,
     counts: Counts,
     next_poll: Instant,
     config_file: Option<PathBuf>,
@@ -196,8 +200,12 @@ impl Daemon {
         {
             match delivery.frame.dropped_body {
                 Some(size) => self.oversized(&delivery.frame, size, delivery.ack),
+                None if delivery.control => self.commanded(delivery),
                 None => self.received(delivery),
             }
+        }
+        for answered in self.remote.answered() {
+            self.reporter.send(answered);
         }
         self.telemetry
             .link(self.link.is_connected(), self.link.generation());
@@ -267,6 +275,25 @@ impl Daemon {
                 context: Arc::clone(&self.context),
             });
         }
+    }
+
+    /// A fleet command: dispatched as `hookbus ctl`'s, or reported refused;
+    /// acknowledged at once (its subscription is not durable).
+    fn commanded(&mut self, delivery: Delivery) {
+        let settings = &self.settings;
+        let taking = remote::Taking {
+            trust: &settings.commands,
+            host: &self.context.host,
+            remembered: &settings.remembered,
+        };
+        match self.remote.take(&delivery.frame, &taking) {
+            remote::Taken::Job(job) => {
+                control::server::dispatch(job, &settings.mirrors, &self.pool)
+            }
+            remote::Taken::Refused(report) => self.reporter.send(*report),
+            remote::Taken::Elsewhere => {}
+        }
+        self.link.ack(&delivery.ack);
     }
 
     /// A message whose signature withheld (some of) its work.

@@ -1,6 +1,7 @@
 //! How the daemon answers its operators: the mirrors' [`status`] board, the
 //! [`control`] socket `hookbus ctl` talks to and the work its commands become
-//! ([`operate`]), and [`telemetry`]: [`metrics`] served by the [`exporter`],
+//! ([`operate`]), the same commands signed over the bus from `hookbus fleet`
+//! ([`remote`]), and [`telemetry`]: [`metrics`] served by the [`exporter`],
 //! [`presence`] for `hookbus fleet`.
 
 pub mod control;
@@ -8,5 +9,6 @@ pub mod exporter;
 pub mod metrics;
 pub mod operate;
 pub mod presence;
+pub mod remote;
 pub mod status;
 pub mod telemetry;

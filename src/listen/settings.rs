@@ -44,6 +44,8 @@ pub(super) struct Settings {
     pub(super) trust: crate::sign::Trust,
     /// What an unverified message may still do.
     pub(super) require: crate::sign::Require,
+    /// The keys fleet commands must be signed by, whatever `require` says.
+    pub(super) commands: crate::sign::Trust,
     pub(super) actions: Vec<Arc<Action>>,
     pub(super) action_workers: usize,
     pub(super) remembered: remember::Remembered,
@@ -100,6 +102,11 @@ impl Settings {
         Access::private()
             .at(STATE_DIR)
             .ensure_searchable_dir(&listen.state_dir)?;
+        let trust = crate::sign::Trust::from_listen(
+            &listen.trust,
+            listen.require_signature,
+            listen.max_age_s,
+        )?;
         let remembered = remember::Remembered::open(
             listen.state_dir.join("actions"),
             Duration::from_secs(listen.remember_hours * 3600),
@@ -121,6 +128,7 @@ impl Settings {
                 heartbeat: listen.heartbeat(),
                 queue_type: listen.queue_type,
                 group,
+                control: listen.control_topic.clone(),
             },
             publisher,
             broker,
@@ -136,18 +144,13 @@ impl Settings {
                 .map(crate::private_file::group_id)
                 .transpose()
                 .context("[listen] control_group")?,
-            trust: match crate::sign::Trust::from_listen(
-                &listen.trust,
-                listen.require_signature,
-                listen.max_age_s,
-            )? {
-                // Nothing required: no verdict is ever read, so no delivery
-                // pays for an Ed25519 check (no keys: no check is made).
-                _ if listen.require_signature == crate::sign::Require::None => {
-                    crate::sign::Trust::default()
-                }
-                trust => trust,
+            // Nothing required: no verdict is ever read, so no delivery
+            // pays for an Ed25519 check (no keys: no check is made).
+            trust: match listen.require_signature {
+                crate::sign::Require::None => crate::sign::Trust::default(),
+                _ => trust.clone(),
             },
+            commands: trust,
             require: listen.require_signature,
         })
     }

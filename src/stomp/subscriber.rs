@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 const WRITE_BOUND: Duration = Duration::from_secs(10);
 /// What the subscription is waited on as, in RECEIPT frames.
 const SUBSCRIBED_RECEIPT: &str = "hookbus-subscribed";
+/// The id of the subscription to [`SubscribeSpec::control`].
+const CONTROL_ID: &str = "hookbus-control";
 
 /// What to subscribe to, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +40,10 @@ pub struct SubscribeSpec {
     /// The group whose shared subscription to the same destinations this
     /// subscriber also (or only) takes its share of.
     pub group: Option<GroupSpec>,
+    /// A topic of commands for every listener (`[listen] control_topic`):
+    /// subscribed plainly, never durable nor shared with a group, so each
+    /// listener up hears each command once.
+    pub control: Option<String>,
 }
 
 impl SubscribeSpec {
@@ -63,6 +69,14 @@ impl SubscribeSpec {
             frames.extend(
                 (self.destinations.iter().enumerate())
                     .map(|(index, destination)| self.subscribe_frame(index, destination, rabbitmq)),
+            );
+        }
+        if let Some(control) = &self.control {
+            frames.push(
+                Frame::new("SUBSCRIBE")
+                    .header("destination", control)
+                    .header("id", CONTROL_ID)
+                    .header("ack", "client-individual"),
             );
         }
         let mut shared = Vec::new();
@@ -119,6 +133,8 @@ pub struct Delivery {
     pub ack: AckToken,
     /// True when it came on the group's shared subscription.
     pub shared: bool,
+    /// True when it came on the control topic's subscription.
+    pub control: bool,
 }
 
 /// A subscribed connection.
@@ -330,7 +346,13 @@ fn delivery(frame: Frame, shared: &[String]) -> Delivery {
         subscription: get("subscription"),
     };
     let shared = (ack.subscription.as_ref()).is_some_and(|id| shared.contains(id));
-    Delivery { frame, ack, shared }
+    let control = ack.subscription.as_deref() == Some(CONTROL_ID);
+    Delivery {
+        frame,
+        ack,
+        shared,
+        control,
+    }
 }
 
 /// From our offer (`ours` both ways) and the broker's CONNECTED `heart-beat:sx,sy`:
@@ -379,6 +401,7 @@ mod tests {
             heartbeat: Duration::from_secs(30),
             queue_type: QueueType::Quorum,
             group: None,
+            control: None,
         };
         let second = spec.subscribe_frame(1, "/topic/b", false);
         assert_eq!(second.get("id"), Some("web1.1"));

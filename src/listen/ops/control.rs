@@ -104,6 +104,17 @@ pub enum Verdict {
     Failed,
 }
 
+impl Verdict {
+    /// Its name, as in reports: `ok`, `refused`, `failed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Refused => "refused",
+            Verdict::Failed => "failed",
+        }
+    }
+}
+
 /// The answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Response {

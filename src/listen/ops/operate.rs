@@ -156,7 +156,7 @@ fn commands(
         let mut event = base_event(mirror, host);
         event.command = Some(job.request.name().to_string());
         event.duration_ms = start.elapsed().as_millis() as u64;
-        event.result = verdict_name(answer.response.verdict).to_string();
+        event.result = answer.response.verdict.name().to_string();
         if answer.response.verdict != Verdict::Ok {
             event.error = Some(answer.response.message.clone());
         }
@@ -214,14 +214,6 @@ pub fn base_event(mirror: &Mirror, host: &str) -> Event {
         repo: mirror.config.repo.clone(),
         mode: mirror.config.mode.as_str().to_string(),
         ..Event::default()
-    }
-}
-
-fn verdict_name(verdict: Verdict) -> &'static str {
-    match verdict {
-        Verdict::Ok => "ok",
-        Verdict::Refused => "refused",
-        Verdict::Failed => "failed",
     }
 }
 

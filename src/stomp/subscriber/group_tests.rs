@@ -14,6 +14,7 @@ fn a_member_subscribes_for_itself_and_the_group_or_for_the_group_only() {
             prefetch: 1,
             only: false,
         }),
+        control: None,
     };
     let destinations = |spec: &SubscribeSpec| {
         let (frames, shared) = spec.subscribe_frames(Some("ActiveMQ/5.17.2")).unwrap();
@@ -39,4 +40,34 @@ fn a_member_subscribes_for_itself_and_the_group_or_for_the_group_only() {
     assert!(message("hookbus-group.ci") && !message("web1"));
     let refused = spec.subscribe_frames(Some("ActiveMQ/5.17.2").map(|_| "Other/1"));
     assert!(matches!(refused, Err(StompError::Unsupported(_))));
+}
+
+#[test]
+fn the_control_topic_is_a_plain_subscription_of_every_member_even_a_group_only_one() {
+    let spec = SubscribeSpec {
+        destinations: vec!["/topic/VirtualTopic.a".into()],
+        durable: Some("web1".into()),
+        heartbeat: Duration::ZERO,
+        queue_type: QueueType::Quorum,
+        group: Some(GroupSpec {
+            name: "ci".into(),
+            prefetch: 1,
+            only: true,
+        }),
+        control: Some("/topic/fleet".into()),
+    };
+    let (frames, shared) = spec.subscribe_frames(Some("RabbitMQ/3.10.8")).unwrap();
+    let control = (frames.iter())
+        .find(|frame| frame.get("destination") == Some("/topic/fleet"))
+        .expect("the control topic is subscribed");
+    assert_eq!(control.get("id"), Some(CONTROL_ID));
+    assert_eq!(control.get("durable"), None);
+    assert_eq!(control.get("x-queue-type"), None);
+    let came = |subscription: &str| {
+        let frame = Frame::new("MESSAGE").header("subscription", subscription);
+        let delivery = delivery(frame, &shared);
+        (delivery.control, delivery.shared)
+    };
+    assert_eq!(came(CONTROL_ID), (true, false));
+    assert_eq!(came("hookbus-group.ci"), (false, true));
 }
