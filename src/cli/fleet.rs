@@ -1,10 +1,13 @@
 //! `hookbus fleet`: hears the listeners' presence for a while and shows the
-//! hosts × mirrors table (or JSON).
+//! hosts × mirrors table (or JSON); `hookbus fleet freeze|unfreeze|rollback`
+//! sends them a signed command.
 
-use super::args::FleetArgs;
+use super::args::{FleetArgs, FleetCommand, FleetTarget};
 use super::report::{Failure, Reporter, Status, WithStatus};
 use hookbus::config::Config;
+use hookbus::fleet::command::{self, SendError};
 use hookbus::fleet::{self, view, Hearing, Known};
+use hookbus::listen::ops::control::Request;
 use hookbus::stomp::Publisher;
 use std::io::Write;
 use std::path::PathBuf;
@@ -20,6 +23,9 @@ pub fn fleet(
     out: &mut dyn Write,
     reporter: &mut Reporter,
 ) -> Result<(), Failure> {
+    if let Some(command) = &args.command {
+        return send(command, config, out);
+    }
     let listen = config.listen.as_ref();
     let destination = args
         .destination
@@ -34,12 +40,7 @@ pub fn fleet(
     // Checked first: an unusable name need not load the signing key.
     hookbus::listen::config::check_name("--durable", Some(&args.durable), "-_.")
         .status(Status::Config)?;
-    let broker = config
-        .broker
-        .as_ref()
-        .ok_or_else(|| Failure::new(Status::Config, "no [broker] table in the config"))?;
-    let broker = config.broker_settings(broker).status(Status::Config)?;
-    let publisher = Publisher::new(broker).status(Status::Config)?;
+    let publisher = publisher(config)?;
     let state = args.state.clone().unwrap_or_else(default_state_file);
     let mut known = Known::load(&state).status(Status::Config)?;
     let wait = Duration::from_secs(args.for_seconds.unwrap_or_else(|| {
@@ -71,6 +72,69 @@ pub fn fleet(
         view::table(&hosts)
     };
     out.write_all(text.as_bytes()).status(Status::Input)
+}
+
+/// The config's broker, with its `[sign]` key.
+fn publisher(config: &Config) -> Result<Publisher, Failure> {
+    let broker = config
+        .broker
+        .as_ref()
+        .ok_or_else(|| Failure::new(Status::Config, "no [broker] table in the config"))?;
+    let broker = config.broker_settings(broker).status(Status::Config)?;
+    Publisher::new(broker).status(Status::Config)
+}
+
+/// `hookbus fleet freeze|unfreeze|rollback`: publishes the command and
+/// prints its id.
+fn send(command: &FleetCommand, config: &Config, out: &mut dyn Write) -> Result<(), Failure> {
+    let (to, request): (&FleetTarget, Request) = match command {
+        FleetCommand::Freeze { to, mirror } => (
+            to,
+            Request::Freeze {
+                mirror: mirror.clone(),
+            },
+        ),
+        FleetCommand::Unfreeze { to, mirror } => (
+            to,
+            Request::Unfreeze {
+                mirror: mirror.clone(),
+            },
+        ),
+        FleetCommand::Rollback {
+            to,
+            branch,
+            mirror,
+            rev,
+        } => (
+            to,
+            Request::Rollback {
+                mirror: mirror.clone(),
+                rev: rev.clone(),
+                branch: branch.clone(),
+            },
+        ),
+    };
+    let topic = (to.topic.clone())
+        .or_else(|| config.listen.as_ref()?.control_topic.clone())
+        .ok_or_else(|| {
+            Failure::new(
+                Status::Config,
+                "no control topic: set [listen] control_topic (as the listeners have it), or give --topic",
+            )
+        })?;
+    let name = request.name();
+    let sent = command::send(&publisher(config)?, &topic, &to.hosts, request);
+    let sent = sent.map_err(|error| match error {
+        SendError::Unsigned => Failure::new(Status::Config, error),
+        SendError::Command(_) => Failure::new(Status::Input, error),
+        SendError::Publish { .. } => Failure::new(Status::Delivery, error),
+    })?;
+    writeln!(
+        out,
+        "fleet command {} sent on {topic}: {name} for hosts {}; each listener taking it reports on its [listen] report",
+        sent.id, sent.hosts
+    )
+    .status(Status::Input)
 }
 
 /// `$XDG_STATE_HOME/hookbus/fleet.json`, else `~/.local/state/hookbus/fleet.json`.

@@ -83,14 +83,20 @@ fn runs(config: &Config) -> String {
     out
 }
 
-/// The `[listen]` signature settings, checked, as one line.
+/// The `[listen]` signature settings, checked, and the fleet commands
+/// taken, a line each.
 fn signatures(listen: &hookbus::listen::config::ListenConfig) -> Result<String, Failure> {
     let require = listen.require_signature;
     let trust = hookbus::sign::Trust::from_listen(&listen.trust, require, listen.max_age_s)
         .status(Status::Config)?;
     let keys: Vec<&str> = trust.keys().iter().map(|key| key.id()).collect();
+    let commands = match (&listen.control_topic, keys.is_empty()) {
+        (None, _) => "off (no [listen] control_topic)".to_string(),
+        (Some(topic), true) => format!("on {topic}, every one refused (no [listen] trust key)"),
+        (Some(topic), false) => format!("on {topic}, signed by a trusted key"),
+    };
     Ok(format!(
-        "signatures: require_signature = {}, max_age_s = {}, trusted keys: {}\n",
+        "signatures: require_signature = {}, max_age_s = {}, trusted keys: {}\nfleet commands: {commands}\n",
         require.name(),
         trust.max_age_s(),
         match keys.is_empty() {

@@ -3,8 +3,9 @@
 //! them for a while, [`Known`] remembers every host heard (in a small state
 //! file, so a host that went silent is still known), and [`view`] decides
 //! which hosts are up, quiet or left and which mirrors differ from the
-//! majority.
+//! majority. [`command`] sends them signed commands.
 
+pub mod command;
 pub mod view;
 
 use crate::listen::ops::presence::{last_words, Document};

@@ -42,6 +42,52 @@ pub struct FleetArgs {
     /// next (one name per reader of the fleet)
     #[arg(long, value_name = "NAME", default_value = "hookbus-fleet")]
     pub durable: String,
+    #[command(subcommand)]
+    pub command: Option<FleetCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// On each listener whose host name GLOB takes: hold MIRROR's target
+    /// where it is, as `hookbus ctl freeze` there would
+    Freeze {
+        #[command(flatten)]
+        to: FleetTarget,
+        /// The mirror's name, its repo when unique on the host, or its clone path
+        mirror: String,
+    },
+    /// On each listener whose host name GLOB takes: let MIRROR follow its
+    /// branch again, as `hookbus ctl unfreeze` there would
+    Unfreeze {
+        #[command(flatten)]
+        to: FleetTarget,
+        /// The mirror's name, its repo when unique on the host, or its clone path
+        mirror: String,
+    },
+    /// On each listener whose host name GLOB takes: publish REV at MIRROR's
+    /// target and hold it there, as `hookbus ctl rollback` there would
+    Rollback {
+        #[command(flatten)]
+        to: FleetTarget,
+        /// For mode branches: the published branch to roll back
+        #[arg(long, value_name = "NAME")]
+        branch: Option<String>,
+        /// The mirror's name, its repo when unique on the host, or its clone path
+        mirror: String,
+        /// A commit (or any revision) the mirror's clones have
+        rev: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FleetTarget {
+    /// The listeners that apply the command: a glob of host names ([listen]
+    /// host, else the machine's name), e.g. 'web*'; '*' for all
+    #[arg(long, value_name = "GLOB")]
+    pub hosts: String,
+    /// Where the listeners take commands [default: [listen] control_topic]
+    #[arg(long, value_name = "D")]
+    pub topic: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -128,7 +128,8 @@ pub enum Command {
     /// are answered without emitting twice. One line per request on stderr.
     Webhook,
     /// Show the deploy hosts: hear their presence ([listen] presence) for a
-    /// while, then print hosts × mirrors with commit, state and age
+    /// while, then print hosts × mirrors with commit, state and age; or send
+    /// them a signed freeze, unfreeze or rollback
     ///
     /// A host is "quiet" after three of its presence intervals without a
     /// document, "left" after its last document said it was leaving (a clean
@@ -137,6 +138,14 @@ pub enum Command {
     /// count; a tie marks nothing). Hosts heard before are remembered in a
     /// state file, so one that went silent is still shown; remove the file to
     /// forget them.
+    ///
+    /// `hookbus fleet freeze|unfreeze|rollback --hosts GLOB MIRROR [REV]`
+    /// publishes a command on [listen] control_topic, signed with [sign]
+    /// key_file (required): each listener that trusts the key ([listen]
+    /// trust) and whose host name GLOB takes applies it as `hookbus ctl` would
+    /// there, once, and reports how it went on [listen] report. Unsigned,
+    /// untrusted, replayed or older than max_age_s: refused and reported.
+    #[command(args_conflicts_with_subcommands = true)]
     Fleet(FleetArgs),
     /// Talk to a running `hookbus listen` through its control socket: mirror
     /// states, freeze, unfreeze, rollback, sync
@@ -162,7 +171,7 @@ mod daemons;
 mod emitting;
 mod outbox;
 
-pub use daemons::{CtlAction, CtlArgs, FleetArgs, ListenArgs};
+pub use daemons::{CtlAction, CtlArgs, FleetArgs, FleetCommand, FleetTarget, ListenArgs};
 pub use emitting::{
     InstallArgs, PostReceiveArgs, ReplayArgs, SendArgs, SvnArgs, SvnPostCommitArgs, SvnReplayArgs,
 };
