@@ -1,0 +1,403 @@
+//! Fleet commands over the bus (issue 27 item 5), against real brokers and
+//! the real binaries: three listeners, each its own host name and files (as
+//! in tests/listen_names.rs) sharing one config, an operator's `hookbus fleet
+//! freeze|unfreeze` signed with a key made by `hookbus keygen`, and the
+//! independent client publishing unsigned commands, replaying a signed one
+//! and reading the listeners' reports.
+
+mod brokers;
+mod gitutil;
+mod listenutil;
+
+use brokers::unique;
+use gitutil::HOOKBUS;
+use hookbus::listen::ops::control::Request;
+use hookbus::listen::ops::remote::Command as FleetCommand;
+use listenutil::{rev, wait_until, Listener, Server, FOLLOW_CAP};
+use serde_json::Value;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+/// How long the daemons must stay quiet before "nothing more happens" holds.
+const QUIET: Duration = Duration::from_millis(1500);
+
+/// Runs the real binary with `args`, no config from the environment.
+fn hookbus(args: &[&str]) -> Output {
+    Command::new(HOOKBUS)
+        .args(args)
+        .env_remove("HOOKBUS_CONFIG")
+        .output()
+        .unwrap()
+}
+
+/// A key pair made by `hookbus keygen` in `dir`: the private key's path and
+/// the public line.
+fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
+    let path = dir.join(name);
+    let out = hookbus(&["keygen", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let line = fs::read_to_string(dir.join(format!("{name}.pub"))).unwrap();
+    (path, line.trim().to_string())
+}
+
+/// Writes a config file (private: it holds a passcode).
+fn write_config(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::write(path, text).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// The published commit of a checkout target.
+fn published(www: &Path) -> Option<String> {
+    let link = fs::read_link(www).ok()?;
+    Some(link.file_name()?.to_string_lossy().into_owned())
+}
+
+/// One deploy host: its own directory, seen by its daemon at the config's
+/// shared path.
+struct Host {
+    name: &'static str,
+    local: tempfile::TempDir,
+    listener: Listener,
+}
+
+impl Host {
+    fn start(config: &Path, name: &'static str, shared: &Path) -> Host {
+        let local = tempfile::tempdir().unwrap();
+        let listener = Listener::start_as_host(config, name, local.path(), shared);
+        listener.wait_log("connected to", 1);
+        Host {
+            name,
+            local,
+            listener,
+        }
+    }
+
+    fn published(&self) -> Option<String> {
+        published(&self.local.path().join("www"))
+    }
+
+    fn wait_at(&self, commit: &str) {
+        let reached = wait_until(FOLLOW_CAP, || self.published().as_deref() == Some(commit));
+        assert!(reached, "{} not at {commit}:\n{}", self.name, self.log());
+    }
+
+    fn log(&self) -> String {
+        self.listener.log()
+    }
+
+    /// The state of mirror `app`, as `hookbus ctl status` on the host says.
+    fn state(&self) -> String {
+        let socket = self.local.path().join("state/control.sock");
+        let socket = socket.to_str().unwrap();
+        let out = self
+            .listener
+            .ctl_ok(&["--socket", socket, "--json", "status"]);
+        let status: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        let mirror = &status["mirrors"][0];
+        assert_eq!(mirror["name"], "app", "{status:#}");
+        mirror["state"].as_str().unwrap().to_string()
+    }
+}
+
+/// The fleet commands' reports among `reports` (a `ctl` event has a mirror,
+/// a fleet command's report a message and a key): (host, result, message).
+fn commanded(reports: &mut brokers::Subscription) -> Vec<(String, String, String)> {
+    let mut found: Vec<(String, String, String)> = (reports.received().iter())
+        .map(|m| serde_json::from_slice::<Value>(&m.body).unwrap())
+        .filter(|event| event.get("key").is_some())
+        .map(|event| {
+            let text = |key: &str| event[key].as_str().unwrap().to_string();
+            (text("host"), text("result"), text("message"))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// The headers a signed message was received with that its republication
+/// needs: the covered headers it has, and the signature itself.
+fn as_received(message: &brokers::Received) -> Vec<(&str, &str)> {
+    ["hookbus-id", "hookbus-signed-at", "hookbus-signature"]
+        .iter()
+        .map(|name| (*name, message.header(name)))
+        .collect()
+}
+
+#[test]
+fn a_signed_freeze_for_web_hosts_freezes_two_of_three_and_unsigned_or_replayed_ones_nothing() {
+    let broker = brokers::activemq();
+    let server = Server::new(&broker);
+    let first = server.push_files("master", "first", &[("a.txt", b"1\n")]);
+    let keys = tempfile::tempdir().unwrap();
+    let (operator_key, operator_public) = keygen(keys.path(), "operator");
+    let (stranger_key, _) = keygen(keys.path(), "stranger");
+    let shared = tempfile::tempdir().unwrap();
+    let at = |name: &str| shared.path().join(name).display().to_string();
+    let (control, report) = (
+        unique("topic", "fleet.control"),
+        unique("topic", "fleet.reports"),
+    );
+    let listeners = format!(
+        r#"{broker}[log]
+syslog = ""
+[listen]
+subscribe = ["{topic}"]
+heartbeat_ms = 1000
+poll_s = 0
+state_dir = "{state}"
+control_topic = "{control}"
+report = "{report}"
+trust = ["{operator_public}"]
+
+[[mirror]]
+name = "app"
+repo = "app"
+path = "{site}"
+url = "{url}"
+mode = "checkout"
+target = "{www}"
+"#,
+        broker = broker.config(),
+        topic = server.topic,
+        state = at("state"),
+        site = at("site"),
+        www = at("www"),
+        url = server.url(),
+    );
+    let configs = tempfile::tempdir().unwrap();
+    let config = configs.path().join("hookbus.toml");
+    write_config(&config, &listeners);
+    let signing = |name: &str, key: &Path| {
+        let path = configs.path().join(name);
+        let text = format!("{listeners}[sign]\nkey_file = \"{}\"\n", key.display());
+        write_config(&path, &text);
+        path
+    };
+    let (operator, stranger) = (
+        signing("operator.toml", &operator_key),
+        signing("stranger.toml", &stranger_key),
+    );
+    let fleet = |config: &Path, args: &[&str]| {
+        let mut all = vec!["--config", config.to_str().unwrap(), "fleet"];
+        all.extend(args);
+        hookbus(&all)
+    };
+
+    // Without a key nothing is sent; listen --check names the control topic.
+    let unsigned = fleet(&config, &["freeze", "--hosts", "*", "app"]);
+    assert_eq!(unsigned.status.code(), Some(3), "{unsigned:?}");
+    let said = String::from_utf8_lossy(&unsigned.stderr);
+    assert!(said.contains("no [sign] key_file"), "{said}");
+    let check = hookbus(&["--config", config.to_str().unwrap(), "listen", "--check"]);
+    let check = String::from_utf8_lossy(&check.stdout).to_string();
+    assert!(
+        check.contains(&format!(
+            "fleet commands: on {control}, signed by a trusted key\n"
+        )),
+        "{check}"
+    );
+
+    let hosts: Vec<Host> = ["web1", "web2", "db1"]
+        .into_iter()
+        .map(|name| Host::start(&config, name, shared.path()))
+        .collect();
+    let [web1, web2, db1] = &hosts[..] else {
+        unreachable!()
+    };
+    for host in &hosts {
+        host.wait_at(&first);
+        host.listener.wait_quiet(QUIET);
+    }
+
+    // Unsigned (the independent client) and untrusted (another key): every
+    // listener refuses both, one log line and one report each.
+    let mut reports = broker.drain(&report, 6, QUIET, FOLLOW_CAP);
+    let request = Request::Freeze {
+        mirror: "app".into(),
+    };
+    let forged = FleetCommand::new("web*", request)
+        .unwrap()
+        .message(&control)
+        .unwrap();
+    let headers: Vec<(&str, &str)> = (forged.headers.iter())
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let body = String::from_utf8(forged.body.clone()).unwrap();
+    broker.publish_independently(&control, &[(headers, &body)]);
+    let untrusted = fleet(&stranger, &["freeze", "--hosts", "web*", "app"]);
+    assert!(untrusted.status.success(), "{untrusted:?}");
+    for host in &hosts {
+        host.listener.wait_log(" refused: ", 2);
+    }
+    let refused = commanded(&mut reports);
+    let stranger_id = hookbus::sign::Signer::load(&stranger_key).unwrap();
+    let stranger_id = stranger_id.public().id();
+    let mut expected: Vec<(String, String, String)> = ["db1", "web1", "web2"]
+        .iter()
+        .flat_map(|host| {
+            [format!("unknown key {stranger_id}"), "unsigned".to_string()]
+                .map(|why| (host.to_string(), "refused".to_string(), why))
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(refused, expected);
+    for host in &hosts {
+        assert_eq!(host.state(), "OK", "{}", host.log());
+        assert_eq!(
+            host.log().matches(" refused: ").count(),
+            2,
+            "{}",
+            host.log()
+        );
+    }
+
+    // Signed by the trusted key, for web*: web1 and web2 freeze, db1 not.
+    let mut reports = broker.drain(&report, 4, QUIET, FOLLOW_CAP);
+    let mut captured = broker.subscribe(&control, 1);
+    let sent = fleet(&operator, &["freeze", "--hosts", "web*", "app"]);
+    assert!(sent.status.success(), "{sent:?}");
+    let stdout = String::from_utf8_lossy(&sent.stdout).to_string();
+    let id = stdout.split_whitespace().nth(2).unwrap().to_string();
+    assert!(
+        stdout.starts_with(&format!(
+            "fleet command {id} sent on {control}: freeze for hosts web*"
+        )),
+        "{stdout}"
+    );
+    let applied = format!("fleet command {id} (freeze app for hosts web*, key ");
+    web1.listener.wait_log(&applied, 1);
+    web2.listener.wait_log(&applied, 1);
+    db1.listener.wait_log(
+        &format!("fleet command {id} (freeze app) is for hosts web*, not db1"),
+        1,
+    );
+    let ok = |host: &str| {
+        let message = "frozen: its target stays where it is; it still fetches";
+        (host.to_string(), "ok".to_string(), message.to_string())
+    };
+    assert_eq!(commanded(&mut reports), [ok("web1"), ok("web2")]);
+    let states: Vec<String> = hosts.iter().map(Host::state).collect();
+    assert_eq!(states, ["FROZEN", "FROZEN", "OK"]);
+
+    // A push moves db1 only; the frozen hosts still fetch it.
+    let second = server.push_files("master", "second", &[("a.txt", b"2\n")]);
+    db1.wait_at(&second);
+    for host in [web1, web2] {
+        let clone = host.local.path().join("site");
+        let fetched = wait_until(FOLLOW_CAP, || {
+            rev(&clone, "origin/master").as_deref() == Some(second.as_str())
+        });
+        assert!(fetched, "{}", host.log());
+        assert_eq!(host.published().as_deref(), Some(first.as_str()));
+    }
+
+    // web1 alone is unfrozen and catches up; the freeze replayed, byte for
+    // byte with its valid signature, is refused by both web hosts.
+    let unfrozen = fleet(&operator, &["unfreeze", "--hosts", "web1", "app"]);
+    assert!(unfrozen.status.success(), "{unfrozen:?}");
+    web1.wait_at(&second);
+    web1.listener
+        .wait_log(" (unfreeze app for hosts web1, key ", 1);
+    for host in &hosts {
+        host.listener.wait_quiet(QUIET);
+    }
+    let mut reports = broker.drain(&report, 2, QUIET, FOLLOW_CAP);
+    let signed = captured.received();
+    let body = String::from_utf8(signed[0].body.clone()).unwrap();
+    broker.publish_independently(&control, &[(as_received(&signed[0]), &body)]);
+    let replayed = |host: &str| {
+        let why = "replayed: this command was taken before";
+        (host.to_string(), "refused".to_string(), why.to_string())
+    };
+    assert_eq!(
+        commanded(&mut reports),
+        [replayed("web1"), replayed("web2")]
+    );
+    let states: Vec<String> = hosts.iter().map(Host::state).collect();
+    assert_eq!(states, ["OK", "FROZEN", "OK"]);
+    assert_eq!(web1.published().as_deref(), Some(second.as_str()));
+    assert_eq!(web2.published().as_deref(), Some(first.as_str()));
+    for mut host in hosts {
+        assert!(host.listener.terminate().success(), "{}", host.log());
+    }
+}
+
+/// RabbitMQ delivers the control topic as ActiveMQ does: one listener takes
+/// a signed freeze and refuses an unsigned unfreeze.
+#[test]
+fn on_rabbitmq_a_signed_freeze_holds_and_an_unsigned_unfreeze_is_refused() {
+    let broker = brokers::rabbitmq();
+    let server = Server::new(&broker);
+    let first = server.push_files("master", "first", &[("a.txt", b"1\n")]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (key, public) = keygen(d, "operator");
+    let (control, report) = (
+        unique("topic", "fleet.control"),
+        unique("topic", "fleet.reports"),
+    );
+    let extra = format!(
+        "host = \"web1\"\ncontrol_topic = \"{control}\"\nreport = \"{report}\"\ntrust = [\"{public}\"]\n"
+    );
+    let www = d.join("www");
+    let config = format!(
+        "{}{}{}",
+        broker.config(),
+        listenutil::listen_table(d, &server.topic, &extra),
+        listenutil::mirror_table(
+            "app",
+            &d.join("site"),
+            &server.url(),
+            "checkout",
+            Some(&www)
+        ),
+    );
+    let listener = Listener::start(d, &config);
+    listener.wait_log("connected to", 1);
+    assert!(wait_until(FOLLOW_CAP, || published(&www).as_deref()
+        == Some(first.as_str())));
+    listener.wait_quiet(QUIET);
+    let operator = d.join("operator.toml");
+    write_config(
+        &operator,
+        &format!("{config}[sign]\nkey_file = \"{}\"\n", key.display()),
+    );
+    let mut reports = broker.drain(&report, 3, QUIET, FOLLOW_CAP);
+    let operator = operator.to_str().unwrap();
+    let sent = hookbus(&[
+        "--config", operator, "fleet", "freeze", "--hosts", "web*", "app",
+    ]);
+    assert!(sent.status.success(), "{sent:?}");
+    listener.wait_log(" (freeze app for hosts web*, key ", 1);
+    let request = Request::Unfreeze {
+        mirror: "app".into(),
+    };
+    let forged = FleetCommand::new("*", request)
+        .unwrap()
+        .message(&control)
+        .unwrap();
+    let headers: Vec<(&str, &str)> = (forged.headers.iter())
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let body = String::from_utf8(forged.body.clone()).unwrap();
+    broker.publish_independently(&control, &[(headers, &body)]);
+    listener.wait_log(" refused: unsigned", 1);
+    let results: Vec<(String, String)> = (commanded(&mut reports).into_iter())
+        .map(|(_, result, message)| (result, message))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            (
+                "ok".to_string(),
+                "frozen: its target stays where it is; it still fetches".to_string()
+            ),
+            ("refused".to_string(), "unsigned".to_string())
+        ]
+    );
+    let status = listener.ctl_ok(&["--json", "status"]);
+    assert!(status.contains("\"state\":\"FROZEN\""), "{status}");
+}
