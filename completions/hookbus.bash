@@ -79,6 +79,15 @@ _hookbus() {
             hookbus__subcmd__ctl,unfreeze)
                 cmd="hookbus__subcmd__ctl__subcmd__unfreeze"
                 ;;
+            hookbus__subcmd__fleet,freeze)
+                cmd="hookbus__subcmd__fleet__subcmd__freeze"
+                ;;
+            hookbus__subcmd__fleet,rollback)
+                cmd="hookbus__subcmd__fleet__subcmd__rollback"
+                ;;
+            hookbus__subcmd__fleet,unfreeze)
+                cmd="hookbus__subcmd__fleet__subcmd__unfreeze"
+                ;;
             hookbus__subcmd__outbox,list)
                 cmd="hookbus__subcmd__outbox__subcmd__list"
                 ;;
@@ -303,7 +312,7 @@ _hookbus() {
             return 0
             ;;
         hookbus__subcmd__fleet)
-            opts="-v -h --for --json --state --destination --durable --config --verbose --help"
+            opts="-v -h --for --json --state --destination --durable --config --verbose --help freeze unfreeze rollback"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -322,6 +331,88 @@ _hookbus() {
                     return 0
                     ;;
                 --durable)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookbus__subcmd__fleet__subcmd__freeze)
+            opts="-v -h --hosts --topic --config --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --hosts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookbus__subcmd__fleet__subcmd__rollback)
+            opts="-v -h --hosts --topic --branch --config --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --hosts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --branch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookbus__subcmd__fleet__subcmd__unfreeze)
+            opts="-v -h --hosts --topic --config --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --hosts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --topic)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -40,7 +40,7 @@ complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "flush" -d 'Deliver 
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "outbox" -d 'Look at messages waiting in the local outbox, and dead letters'
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "listen" -d 'Run the deploy-host daemon until SIGTERM: subscribe to [listen] subscribe and keep every [[mirror]] up to date (fetch, checkout, in-place or branches); SIGHUP reloads the config'
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "webhook" -d 'Serve forge webhooks (GitHub, GitLab, Gitea, Forgejo) on [webhook] listen: their pushes become the same messages a hook sends'
-complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "fleet" -d 'Show the deploy hosts: hear their presence ([listen] presence) for a while, then print hosts × mirrors with commit, state and age'
+complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "fleet" -d 'Show the deploy hosts: hear their presence ([listen] presence) for a while, then print hosts × mirrors with commit, state and age; or send them a signed freeze, unfreeze or rollback'
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "ctl" -d 'Talk to a running `hookbus listen` through its control socket: mirror states, freeze, unfreeze, rollback, sync'
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "keygen" -d 'Write an Ed25519 key pair for signed messages: the private key to PATH (mode 0600, for [sign] key_file), the public key line to PATH.pub (for [listen] trust)'
 complete -c hookbus -n "__fish_hookbus_using_subcommand post-receive" -l repo -d 'The repository [default: $GIT_DIR or the current directory]' -r -F
@@ -116,14 +116,33 @@ complete -c hookbus -n "__fish_hookbus_using_subcommand listen" -s h -l help -d 
 complete -c hookbus -n "__fish_hookbus_using_subcommand webhook" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand webhook" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
 complete -c hookbus -n "__fish_hookbus_using_subcommand webhook" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c hookbus -n "__fish_hookbus_using_subcommand fleet" -l for -d 'How long to listen [default: [listen] presence_s (60) and a tenth more, at least 2 s more, so that every live host is heard once]' -r
-complete -c hookbus -n "__fish_hookbus_using_subcommand fleet" -l state -d 'Where hosts heard are remembered [default: $XDG_STATE_HOME/hookbus/fleet.json, else ~/.local/state/hookbus/fleet.json]' -r -F
-complete -c hookbus -n "__fish_hookbus_using_subcommand fleet" -l destination -d 'The presence destination [default: [listen] presence]' -r
-complete -c hookbus -n "__fish_hookbus_using_subcommand fleet" -l durable -d 'The durable subscription to D.last, where hosts leave their last "leaving" document: made by the first run, it keeps them for the next (one name per reader of the fleet)' -r
-complete -c hookbus -n "__fish_hookbus_using_subcommand fleet" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
-complete -c hookbus -n "__fish_hookbus_using_subcommand fleet" -l json -d 'Print JSON instead of the table'
-complete -c hookbus -n "__fish_hookbus_using_subcommand fleet" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
-complete -c hookbus -n "__fish_hookbus_using_subcommand fleet" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and not __fish_seen_subcommand_from freeze unfreeze rollback" -l for -d 'How long to listen [default: [listen] presence_s (60) and a tenth more, at least 2 s more, so that every live host is heard once]' -r
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and not __fish_seen_subcommand_from freeze unfreeze rollback" -l state -d 'Where hosts heard are remembered [default: $XDG_STATE_HOME/hookbus/fleet.json, else ~/.local/state/hookbus/fleet.json]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and not __fish_seen_subcommand_from freeze unfreeze rollback" -l destination -d 'The presence destination [default: [listen] presence]' -r
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and not __fish_seen_subcommand_from freeze unfreeze rollback" -l durable -d 'The durable subscription to D.last, where hosts leave their last "leaving" document: made by the first run, it keeps them for the next (one name per reader of the fleet)' -r
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and not __fish_seen_subcommand_from freeze unfreeze rollback" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and not __fish_seen_subcommand_from freeze unfreeze rollback" -l json -d 'Print JSON instead of the table'
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and not __fish_seen_subcommand_from freeze unfreeze rollback" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and not __fish_seen_subcommand_from freeze unfreeze rollback" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and not __fish_seen_subcommand_from freeze unfreeze rollback" -f -a "freeze" -d 'On each listener whose host name GLOB takes: hold MIRROR\'s target where it is, as `hookbus ctl freeze` there would'
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and not __fish_seen_subcommand_from freeze unfreeze rollback" -f -a "unfreeze" -d 'On each listener whose host name GLOB takes: let MIRROR follow its branch again, as `hookbus ctl unfreeze` there would'
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and not __fish_seen_subcommand_from freeze unfreeze rollback" -f -a "rollback" -d 'On each listener whose host name GLOB takes: publish REV at MIRROR\'s target and hold it there, as `hookbus ctl rollback` there would'
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and __fish_seen_subcommand_from freeze" -l hosts -d 'The listeners that apply the command: a glob of host names ([listen] host, else the machine\'s name), e.g. \'web*\'; \'*\' for all' -r
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and __fish_seen_subcommand_from freeze" -l topic -d 'Where the listeners take commands [default: [listen] control_topic]' -r
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and __fish_seen_subcommand_from freeze" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and __fish_seen_subcommand_from freeze" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and __fish_seen_subcommand_from freeze" -s h -l help -d 'Print help'
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and __fish_seen_subcommand_from unfreeze" -l hosts -d 'The listeners that apply the command: a glob of host names ([listen] host, else the machine\'s name), e.g. \'web*\'; \'*\' for all' -r
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and __fish_seen_subcommand_from unfreeze" -l topic -d 'Where the listeners take commands [default: [listen] control_topic]' -r
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and __fish_seen_subcommand_from unfreeze" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and __fish_seen_subcommand_from unfreeze" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and __fish_seen_subcommand_from unfreeze" -s h -l help -d 'Print help'
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and __fish_seen_subcommand_from rollback" -l hosts -d 'The listeners that apply the command: a glob of host names ([listen] host, else the machine\'s name), e.g. \'web*\'; \'*\' for all' -r
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and __fish_seen_subcommand_from rollback" -l topic -d 'Where the listeners take commands [default: [listen] control_topic]' -r
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and __fish_seen_subcommand_from rollback" -l branch -d 'For mode branches: the published branch to roll back' -r
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and __fish_seen_subcommand_from rollback" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and __fish_seen_subcommand_from rollback" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand fleet; and __fish_seen_subcommand_from rollback" -s h -l help -d 'Print help'
 complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and not __fish_seen_subcommand_from status freeze unfreeze rollback sync" -l socket -d 'The listener\'s control socket [default: [listen] state_dir/control.sock]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and not __fish_seen_subcommand_from status freeze unfreeze rollback sync" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand ctl; and not __fish_seen_subcommand_from status freeze unfreeze rollback sync" -l json -d 'Print the listener\'s answer as one JSON object, for scripts'
