@@ -102,12 +102,24 @@ impl Command {
             return Err(format!("id {:?} is not a command id", clip(id)));
         }
         check_hosts(Some(std::slice::from_ref(&self.hosts))).map_err(|e| format!("{e:#}"))?;
-        match self.request {
-            Request::Freeze { .. } | Request::Unfreeze { .. } | Request::Rollback { .. } => Ok(()),
-            Request::Status | Request::Sync { .. } => Err(format!(
-                "{} is no fleet command (freeze, unfreeze, rollback)",
-                self.request.name()
-            )),
+        let words: Vec<&String> = match &self.request {
+            Request::Freeze { mirror } | Request::Unfreeze { mirror } => vec![mirror],
+            Request::Rollback {
+                mirror,
+                rev,
+                branch,
+            } => [mirror, rev].into_iter().chain(branch).collect(),
+            Request::Status | Request::Sync { .. } => {
+                return Err(format!(
+                    "{} is no fleet command (freeze, unfreeze, rollback)",
+                    self.request.name()
+                ))
+            }
+        };
+        // Each is shown in log lines and reports: one line each.
+        match words.iter().find(|word| word.chars().any(char::is_control)) {
+            Some(word) => Err(format!("{:?} holds a control character", clip(word))),
+            None => Ok(()),
         }
     }
 

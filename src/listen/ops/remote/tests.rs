@@ -22,6 +22,13 @@ fn a_command_reads_back_as_written_and_only_ctl_commands_for_mirrors_are_command
     assert!(Command::new("*", sync).is_err());
     assert!(Command::new("web[", freeze("site")).is_err());
     assert!(Command::new("web 1", freeze("site")).is_err());
+    assert!(Command::new("web*", freeze("site\nhookbus: forged")).is_err());
+    let rollback = Request::Rollback {
+        mirror: "site".into(),
+        rev: "abc".into(),
+        branch: Some("main\r".into()),
+    };
+    assert!(Command::new("web*", rollback).is_err());
     for bad in [
         r#"{"id":"a b","hosts":"*","request":{"command":"freeze","mirror":"m"}}"#,
         r#"{"id":"a","hosts":"*","request":{"command":"status"}}"#,
