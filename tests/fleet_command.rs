@@ -356,7 +356,7 @@ fn on_rabbitmq_a_signed_freeze_holds_and_an_unsigned_unfreeze_is_refused() {
         ),
     );
     let listener = Listener::start(d, &config);
-    listener.wait_log("connected to", 1);
+    listener.wait_log(&format!("taking fleet commands on {control}"), 1);
     assert!(wait_until(FOLLOW_CAP, || published(&www).as_deref()
         == Some(first.as_str())));
     listener.wait_quiet(QUIET);

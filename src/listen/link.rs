@@ -105,7 +105,7 @@ impl Link {
         match Subscriber::connect(publisher, spec, CONNECT_BOUND) {
             Ok(subscriber) => {
                 let line = format!(
-                    "connected to {}, subscribed to {}{}{}",
+                    "connected to {}, subscribed to {}{}{}{}",
                     subscriber.host(),
                     spec.destinations.join(", "),
                     spec.durable
@@ -114,6 +114,9 @@ impl Link {
                     spec.group.as_ref().map_or(String::new(), |group| format!(
                         ", sharing it with group {} for actions",
                         group.name
+                    )),
+                    spec.control.as_ref().map_or(String::new(), |topic| format!(
+                        ", taking fleet commands on {topic}"
                     ))
                 );
                 log(self.repeats.say(line, Instant::now()));
