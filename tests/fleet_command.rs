@@ -325,8 +325,9 @@ target = "{www}"
     }
 }
 
-/// RabbitMQ delivers the control topic as ActiveMQ does: one listener takes
-/// a signed freeze and refuses an unsigned unfreeze.
+/// RabbitMQ delivers the control topic as ActiveMQ does, beside a durable
+/// subscription: one listener takes a signed freeze and refuses an unsigned
+/// unfreeze.
 #[test]
 fn on_rabbitmq_a_signed_freeze_holds_and_an_unsigned_unfreeze_is_refused() {
     let broker = brokers::rabbitmq();
@@ -339,8 +340,10 @@ fn on_rabbitmq_a_signed_freeze_holds_and_an_unsigned_unfreeze_is_refused() {
         unique("topic", "fleet.control"),
         unique("topic", "fleet.reports"),
     );
+    // Beside a durable subscription (its own queue) on the same connection.
+    let durable = unique("durable", "fleet").replace('/', "");
     let extra = format!(
-        "host = \"web1\"\ncontrol_topic = \"{control}\"\nreport = \"{report}\"\ntrust = [\"{public}\"]\n"
+        "host = \"web1\"\ndurable = \"{durable}\"\ncontrol_topic = \"{control}\"\nreport = \"{report}\"\ntrust = [\"{public}\"]\n"
     );
     let www = d.join("www");
     let config = format!(
