@@ -9,7 +9,7 @@ mod brokers;
 mod gitutil;
 mod listenutil;
 
-use brokers::unique;
+use brokers::{unique, Broker};
 use gitutil::HOOKBUS;
 use hookbus::listen::ops::control::Request;
 use hookbus::listen::ops::remote::Command as FleetCommand;
@@ -117,6 +117,18 @@ fn commanded(reports: &mut brokers::Subscription) -> Vec<(String, String, String
     found
 }
 
+/// Publishes a well-formed command for `hosts` on `control` with the
+/// independent client, unsigned.
+fn publish_unsigned(broker: &Broker, control: &str, hosts: &str, request: Request) {
+    let command = FleetCommand::new(hosts, request).unwrap();
+    let message = command.message(control).unwrap();
+    let headers: Vec<(&str, &str)> = (message.headers.iter())
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let body = String::from_utf8(message.body.clone()).unwrap();
+    broker.publish_independently(control, &[(headers, &body)]);
+}
+
 /// The headers a signed message was received with that its republication
 /// needs: the covered headers it has, and the signature itself.
 fn as_received(message: &brokers::Received) -> Vec<(&str, &str)> {
@@ -215,18 +227,10 @@ target = "{www}"
     // Unsigned (the independent client) and untrusted (another key): every
     // listener refuses both, one log line and one report each.
     let mut reports = broker.drain(&report, 6, QUIET, FOLLOW_CAP);
-    let request = Request::Freeze {
+    let freeze = Request::Freeze {
         mirror: "app".into(),
     };
-    let forged = FleetCommand::new("web*", request)
-        .unwrap()
-        .message(&control)
-        .unwrap();
-    let headers: Vec<(&str, &str)> = (forged.headers.iter())
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let body = String::from_utf8(forged.body.clone()).unwrap();
-    broker.publish_independently(&control, &[(headers, &body)]);
+    publish_unsigned(&broker, &control, "web*", freeze);
     let untrusted = fleet(&stranger, &["freeze", "--hosts", "web*", "app"]);
     assert!(untrusted.status.success(), "{untrusted:?}");
     for host in &hosts {
@@ -375,18 +379,10 @@ fn on_rabbitmq_a_signed_freeze_holds_and_an_unsigned_unfreeze_is_refused() {
     ]);
     assert!(sent.status.success(), "{sent:?}");
     listener.wait_log(" (freeze app for hosts web*, key ", 1);
-    let request = Request::Unfreeze {
+    let unfreeze = Request::Unfreeze {
         mirror: "app".into(),
     };
-    let forged = FleetCommand::new("*", request)
-        .unwrap()
-        .message(&control)
-        .unwrap();
-    let headers: Vec<(&str, &str)> = (forged.headers.iter())
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let body = String::from_utf8(forged.body.clone()).unwrap();
-    broker.publish_independently(&control, &[(headers, &body)]);
+    publish_unsigned(&broker, &control, "*", unfreeze);
     listener.wait_log(" refused: unsigned", 1);
     let results: Vec<(String, String)> = (commanded(&mut reports).into_iter())
         .map(|(_, result, message)| (result, message))
