@@ -7,7 +7,7 @@
 use crate::inbound::Received;
 use crate::listen::mirror::Mirror;
 use crate::listen::ops::control::{Job, Reply};
-use crate::listen::ops::operate;
+use crate::listen::ops::operate::{self, Batch};
 use crate::listen::ops::status::Board;
 use crate::listen::report::Event;
 use std::collections::{HashMap, VecDeque};
@@ -204,7 +204,13 @@ fn work(shared: &(Mutex<Shared>, Condvar), sender: &Sender<Finished>, host: &str
         state.busy = true;
         guard.running += 1;
         drop(guard);
-        let events = operate::batch(&mirror, &batch, host, board, || {
+        let work = Batch {
+            jobs: (batch.iter())
+                .filter_map(|request| request.control.as_ref())
+                .collect(),
+            asked: batch.iter().any(|request| request.control.is_none()),
+        };
+        let events = operate::batch(&mirror, &work, host, board, || {
             update(&mirror, &batch, host, board)
         });
         // An action's mirror step waits for the update's event: the last one
