@@ -32,7 +32,7 @@ pub fn fleet(
             )
         })?;
     // Checked first: an unusable name need not load the signing key.
-    hookbus::listen::config::check_name("--durable", Some(&args.durable), "-_.")
+    hookbus::config::listen::check_name("--durable", Some(&args.durable), "-_.")
         .status(Status::Config)?;
     let broker = config
         .broker

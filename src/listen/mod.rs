@@ -3,8 +3,8 @@
 //!
 //! - this module is only the loop: the link to the broker, polls,
 //!   acknowledgements, signals, reloads;
-//! - [`config`]: the `[listen]` and `[[mirror]]` tables, and `settings`, what
-//!   the daemon builds from them;
+//! - `settings`: what the daemon builds from its `[listen]` and `[[mirror]]`
+//!   tables ([`crate::config::listen`], [`crate::config::mirror`]);
 //! - [`plan`]: which mirrors and actions want a message ([`crate::inbound`]
 //!   reads what it says);
 //! - [`mirror`]: the engine — one mirror's fetch and checkout, its worker
@@ -18,7 +18,7 @@
 //! - [`report`]: the events every room tells the world.
 
 pub mod actions;
-pub mod config;
+pub mod legacy;
 mod link;
 pub mod mirror;
 pub mod ops;
@@ -39,7 +39,6 @@ use ops::status::Board;
 use ops::telemetry::{self, Telemetry};
 use plan::{Decision, Skip};
 use report::Reporter;
-pub use settings::host_name;
 use settings::{action_context, mirror_configs, start_reporter, Settings};
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -6,7 +6,7 @@
 
 use super::control::{Job, Reply, Request as Control, Response, Verdict};
 use super::status::{Board, Change, MirrorState, Outcome};
-use crate::listen::config::Mode;
+use crate::config::mirror::Mode;
 use crate::listen::mirror::provision::onchange;
 use crate::listen::mirror::{Done, Mirror};
 use crate::listen::report::Event;

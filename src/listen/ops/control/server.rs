@@ -5,7 +5,8 @@
 //! stops the daemon.
 
 use super::{socket_path, Job, Request, Response, Verdict, SOCKET, WORK_WAIT};
-use crate::listen::config::{resolve, MirrorConfig};
+use crate::config::mirror::MirrorConfig;
+use crate::config::select::resolve;
 use crate::listen::mirror::worker::{Pool, Request as Work};
 use crate::listen::mirror::Mirror;
 use crate::listen::ops::status::Board;

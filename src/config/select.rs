@@ -3,7 +3,8 @@
 //! settled once, here, so ctl, status, reports, metrics, presence, fleet and
 //! the `mirror` action step all use the same one.
 
-use super::{validate, ListenConfig, MirrorConfig};
+use super::listen::{validate, ListenConfig};
+use super::mirror::MirrorConfig;
 use anyhow::{bail, Context, Result};
 
 /// True when a `hosts` list (globs; empty: every host) takes `host`.
