@@ -4,6 +4,7 @@
 //! worker that finishes picks its mirror's next batch itself, so a burst
 //! never waits for the daemon's loop.
 
+use crate::config::select::resolve;
 use crate::inbound::Received;
 use crate::listen::mirror::Mirror;
 use crate::listen::ops::control::{Job, Reply};
@@ -73,20 +74,16 @@ pub struct Submitter {
 }
 
 impl Submitter {
-    /// Asks for an update of the mirror named `wanted` (its name or its clone
-    /// path, looked up now: a reload may have changed them); false when no
-    /// configured mirror is called so.
+    /// Asks for an update of the mirror `wanted` names ([`resolve`], looked up
+    /// now: a reload may have changed the names); false when it names none.
     pub fn submit_named(&self, wanted: &str, request: Request) -> bool {
         let shared = self.lock();
-        let found = (shared.mirrors.values())
-            .find(|mirror| {
-                mirror.config.name() == wanted || mirror.config.path == Path::new(wanted)
-            })
-            .map(|mirror| mirror.config.path.clone());
+        let configs = shared.mirrors.values().map(|mirror| &mirror.config);
+        let found = resolve(wanted, configs).map(|config| config.path.clone());
         drop(shared);
         match found {
-            Some(path) => self.submit(&path, request),
-            None => return false,
+            Ok(path) => self.submit(&path, request),
+            Err(_) => return false,
         }
         true
     }
