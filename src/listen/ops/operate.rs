@@ -67,20 +67,26 @@ pub fn update(mirror: &Mirror, board: &Board, host: &str) -> (Result<Done>, Reco
     if let Some(failure) = &followed.failure {
         result = Err(anyhow!("{failure}"));
     }
-    let mut recorded = recorded(board, &name, followed.change);
-    recorded.on_change = followed.on_change;
-    (result, recorded)
+    (
+        result,
+        recorded(board, &name, followed.change, followed.on_change),
+    )
 }
 
-/// The board's word on `name` after `change`.
-fn recorded(board: &Board, name: &str, change: Option<Change>) -> Recorded {
+/// The board's word on `name` after `change`, with how its on-change chain went.
+fn recorded(
+    board: &Board,
+    name: &str,
+    change: Option<Change>,
+    on_change: Option<String>,
+) -> Recorded {
     let state = board
         .get(name)
         .map_or(MirrorState::Ok, |status| status.state);
     Recorded {
         state,
         change,
-        on_change: None,
+        on_change,
     }
 }
 
@@ -169,8 +175,7 @@ fn commands(
             event.error = Some(answer.response.message.clone());
         }
         event.head = answer.head;
-        recorded(board, &name, answer.change).describe(&mut event);
-        event.on_change.clone_from(&answer.on_change);
+        recorded(board, &name, answer.change, answer.on_change).describe(&mut event);
         let catches_up = matches!(job.request, Control::Unfreeze { .. });
         if catches_up && answer.response.verdict == Verdict::Ok {
             waiting.push(job.clone());
