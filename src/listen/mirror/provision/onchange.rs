@@ -25,6 +25,7 @@ use crate::listen::mirror::Mirror;
 use crate::listen::ops::status::{Board, Change, MirrorState, MirrorStatus, Outcome};
 use crate::message::Message;
 use crate::stomp::Publisher;
+use crate::text::tail_line;
 use anyhow::Result;
 use std::cell::RefCell;
 use std::ffi::OsStr;
@@ -35,6 +36,9 @@ pub const FAILED: &str = "on_change failed";
 
 /// The most changed paths `{paths}` carries (the rest are counted).
 const MAX_PATHS: usize = 1000;
+
+/// Longest end of a failed step's output carried into the mirror's error.
+const OUTPUT_TAIL: usize = 300;
 
 /// The oldrev before anything was published.
 const NOTHING: &str = "0000000000000000000000000000000000000000";
@@ -198,13 +202,9 @@ impl Effects for Steps<'_> {
             step.label,
             result.reason.as_deref().unwrap_or("failed")
         );
-        let output = result.output.trim();
+        let output = tail_line(&result.output, OUTPUT_TAIL);
         if !output.is_empty() {
-            let start = output.len().saturating_sub(300);
-            let start = (start..output.len())
-                .find(|&i| output.is_char_boundary(i))
-                .unwrap_or(0);
-            why.push_str(&format!(" ({})", output[start..].replace('\n', " | ")));
+            why.push_str(&format!(" ({output})"));
         }
         *self.failed.borrow_mut() = Some(why);
     }
