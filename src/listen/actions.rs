@@ -17,11 +17,12 @@ use crate::deliver::outbox::Outbox;
 use crate::inbound::Received;
 use crate::message::Message;
 use crate::stomp::Publisher;
+use crate::sync::{lock, wait};
 use remember::Remembered;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 pub(super) mod group;
@@ -194,13 +195,6 @@ pub struct Runner {
     done: Receiver<Done>,
 }
 
-fn lock(shared: &Shared) -> MutexGuard<'_, Queue> {
-    shared
-        .0
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 impl Runner {
     /// Starts `threads` threads.
     pub fn start(threads: usize) -> Runner {
@@ -216,7 +210,7 @@ impl Runner {
 
     /// Queues a chain.
     pub fn submit(&self, job: Job) {
-        lock(&self.shared).jobs.push_back(job);
+        lock(&self.shared.0).jobs.push_back(job);
         self.shared.1.notify_one();
     }
 
@@ -227,14 +221,14 @@ impl Runner {
 
     /// True when nothing runs and nothing waits.
     pub fn idle(&self) -> bool {
-        let queue = lock(&self.shared);
+        let queue = lock(&self.shared.0);
         queue.running == 0 && queue.jobs.is_empty()
     }
 
     /// Starts no more chains (queued ones are dropped: their messages are not
     /// acknowledged and come again); running ones go on to their end.
     pub fn stop(&self) {
-        let mut queue = lock(&self.shared);
+        let mut queue = lock(&self.shared.0);
         queue.stopping = true;
         queue.jobs.clear();
         drop(queue);
@@ -243,23 +237,20 @@ impl Runner {
 }
 
 fn work(shared: &Shared, sender: &Sender<Done>) {
-    let mut queue = lock(shared);
+    let mut queue = lock(&shared.0);
     loop {
         if queue.stopping {
             return;
         }
         let Some(job) = queue.jobs.pop_front() else {
-            queue = shared
-                .1
-                .wait(queue)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            queue = wait(&shared.1, queue);
             continue;
         };
         queue.running += 1;
         drop(queue);
         run(&job, sender);
         let _ = sender.send(Done::Chain(job.ticket));
-        queue = lock(shared);
+        queue = lock(&shared.0);
         queue.running -= 1;
     }
 }

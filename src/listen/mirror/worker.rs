@@ -11,10 +11,11 @@ use crate::listen::ops::control::{Job, Reply};
 use crate::listen::ops::operate::{self, Batch};
 use crate::listen::ops::status::Board;
 use crate::listen::report::Event;
+use crate::sync::{lock, wait};
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 /// Identifies a received message until it is acknowledged.
@@ -77,7 +78,7 @@ impl Submitter {
     /// Asks for an update of the mirror `wanted` names ([`resolve`], looked up
     /// now: a reload may have changed the names); false when it names none.
     pub fn submit_named(&self, wanted: &str, request: Request) -> bool {
-        let shared = self.lock();
+        let shared = lock(&self.shared.0);
         let configs = shared.mirrors.values().map(|mirror| &mirror.config);
         let found = resolve(wanted, configs).map(|config| config.path.clone());
         drop(shared);
@@ -88,16 +89,9 @@ impl Submitter {
         true
     }
 
-    fn lock(&self) -> MutexGuard<'_, Shared> {
-        self.shared
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Asks for an update of the mirror at `path`.
     pub fn submit(&self, path: &Path, request: Request) {
-        let mut shared = self.lock();
+        let mut shared = lock(&self.shared.0);
         let state = shared.states.entry(path.to_path_buf()).or_default();
         state.waiting.push(request);
         if !state.busy && !state.queued {
@@ -126,17 +120,10 @@ impl Pool {
         pool
     }
 
-    fn lock(&self) -> MutexGuard<'_, Shared> {
-        self.shared
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Replaces the mirrors (a reloaded config); work already running finishes
     /// with the old settings.
     pub fn set_mirrors(&self, mirrors: Vec<Mirror>) {
-        let mut shared = self.lock();
+        let mut shared = lock(&self.shared.0);
         shared.mirrors = mirrors
             .into_iter()
             .map(|mirror| (mirror.config.path.clone(), mirror))
@@ -162,27 +149,25 @@ impl Pool {
 
     /// True when no update is running.
     pub fn idle(&self) -> bool {
-        self.lock().running == 0
+        lock(&self.shared.0).running == 0
     }
 
     /// Starts no more work; running updates go on to their end.
     pub fn stop(&self) {
-        self.lock().stopping = true;
+        lock(&self.shared.0).stopping = true;
         self.shared.1.notify_all();
     }
 }
 
 fn work(shared: &(Mutex<Shared>, Condvar), sender: &Sender<Finished>, host: &str, board: &Board) {
-    let (lock, wake) = shared;
-    let mut guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let (mutex, wake) = shared;
+    let mut guard = lock(mutex);
     loop {
         if guard.stopping {
             return;
         }
         let Some(path) = guard.queue.pop_front() else {
-            guard = wake
-                .wait(guard)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            guard = wait(wake, guard);
             continue;
         };
         let mirror = guard.mirrors.get(&path).cloned();
@@ -231,7 +216,7 @@ fn work(shared: &(Mutex<Shared>, Condvar), sender: &Sender<Finished>, host: &str
                 replies,
             });
         }
-        guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        guard = lock(mutex);
         guard.running -= 1;
         let state = guard.states.entry(path.clone()).or_default();
         state.busy = false;

@@ -154,9 +154,7 @@ impl Board {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.inner)
     }
 
     /// Follows a (re)loaded config: new mirrors start OK, removed ones are
