@@ -158,7 +158,7 @@ impl MirrorConfig {
 }
 
 /// Checks that `path` is absolute and plain (no `.` or `..`); `key` names it.
-pub fn absolute(key: &str, path: &Path) -> Result<()> {
+pub(super) fn absolute(key: &str, path: &Path) -> Result<()> {
     let normal = path.components().all(|part| {
         matches!(
             part,

@@ -105,7 +105,7 @@ fn check_sparse(sparse: &[String]) -> Result<()> {
 }
 
 /// True when `entry` (a sparse entry) covers `path` (a file of the tree).
-pub fn covers(entry: &str, path: &str) -> bool {
+pub(super) fn covers(entry: &str, path: &str) -> bool {
     match entry.strip_suffix('/') {
         Some(dir) => path
             .strip_prefix(dir)
