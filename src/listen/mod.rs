@@ -27,6 +27,7 @@ mod pending;
 pub mod plan;
 pub mod report;
 mod settings;
+mod threads;
 
 use crate::config::Config;
 use crate::inbound;
