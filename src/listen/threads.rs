@@ -1,8 +1,7 @@
 //! The daemon's thread pools: a fixed number of detached threads that take
 //! work from one [`Queue`] under one lock, run it outside the lock, and hand
-//! it back to the queue when done. The mirrors' pool
-//! ([`worker`](super::mirror::worker)) and the action runner
-//! ([`actions`](super::actions)) differ only in their queues.
+//! it back to the queue when done. The mirrors' worker pool and the action
+//! runner differ only in their queues.
 
 use crate::sync::{lock, wait};
 use std::sync::{Arc, Condvar, Mutex};
