@@ -18,6 +18,10 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 mod hosts;
+pub mod listen;
+pub mod mirror;
+pub mod provision;
+pub mod select;
 mod toml_error;
 
 /// Where the config is read from when neither `--config` nor `$HOOKBUS_CONFIG` is set.
@@ -51,11 +55,11 @@ pub struct Config {
     /// Where messages are published; without it they stay in the outbox.
     pub broker: Option<BrokerConfig>,
     /// `hookbus listen`: what a deploy host subscribes to.
-    pub listen: Option<crate::listen::config::ListenConfig>,
+    pub listen: Option<listen::ListenConfig>,
     /// `hookbus listen`: the local clones this host keeps up to date (those
     /// whose `hosts` take [`Config::host`]), their names settled.
     #[serde(default, rename = "mirror")]
-    pub mirrors: Vec<crate::listen::config::MirrorConfig>,
+    pub mirrors: Vec<mirror::MirrorConfig>,
     /// `hookbus listen`: what this host does for messages besides mirrors
     /// (the actions whose `hosts` take [`Config::host`]).
     #[serde(default, rename = "action")]

@@ -43,7 +43,7 @@ pub struct LegacyConfig {
     /// stomp-git (the deploy-host daemon): the topic it listened to.
     pub listen_topic: Option<String>,
     /// stomp-git's `repo-list`.
-    pub mirrors: Vec<crate::listen::config::legacy::LegacyMirror>,
+    pub mirrors: Vec<crate::listen::legacy::LegacyMirror>,
     /// stomp-jenkins: the Jenkins jobs it started.
     pub jenkins: Option<crate::action::legacy::LegacyJenkins>,
 }
@@ -65,9 +65,7 @@ impl LegacyConfig {
                 "report-topic" => legacy.report_topic = Some(scalar(&value)),
                 "stomp-options" => legacy.stomp_options = flatten(&value),
                 "listen-topic" => legacy.listen_topic = Some(scalar(&value)),
-                "repo-list" => {
-                    legacy.mirrors = crate::listen::config::legacy::mirrors(&value, scalar)
-                }
+                "repo-list" => legacy.mirrors = crate::listen::legacy::mirrors(&value, scalar),
                 "jenkins-url" => jenkins_url = Some(scalar(&value)),
                 "jenkins-projects" => jenkins_projects = Some(value),
                 _ => others.push((key, value)),
@@ -137,7 +135,7 @@ impl LegacyConfig {
             let report = self.report_topic.as_deref().map(destination);
             // stomp-jenkins reported with its own text: a publish step, not [listen] report
             let listen_report = report.as_deref().filter(|_| self.jenkins.is_none());
-            out.push_str(&crate::listen::config::legacy::to_toml(
+            out.push_str(&crate::listen::legacy::to_toml(
                 &destination(topic),
                 listen_report,
                 &self.mirrors,

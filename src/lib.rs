@@ -41,6 +41,7 @@ pub mod saved;
 pub mod sign;
 pub mod stomp;
 pub mod svn;
+pub mod sync;
 pub mod syslog;
 pub mod text;
 pub mod webhook;

@@ -1,6 +1,7 @@
 //! Text from repositories: bytes in whatever encoding history used, turned into
-//! UTF-8 for messages. Shared by the git and Subversion sides; and text written
-//! into the configs the seed imports print.
+//! UTF-8 for messages. Shared by the git and Subversion sides; text written
+//! into the configs the seed imports print; and the ends of outputs carried
+//! into errors and reports.
 
 use encoding_rs::{Encoding, WINDOWS_1252};
 use std::borrow::Cow;
@@ -24,6 +25,22 @@ pub fn toml_string(text: &str) -> String {
     toml::Value::String(text.to_string()).to_string()
 }
 
+/// The end of `text`: at most `max` bytes, starting at a character boundary.
+pub fn tail(text: &str, max: usize) -> &str {
+    let start = text.len().saturating_sub(max);
+    // The end is a boundary, so a cut inside the last character gives "".
+    let start = (start..=text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(text.len());
+    &text[start..]
+}
+
+/// The end of a child's output as an error or a report shows it: trimmed, at
+/// most `max` bytes ([`tail`]), its lines joined with ` | `.
+pub fn tail_line(text: &str, max: usize) -> String {
+    tail(text.trim(), max).replace('\n', " | ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -34,5 +51,14 @@ mod tests {
         assert_eq!(decode_text(b"caf\xe9", None), "café");
         assert_eq!(decode_text("café".as_bytes(), None), "café");
         assert_eq!(decode_text(b"\x82\xa0", Some("Shift_JIS")), "あ");
+    }
+
+    #[test]
+    fn a_tail_starts_on_a_character_and_a_tail_line_is_one_line() {
+        assert_eq!(tail("abcé", 1), "");
+        assert_eq!(tail("abcé", 2), "é");
+        assert_eq!(tail("abc", 10), "abc");
+        assert_eq!(tail_line("  first\nfatal: no\n", 20), "first | fatal: no");
+        assert_eq!(tail_line("one\ntwo\n", 3), "two");
     }
 }

@@ -335,12 +335,7 @@ impl std::io::Write for Tail {
 impl Tail {
     /// As text, starting at a character boundary, at most [`TAIL_BYTES`] bytes.
     fn text(&self) -> String {
-        let text = String::from_utf8_lossy(&self.0);
-        let mut start = text.len().saturating_sub(TAIL_BYTES);
-        while !text.is_char_boundary(start) {
-            start += 1;
-        }
-        text[start..].to_string()
+        crate::text::tail(&String::from_utf8_lossy(&self.0), TAIL_BYTES).to_string()
     }
 }
 

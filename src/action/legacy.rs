@@ -2,7 +2,8 @@
 //! that make the HTTP requests it made: `GET {jenkins-url}/job/{job}/build?token={ticket}`
 //! for each message of a configured repo (and SVN project), unless the refname
 //! matches the entry's `ignore_refs`, then the report line on `report-topic`.
-//! `crate::legacy` reads the file and calls [`LegacyJenkins::read`].
+//! `hookbus config import-legacy` reads the file and calls
+//! [`LegacyJenkins::read`].
 //!
 //! Two formats: `jenkins-projects` (repo → `{project, ticket, ignore_refs}`,
 //! or repo → SVN project → the same) and the older top-level `REPO: TICKET`

@@ -38,7 +38,7 @@ pub fn fleet(
             )
         })?;
     // Checked first: an unusable name need not load the signing key.
-    hookbus::listen::config::check_name("--durable", Some(&args.durable), "-_.")
+    hookbus::config::listen::check_name("--durable", Some(&args.durable), "-_.")
         .status(Status::Config)?;
     let publisher = publisher(config)?;
     let state = args.state.clone().unwrap_or_else(default_state_file);

@@ -4,9 +4,9 @@
 use super::args::ListenArgs;
 use super::report::{Failure, Status, WithStatus};
 use hookbus::action::check;
+use hookbus::config::mirror::Mode;
 use hookbus::config::Config;
 use hookbus::inbound::Reading;
-use hookbus::listen::config::Mode;
 use hookbus::listen::plan;
 use std::path::PathBuf;
 
@@ -85,7 +85,7 @@ fn runs(config: &Config) -> String {
 
 /// The `[listen]` signature settings, checked, and the fleet commands
 /// taken, a line each.
-fn signatures(listen: &hookbus::listen::config::ListenConfig) -> Result<String, Failure> {
+fn signatures(listen: &hookbus::config::listen::ListenConfig) -> Result<String, Failure> {
     let require = listen.require_signature;
     let trust = hookbus::sign::Trust::from_listen(&listen.trust, require, listen.max_age_s)
         .status(Status::Config)?;

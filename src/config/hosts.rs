@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 /// The `[[mirror]]` and `[[action]]` tables as written, before a host is chosen.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Written {
-    pub(super) mirrors: Vec<crate::listen::config::MirrorConfig>,
+    pub(super) mirrors: Vec<super::mirror::MirrorConfig>,
     pub(super) actions: Vec<crate::action::config::ActionConfig>,
 }
 
@@ -21,7 +21,7 @@ impl Config {
         };
         let host = (self.listen.as_ref())
             .and_then(|listen| listen.host.clone())
-            .unwrap_or_else(crate::listen::host_name);
+            .unwrap_or_else(host_name);
         self.select_host(&host)
     }
 
@@ -29,8 +29,8 @@ impl Config {
     /// globs take it), settles the mirrors' names and compiles the actions:
     /// what `hookbus listen --check --host NAME` shows for another host.
     pub fn select_host(&mut self, host: &str) -> Result<()> {
+        use super::select::{check_hosts, for_host, select};
         use crate::action::config::KnownMirror;
-        use crate::listen::config::{check_hosts, for_host, select};
         self.mirrors = select(self.listen.as_ref(), &self.written.mirrors, host)?;
         for (index, action) in self.written.actions.iter().enumerate() {
             check_hosts(action.hosts.as_deref())
@@ -51,6 +51,20 @@ impl Config {
         self.host = host.to_string();
         Ok(())
     }
+}
+
+/// This machine's name: the host a config is read for when `[listen] host`
+/// names none.
+fn host_name() -> String {
+    let mut buffer = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates
+    // within it on success.
+    let status = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if status != 0 {
+        return "unknown".into();
+    }
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    String::from_utf8_lossy(&buffer[..end]).into_owned()
 }
 
 #[cfg(test)]

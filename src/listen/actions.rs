@@ -9,6 +9,7 @@
 
 use super::mirror::worker::{Request, Submitter, Ticket};
 use super::report::Report;
+use super::threads::{Queue, Threads};
 use crate::action::run::{Effects, StepResult};
 use crate::action::step::{Kind, Step};
 use crate::action::Action;
@@ -21,7 +22,7 @@ use remember::Remembered;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub(super) mod group;
@@ -179,45 +180,39 @@ impl Report for ActionEvent {
     }
 }
 
+/// The chains waiting for a thread.
 #[derive(Default)]
-struct Queue {
-    jobs: VecDeque<Job>,
-    running: usize,
-    stopping: bool,
-}
+struct Jobs(VecDeque<Job>);
 
-type Shared = Arc<(Mutex<Queue>, Condvar)>;
+impl Queue for Jobs {
+    type Work = Job;
+
+    fn take(&mut self) -> Option<Job> {
+        self.0.pop_front()
+    }
+}
 
 /// The pool of action threads.
 pub struct Runner {
-    shared: Shared,
+    threads: Threads<Jobs>,
     done: Receiver<Done>,
-}
-
-fn lock(shared: &Shared) -> MutexGuard<'_, Queue> {
-    shared
-        .0
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Runner {
     /// Starts `threads` threads.
     pub fn start(threads: usize) -> Runner {
-        let shared: Shared = Arc::default();
         let (sender, done) = mpsc::channel();
-        // Detached, like the mirror workers: shutdown bounds its wait with `idle`.
-        for _ in 0..threads.max(1) {
-            let (shared, sender) = (Arc::clone(&shared), sender.clone());
-            std::thread::spawn(move || work(&shared, &sender));
-        }
-        Runner { shared, done }
+        let chain = move |job: &Job| {
+            run(job, &sender);
+            let _ = sender.send(Done::Chain(job.ticket));
+        };
+        let threads = Threads::start(threads, Jobs::default(), chain);
+        Runner { threads, done }
     }
 
     /// Queues a chain.
     pub fn submit(&self, job: Job) {
-        lock(&self.shared).jobs.push_back(job);
-        self.shared.1.notify_one();
+        self.threads.submit(|jobs| jobs.0.push_back(job));
     }
 
     /// What happened since the last call.
@@ -225,42 +220,16 @@ impl Runner {
         self.done.try_iter().collect()
     }
 
-    /// True when nothing runs and nothing waits.
+    /// True when no chain runs (after [`Runner::stop`], none waits either).
     pub fn idle(&self) -> bool {
-        let queue = lock(&self.shared);
-        queue.running == 0 && queue.jobs.is_empty()
+        self.threads.idle()
     }
 
     /// Starts no more chains (queued ones are dropped: their messages are not
     /// acknowledged and come again); running ones go on to their end.
     pub fn stop(&self) {
-        let mut queue = lock(&self.shared);
-        queue.stopping = true;
-        queue.jobs.clear();
-        drop(queue);
-        self.shared.1.notify_all();
-    }
-}
-
-fn work(shared: &Shared, sender: &Sender<Done>) {
-    let mut queue = lock(shared);
-    loop {
-        if queue.stopping {
-            return;
-        }
-        let Some(job) = queue.jobs.pop_front() else {
-            queue = shared
-                .1
-                .wait(queue)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            continue;
-        };
-        queue.running += 1;
-        drop(queue);
-        run(&job, sender);
-        let _ = sender.send(Done::Chain(job.ticket));
-        queue = lock(shared);
-        queue.running -= 1;
+        self.threads.with(|jobs| jobs.0.clear());
+        self.threads.stop();
     }
 }
 

@@ -5,7 +5,7 @@
 //! The engine's room: the [`worker`] pool runs these updates, [`publish`]
 //! swaps published trees, [`git`] runs git, [`provision`] shapes a checkout.
 
-use super::config::{is_safe_branch, MirrorConfig, Mode};
+use crate::config::mirror::{is_safe_branch, MirrorConfig, Mode};
 use anyhow::{bail, Context, Result};
 use git::Git;
 use provision::{links, onchange::OnChange, sparse};

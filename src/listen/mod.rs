@@ -2,9 +2,10 @@
 //! topic and keeps local mirrors up to date. Its rooms:
 //!
 //! - this module is only the loop: the link to the broker, polls,
-//!   acknowledgements, signals, reloads;
-//! - [`config`]: the `[listen]` and `[[mirror]]` tables, and `settings`, what
-//!   the daemon builds from them;
+//!   acknowledgements (`pending` counts each message's work down), signals,
+//!   reloads;
+//! - `settings`: what the daemon builds from its `[listen]` and `[[mirror]]`
+//!   tables ([`crate::config::listen`], [`crate::config::mirror`]);
 //! - [`plan`]: which mirrors and actions want a message ([`crate::inbound`]
 //!   reads what it says);
 //! - [`mirror`]: the engine — one mirror's fetch and checkout, its worker
@@ -18,13 +19,15 @@
 //! - [`report`]: the events every room tells the world.
 
 pub mod actions;
-pub mod config;
+pub mod legacy;
 mod link;
 pub mod mirror;
 pub mod ops;
+mod pending;
 pub mod plan;
 pub mod report;
 mod settings;
+mod threads;
 
 use crate::config::Config;
 use crate::inbound;
@@ -38,33 +41,19 @@ use ops::control::{self, server::Server};
 use ops::remote;
 use ops::status::Board;
 use ops::telemetry::{self, Telemetry};
+use pending::{Pending, Pendings};
 use plan::{Decision, Skip};
 use report::Reporter;
-pub use settings::host_name;
 use settings::{action_context, mirror_configs, start_reporter, Settings};
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// How long one turn of the loop waits for a message.
 const TICK: Duration = Duration::from_millis(100);
 /// How long SIGTERM waits for running git to finish.
 const STOP_WAIT: Duration = Duration::from_secs(30);
-
-/// A message being worked on.
-struct Pending {
-    ack: AckToken,
-    /// The connection it came on: an ACK on a later one would mean nothing.
-    generation: u64,
-    remaining: usize,
-    id: Option<String>,
-    /// It came on the group's subscription.
-    shared: bool,
-    /// When it was published (for the push-to-mirror latency).
-    sent_at: SystemTime,
-}
 
 /// What the daemon counts (logged at exit).
 #[derive(Debug, Default)]
@@ -128,8 +117,7 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
         settings,
         pool,
         reporter,
-        pending: HashMap::new(),
-        next_ticket: 0,
+        pending: Pendings::default(),
         answered: group::Answered::default(),
         remote: remote::Remote::default(),
         counts: Counts::default(),
@@ -162,8 +150,7 @@ struct Daemon {
     link: Link,
     pool: Pool,
     reporter: Reporter,
-    pending: HashMap<Ticket, Pending>,
-    next_ticket: Ticket,
+    pending: Pendings,
     answered: group::Answered,
     /// Fleet commands waiting for their answers.
     remote: remote::Remote,
@@ -246,19 +233,14 @@ impl Daemon {
         if let Some(reason) = &work.refused {
             self.refused(&work.message, reason);
         }
-        let ticket = self.next_ticket;
-        self.next_ticket += 1;
-        self.pending.insert(
-            ticket,
-            Pending {
-                ack,
-                generation: self.link.generation(),
-                remaining: work.mirrors.len() + work.actions.len(),
-                id: work.message.id.clone(),
-                shared,
-                sent_at: telemetry::sent_at(&work.message.headers),
-            },
-        );
+        let ticket = self.pending.open(Pending {
+            ack,
+            generation: self.link.generation(),
+            remaining: work.mirrors.len() + work.actions.len(),
+            id: work.message.id.clone(),
+            shared,
+            sent_at: telemetry::sent_at(&work.message.headers),
+        });
         for path in &work.mirrors {
             let request = Request {
                 message: Some(Arc::clone(&work.message)),
@@ -320,8 +302,8 @@ impl Daemon {
             if let Some(event) = &finished.event {
                 self.telemetry.finished(event);
                 for ticket in &finished.tickets {
-                    if let Some(pending) = self.pending.get(ticket) {
-                        self.telemetry.answered(event, pending.sent_at);
+                    if let Some(sent_at) = self.pending.sent_at(*ticket) {
+                        self.telemetry.answered(event, sent_at);
                     }
                 }
             }
@@ -348,14 +330,9 @@ impl Daemon {
 
     /// One piece of a message's work is done; the last one acknowledges it.
     fn answered(&mut self, ticket: Ticket) {
-        let Some(pending) = self.pending.get_mut(&ticket) else {
+        let Some(pending) = self.pending.answered(ticket) else {
             return;
         };
-        pending.remaining -= 1;
-        if pending.remaining > 0 {
-            return;
-        }
-        let pending = self.pending.remove(&ticket).expect("looked up above");
         if let Some(id) = pending.id {
             self.answered.insert(pending.shared, id);
         }

@@ -3,8 +3,8 @@
 //! some mirrors updated, some action chains run. Pure: it takes the message
 //! as [`crate::inbound`] read it, and touches nothing.
 
-use super::config::MirrorConfig;
 use crate::action::Action;
+use crate::config::mirror::MirrorConfig;
 use crate::inbound::{Reading, Received};
 use crate::sign::Require;
 use std::collections::{HashSet, VecDeque};

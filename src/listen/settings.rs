@@ -2,12 +2,12 @@
 //! reload), and the pieces built from it.
 
 use super::actions::{self, remember};
-use super::config;
 use super::mirror::provision::onchange::OnChange;
 use super::mirror::worker::Pool;
 use super::mirror::{git, Mirror};
 use super::report::Reporter;
 use crate::action::Action;
+use crate::config::mirror::MirrorConfig;
 use crate::config::Config;
 use crate::deliver::outbox::Outbox;
 use crate::private_file::{Access, Place};
@@ -164,7 +164,7 @@ pub(super) fn start_reporter(settings: &Settings) -> Reporter {
 }
 
 /// The configured mirrors' settings.
-pub(super) fn mirror_configs(settings: &Settings) -> Vec<config::MirrorConfig> {
+pub(super) fn mirror_configs(settings: &Settings) -> Vec<MirrorConfig> {
     settings.mirrors.iter().map(|m| m.config.clone()).collect()
 }
 
@@ -182,17 +182,4 @@ pub(super) fn action_context(
         remembered: settings.remembered.clone(),
         mirror_wait: settings.mirror_wait,
     })
-}
-
-/// This machine's name, for reports.
-pub fn host_name() -> String {
-    let mut buffer = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates
-    // within it on success.
-    let status = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
-    if status != 0 {
-        return "unknown".into();
-    }
-    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
-    String::from_utf8_lossy(&buffer[..end]).into_owned()
 }

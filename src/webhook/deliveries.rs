@@ -181,10 +181,7 @@ impl Deliveries {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panicking request thread leaves the state consistent: nothing
         // between the steps of one change (queue, then set) can panic.
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = crate::sync::lock(&self.state);
         state.expire(
             now().saturating_sub(self.retention.as_secs()),
             self.capacity,

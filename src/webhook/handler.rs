@@ -228,10 +228,10 @@ impl Webhook {
         push: &Push,
     ) -> Result<Vec<Message>> {
         let lock = {
-            let mut mirrors = self.mirrors.lock().unwrap_or_else(|p| p.into_inner());
+            let mut mirrors = crate::sync::lock(&self.mirrors);
             Arc::clone(mirrors.entry(mirror.to_path_buf()).or_default())
         };
-        let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _held = crate::sync::lock(&lock);
         let from_git = || -> Result<Vec<Message>> {
             mirror::fetch(
                 mirror,
@@ -306,7 +306,7 @@ impl Webhook {
     fn store(&self, messages: &[Message], what: &str) -> Reply {
         match self.outbox.store(messages) {
             Ok(_) => {
-                let _ = self.wake.lock().unwrap_or_else(|p| p.into_inner()).send(());
+                let _ = crate::sync::lock(&self.wake).send(());
                 reply(202, format!("{what}: {} message(s) queued", messages.len()))
             }
             Err(error) => reply(503, format!("{error:#}")),

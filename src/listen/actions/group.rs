@@ -7,8 +7,8 @@
 //! de-duplicated apart (the same message comes on both).
 
 use crate::action::Action;
+use crate::config::listen::ListenConfig;
 use crate::config::Config;
-use crate::listen::config::ListenConfig;
 use crate::listen::mirror::Mirror;
 use crate::listen::plan::Seen;
 use crate::stomp::group::GroupSpec;

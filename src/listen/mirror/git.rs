@@ -4,6 +4,7 @@
 
 use crate::account::{run_as_or_keep_home, Account};
 use crate::child::{Bounded, Keep, Ran};
+use crate::text::tail_line;
 use anyhow::{bail, Context, Result};
 use std::ffi::OsStr;
 use std::path::Path;
@@ -39,17 +40,11 @@ impl Git {
         if output.status.success() {
             return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
         }
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let stderr = stderr.trim();
-        let start = stderr.len().saturating_sub(STDERR_TAIL);
-        let start = (start..stderr.len())
-            .find(|&i| stderr.is_char_boundary(i))
-            .unwrap_or(0);
         bail!(
             "git {} failed ({}): {}",
             shown(args),
             output.status,
-            stderr[start..].replace('\n', " | ")
+            tail_line(&String::from_utf8_lossy(&output.stderr), STDERR_TAIL)
         )
     }
 

@@ -4,16 +4,18 @@
 //! worker that finishes picks its mirror's next batch itself, so a burst
 //! never waits for the daemon's loop.
 
+use crate::config::select::resolve;
 use crate::inbound::Received;
 use crate::listen::mirror::Mirror;
 use crate::listen::ops::control::{Job, Reply};
-use crate::listen::ops::operate;
+use crate::listen::ops::operate::{self, Batch};
 use crate::listen::ops::status::Board;
 use crate::listen::report::Event;
+use crate::listen::threads::{Queue, Threads};
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Identifies a received message until it is acknowledged.
@@ -51,63 +53,95 @@ struct MirrorState {
     busy: bool,
 }
 
+/// The pool's queue: the configured mirrors, the requests waiting for each,
+/// and the mirrors whose turn comes next.
 #[derive(Default)]
-struct Shared {
+struct Mirrors {
     mirrors: HashMap<PathBuf, Mirror>,
     states: HashMap<PathBuf, MirrorState>,
     queue: VecDeque<PathBuf>,
-    running: usize,
-    stopping: bool,
+}
+
+/// One mirror's turn: the requests that waited for it, answered together.
+struct Turn {
+    path: PathBuf,
+    /// `None` when the mirror was removed from the config before its turn.
+    mirror: Option<Mirror>,
+    batch: Vec<Request>,
+}
+
+impl Mirrors {
+    fn add(&mut self, path: &Path, request: Request) {
+        let state = self.states.entry(path.to_path_buf()).or_default();
+        state.waiting.push(request);
+        if !state.busy && !state.queued {
+            state.queued = true;
+            self.queue.push_back(path.to_path_buf());
+        }
+    }
+}
+
+impl Queue for Mirrors {
+    type Work = Turn;
+
+    fn take(&mut self) -> Option<Turn> {
+        let path = self.queue.pop_front()?;
+        let mirror = self.mirrors.get(&path).cloned();
+        let state = self.states.entry(path.clone()).or_default();
+        state.queued = false;
+        state.busy = mirror.is_some();
+        let batch = std::mem::take(&mut state.waiting);
+        Some(Turn {
+            path,
+            mirror,
+            batch,
+        })
+    }
+
+    /// The worker that ran a mirror's turn queues its next batch itself.
+    fn done(&mut self, turn: Turn) {
+        if turn.mirror.is_none() {
+            return;
+        }
+        let state = self.states.entry(turn.path.clone()).or_default();
+        state.busy = false;
+        if !state.waiting.is_empty() && !state.queued {
+            state.queued = true;
+            self.queue.push_back(turn.path);
+        }
+    }
 }
 
 /// The pool.
 pub struct Pool {
-    shared: Arc<(Mutex<Shared>, Condvar)>,
+    threads: Threads<Mirrors>,
     finished: Receiver<Finished>,
 }
 
 /// Asks the pool for updates from another thread (an action's mirror step).
 #[derive(Clone)]
 pub struct Submitter {
-    shared: Arc<(Mutex<Shared>, Condvar)>,
+    threads: Threads<Mirrors>,
 }
 
 impl Submitter {
-    /// Asks for an update of the mirror named `wanted` (its name or its clone
-    /// path, looked up now: a reload may have changed them); false when no
-    /// configured mirror is called so.
+    /// Asks for an update of the mirror `wanted` names ([`resolve`], looked up
+    /// now: a reload may have changed the names); false when it names none.
     pub fn submit_named(&self, wanted: &str, request: Request) -> bool {
-        let shared = self.lock();
-        let found = (shared.mirrors.values())
-            .find(|mirror| {
-                mirror.config.name() == wanted || mirror.config.path == Path::new(wanted)
-            })
-            .map(|mirror| mirror.config.path.clone());
-        drop(shared);
+        let found = self.threads.with(|mirrors| {
+            let configs = mirrors.mirrors.values().map(|mirror| &mirror.config);
+            resolve(wanted, configs).map(|config| config.path.clone())
+        });
         match found {
-            Some(path) => self.submit(&path, request),
-            None => return false,
+            Ok(path) => self.submit(&path, request),
+            Err(_) => return false,
         }
         true
     }
 
-    fn lock(&self) -> MutexGuard<'_, Shared> {
-        self.shared
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Asks for an update of the mirror at `path`.
     pub fn submit(&self, path: &Path, request: Request) {
-        let mut shared = self.lock();
-        let state = shared.states.entry(path.to_path_buf()).or_default();
-        state.waiting.push(request);
-        if !state.busy && !state.queued {
-            state.queued = true;
-            shared.queue.push_back(path.to_path_buf());
-            self.shared.1.notify_one();
-        }
+        self.threads.submit(|mirrors| mirrors.add(path, request));
     }
 }
 
@@ -115,35 +149,23 @@ impl Pool {
     /// Starts `workers` threads; events name `host`; every update is
     /// recorded on `board`.
     pub fn start(workers: usize, host: String, mirrors: Vec<Mirror>, board: Board) -> Pool {
-        let shared = Arc::new((Mutex::new(Shared::default()), Condvar::new()));
         let (sender, finished) = mpsc::channel();
-        // Detached: at shutdown, threads still running git are not joined;
-        // the caller bounds its wait with `idle`.
-        for _ in 0..workers.max(1) {
-            let (shared, sender, host) = (Arc::clone(&shared), sender.clone(), host.clone());
-            let board = board.clone();
-            std::thread::spawn(move || work(&shared, &sender, &host, &board));
-        }
-        let pool = Pool { shared, finished };
+        let run = move |turn: &Turn| work(turn, &sender, &host, &board);
+        let threads = Threads::start(workers, Mirrors::default(), run);
+        let pool = Pool { threads, finished };
         pool.set_mirrors(mirrors);
         pool
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Shared> {
-        self.shared
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Replaces the mirrors (a reloaded config); work already running finishes
     /// with the old settings.
     pub fn set_mirrors(&self, mirrors: Vec<Mirror>) {
-        let mut shared = self.lock();
-        shared.mirrors = mirrors
-            .into_iter()
-            .map(|mirror| (mirror.config.path.clone(), mirror))
-            .collect();
+        self.threads.with(|queue| {
+            queue.mirrors = mirrors
+                .into_iter()
+                .map(|mirror| (mirror.config.path.clone(), mirror))
+                .collect();
+        });
     }
 
     /// Asks for an update of the mirror at `path`.
@@ -154,7 +176,7 @@ impl Pool {
     /// A handle for other threads.
     pub fn submitter(&self) -> Submitter {
         Submitter {
-            shared: Arc::clone(&self.shared),
+            threads: self.threads.clone(),
         }
     }
 
@@ -165,77 +187,57 @@ impl Pool {
 
     /// True when no update is running.
     pub fn idle(&self) -> bool {
-        self.lock().running == 0
+        self.threads.idle()
     }
 
     /// Starts no more work; running updates go on to their end.
     pub fn stop(&self) {
-        self.lock().stopping = true;
-        self.shared.1.notify_all();
+        self.threads.stop();
     }
 }
 
-fn work(shared: &(Mutex<Shared>, Condvar), sender: &Sender<Finished>, host: &str, board: &Board) {
-    let (lock, wake) = shared;
-    let mut guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    loop {
-        if guard.stopping {
-            return;
-        }
-        let Some(path) = guard.queue.pop_front() else {
-            guard = wake
-                .wait(guard)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            continue;
-        };
-        let mirror = guard.mirrors.get(&path).cloned();
-        let state = guard.states.entry(path.clone()).or_default();
-        state.queued = false;
-        let batch = std::mem::take(&mut state.waiting);
-        let tickets: Vec<Ticket> = batch.iter().filter_map(|request| request.ticket).collect();
-        let Some(mirror) = mirror else {
-            let _ = sender.send(Finished {
-                tickets,
-                event: None,
-                replies: Vec::new(),
-            });
-            continue;
-        };
-        state.busy = true;
-        guard.running += 1;
-        drop(guard);
-        let events = operate::batch(&mirror, &batch, host, board, || {
-            update(&mirror, &batch, host, board)
+/// A mirror's turn: its batch's commands and update, each event sent with
+/// the tickets and answers that go with it.
+fn work(turn: &Turn, sender: &Sender<Finished>, host: &str, board: &Board) {
+    let batch = &turn.batch;
+    let tickets: Vec<Ticket> = batch.iter().filter_map(|request| request.ticket).collect();
+    let Some(mirror) = &turn.mirror else {
+        let _ = sender.send(Finished {
+            tickets,
+            event: None,
+            replies: Vec::new(),
         });
-        // An action's mirror step waits for the update's event: the last one
-        // (a request with a reply always asks for an update).
-        if let Some((event, _)) = events.last() {
-            for reply in batch.iter().filter_map(|request| request.reply.as_ref()) {
-                let _ = reply.send(event.clone());
-            }
+        return;
+    };
+    let work = Batch {
+        jobs: (batch.iter())
+            .filter_map(|request| request.control.as_ref())
+            .collect(),
+        asked: batch.iter().any(|request| request.control.is_none()),
+    };
+    let events = operate::batch(mirror, &work, host, board, || {
+        update(mirror, batch, host, board)
+    });
+    // An action's mirror step waits for the update's event: the last one
+    // (a request with a reply always asks for an update).
+    if let Some((event, _)) = events.last() {
+        for reply in batch.iter().filter_map(|request| request.reply.as_ref()) {
+            let _ = reply.send(event.clone());
         }
-        // The tickets go with the last event: acknowledged after all the work
-        // (a batch with tickets always has an update, so an event).
-        let (mut tickets, last) = (tickets, events.len().saturating_sub(1));
-        for (index, (event, replies)) in events.into_iter().enumerate() {
-            let tickets = match index == last {
-                true => std::mem::take(&mut tickets),
-                false => Vec::new(),
-            };
-            let _ = sender.send(Finished {
-                tickets,
-                event: Some(event),
-                replies,
-            });
-        }
-        guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        guard.running -= 1;
-        let state = guard.states.entry(path.clone()).or_default();
-        state.busy = false;
-        if !state.waiting.is_empty() && !state.queued {
-            state.queued = true;
-            guard.queue.push_back(path);
-        }
+    }
+    // The tickets go with the last event: acknowledged after all the work
+    // (a batch with tickets always has an update, so an event).
+    let (mut tickets, last) = (tickets, events.len().saturating_sub(1));
+    for (index, (event, replies)) in events.into_iter().enumerate() {
+        let tickets = match index == last {
+            true => std::mem::take(&mut tickets),
+            false => Vec::new(),
+        };
+        let _ = sender.send(Finished {
+            tickets,
+            event: Some(event),
+            replies,
+        });
     }
 }
 

@@ -106,7 +106,7 @@ mod tests {
 
     #[test]
     fn healthz_waits_for_the_first_pass_and_unknown_paths_are_404() {
-        let mirror: crate::listen::config::MirrorConfig =
+        let mirror: crate::config::mirror::MirrorConfig =
             toml::from_str("repo = 'a'\npath = '/m/a'").unwrap();
         let board = Board::new(&[mirror]);
         let metrics = Metrics::new(board.clone());

@@ -290,7 +290,7 @@ mod tests {
 
     #[test]
     fn the_exposition_has_every_metric_and_the_mirror_states() {
-        let mirror: crate::listen::config::MirrorConfig =
+        let mirror: crate::config::mirror::MirrorConfig =
             toml::from_str("repo = 'a'\npath = '/m/a'").unwrap();
         let metrics = Metrics::new(Board::new(&[mirror]));
         metrics.message_received();

@@ -6,9 +6,8 @@
 
 use super::control::{Job, Reply, Request as Control, Response, Verdict};
 use super::status::{Board, Change, MirrorState, Outcome};
-use crate::listen::config::Mode;
+use crate::config::mirror::Mode;
 use crate::listen::mirror::provision::onchange;
-use crate::listen::mirror::worker::Request;
 use crate::listen::mirror::{Done, Mirror};
 use crate::listen::report::Event;
 use anyhow::{anyhow, Result};
@@ -68,30 +67,45 @@ pub fn update(mirror: &Mirror, board: &Board, host: &str) -> (Result<Done>, Reco
     if let Some(failure) = &followed.failure {
         result = Err(anyhow!("{failure}"));
     }
-    let mut recorded = recorded(board, &name, followed.change);
-    recorded.on_change = followed.on_change;
-    (result, recorded)
+    (
+        result,
+        recorded(board, &name, followed.change, followed.on_change),
+    )
 }
 
-/// The board's word on `name` after `change`.
-fn recorded(board: &Board, name: &str, change: Option<Change>) -> Recorded {
+/// The board's word on `name` after `change`, with how its on-change chain went.
+fn recorded(
+    board: &Board,
+    name: &str,
+    change: Option<Change>,
+    on_change: Option<String>,
+) -> Recorded {
     let state = board
         .get(name)
         .map_or(MirrorState::Ok, |status| status.state);
     Recorded {
         state,
         change,
-        on_change: None,
+        on_change,
     }
 }
 
-/// True when the batch needs an update of the mirror: a message, a poll, a
-/// sync, or an unfreeze (which catches up at once).
-fn wants_update(batch: &[Request]) -> bool {
-    batch.iter().any(|request| match &request.control {
-        None => true,
-        Some(job) => matches!(job.request, Control::Sync { .. } | Control::Unfreeze { .. }),
-    })
+/// A batch of work for one mirror, as the worker pool hands it over.
+pub struct Batch<'a> {
+    /// The `hookbus ctl` commands, in order.
+    pub jobs: Vec<&'a Job>,
+    /// A message or a poll asked for an update.
+    pub asked: bool,
+}
+
+impl Batch<'_> {
+    /// True when the batch needs an update of the mirror: a message, a poll,
+    /// a sync, or an unfreeze (which catches up at once).
+    fn wants_update(&self) -> bool {
+        self.asked
+            || (self.jobs.iter())
+                .any(|job| matches!(job.request, Control::Sync { .. } | Control::Unfreeze { .. }))
+    }
 }
 
 /// A batch's work: its commands in order, then, when it wants one, the update
@@ -99,13 +113,13 @@ fn wants_update(batch: &[Request]) -> bool {
 /// once it is stored.
 pub fn batch(
     mirror: &Mirror,
-    batch: &[Request],
+    batch: &Batch,
     host: &str,
     board: &Board,
     update: impl FnOnce() -> Event,
 ) -> Vec<(Event, Vec<Reply>)> {
     let (mut events, waiting) = commands(mirror, batch, host, board);
-    if wants_update(batch) {
+    if batch.wants_update() {
         let event = update();
         let replies = answer(waiting, mirror, &event, board);
         events.push((event, replies));
@@ -128,13 +142,13 @@ struct Answer {
 /// update (sync, and a successful unfreeze: it answers once caught up).
 fn commands(
     mirror: &Mirror,
-    batch: &[Request],
+    batch: &Batch,
     host: &str,
     board: &Board,
 ) -> (Vec<(Event, Vec<Reply>)>, Vec<Job>) {
     let name = mirror.config.name();
     let (mut events, mut waiting) = (Vec::new(), Vec::new());
-    for job in batch.iter().filter_map(|request| request.control.as_ref()) {
+    for &job in &batch.jobs {
         let start = Instant::now();
         let answer = match &job.request {
             Control::Sync { .. } => {
@@ -161,8 +175,7 @@ fn commands(
             event.error = Some(answer.response.message.clone());
         }
         event.head = answer.head;
-        recorded(board, &name, answer.change).describe(&mut event);
-        event.on_change.clone_from(&answer.on_change);
+        recorded(board, &name, answer.change, answer.on_change).describe(&mut event);
         let catches_up = matches!(job.request, Control::Unfreeze { .. });
         if catches_up && answer.response.verdict == Verdict::Ok {
             waiting.push(job.clone());

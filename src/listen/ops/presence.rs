@@ -217,7 +217,7 @@ mod tests {
 
     #[test]
     fn a_document_names_its_host_and_says_what_it_is() {
-        let mirror: crate::listen::config::MirrorConfig =
+        let mirror: crate::config::mirror::MirrorConfig =
             toml::from_str("repo = 'app'\npath = '/m/a'\nmode = 'checkout'\ntarget = '/t'")
                 .unwrap();
         let board = Board::new(&[mirror]);

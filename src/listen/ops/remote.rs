@@ -11,43 +11,18 @@
 //! actions' ids are) for `remember_hours`, so a replay is refused too.
 
 use super::control::{Job, Request, Response};
+use crate::config::select::{check_hosts, for_host};
 use crate::listen::actions::remember::Remembered;
-use crate::listen::config::{check_hosts, for_host, ListenConfig};
 use crate::listen::report::Report;
 use crate::message::Message;
 use crate::sign::{Signature, Trust};
 use crate::stomp::frame::{clip, Frame};
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 
 /// What a command's id is remembered as (beside actions' names).
 const CLAIM: &str = "fleet command";
-
-/// Checks `[listen] control_topic`: a topic (every listener hears each
-/// command), none of the subscribed destinations, and ids remembered at least
-/// as long as a signature stays valid (else a replay could pass).
-pub fn check(listen: &ListenConfig) -> Result<()> {
-    let Some(topic) = &listen.control_topic else {
-        return Ok(());
-    };
-    if !topic.starts_with("/topic/") {
-        bail!(
-            "control_topic {topic:?}: commands go to every listener, so it must be a /topic/NAME"
-        );
-    }
-    if listen.subscribe.contains(topic) {
-        bail!("control_topic {topic:?} is also in subscribe: give commands a topic of their own");
-    }
-    if listen.max_age_s > listen.remember_hours * 3600 {
-        bail!(
-            "max_age_s {} is longer than remember_hours ({} s): a command's id must be remembered as long as its signature is valid, or a replay would be taken",
-            listen.max_age_s,
-            listen.remember_hours * 3600
-        );
-    }
-    Ok(())
-}
 
 /// One fleet command, as its (signed) JSON body says it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,7 +12,7 @@
 //! fsync of the directory), so a crash leaves the old board or the new one. A
 //! change an operator asked for is refused when it cannot be written.
 
-use crate::listen::config::{MirrorConfig, Mode};
+use crate::config::mirror::{MirrorConfig, Mode};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -154,9 +154,7 @@ impl Board {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.inner)
     }
 
     /// Follows a (re)loaded config: new mirrors start OK, removed ones are

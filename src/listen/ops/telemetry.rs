@@ -8,7 +8,7 @@ use super::exporter::Exporter;
 use super::metrics::Metrics;
 use super::presence::{Presence, Target};
 use super::status::Board;
-use crate::listen::config::ListenConfig;
+use crate::config::listen::ListenConfig;
 use crate::listen::report::Event;
 use crate::stomp::Publisher;
 use anyhow::Result;

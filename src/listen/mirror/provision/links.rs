@@ -11,73 +11,20 @@
 //! says `replace = true`; it is then moved aside to `LOCAL.hookbus-replaced`,
 //! never deleted.
 
-use super::tree;
-use crate::listen::config::{absolute, MirrorConfig};
+use crate::config::mirror::MirrorConfig;
+use crate::config::provision::LinkConfig;
 use crate::listen::mirror::git::Git;
 use crate::listen::mirror::publish::make_dir;
 use anyhow::{bail, Context, Result};
-use serde::Deserialize;
 use std::fs;
-use std::path::{Component, Path, PathBuf};
-
-/// One `[[mirror.link]]`.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct LinkConfig {
-    /// The path made a symlink (absolute), e.g. `/etc/grafana`.
-    pub local: PathBuf,
-    /// Where it points, inside the published tree, e.g. `grafana/etc`.
-    pub path: PathBuf,
-    /// Move a real file or directory at `local` aside instead of refusing.
-    #[serde(default)]
-    pub replace: bool,
-}
-
-/// Checks the links against their mirror.
-pub fn validate(config: &MirrorConfig) -> Result<()> {
-    let Some(tree) = tree(config) else {
-        return Ok(());
-    };
-    for link in &config.links {
-        absolute("[[mirror.link]] local", &link.local)?;
-        let inside = link
-            .path
-            .components()
-            .all(|part| matches!(part, Component::Normal(_)));
-        if link.path.as_os_str().is_empty() || !inside {
-            bail!(
-                "[[mirror.link]] path {}: give a path inside the published tree, e.g. \"etc\", without /, . or ..",
-                link.path.display()
-            );
-        }
-        let text = link.path.to_string_lossy();
-        // A link may name a sparse directory itself, or one above it.
-        let above = (config.sparse.iter()).any(|entry| entry.starts_with(&format!("{text}/")));
-        if !super::published(&config.sparse, &text) && !above {
-            bail!(
-                "[[mirror.link]] path {text} is not under sparse {:?}: the link would point at nothing",
-                config.sparse
-            );
-        }
-        for place in [tree, config.path.as_path()] {
-            if link.local.starts_with(place) || place.starts_with(&link.local) {
-                bail!(
-                    "[[mirror.link]] local {} and {} must not contain each other",
-                    link.local.display(),
-                    place.display()
-                );
-            }
-        }
-    }
-    Ok(())
-}
+use std::path::{Path, PathBuf};
 
 /// Makes every link of `config` point where it should, once its tree is
 /// published: a missing link is made, a symlink elsewhere is swapped
 /// (rename(2) over it), a real file or directory is refused (or moved aside
 /// with `replace = true`). A link whose path the tree lacks is an error.
 pub fn ensure(config: &MirrorConfig, git: &Git) -> Result<()> {
-    let Some(tree) = tree(config) else {
+    let Some(tree) = config.tree() else {
         return Ok(());
     };
     for link in &config.links {

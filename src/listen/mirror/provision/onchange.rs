@@ -12,21 +12,21 @@
 //! A chain that fails leaves the mirror BROKEN with its reason, and BROKEN it
 //! stays until the next change runs the chain again and it succeeds.
 
-use super::published;
-use crate::action::config::{StepConfig, StepKind};
 use crate::action::matcher::Matcher;
 use crate::action::run::{self, Effects, StepResult};
-use crate::action::step::{Kind, Step};
+use crate::action::step::Step;
 use crate::action::Action;
+use crate::config::mirror::MirrorConfig;
+use crate::config::provision::on_change_steps;
 use crate::deliver::outbox::Outbox;
 use crate::inbound::Received;
 use crate::listen::actions;
-use crate::listen::config::MirrorConfig;
 use crate::listen::mirror::Mirror;
 use crate::listen::ops::status::{Board, Change, MirrorState, MirrorStatus, Outcome};
 use crate::message::Message;
 use crate::stomp::Publisher;
-use anyhow::{bail, Context, Result};
+use crate::text::tail_line;
+use anyhow::Result;
 use std::cell::RefCell;
 use std::ffi::OsStr;
 
@@ -36,6 +36,9 @@ pub const FAILED: &str = "on_change failed";
 
 /// The most changed paths `{paths}` carries (the rest are counted).
 const MAX_PATHS: usize = 1000;
+
+/// Longest end of a failed step's output carried into the mirror's error.
+const OUTPUT_TAIL: usize = 300;
 
 /// The oldrev before anything was published.
 const NOTHING: &str = "0000000000000000000000000000000000000000";
@@ -71,53 +74,6 @@ impl Ran {
     }
 }
 
-/// Checks `on_change` and `on_change_paths`.
-pub fn validate(config: &MirrorConfig) -> Result<()> {
-    compile(config).map(drop)
-}
-
-fn compile(config: &MirrorConfig) -> Result<(Vec<Step>, Vec<glob::Pattern>)> {
-    let mut steps = Vec::new();
-    for (index, step) in config.on_change.iter().enumerate() {
-        let label = format!("on_change step {}", index + 1);
-        no_mirror_step(step).context(label.clone())?;
-        let mut step = Step::compile(step, &[], &label).context(label)?;
-        as_mirrors_user(&mut step, config.user.as_deref());
-        steps.push(step);
-    }
-    let paths = (config.on_change_paths.iter())
-        .map(|glob| {
-            glob::Pattern::new(glob).with_context(|| format!("on_change_paths: bad glob {glob:?}"))
-        })
-        .collect::<Result<_>>()?;
-    if steps.is_empty() && !config.on_change_paths.is_empty() {
-        bail!("on_change_paths without on_change: give the steps to run");
-    }
-    Ok((steps, paths))
-}
-
-fn no_mirror_step(step: &StepConfig) -> Result<()> {
-    if step.kind == StepKind::Mirror {
-        bail!("an on_change step is exec, http or publish: the mirror is what changed");
-    }
-    for handler in step.on_success.iter().chain(&step.on_failure) {
-        no_mirror_step(handler)?;
-    }
-    Ok(())
-}
-
-/// Exec steps without a `user` run as the mirror's.
-fn as_mirrors_user(step: &mut Step, user: Option<&str>) {
-    if let Kind::Exec(plan) = &mut step.kind {
-        if plan.user.is_none() {
-            plan.user = user.map(str::to_string);
-        }
-    }
-    for handler in step.on_success.iter_mut().chain(step.on_failure.iter_mut()) {
-        as_mirrors_user(handler, user);
-    }
-}
-
 impl OnChange {
     /// The chain of `config`, if it has one; publish steps go through
     /// `outbox` with `publisher`.
@@ -126,7 +82,7 @@ impl OnChange {
         outbox: &Outbox,
         publisher: &Publisher,
     ) -> Result<Option<std::sync::Arc<OnChange>>> {
-        let (steps, paths) = compile(config)?;
+        let (steps, paths) = on_change_steps(config)?;
         if steps.is_empty() {
             return Ok(None);
         }
@@ -152,7 +108,7 @@ impl OnChange {
             Err(error) => return Ran::Failed(format!("cannot list the changed paths: {error:#}")),
         };
         let mut changed: Vec<String> = (changed.into_iter())
-            .filter(|path| published(&config.sparse, path))
+            .filter(|path| config.publishes(path))
             .collect();
         if changed.is_empty() {
             return Ran::Skipped("no published path changed".into());
@@ -246,13 +202,9 @@ impl Effects for Steps<'_> {
             step.label,
             result.reason.as_deref().unwrap_or("failed")
         );
-        let output = result.output.trim();
+        let output = tail_line(&result.output, OUTPUT_TAIL);
         if !output.is_empty() {
-            let start = output.len().saturating_sub(300);
-            let start = (start..output.len())
-                .find(|&i| output.is_char_boundary(i))
-                .unwrap_or(0);
-            why.push_str(&format!(" ({})", output[start..].replace('\n', " | ")));
+            why.push_str(&format!(" ({output})"));
         }
         *self.failed.borrow_mut() = Some(why);
     }
@@ -334,29 +286,4 @@ pub fn follow(
 pub fn broken_by_chain(status: &MirrorStatus) -> bool {
     status.state == MirrorState::Broken
         && (status.last_error.as_deref()).is_some_and(|error| error.starts_with(FAILED))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exec_steps_run_as_the_mirrors_user_unless_they_name_one() {
-        let config: MirrorConfig = toml::from_str(
-            "repo = 'a'\npath = '/m/a'\nmode = 'in-place'\nuser = 'deploy'\n\
-             [[on_change]]\nkind = 'exec'\nargv = ['/bin/true']\n\
-             [on_change.on_failure]\nkind = 'exec'\nargv = ['/bin/false']\n\
-             [[on_change]]\nkind = 'exec'\nargv = ['/bin/true']\nuser = 'root'\n",
-        )
-        .unwrap();
-        let (steps, _) = compile(&config).unwrap();
-        let user = |step: &Step| match &step.kind {
-            Kind::Exec(plan) => plan.user.clone(),
-            _ => unreachable!(),
-        };
-        assert_eq!(user(&steps[0]).as_deref(), Some("deploy"));
-        let handler = steps[0].on_failure.as_deref().unwrap();
-        assert_eq!(user(handler).as_deref(), Some("deploy"));
-        assert_eq!(user(&steps[1]).as_deref(), Some("root"));
-    }
 }

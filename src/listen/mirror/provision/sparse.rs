@@ -10,48 +10,13 @@
 //! decides what is in it.
 
 use crate::listen::mirror::git::Git;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::path::Path;
 
 /// Files handed to one `checkout-index` (bounds the command line).
 const CHUNK: usize = 500;
-
-/// Checks `sparse`: relative paths of the tree, `dir/` or a file, literal.
-pub fn validate(sparse: &[String]) -> Result<()> {
-    for entry in sparse {
-        let trimmed = entry.strip_suffix('/').unwrap_or(entry);
-        let literal = !entry
-            .chars()
-            .any(|c| c.is_control() || "*?[]\\!#:".contains(c));
-        let normal = !trimmed.is_empty()
-            && trimmed
-                .split('/')
-                .all(|part| !part.is_empty() && part != "." && part != "..");
-        if !literal || !normal || entry.starts_with(['/', '-']) {
-            bail!(
-                "sparse {entry:?}: give a path inside the tree, a directory as \"dir/\" or a file, without wildcards, . or .."
-            );
-        }
-    }
-    Ok(())
-}
-
-/// True when `entry` (a sparse entry) covers `path` (a file of the tree).
-pub fn covers(entry: &str, path: &str) -> bool {
-    match entry.strip_suffix('/') {
-        Some(dir) => path
-            .strip_prefix(dir)
-            .is_some_and(|rest| rest.starts_with('/')),
-        None => {
-            path == entry
-                || path
-                    .strip_prefix(entry)
-                    .is_some_and(|rest| rest.starts_with('/'))
-        }
-    }
-}
 
 /// Writes the files of the index `env` names that `sparse` covers below
 /// `prefix` (`--prefix=DIR/`): the checkout mode's filtered export.
@@ -111,25 +76,4 @@ pub fn apply(git: &Git, clone: &Path, sparse: &[String]) -> Result<()> {
     args.extend(patterns.iter().map(OsStr::new));
     git.run(clone, &args, &[])?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn entries_are_literal_paths_inside_the_tree() {
-        assert!(validate(&["grafana/".into(), "etc/a.conf".into()]).is_ok());
-        for bad in [
-            "", "/etc", "../x", "a/../b", "a//b", "*.conf", "-x", "./a", "/",
-        ] {
-            assert!(validate(&[bad.to_string()]).is_err(), "{bad:?}");
-        }
-        assert!(covers("grafana/", "grafana/etc/x.ini"));
-        assert!(!covers("grafana/", "grafana.txt"));
-        assert!(!covers("grafana/", "grafana"));
-        assert!(covers("a.txt", "a.txt"));
-        assert!(covers("etc", "etc/x"));
-        assert!(!covers("etc", "etc2/x"));
-    }
 }

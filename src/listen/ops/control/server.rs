@@ -5,7 +5,7 @@
 //! stops the daemon.
 
 use super::{socket_path, Job, Request, Response, Verdict, SOCKET, WORK_WAIT};
-use crate::listen::config::{resolve, MirrorConfig};
+use crate::config::select::resolve;
 use crate::listen::mirror::worker::{Pool, Request as Work};
 use crate::listen::mirror::Mirror;
 use crate::listen::ops::status::Board;
@@ -211,8 +211,7 @@ fn write_response(mut stream: &UnixStream, response: &Response) {
 /// ambiguous name is refused at once.
 pub fn dispatch(job: Job, mirrors: &[Mirror], pool: &Pool) {
     let wanted = job.request.mirror().unwrap_or_default();
-    let configs: Vec<MirrorConfig> = mirrors.iter().map(|m| m.config.clone()).collect();
-    match resolve(wanted, &configs) {
+    match resolve(wanted, mirrors.iter().map(|mirror| &mirror.config)) {
         Ok(mirror) => pool.submit(
             &mirror.path,
             Work {

@@ -57,10 +57,11 @@ fn mirror(dir: &Path, mode: &str) -> Mirror {
 /// Runs one command the way the worker does (its update included).
 fn run(mirror: &Mirror, board: &Board, request: Control) -> Response {
     let (reply, answer) = mpsc::channel();
-    let batch = [Request {
-        control: Some(Job { request, reply }),
-        ..Request::default()
-    }];
+    let job = Job { request, reply };
+    let batch = Batch {
+        jobs: vec![&job],
+        asked: false,
+    };
     let update = || {
         let (result, _) = update(mirror, board, "h");
         let mut event = base_event(mirror, "here");

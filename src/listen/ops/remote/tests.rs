@@ -39,22 +39,6 @@ fn a_command_reads_back_as_written_and_only_ctl_commands_for_mirrors_are_command
     }
 }
 
-#[test]
-fn the_control_topic_is_a_topic_of_its_own_whose_ids_outlive_their_signatures() {
-    let listen = |extra: &str| -> ListenConfig {
-        toml::from_str(&format!("subscribe = ['/topic/c']\n{extra}")).unwrap()
-    };
-    assert!(check(&listen("")).is_ok());
-    assert!(check(&listen("control_topic = '/topic/fleet'")).is_ok());
-    for bad in [
-        "control_topic = '/queue/fleet'",
-        "control_topic = '/topic/c'",
-        "control_topic = '/topic/fleet'\nmax_age_s = 7200\nremember_hours = 1",
-    ] {
-        assert!(check(&listen(bad)).is_err(), "{bad}");
-    }
-}
-
 /// A frame as the control topic delivers `command`, signed by `signer` at `at`.
 fn delivered(command: &Command, signer: Option<&Signer>, at: u64) -> Frame {
     let message = command.message("/topic/fleet").unwrap();

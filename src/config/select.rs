@@ -3,7 +3,8 @@
 //! settled once, here, so ctl, status, reports, metrics, presence, fleet and
 //! the `mirror` action step all use the same one.
 
-use super::{validate, ListenConfig, MirrorConfig};
+use super::listen::{validate, ListenConfig};
+use super::mirror::MirrorConfig;
 use anyhow::{bail, Context, Result};
 
 /// True when a `hosts` list (globs; empty: every host) takes `host`.
@@ -96,12 +97,18 @@ pub fn settle_names(mirrors: &mut [MirrorConfig]) -> Result<()> {
 
 /// The mirror an operator means by `wanted` (`hookbus ctl`): its name, else
 /// its repo when one mirror here follows it, else its clone path. An
-/// ambiguous repo is refused with the names to use instead.
-pub fn resolve<'a>(wanted: &str, mirrors: &'a [MirrorConfig]) -> Result<&'a MirrorConfig, String> {
-    if let Some(named) = mirrors.iter().find(|mirror| mirror.name() == wanted) {
+/// ambiguous repo is refused with the names to use instead. The one lookup
+/// for `hookbus ctl` and the `mirror` action step alike.
+pub fn resolve<'a, I>(wanted: &str, mirrors: I) -> Result<&'a MirrorConfig, String>
+where
+    I: IntoIterator<Item = &'a MirrorConfig>,
+    I::IntoIter: Clone,
+{
+    let mirrors = mirrors.into_iter();
+    if let Some(named) = mirrors.clone().find(|mirror| mirror.name() == wanted) {
         return Ok(named);
     }
-    let by_repo: Vec<&MirrorConfig> = mirrors.iter().filter(|m| m.repo == wanted).collect();
+    let by_repo: Vec<&MirrorConfig> = mirrors.clone().filter(|m| m.repo == wanted).collect();
     match by_repo[..] {
         [one] => return Ok(one),
         [] => {}
@@ -114,7 +121,7 @@ pub fn resolve<'a>(wanted: &str, mirrors: &'a [MirrorConfig]) -> Result<&'a Mirr
             ));
         }
     }
-    (mirrors.iter())
+    (mirrors.into_iter())
         .find(|mirror| mirror.path == std::path::Path::new(wanted))
         .ok_or_else(|| format!("there is no mirror {wanted:?}: `hookbus ctl status` lists them"))
 }

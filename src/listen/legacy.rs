@@ -1,6 +1,7 @@
 //! The stomp-git daemon's part of a seed config (`listen-topic`,
 //! `report-topic`, `repo-list` with `user`/`repo`/`target`/`mode`) as
-//! `[listen]` and `[[mirror]]` tables; `crate::legacy` reads the file.
+//! `[listen]` and `[[mirror]]` tables; `hookbus config import-legacy` reads
+//! the file.
 
 use crate::text::toml_string;
 use std::fmt::Write;
