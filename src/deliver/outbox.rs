@@ -12,7 +12,7 @@
 //! headers, body length) followed by the body bytes verbatim. Files are written
 //! under a temporary name, fsynced, renamed and the directory fsynced, so a crash
 //! leaves either the whole file or nothing. Directories and files are private
-//! to the running user (or a shared group): see [`super::private`].
+//! to the running user (or a shared group): see [`crate::private_file`].
 
 use super::lock::{LockFile, OutboxLock};
 use super::message_file;

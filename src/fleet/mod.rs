@@ -157,7 +157,7 @@ impl Hearing {
     /// Takes into `known` the last words ([`last_words`]) kept for the
     /// durable subscription `durable` since its previous reading (it is made
     /// by the first one); reads until none has come for a second, bounded
-    /// by [`LAST_WORDS_BOUND`].
+    /// by `LAST_WORDS_BOUND`.
     pub fn last_words(
         publisher: &Publisher,
         presence: &str,

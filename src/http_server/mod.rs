@@ -14,7 +14,7 @@
 //! - an accept error (EMFILE) is logged and retried after a back-off: the
 //!   listening socket is never given up;
 //! - a client that stops reading its answers (pipelining) is cut after
-//!   [`WRITE_TIMEOUT`] ([`deadline`]);
+//!   [`WRITE_TIMEOUT`] (`deadline`);
 //! - handlers are blocking code run on tokio's blocking pool, at most
 //!   `max_requests` at once: past that a request gets 503 at once.
 

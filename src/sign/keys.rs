@@ -1,5 +1,5 @@
 //! Key pairs and their files: `hookbus keygen` writes the private key
-//! (PKCS#8, base64 on one line after [`PRIVATE_PREFIX`]) mode 0600 and the
+//! (PKCS#8, base64 on one line after `PRIVATE_PREFIX`) mode 0600 and the
 //! public key line (`ed25519 BASE64 KEY-ID`), which `[listen] trust` lists.
 
 use super::{canonical, SIGNATURE_HEADER, SIGNED_AT_HEADER, VERSION};
