@@ -38,6 +38,7 @@ pub mod private_file;
 pub mod render;
 pub mod route;
 pub mod saved;
+pub mod secret;
 pub mod sign;
 pub mod stomp;
 pub mod svn;

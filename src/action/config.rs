@@ -5,7 +5,7 @@
 use super::matcher::Matcher;
 use super::step::Step;
 use super::Action;
-use crate::stomp::secret::Secret;
+use crate::secret::Secret;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};

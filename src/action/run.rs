@@ -11,7 +11,7 @@ use super::template::{percent_encode, Encoding, Name, Template, Values};
 use super::Action;
 use crate::inbound::Received;
 use crate::message::Message;
-use crate::stomp::secret::Secret;
+use crate::secret::Secret;
 use std::time::{Duration, Instant};
 
 /// One step's result: what the next templates see as `{parent.*}`.

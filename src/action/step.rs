@@ -3,7 +3,7 @@
 
 use super::config::{KnownMirror, StepConfig, StepKind};
 use super::template::{Name, Template};
-use crate::stomp::secret::Secret;
+use crate::secret::Secret;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::time::Duration;

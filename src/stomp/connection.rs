@@ -5,7 +5,7 @@
 //! deadline, however slowly the peer reads or trickles bytes.
 
 use super::frame::{clip, Decoder, Escaping, Frame, FrameError};
-use super::secret::Secret;
+use crate::secret::Secret;
 use super::timed::TimedSocket;
 use super::url::HostSpec;
 use rustls::pki_types::ServerName;

@@ -1,7 +1,7 @@
 //! Everything a publish needs to know about the brokers, resolved from the
 //! config file and the environment (passcodes included, but never shown).
 
-use super::secret::Secret;
+use crate::secret::Secret;
 use super::url::{BrokerUrl, HostSpec};
 use crate::sign::Signer;
 use std::path::PathBuf;

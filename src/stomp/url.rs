@@ -4,7 +4,7 @@
 //! Option names are matched case-insensitively (the gem ignored the
 //! capitalised names older configs used).
 
-use super::secret::Secret;
+use crate::secret::Secret;
 use super::userinfo::{percent_decode, redact, split_hosts};
 use anyhow::{bail, Context, Result};
 use std::time::Duration;

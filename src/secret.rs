@@ -1,8 +1,9 @@
-//! A passcode that never shows itself in `Debug`, `Display` or error text.
+//! A secret (a broker passcode, an action's token or password) that never
+//! shows itself in `Debug`, `Display` or error text.
 
 use std::fmt;
 
-/// A secret string; only [`Secret::expose`] gives its value, for the CONNECT frame.
+/// A secret string; only [`Secret::expose`] gives its value, for the wire.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
