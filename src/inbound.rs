@@ -18,6 +18,7 @@
 //! - A body of only line ends is the seed's keep-alive; a message naming no
 //!   repository, no project and no body key says nothing to act on.
 
+use crate::message::first_header;
 use crate::sign::{Signature, Trust};
 
 /// Longest value taken from a message: a header, a field, a body key's value.
@@ -98,7 +99,9 @@ fn read_fields(raw_headers: &[(String, String)], body: &[u8]) -> Result<Reading,
         let value = one_line(value).map_err(|why| format!("header {name:?} {why}"))?;
         headers.push((name.clone(), value.to_string()));
     }
-    let from_headers = FIELDS.iter().any(|name| lookup(&headers, name).is_some());
+    let from_headers = FIELDS
+        .iter()
+        .any(|name| first_header(&headers, name).is_some());
     if !from_headers && body.iter().all(|&b| b == b'\n' || b == b'\r') {
         return match body.is_empty() {
             true => Err("empty message".into()),
@@ -113,7 +116,7 @@ fn read_fields(raw_headers: &[(String, String)], body: &[u8]) -> Result<Reading,
     let mut fields: [Option<String>; FIELDS.len()] = Default::default();
     for (slot, name) in fields.iter_mut().zip(FIELDS) {
         let value = match from_headers {
-            true => lookup(&headers, name).map(str::to_string),
+            true => first_header(&headers, name).map(str::to_string),
             false => match keys.iter().find(|(key, _)| key == name) {
                 Some((_, value)) => Some(value.clone().map_err(|why| format!("{name} {why}"))?),
                 None => None,
@@ -136,10 +139,10 @@ fn read_fields(raw_headers: &[(String, String)], body: &[u8]) -> Result<Reading,
     }
     let change = change.or_else(|| guess_change(oldrev.as_deref(), newrev.as_deref()));
     Ok(Reading::Received(Box::new(Received {
-        destination: lookup(&headers, "destination")
+        destination: first_header(&headers, "destination")
             .unwrap_or_default()
             .to_string(),
-        id: lookup(&headers, "hookbus-id")
+        id: first_header(&headers, "hookbus-id")
             .filter(|id| !id.is_empty())
             .map(str::to_string),
         headers,
@@ -159,12 +162,12 @@ fn read_fields(raw_headers: &[(String, String)], body: &[u8]) -> Result<Reading,
 impl Received {
     /// A header's value.
     pub fn header(&self, name: &str) -> Option<&str> {
-        lookup(&self.headers, name)
+        first_header(&self.headers, name)
     }
 
     /// A body key's value (`key` lower-case).
     pub fn body_key(&self, key: &str) -> Option<&str> {
-        lookup(&self.body, key)
+        first_header(&self.body, key)
     }
 
     /// A named fact as matches and templates see it: `branch`/`tag` are the
@@ -259,13 +262,6 @@ fn guess_change(oldrev: Option<&str>, newrev: Option<&str>) -> Option<String> {
         _ => return None,
     };
     Some(change.into())
-}
-
-fn lookup<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value.as_str())
 }
 
 /// A body key and its value, or why the value is not one line.

@@ -27,11 +27,16 @@ pub struct Message {
 impl Message {
     /// The value of the first header called `name`, if any.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
+        first_header(&self.headers, name)
     }
+}
+
+/// The value of the first header called `name` in `headers`: the first
+/// occurrence wins (as STOMP says), for whoever reads a message's headers.
+pub fn first_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    (headers.iter())
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
 }
 
 impl Message {

@@ -14,6 +14,7 @@ pub mod verify;
 pub use keys::{PublicKey, Signer};
 pub use verify::{Require, Signature, Trust};
 
+use crate::message::first_header;
 use sha2::{Digest, Sha256};
 
 /// The header holding `v1 KEY-ID BASE64-SIGNATURE`.
@@ -36,13 +37,6 @@ pub const COVERED: [&str; 10] = [
     SIGNED_AT_HEADER,
 ];
 
-/// The first value of header `name` (STOMP: the first occurrence wins).
-fn first<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    (headers.iter())
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value.as_str())
-}
-
 /// The bytes signed: a domain label, the body's SHA-256, then each covered
 /// header as its name, a marker byte (0 absent, 1 present) and, when present,
 /// its length and bytes.
@@ -51,7 +45,7 @@ fn canonical(headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&Sha256::digest(body));
     for name in COVERED {
         out.extend_from_slice(name.as_bytes());
-        match first(headers, name) {
+        match first_header(headers, name) {
             None => out.push(0),
             Some(value) => {
                 out.push(1);

@@ -2,7 +2,8 @@
 //! message, and what `[listen] require_signature` lets an unverified message
 //! do.
 
-use super::{canonical, first, PublicKey, SIGNATURE_HEADER, SIGNED_AT_HEADER, VERSION};
+use super::{canonical, PublicKey, SIGNATURE_HEADER, SIGNED_AT_HEADER, VERSION};
+use crate::message::first_header;
 use anyhow::{Context, Result};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -104,7 +105,7 @@ impl Trust {
     /// each) and body, at `now` (Unix seconds). The time stamp is looked at
     /// only once the signature holds, so it is the signer's.
     pub fn verify(&self, headers: &[(String, String)], body: &[u8], now: u64) -> Signature {
-        let Some(value) = first(headers, SIGNATURE_HEADER) else {
+        let Some(value) = first_header(headers, SIGNATURE_HEADER) else {
             return Signature::Unsigned;
         };
         let words: Vec<&str> = value.split_whitespace().collect();
@@ -124,7 +125,7 @@ impl Trust {
             return Signature::Bad(format!("does not match the message for key {id}"));
         }
         let Some(signed_at) =
-            first(headers, SIGNED_AT_HEADER).and_then(|at| at.parse::<u64>().ok())
+            first_header(headers, SIGNED_AT_HEADER).and_then(|at| at.parse::<u64>().ok())
         else {
             return Signature::Bad(format!("no {SIGNED_AT_HEADER} time stamp"));
         };
