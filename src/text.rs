@@ -1,7 +1,8 @@
 //! Text from repositories: bytes in whatever encoding history used, turned into
 //! UTF-8 for messages. Shared by the git and Subversion sides; text written
-//! into the configs the seed imports print; and the ends of outputs carried
-//! into errors and reports.
+//! into the configs the seed imports print; the ends of outputs carried
+//! into errors and reports; and text from outside (a broker's words, a
+//! received message's headers) clipped before it is shown.
 
 use encoding_rs::{Encoding, WINDOWS_1252};
 use std::borrow::Cow;
@@ -39,6 +40,19 @@ pub fn tail(text: &str, max: usize) -> &str {
 /// most `max` bytes ([`tail`]), its lines joined with ` | `.
 pub fn tail_line(text: &str, max: usize) -> String {
     tail(text.trim(), max).replace('\n', " | ")
+}
+
+/// Most characters of text from outside (a broker's ERROR, a bad header line,
+/// a received message's destination) shown or logged: enough for any real
+/// explanation, and a broker cannot flood a pusher's terminal or the syslog.
+pub const MAX_SHOWN_CHARS: usize = 400;
+
+/// `text` cut to [`MAX_SHOWN_CHARS`] characters, saying how much was cut.
+pub fn clip(text: &str) -> String {
+    match text.char_indices().nth(MAX_SHOWN_CHARS) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}… ({} bytes in all)", &text[..cut], text.len()),
+    }
 }
 
 #[cfg(test)]

@@ -6,11 +6,11 @@
 //! (connected, lost, unreachable); the same line again is held back and
 //! counted (see [`Repeats`]).
 
-use crate::stomp::connection::KEEPALIVE_NOTICES_AFTER;
 use crate::stomp::subscriber::{
     queue_type_conflict, AckToken, Delivery, QueueTypeConflict, SubscribeSpec, Subscriber,
 };
 use crate::stomp::Publisher;
+use crate::stomp::KEEPALIVE_NOTICES_AFTER;
 use std::time::{Duration, Instant};
 
 /// First pause after a failed attempt; it doubles up to [`MAX_BACKOFF`].

@@ -6,8 +6,10 @@
 use crate::deliver::flush;
 use crate::deliver::outbox::Outbox;
 use crate::deliver::Message;
-use crate::stomp::frame::{clip, Frame, MAX_FRAME_BYTES};
+use crate::stomp::decode::MAX_FRAME_BYTES;
+use crate::stomp::frame::Frame;
 use crate::stomp::Publisher;
+use crate::text::clip;
 use serde::Serialize;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;

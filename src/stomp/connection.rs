@@ -1,80 +1,18 @@
-//! One STOMP connection over TCP or TLS: every step (name lookup, connect, TLS
-//! handshake, each read and write) is bounded by the caller's deadline. The
-//! socket itself checks the time left before every system call, so no loop
-//! above it (`write_all`, rustls's handshake and record reads) can outlast the
-//! deadline, however slowly the peer reads or trickles bytes.
+//! One logged-in STOMP connection over a stream `dial` reached: CONNECT
+//! and CONNECTED, frames queued and written, frames read, DISCONNECT; every
+//! step bounded by the caller's deadline.
 
-use super::frame::{clip, Decoder, Escaping, Frame, FrameError};
-use crate::secret::Secret;
-use super::timed::TimedSocket;
+use super::decode::Decoder;
+use super::dial::{dial, Stream};
+use super::error::io_error;
+pub use super::error::StompError;
+use super::frame::{Escaping, Frame};
 use super::url::HostSpec;
-use rustls::pki_types::ServerName;
+use crate::secret::Secret;
+use crate::text::clip;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
-
-/// Why a STOMP step failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StompError {
-    #[error("cannot resolve {0}")]
-    /// The host name does not resolve.
-    Resolve(String),
-    #[error("cannot connect: {0}")]
-    /// No TCP connection.
-    Connect(io::Error),
-    #[error("timed out {0}")]
-    /// A step ran out of time; says which.
-    Timeout(&'static str),
-    #[error("connection closed by the broker {0}")]
-    /// The broker closed the connection; says during which step.
-    Closed(&'static str),
-    #[error("{0}")]
-    /// Reading or writing failed.
-    Io(io::Error),
-    #[error("TLS: {0}")]
-    /// The TLS handshake failed (trust, names, protocol).
-    Tls(String),
-    #[error("broker refused the connection: {0} (check login, passcode and vhost)")]
-    /// An ERROR frame in reply to CONNECT.
-    LoginRefused(String),
-    #[error("broker error: {0}")]
-    /// An ERROR that answers no SEND (right after CONNECTED, say): trouble on
-    /// the broker's side, not a verdict on any message.
-    Broker(String),
-    #[error("not a STOMP broker? {0}")]
-    /// Bytes that are not a STOMP frame.
-    Protocol(#[from] FrameError),
-    #[error("not a STOMP broker? expected CONNECTED, got {0:?}")]
-    /// A frame other than CONNECTED in reply to CONNECT.
-    NotConnected(String),
-    #[error("{0}")]
-    /// What was asked for cannot be done on this broker: a config matter;
-    /// says what to change.
-    Unsupported(String),
-}
-
-impl StompError {
-    /// True when trying again later cannot help (the broker said no); false for
-    /// network trouble that may pass.
-    pub fn is_permanent(&self) -> bool {
-        matches!(self, StompError::LoginRefused(_) | StompError::Tls(_))
-    }
-
-    /// True when another host of a failover list may do better. A refused login
-    /// would be refused there too.
-    pub fn fails_over(&self) -> bool {
-        !matches!(self, StompError::LoginRefused(_))
-    }
-
-    /// True when the TCP connection itself could not be made.
-    pub fn is_unreachable(&self) -> bool {
-        matches!(self, StompError::Resolve(_) | StompError::Connect(_))
-            || matches!(self, StompError::Timeout(step) if *step == CONNECTING)
-    }
-}
-
-const CONNECTING: &str = "connecting";
+use std::sync::Arc;
+use std::time::Instant;
 
 /// What CONNECT needs besides the host.
 #[derive(Debug, Clone)]
@@ -100,45 +38,6 @@ pub struct Session {
     pub server: Option<String>,
     /// The broker's `heart-beat` header (`sx,sy` in ms), if any.
     pub heart_beat: Option<String>,
-}
-
-enum Stream {
-    Plain(TimedSocket),
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TimedSocket>>),
-}
-
-impl Stream {
-    fn socket(&mut self) -> &mut TimedSocket {
-        match self {
-            Stream::Plain(socket) => socket,
-            Stream::Tls(tls) => tls.get_mut(),
-        }
-    }
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(socket) => socket.read(buf),
-            Stream::Tls(tls) => tls.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(socket) => socket.write(buf),
-            Stream::Tls(tls) => tls.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Stream::Plain(socket) => socket.flush(),
-            Stream::Tls(tls) => tls.flush(),
-        }
-    }
 }
 
 /// An open, logged-in STOMP connection.
@@ -171,18 +70,7 @@ impl Connection {
         extra_headers: &[(&str, &str)],
         deadline: Instant,
     ) -> Result<Connection, StompError> {
-        let tcp = connect_tcp(host, deadline)?;
-        tcp.set_nodelay(true).map_err(StompError::Io)?;
-        keep_alive(&tcp).map_err(StompError::Io)?;
-        let socket = TimedSocket::new(tcp, deadline);
-        let stream = if host.tls {
-            let config = params.tls.ok_or_else(|| {
-                StompError::Tls("no TLS settings for a stomp+ssl host".to_string())
-            })?;
-            Stream::Tls(Box::new(handshake(socket, host, config)?))
-        } else {
-            Stream::Plain(socket)
-        };
+        let stream = dial(host, params.tls, deadline)?;
         let mut connection = Connection {
             stream,
             decoder: Decoder::new(Escaping::None),
@@ -313,115 +201,4 @@ impl Connection {
     pub fn queue_heartbeat(&mut self) {
         self.pending.push(b'\n');
     }
-}
-
-/// TCP keepalive, so that a broker gone without a word (its host down, a
-/// firewall that forgot the connection) is noticed even when heart-beats are
-/// off: after this long idle, probes this far apart, this many unanswered.
-const KEEPALIVE_IDLE_S: libc::c_int = 60;
-const KEEPALIVE_INTERVAL_S: libc::c_int = 10;
-const KEEPALIVE_PROBES: libc::c_int = 6;
-/// How long a dead link may go unnoticed when only keepalive watches it.
-pub const KEEPALIVE_NOTICES_AFTER: Duration =
-    Duration::from_secs((KEEPALIVE_IDLE_S + KEEPALIVE_INTERVAL_S * KEEPALIVE_PROBES) as u64);
-
-/// Turns TCP keepalive on with the timings above (std has no setter for it).
-fn keep_alive(tcp: &TcpStream) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    for (level, option, value) in [
-        (libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1),
-        (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, KEEPALIVE_IDLE_S),
-        (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, KEEPALIVE_INTERVAL_S),
-        (libc::IPPROTO_TCP, libc::TCP_KEEPCNT, KEEPALIVE_PROBES),
-    ] {
-        // SAFETY: an open socket, and a pointer to a c_int with its size.
-        let result = unsafe {
-            libc::setsockopt(
-                tcp.as_raw_fd(),
-                level,
-                option,
-                std::ptr::from_ref(&value).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if result != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
-fn remaining(deadline: Instant, step: &'static str) -> Result<Duration, StompError> {
-    deadline
-        .checked_duration_since(Instant::now())
-        .filter(|left| !left.is_zero())
-        .ok_or(StompError::Timeout(step))
-}
-
-/// What an I/O error during `step` means; rustls reports TLS failures (a bad
-/// certificate, an alert) as I/O errors carrying its own.
-fn io_error(err: io::Error, step: &'static str) -> StompError {
-    let tls = err
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-    if let Some(tls) = tls {
-        return StompError::Tls(clip(&tls.to_string()));
-    }
-    match err.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => StompError::Timeout(step),
-        io::ErrorKind::UnexpectedEof => StompError::Closed(step),
-        _ => StompError::Io(err),
-    }
-}
-
-/// Resolves (in a helper thread, since the system resolver has no timeout) and
-/// connects to the first address that answers.
-fn connect_tcp(host: &HostSpec, deadline: Instant) -> Result<TcpStream, StompError> {
-    let addresses: Vec<SocketAddr> = match host.host.parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, host.port)],
-        Err(_) => {
-            let (sender, receiver) = mpsc::channel();
-            let name = (host.host.clone(), host.port);
-            std::thread::spawn(move || {
-                let _ = sender.send(name.to_socket_addrs().map(Iterator::collect::<Vec<_>>));
-            });
-            match receiver.recv_timeout(remaining(deadline, CONNECTING)?) {
-                Ok(Ok(addresses)) => addresses,
-                Ok(Err(err)) => return Err(StompError::Resolve(format!("{}: {err}", host.host))),
-                Err(_) => return Err(StompError::Timeout(CONNECTING)),
-            }
-        }
-    };
-    let mut last = StompError::Resolve(format!("{}: no addresses", host.host));
-    for address in addresses {
-        match TcpStream::connect_timeout(&address, remaining(deadline, CONNECTING)?) {
-            Ok(tcp) => return Ok(tcp),
-            Err(err) => {
-                last = match io_error(err, CONNECTING) {
-                    StompError::Io(err) => StompError::Connect(err),
-                    other => other,
-                }
-            }
-        }
-    }
-    Err(last)
-}
-
-/// The TLS handshake, every socket step under the socket's deadline.
-fn handshake(
-    socket: TimedSocket,
-    host: &HostSpec,
-    config: &Arc<rustls::ClientConfig>,
-) -> Result<rustls::StreamOwned<rustls::ClientConnection, TimedSocket>, StompError> {
-    let name = ServerName::try_from(host.host.clone())
-        .map_err(|_| StompError::Tls(format!("{:?} is not a valid server name", host.host)))?;
-    let session = rustls::ClientConnection::new(Arc::clone(config), name)
-        .map_err(|err| StompError::Tls(err.to_string()))?;
-    let mut tls = rustls::StreamOwned::new(session, socket);
-    while tls.conn.is_handshaking() {
-        tls.conn
-            .complete_io(&mut tls.sock)
-            .map_err(|err| io_error(err, "in the TLS handshake"))?;
-    }
-    Ok(tls)
 }

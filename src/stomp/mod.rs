@@ -1,6 +1,7 @@
 //! A small blocking STOMP 1.2 client on std::net, made for short-lived
-//! publishers such as hooks: [`frame`] is the codec, [`connection`] one
-//! time-bounded connection (TCP under `timed`, or [`tls`] over it), [`batch`] what the broker said
+//! publishers such as hooks: [`frame`] and [`decode`] are the codec going out
+//! and coming in, [`connection`] one time-bounded connection (reached by
+//! `dial`: TCP under `timed`, or [`tls`] over it), [`batch`] what the broker said
 //! about each message of a batch, [`publisher`] receipted, failover-aware
 //! publishing, [`subscriber`] the long-lived receiving side ([`group`]: one
 //! subscription shared by several subscribers); [`url`] and
@@ -8,6 +9,9 @@
 
 pub mod batch;
 pub mod connection;
+pub mod decode;
+mod dial;
+mod error;
 pub mod frame;
 pub mod group;
 pub mod publisher;
@@ -21,6 +25,7 @@ pub mod userinfo;
 
 pub use batch::{Patience, Verdict};
 pub use connection::StompError;
+pub use dial::KEEPALIVE_NOTICES_AFTER;
 pub use publisher::{Delivery, HostReport, Progress, PublishError, Publisher, Retry};
 pub use settings::BrokerSettings;
 pub use url::BrokerUrl;

@@ -1,8 +1,8 @@
 //! Everything a publish needs to know about the brokers, resolved from the
 //! config file and the environment (passcodes included, but never shown).
 
-use crate::secret::Secret;
 use super::url::{BrokerUrl, HostSpec};
+use crate::secret::Secret;
 use crate::sign::Signer;
 use std::path::PathBuf;
 use std::sync::Arc;

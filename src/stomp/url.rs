@@ -4,8 +4,8 @@
 //! Option names are matched case-insensitively (the gem ignored the
 //! capitalised names older configs used).
 
-use crate::secret::Secret;
 use super::userinfo::{percent_decode, redact, split_hosts};
+use crate::secret::Secret;
 use anyhow::{bail, Context, Result};
 use std::time::Duration;
 

@@ -6,7 +6,7 @@
 use crate::inbound::Received;
 use crate::listen::report::Report;
 use crate::sign::Require;
-use crate::stomp::frame::clip;
+use crate::text::clip;
 use serde::Serialize;
 
 /// One refusal.
