@@ -11,7 +11,6 @@ mod gitutil;
 
 use hookbus::config::Config;
 use hookbus::deliver::Message;
-use hookbus::stomp::Publisher;
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -25,7 +24,7 @@ fn main() {
 
 fn throughput(broker: &brokers::Broker, count: usize) {
     let config = Config::parse(&broker.config()).unwrap();
-    let publisher = Publisher::new(config.broker.unwrap().resolve(None).unwrap()).unwrap();
+    let publisher = config.publisher(|_| {}).unwrap().unwrap();
     let topic = brokers::unique("topic", "bench");
     let body = vec![b'x'; 200];
     let messages: Vec<Message> = (0..count)

@@ -5,6 +5,7 @@
 //! `/etc/hookbus/hookbus.toml`); a missing default file means the built-in
 //! defaults. Unknown keys are errors so that typos do not silently do nothing.
 
+use crate::bus::Publisher;
 use crate::deliver::outbox::Outbox;
 use crate::naming::RepoNaming;
 use crate::private_file::{group_id, Access};
@@ -12,7 +13,7 @@ use crate::render::Limits;
 use crate::route::{RouteConfig, Router};
 use crate::secret::Secret;
 use crate::stomp::settings::{BrokerSettings, PASSCODE_ENV};
-use crate::stomp::BrokerUrl;
+use crate::stomp::{self, BrokerUrl};
 use crate::svn::SvnOptions;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
@@ -176,7 +177,7 @@ pub struct BrokerConfig {
 impl std::fmt::Debug for BrokerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BrokerConfig")
-            .field("url", &crate::stomp::userinfo::redact(&self.url))
+            .field("url", &stomp::userinfo::redact(&self.url))
             .field("login", &self.login)
             .field("passcode_file", &self.passcode_file)
             .field("passcode", &self.passcode.as_ref().map(|_| "***"))
@@ -187,7 +188,7 @@ impl std::fmt::Debug for BrokerConfig {
 }
 
 fn default_deadline_ms() -> u64 {
-    crate::stomp::settings::DEFAULT_DEADLINE.as_millis() as u64
+    stomp::settings::DEFAULT_DEADLINE.as_millis() as u64
 }
 
 impl BrokerConfig {
@@ -274,16 +275,23 @@ fn world_readable(file: &Path) -> bool {
 }
 
 impl Config {
-    /// `broker` resolved ([`BrokerConfig::resolve`]) with the `[sign]` key
-    /// loaded: what every publisher of this process is made from.
-    pub fn broker_settings(&self, broker: &BrokerConfig) -> Result<BrokerSettings> {
+    /// The transport `[broker]` names, with the `[sign]` key loaded and
+    /// TLS trust read: what every publisher and subscriber of this process
+    /// uses; `None` without a `[broker]` table. Lines the user should see
+    /// (ignored options, risky settings) go to `say`. The one place where
+    /// the config becomes a transport.
+    pub fn publisher(&self, mut say: impl FnMut(&str)) -> Result<Option<Publisher>> {
+        let Some(broker) = &self.broker else {
+            return Ok(None);
+        };
         let mut settings = broker.resolve(self.source.as_deref())?;
         if let Some(sign) = &self.sign {
             let (signer, warning) = sign.load()?;
             settings.warnings.extend(warning);
             settings.signer = Some(std::sync::Arc::new(signer));
         }
-        Ok(settings)
+        settings.warnings.iter().for_each(|warning| say(warning));
+        Ok(Some(Publisher::new(stomp::Client::new(settings)?)))
     }
 
     /// The `[[action]]` tables, compiled when the config was read (`mirror`

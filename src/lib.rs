@@ -6,8 +6,11 @@
 //! [`syslog`] leaves a line per run in the system log; [`saved`] keeps the
 //! pushes a hook could not handle (no usable config, nowhere to save or
 //! deliver) for `hookbus flush` to run again. At the bottom,
-//! [`message`], [`text`] and [`naming`] serve the rest; [`stomp`] uses nothing
-//! above [`message`]. [`webhook`] is a third input side: forge pushes over
+//! [`message`], [`text`], [`secret`] and [`naming`] serve the rest. [`bus`] is
+//! the seam to the broker: delivery, the webhook and the listener use only
+//! its [`bus::Publisher`]; [`stomp`] implements it with nothing above the
+//! seam, and [`config`] is the one place that chooses it. [`webhook`] is a
+//! third input side: forge pushes over
 //! HTTP, rendered and delivered through the same steps. [`listen`] is the
 //! other end: the deploy-host daemon that subscribes and keeps mirrors up to
 //! date; [`inbound`] reads each message it receives, once, for its mirrors and
@@ -19,6 +22,7 @@
 pub mod account;
 pub mod action;
 pub mod assemble;
+pub mod bus;
 pub mod child;
 pub mod config;
 pub mod deliver;

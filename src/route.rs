@@ -239,20 +239,19 @@ impl Router {
         }
     }
 
-    /// One line for each route whose destinations a broker, known by its
-    /// CONNECTED `server` header, would refuse: which route, and why.
-    pub fn refusals(&self, server: &str) -> Vec<String> {
-        let numbered = self.routes.iter().enumerate();
-        numbered
-            .filter_map(|(index, route)| {
-                let why = route.destination.refusal(server)?;
-                let template = route.destination.as_str();
-                Some(format!(
-                    "[[route]] number {} ({template:?}): {why}",
-                    index + 1
-                ))
-            })
+    /// One destination per route, standing for all the route makes (see
+    /// [`destination::Template::sample`]), for a broker to say which it
+    /// would refuse; the index of each is its route's.
+    pub fn samples(&self) -> Vec<String> {
+        (self.routes.iter())
+            .map(|route| route.destination.sample())
             .collect()
+    }
+
+    /// Route number `index` as messages name it.
+    pub fn describe(&self, index: usize) -> String {
+        let template = self.routes[index].destination.as_str();
+        format!("[[route]] number {} ({template:?})", index + 1)
     }
 
     /// Decides which routes take `notification` (matching looks only at the

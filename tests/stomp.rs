@@ -8,15 +8,14 @@ mod gitutil;
 use brokers::{
     activemq, activemq_tls, both, dead_address, rabbitmq, test_ca, unique, Broker, LOGIN, PASSCODE,
 };
+use hookbus::bus::{PublishError, Publisher};
 use hookbus::config::Config;
 use hookbus::deliver::Message;
-use hookbus::stomp::{PublishError, Publisher};
 use std::process::{Command, Output};
 
 fn publisher(config: &str) -> Publisher {
     let config = Config::parse(config).unwrap_or_else(|e| panic!("{e:#}: {config}"));
-    let settings = config.broker.unwrap().resolve(None).unwrap();
-    Publisher::new(settings).unwrap()
+    config.publisher(|_| {}).unwrap().expect("a [broker] table")
 }
 
 fn message(destination: &str, subject: &str, body: &[u8]) -> Message {

@@ -4,7 +4,8 @@
 
 #![no_main]
 
-use hookbus::stomp::frame::{Decoder, Escaping};
+use hookbus::stomp::decode::Decoder;
+use hookbus::stomp::frame::Escaping;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

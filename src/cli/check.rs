@@ -2,6 +2,7 @@
 
 use super::emit::publisher;
 use super::report::{Failure, Reporter, Status, WithStatus};
+use hookbus::bus::Trouble;
 use hookbus::config::Config;
 use std::io::Write;
 
@@ -29,27 +30,25 @@ pub fn check(config: &Config, out: &mut dyn Write, reporter: &mut Reporter) -> R
     }
     let mut usable = false;
     let mut refused = 0;
-    for report in publisher.check() {
+    let router = config.router();
+    for report in publisher.check(&router.samples()) {
         let _ = match report.result {
-            Ok((session, round_trip)) => {
+            Ok(reached) => {
                 usable = true;
                 let _ = writeln!(
                     out,
-                    "{}: reachable, authenticated, STOMP {} ({}), round trip {:.1} ms",
+                    "{}: reachable, authenticated, {}, round trip {:.1} ms",
                     report.host,
-                    session.version,
-                    session.server.as_deref().unwrap_or("server unnamed"),
-                    round_trip.as_secs_f64() * 1000.0
+                    reached.protocol,
+                    reached.round_trip.as_secs_f64() * 1000.0
                 );
-                let refusals = config
-                    .router()
-                    .refusals(session.server.as_deref().unwrap_or(""));
-                refused += refusals.len();
-                refusals.iter().try_for_each(|refusal| {
-                    writeln!(out, "{}: would refuse {refusal}", report.host)
+                refused += reached.refusals.len();
+                (reached.refusals.iter()).try_for_each(|(route, why)| {
+                    let route = router.describe(*route);
+                    writeln!(out, "{}: would refuse {route}: {why}", report.host)
                 })
             }
-            Err(error) if error.is_unreachable() => {
+            Err(error) if error.trouble() == Trouble::Unreachable => {
                 writeln!(out, "{}: unreachable: {error}", report.host)
             }
             Err(error) => writeln!(out, "{}: reachable, not usable: {error}", report.host),

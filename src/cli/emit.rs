@@ -3,6 +3,7 @@
 
 use super::report::{Failure, Reporter, Status, WithStatus};
 use anyhow::Context;
+use hookbus::bus::Publisher;
 use hookbus::config::Config;
 use hookbus::deliver::broker::{Broker, Waiting};
 use hookbus::deliver::dry_run::DryRun;
@@ -10,7 +11,6 @@ use hookbus::deliver::{Outcome, Transport};
 use hookbus::emit::{self, Report};
 use hookbus::model::CommitSource;
 use hookbus::route::{Routed, Router};
-use hookbus::stomp::Publisher;
 use hookbus::syslog::{Severity, Syslog};
 use std::io::Write;
 use std::time::Duration;
@@ -110,14 +110,7 @@ pub fn transport<'o>(
 
 /// The configured publisher, with its warnings said on stderr.
 pub fn publisher(config: &Config, reporter: &mut Reporter) -> Result<Option<Publisher>, Failure> {
-    let Some(broker) = &config.broker else {
-        return Ok(None);
-    };
-    let settings = config.broker_settings(broker).status(Status::Config)?;
-    for warning in &settings.warnings {
-        reporter.say(warning);
-    }
-    Publisher::new(settings).status(Status::Config).map(Some)
+    (config.publisher(|warning| reporter.say(warning))).status(Status::Config)
 }
 
 /// The pusher's view: nothing when all went out (or goes out in the

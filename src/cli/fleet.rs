@@ -4,11 +4,11 @@
 
 use super::args::{FleetArgs, FleetCommand, FleetTarget};
 use super::report::{Failure, Reporter, Status, WithStatus};
+use hookbus::bus::Publisher;
 use hookbus::config::Config;
 use hookbus::fleet::command::{self, SendError};
 use hookbus::fleet::{self, view, Hearing, Known};
 use hookbus::listen::ops::control::Request;
-use hookbus::stomp::Publisher;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,7 +24,7 @@ pub fn fleet(
     reporter: &mut Reporter,
 ) -> Result<(), Failure> {
     if let Some(command) = &args.command {
-        return send(command, config, out);
+        return send(command, config, out, reporter);
     }
     let listen = config.listen.as_ref();
     let destination = args
@@ -40,7 +40,7 @@ pub fn fleet(
     // Checked first: an unusable name need not load the signing key.
     hookbus::config::listen::check_name("--durable", Some(&args.durable), "-_.")
         .status(Status::Config)?;
-    let publisher = publisher(config)?;
+    let publisher = publisher(config, reporter)?;
     let state = args.state.clone().unwrap_or_else(default_state_file);
     let mut known = Known::load(&state).status(Status::Config)?;
     let wait = Duration::from_secs(args.for_seconds.unwrap_or_else(|| {
@@ -75,18 +75,19 @@ pub fn fleet(
 }
 
 /// The config's broker, with its `[sign]` key.
-fn publisher(config: &Config) -> Result<Publisher, Failure> {
-    let broker = config
-        .broker
-        .as_ref()
-        .ok_or_else(|| Failure::new(Status::Config, "no [broker] table in the config"))?;
-    let broker = config.broker_settings(broker).status(Status::Config)?;
-    Publisher::new(broker).status(Status::Config)
+fn publisher(config: &Config, reporter: &mut Reporter) -> Result<Publisher, Failure> {
+    super::emit::publisher(config, reporter)?
+        .ok_or_else(|| Failure::new(Status::Config, "no [broker] table in the config"))
 }
 
 /// `hookbus fleet freeze|unfreeze|rollback`: publishes the command and
 /// prints its id.
-fn send(command: &FleetCommand, config: &Config, out: &mut dyn Write) -> Result<(), Failure> {
+fn send(
+    command: &FleetCommand,
+    config: &Config,
+    out: &mut dyn Write,
+    reporter: &mut Reporter,
+) -> Result<(), Failure> {
     let (to, request): (&FleetTarget, Request) = match command {
         FleetCommand::Freeze { to, mirror } => (
             to,
@@ -123,7 +124,7 @@ fn send(command: &FleetCommand, config: &Config, out: &mut dyn Write) -> Result<
             )
         })?;
     let name = request.name();
-    let sent = command::send(&publisher(config)?, &topic, &to.hosts, request);
+    let sent = command::send(&publisher(config, reporter)?, &topic, &to.hosts, request);
     let sent = sent.map_err(|error| match error {
         SendError::Unsigned => Failure::new(Status::Config, error),
         SendError::Command(_) => Failure::new(Status::Input, error),

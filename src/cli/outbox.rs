@@ -3,11 +3,11 @@
 use super::args::{FlushArgs, OutboxAction};
 use super::emit::{publisher, to_syslog};
 use super::report::{Failure, Reporter, Status, WithStatus};
+use hookbus::bus::Retry;
 use hookbus::config::Config;
 use hookbus::deliver::dry_run::to_json_line;
 use hookbus::deliver::flush;
 use hookbus::deliver::outbox::Outbox;
-use hookbus::stomp::Retry;
 use hookbus::syslog::Severity;
 use std::io::Write;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! line, for every command) while the daemon only reads it.
 
 use super::mirror::MirrorConfig;
-use crate::stomp::subscriber::QueueType;
+use crate::bus::QueueType;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::collections::HashSet;

@@ -9,7 +9,7 @@ pub use super::delivering::LOCK_WAIT;
 use super::delivering::{deliver, Delivered, Plan};
 use super::outbox::{Entry, Outbox};
 use super::{Message, Outcome, Transport};
-use crate::stomp::{Publisher, Retry, Verdict};
+use crate::bus::{Publisher, Retry, Verdict};
 use anyhow::{bail, Result};
 use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;

@@ -6,7 +6,7 @@
 use super::flush::{self, Stopped};
 use super::lock::{Holder, OutboxLock};
 use super::outbox::{Entry, Outbox, LOCK_POLL};
-use crate::stomp::{Progress, Publisher, Retry};
+use crate::bus::{Progress, Publisher, Retry};
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
@@ -90,8 +90,9 @@ pub(super) fn deliver(
         if !entries.is_empty() {
             let delivery = delivery.get_or_insert_with(|| {
                 let patience = flush::patience(publisher, plan.until);
-                (publisher.delivery(patience, retry(plan, &entries, &first)))
-                    .on_progress(|progress| lock.announce(holder(progress)))
+                let retry = retry(plan, &entries, &first);
+                publisher
+                    .delivery_telling(patience, retry, |progress| lock.announce(holder(progress)))
             });
             match flush::flush_listed(outbox, delivery, plan.until, &entries) {
                 Ok(report) => {

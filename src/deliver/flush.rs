@@ -8,7 +8,7 @@
 
 use super::outbox::{Entry, Outbox};
 use super::Message;
-use crate::stomp::{Delivery, Patience, Publisher, Retry, Verdict};
+use crate::bus::{Delivery, Patience, Publisher, Retry, Verdict};
 use anyhow::Result;
 use std::time::{Duration, Instant};
 

@@ -3,9 +3,9 @@
 //! one SEND chokepoint; never sent unsigned, since every listener refuses
 //! that. The listeners' side is [`crate::listen::ops::remote`].
 
+use crate::bus::{PublishError, Publisher};
 use crate::listen::ops::control::Request;
 use crate::listen::ops::remote::Command;
-use crate::stomp::{PublishError, Publisher};
 
 /// Why a command was not sent.
 #[derive(Debug, thiserror::Error)]

@@ -8,10 +8,9 @@
 pub mod command;
 pub mod view;
 
+use crate::bus::{Publisher, QueueType, Subscribe, SubscribeSpec};
 use crate::listen::ops::presence::{last_words, Document};
 use crate::private_file::Access;
-use crate::stomp::subscriber::{QueueType, SubscribeSpec, Subscriber};
-use crate::stomp::Publisher;
 use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -135,7 +134,7 @@ impl Known {
 
 /// A subscription to the presence destination.
 pub struct Hearing {
-    subscriber: Subscriber,
+    subscriber: Box<dyn Subscribe>,
 }
 
 impl Hearing {
@@ -149,7 +148,7 @@ impl Hearing {
             group: None,
             control: None,
         };
-        let subscriber = Subscriber::connect(publisher, &spec, CONNECT_BOUND)
+        let subscriber = (publisher.subscribe(&spec, CONNECT_BOUND))
             .map_err(|failures| cannot_subscribe(destination, &failures))?;
         Ok(Hearing { subscriber })
     }
@@ -173,7 +172,7 @@ impl Hearing {
             group: None,
             control: None,
         };
-        let subscriber = Subscriber::connect(publisher, &spec, CONNECT_BOUND)
+        let subscriber = (publisher.subscribe(&spec, CONNECT_BOUND))
             .map_err(|failures| cannot_subscribe(&destination, &failures))?;
         let until = Instant::now() + LAST_WORDS_BOUND;
         Hearing { subscriber }.take(until, Some(Duration::from_secs(1)), known)
@@ -202,14 +201,14 @@ impl Hearing {
                 }
                 continue;
             };
-            match known.take(&delivery.frame.body, now_ms()) {
+            match known.take(&delivery.body, now_ms()) {
                 Ok(()) => count.documents += 1,
                 Err(reason) if count.unusable.len() < 5 => count.unusable.push(reason),
                 Err(_) => {}
             }
             self.subscriber.ack(&delivery.ack)?;
         }
-        let _ = self.subscriber.disconnect(DISCONNECT_BOUND);
+        self.subscriber.close(DISCONNECT_BOUND);
         Ok(count)
     }
 }

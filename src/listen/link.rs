@@ -6,11 +6,7 @@
 //! (connected, lost, unreachable); the same line again is held back and
 //! counted (see [`Repeats`]).
 
-use crate::stomp::subscriber::{
-    queue_type_conflict, AckToken, Delivery, QueueTypeConflict, SubscribeSpec, Subscriber,
-};
-use crate::stomp::Publisher;
-use crate::stomp::KEEPALIVE_NOTICES_AFTER;
+use crate::bus::{AckToken, BusError, Incoming, Publisher, Subscribe, SubscribeSpec, Trouble};
 use std::time::{Duration, Instant};
 
 /// First pause after a failed attempt; it doubles up to [`MAX_BACKOFF`].
@@ -23,13 +19,14 @@ const DISCONNECT_BOUND: Duration = Duration::from_secs(2);
 /// How long a link must stay up, if no message proves it sooner, before it
 /// counts as healthy and the back-off is forgotten.
 const HEALTHY_AFTER: Duration = Duration::from_secs(30);
-/// Pause between attempts while the durable queue has the other type: only
-/// an operator changes that, so there is no hurry and nothing to back off.
-const QUEUE_TYPE_RETRY: Duration = Duration::from_secs(30);
+/// Pause between attempts while the broker refuses what the config asks
+/// (the durable queue has the other type): only an operator changes that,
+/// so there is no hurry and nothing to back off.
+const OPERATOR_RETRY: Duration = Duration::from_secs(30);
 
 /// The connection, if any, and when to try again.
 pub struct Link {
-    subscriber: Option<Subscriber>,
+    subscriber: Option<Box<dyn Subscribe>>,
     /// Counts connections made; acknowledgements belong to one of them.
     generation: u64,
     next_attempt: Instant,
@@ -40,8 +37,8 @@ pub struct Link {
     repeats: Repeats,
     /// Whether the broker's refusal of heart-beats was told (once a run).
     told_no_heart_beats: bool,
-    /// Whether the durable queue's other type was told (once until subscribed).
-    told_queue_type: bool,
+    /// Whether what the operator must do was told (once until subscribed).
+    told_operator: bool,
 }
 
 impl Link {
@@ -55,7 +52,7 @@ impl Link {
             unproven_since: None,
             repeats: Repeats::default(),
             told_no_heart_beats: false,
-            told_queue_type: false,
+            told_operator: false,
         }
     }
 
@@ -75,7 +72,7 @@ impl Link {
         publisher: &Publisher,
         spec: &SubscribeSpec,
         wait: Duration,
-    ) -> Option<Delivery> {
+    ) -> Option<Incoming> {
         let Some(subscriber) = &mut self.subscriber else {
             self.connect(publisher, spec, wait);
             return None;
@@ -102,7 +99,7 @@ impl Link {
             std::thread::sleep(wait.min(self.next_attempt - now));
             return;
         }
-        match Subscriber::connect(publisher, spec, CONNECT_BOUND) {
+        match publisher.subscribe(spec, CONNECT_BOUND) {
             Ok(subscriber) => {
                 let line = format!(
                     "connected to {}, subscribed to {}{}{}{}",
@@ -120,18 +117,17 @@ impl Link {
                     ))
                 );
                 log(self.repeats.say(line, Instant::now()));
-                self.tell_refused_heart_beats(&subscriber, spec);
-                self.told_queue_type = false;
+                self.tell_unwatched(&*subscriber);
+                self.told_operator = false;
                 self.subscriber = Some(subscriber);
                 self.generation += 1;
                 self.unproven_since = Some(Instant::now());
             }
             Err(failures) => {
-                let conflict = failures
-                    .iter()
-                    .find_map(|(host, error)| Some((host, queue_type_conflict(error)?)));
-                if let Some((host, conflict)) = conflict {
-                    self.queue_type_refused(host, &conflict, spec);
+                let standoff =
+                    (failures.iter()).find(|(_, error)| error.trouble() == Trouble::NeedsOperator);
+                if let Some((host, error)) = standoff {
+                    self.operator_must_act(host, error);
                     return;
                 }
                 let reasons: Vec<String> = failures
@@ -148,40 +144,29 @@ impl Link {
         }
     }
 
-    /// The durable queue exists with the other type: says once what was found
-    /// and how to migrate, then tries again every [`QUEUE_TYPE_RETRY`] without
-    /// a word (retrying sooner cannot help; an operator must act).
-    fn queue_type_refused(
-        &mut self,
-        host: &str,
-        conflict: &QueueTypeConflict,
-        spec: &SubscribeSpec,
-    ) {
-        if !self.told_queue_type {
-            let (queue, vhost, current) = (conflict.queue, conflict.vhost, conflict.current);
-            let wanted = spec.queue_type.name();
+    /// The broker refuses what the config asks for (the durable queue has
+    /// the other type): says once what was found and what to do, then tries
+    /// again every [`OPERATOR_RETRY`] without a word (retrying sooner
+    /// cannot help; an operator must act).
+    fn operator_must_act(&mut self, host: &str, error: &BusError) {
+        if !self.told_operator {
             eprintln!(
-                "hookbus: listen: {host}: the durable subscription's queue {queue:?} (vhost {vhost:?}) is a {current} queue, and [listen] queue_type is {wanted:?}, so the broker refuses it; to keep it, set queue_type = {current:?}; to have it made again as {wanted}, let it drain (with queue_type = {current:?}), stop the listener and delete it: rabbitmqctl delete_queue -p {vhost} {queue}; retrying every {} s",
-                QUEUE_TYPE_RETRY.as_secs()
+                "hookbus: listen: {host}: {error}; retrying every {} s",
+                OPERATOR_RETRY.as_secs()
             );
-            self.told_queue_type = true;
+            self.told_operator = true;
         }
-        self.next_attempt = Instant::now() + QUEUE_TYPE_RETRY;
+        self.next_attempt = Instant::now() + OPERATOR_RETRY;
     }
 
-    /// Says once a run that the broker will not send heart-beats we asked
-    /// for: a link that goes silent is then noticed by TCP keepalive only.
-    fn tell_refused_heart_beats(&mut self, subscriber: &Subscriber, spec: &SubscribeSpec) {
-        if self.told_no_heart_beats || spec.heartbeat.is_zero() {
+    /// Says once a run that a link that dies silently would be noticed late
+    /// (the broker will not send the heart-beats we asked for).
+    fn tell_unwatched(&mut self, subscriber: &dyn Subscribe) {
+        if self.told_no_heart_beats {
             return;
         }
-        if let Some(answer) = subscriber.heart_beats_refused() {
-            eprintln!(
-                "hookbus: listen: heart-beats are off: {} answered heart-beat {answer} to our {} ms; a silent link is noticed only by TCP keepalive, after about {} s",
-                subscriber.host(),
-                spec.heartbeat.as_millis(),
-                KEEPALIVE_NOTICES_AFTER.as_secs()
-            );
+        if let Some(why) = subscriber.unwatched() {
+            eprintln!("hookbus: listen: {why}");
             self.told_no_heart_beats = true;
         }
     }
@@ -234,7 +219,7 @@ impl Link {
     /// Disconnects politely, within a bound.
     pub fn close(&mut self) {
         if let Some(subscriber) = self.subscriber.take() {
-            let _ = subscriber.disconnect(DISCONNECT_BOUND);
+            subscriber.close(DISCONNECT_BOUND);
         }
     }
 }

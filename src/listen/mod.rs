@@ -29,10 +29,9 @@ pub mod report;
 mod settings;
 mod threads;
 
+use crate::bus::{AckToken, Incoming};
 use crate::config::Config;
 use crate::inbound;
-use crate::stomp::frame::Frame;
-use crate::stomp::subscriber::{AckToken, Delivery};
 use actions::{group, refused};
 use anyhow::{Context, Result};
 use link::Link;
@@ -185,8 +184,8 @@ impl Daemon {
             .link
             .next(&self.settings.publisher, &self.settings.spec, TICK)
         {
-            match delivery.frame.dropped_body {
-                Some(size) => self.oversized(&delivery.frame, size, delivery.ack),
+            match delivery.dropped_body {
+                Some(size) => self.oversized(&delivery.headers, size, delivery.ack),
                 None if delivery.control => self.commanded(delivery),
                 None => self.received(delivery),
             }
@@ -198,8 +197,8 @@ impl Daemon {
             .link(self.link.is_connected(), self.link.generation());
     }
 
-    fn received(&mut self, delivery: Delivery) {
-        let (frame, ack, shared) = (delivery.frame, delivery.ack, delivery.shared);
+    fn received(&mut self, delivery: Incoming) {
+        let (ack, shared) = (delivery.ack, delivery.shared);
         self.counts.received += 1;
         self.telemetry.metrics.message_received();
         let grouped = self.settings.spec.group.is_some();
@@ -207,7 +206,7 @@ impl Daemon {
         let (mirrors, actions) =
             group::wanted(shared, grouped, &settings.mirrors, &settings.actions);
         let mirrors = mirrors.iter().map(|mirror| &mirror.config);
-        let reading = inbound::read_trusting(&frame.headers, &frame.body, &settings.trust);
+        let reading = inbound::read_trusting(&delivery.headers, &delivery.body, &settings.trust);
         let decision = plan::decide(reading, self.answered.of(shared), mirrors, actions);
         let work = match plan::gate(decision, settings.require) {
             Decision::Work(work) => work,
@@ -261,14 +260,14 @@ impl Daemon {
 
     /// A fleet command: dispatched as `hookbus ctl`'s, or reported refused;
     /// acknowledged at once (its subscription is not durable).
-    fn commanded(&mut self, delivery: Delivery) {
+    fn commanded(&mut self, delivery: Incoming) {
         let settings = &self.settings;
         let taking = remote::Taking {
             trust: &settings.commands,
             host: &self.context.host,
             remembered: &settings.remembered,
         };
-        match self.remote.take(&delivery.frame, &taking) {
+        match self.remote.take(&delivery, &taking) {
             remote::Taken::Job(job) => {
                 control::server::dispatch(job, &settings.mirrors, &self.pool)
             }
@@ -286,12 +285,12 @@ impl Daemon {
 
     /// A message whose body was too large to hold: reported, then
     /// acknowledged so that the broker does not give it again.
-    fn oversized(&mut self, frame: &Frame, size: u64, ack: AckToken) {
+    fn oversized(&mut self, headers: &[(String, String)], size: u64, ack: AckToken) {
         self.counts.received += 1;
         self.counts.unusable += 1;
         self.telemetry.metrics.message_received();
         self.telemetry.metrics.ignored();
-        (self.reporter).send(report::Oversized::new(&self.context.host, frame, size));
+        (self.reporter).send(report::Oversized::new(&self.context.host, headers, size));
         self.telemetry.metrics.acked();
         self.link.ack(&ack);
     }
@@ -349,7 +348,7 @@ impl Daemon {
         match loaded {
             Ok(settings) => {
                 // Compared as values: their Debug text hides passcodes.
-                let broker_changed = settings.broker != self.settings.broker;
+                let broker_changed = settings.publisher != self.settings.publisher;
                 let reconnect = broker_changed || settings.spec != self.settings.spec;
                 if broker_changed || settings.report != self.settings.report {
                     std::mem::replace(&mut self.reporter, start_reporter(&settings)).finish();

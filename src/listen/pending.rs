@@ -3,7 +3,7 @@
 //! for acknowledging.
 
 use super::mirror::worker::Ticket;
-use crate::stomp::subscriber::AckToken;
+use crate::bus::AckToken;
 use std::collections::HashMap;
 use std::time::SystemTime;
 

@@ -3,12 +3,12 @@
 //! delivered by a thread of its own), so reports made during an outage arrive
 //! when the broker is back.
 
+use crate::bus::Publisher;
+use crate::bus::MAX_MESSAGE_BYTES;
 use crate::deliver::flush;
 use crate::deliver::outbox::Outbox;
 use crate::deliver::Message;
-use crate::stomp::decode::MAX_FRAME_BYTES;
-use crate::stomp::frame::Frame;
-use crate::stomp::Publisher;
+use crate::message::first_header;
 use crate::text::clip;
 use serde::Serialize;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
@@ -124,7 +124,7 @@ impl Report for Event {
     }
 }
 
-/// A message too large to hold ([`MAX_FRAME_BYTES`]): its body was read
+/// A message too large to hold ([`MAX_MESSAGE_BYTES`]): its body was read
 /// through and dropped, and the message acknowledged so that it does not
 /// come again. Its headers are the broker's: shown clipped, on one line.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -144,19 +144,18 @@ pub struct Oversized {
 }
 
 impl Oversized {
-    /// The report on `frame`, whose body of `size` bytes was dropped.
-    pub fn new(host: &str, frame: &Frame, size: u64) -> Oversized {
+    /// The report on the message with `headers`, whose body of `size`
+    /// bytes was dropped.
+    pub fn new(host: &str, headers: &[(String, String)], size: u64) -> Oversized {
         let shown = |key| {
-            frame
-                .get(key)
-                .map(|value| clip(&value.replace(char::is_control, " ")))
+            first_header(headers, key).map(|value| clip(&value.replace(char::is_control, " ")))
         };
         Oversized {
             host: host.to_string(),
             result: "oversized",
             destination: shown("destination"),
             size,
-            limit: MAX_FRAME_BYTES as u64,
+            limit: MAX_MESSAGE_BYTES as u64,
             hookbus_id: shown("hookbus-id"),
         }
     }

@@ -7,12 +7,11 @@ use super::mirror::worker::Pool;
 use super::mirror::{git, Mirror};
 use super::report::Reporter;
 use crate::action::Action;
+use crate::bus::{Publisher, SubscribeSpec};
 use crate::config::mirror::MirrorConfig;
 use crate::config::Config;
 use crate::deliver::outbox::Outbox;
 use crate::private_file::{Access, Place};
-use crate::stomp::subscriber::SubscribeSpec;
-use crate::stomp::{BrokerSettings, Publisher};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,7 +28,6 @@ pub(super) const STATE_DIR: Place = Place {
 /// Everything the daemon needs from the config, checked.
 pub(super) struct Settings {
     pub(super) spec: SubscribeSpec,
-    pub(super) broker: BrokerSettings,
     pub(super) publisher: Publisher,
     pub(super) report: Option<String>,
     pub(super) outbox: Outbox,
@@ -57,15 +55,10 @@ impl Settings {
         let Some(listen) = &config.listen else {
             bail!("no [listen] table in the config: see hookbus.toml(5)");
         };
-        let Some(broker) = &config.broker else {
+        let Some(publisher) = config.publisher(|warning| eprintln!("hookbus: {warning}"))? else {
             bail!("no [broker] table in the config: there is nothing to listen to");
         };
-        let broker = config.broker_settings(broker)?;
-        for warning in &broker.warnings {
-            eprintln!("hookbus: {warning}");
-        }
         let root = crate::account::running_as_root();
-        let publisher = Publisher::new(broker.clone())?;
         let outbox = Outbox::new(listen.state_dir.join("outbox"));
         let mut mirrors = Vec::new();
         for mirror in &config.mirrors {
@@ -131,7 +124,6 @@ impl Settings {
                 control: listen.control_topic.clone(),
             },
             publisher,
-            broker,
             report: listen.report.clone(),
             outbox,
             workers: listen.workers,

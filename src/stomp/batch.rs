@@ -13,6 +13,7 @@
 
 use super::connection::{Connection, StompError};
 use super::frame::Frame;
+use crate::bus::{Patience, Verdict};
 use crate::message::{Message, RESERVED_HEADERS};
 use crate::sign::Signer;
 use std::time::{Duration, Instant};
@@ -30,27 +31,6 @@ const AFTER_ERROR: Duration = Duration::from_secs(1);
 /// The receipt of the BEGIN/ABORT pair that shows the broker answered
 /// everything before the next SEND.
 const PROBE: &str = "hookbus-probe";
-
-/// What became of one message of a publish.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// Not answered: it may or may not have arrived, and goes out again.
-    Unanswered,
-    /// The broker receipted it.
-    Receipted,
-    /// The broker refused it, for good, with these words.
-    Refused(String),
-}
-
-/// How long a publish may take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Patience {
-    /// Done or given up by then, whatever the broker does (a hook, `send`).
-    Until(Instant),
-    /// Goes on while the broker answers messages; gives up once it has
-    /// answered none for this long (a flush no pusher waits for).
-    WhileProgress(Duration),
-}
 
 /// The deadline every step is bounded by, moved on by progress when the
 /// patience allows it.

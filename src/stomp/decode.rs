@@ -8,7 +8,7 @@ use crate::text::clip;
 /// Largest frame the decoder holds; brokers only send us small control frames
 /// (CONNECTED, RECEIPT, ERROR) and messages. A larger body is read through
 /// and dropped (see [`Frame::dropped_body`]); larger headers are an error.
-pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+pub const MAX_FRAME_BYTES: usize = crate::bus::MAX_MESSAGE_BYTES;
 
 /// Why bytes from the broker are not a frame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -2,6 +2,7 @@
 //! fail over, or give up.
 
 use super::decode::FrameError;
+use crate::bus::{BusError, Trouble};
 use crate::text::clip;
 use std::io;
 
@@ -81,5 +82,15 @@ pub(super) fn io_error(err: io::Error, step: &'static str) -> StompError {
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => StompError::Timeout(step),
         io::ErrorKind::UnexpectedEof => StompError::Closed(step),
         _ => StompError::Io(err),
+    }
+}
+
+impl From<StompError> for BusError {
+    fn from(error: StompError) -> BusError {
+        let trouble = match error.is_unreachable() {
+            true => Trouble::Unreachable,
+            false => Trouble::Other,
+        };
+        BusError::new(trouble, error.to_string())
     }
 }

@@ -14,114 +14,89 @@
 //! acknowledged when it went away is given to another.
 
 use super::frame::Frame;
+use super::product::Product;
+use crate::bus::GroupSpec;
 
 /// The prefix ActiveMQ's default config forwards to consumer queues.
 const VIRTUAL_TOPIC: &str = "VirtualTopic.";
 
-/// The group a subscriber belongs to, for a shared subscription.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupSpec {
-    /// The group's name: the same on every member.
-    pub name: String,
-    /// Messages a member holds unacknowledged at most, so that one member
-    /// does not take everything while the others idle.
-    pub prefetch: usize,
-    /// True when the group's is the member's only subscription (it needs
-    /// none of its own, e.g. for mirrors).
-    pub only: bool,
-}
-
-/// How the broker we are connected to shares a subscription.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Broker {
-    ActiveMq,
-    RabbitMq,
-}
-
-impl Broker {
-    /// From the CONNECTED frame's `server` header (`ActiveMQ/5.17.2`,
-    /// `RabbitMQ/3.10.8`).
-    fn of(server: Option<&str>) -> Result<Broker, String> {
-        let server = server.unwrap_or("");
-        if server.starts_with("ActiveMQ/") {
-            Ok(Broker::ActiveMq)
-        } else if server.starts_with("RabbitMQ/") {
-            Ok(Broker::RabbitMq)
-        } else {
-            Err(format!(
-                "[listen] group needs ActiveMQ (virtual topics) or RabbitMQ (a shared durable queue), and this broker says it is {server:?}: remove group, or run one listener with actions"
-            ))
-        }
+/// The subscription id of the group's destination number `index`: the same
+/// on every member (RabbitMQ names the shared queue after it).
+pub fn id(group: &GroupSpec, index: usize) -> String {
+    match index {
+        0 => format!("hookbus-group.{}", group.name),
+        _ => format!("hookbus-group.{}.{index}", group.name),
     }
 }
 
-impl GroupSpec {
-    /// The subscription id of the group's destination number `index`: the
-    /// same on every member (RabbitMQ names the shared queue after it).
-    pub fn id(&self, index: usize) -> String {
-        match index {
-            0 => format!("hookbus-group.{}", self.name),
-            _ => format!("hookbus-group.{}.{index}", self.name),
-        }
-    }
-
-    /// The SUBSCRIBE frame that makes this member one of the group's
-    /// consumers of `topic` (number `index` of the listener's destinations),
-    /// on the broker whose CONNECTED said `server`.
-    pub fn subscribe_frame(
-        &self,
-        server: Option<&str>,
-        index: usize,
-        topic: &str,
-    ) -> Result<Frame, String> {
-        let Some(name) = topic.strip_prefix("/topic/") else {
-            return Err(format!(
-                "[listen] group shares topics only: {topic:?} is not /topic/NAME"
-            ));
-        };
-        let frame = match Broker::of(server)? {
-            Broker::ActiveMq => {
-                if !name.starts_with(VIRTUAL_TOPIC) {
-                    return Err(format!(
-                        "[listen] group on ActiveMQ needs a virtual topic: publish to and subscribe /topic/{VIRTUAL_TOPIC}{name} instead of {topic}"
-                    ));
-                }
-                Frame::new("SUBSCRIBE")
-                    .header(
-                        "destination",
-                        &format!("/queue/Consumer.{}.{name}", self.name),
-                    )
-                    .header("activemq.prefetchSize", &self.prefetch.to_string())
+/// The SUBSCRIBE frame that makes this member one of the group's consumers
+/// of `topic` (number `index` of the listener's destinations), on a broker
+/// of `product` (whose CONNECTED said `server`).
+pub fn subscribe_frame(
+    group: &GroupSpec,
+    product: Product,
+    server: Option<&str>,
+    index: usize,
+    topic: &str,
+) -> Result<Frame, String> {
+    let Some(name) = topic.strip_prefix("/topic/") else {
+        return Err(format!(
+            "[listen] group shares topics only: {topic:?} is not /topic/NAME"
+        ));
+    };
+    let frame = match product {
+        Product::ActiveMq => {
+            if !name.starts_with(VIRTUAL_TOPIC) {
+                return Err(format!(
+                    "[listen] group on ActiveMQ needs a virtual topic: publish to and subscribe /topic/{VIRTUAL_TOPIC}{name} instead of {topic}"
+                ));
             }
-            Broker::RabbitMq => Frame::new("SUBSCRIBE")
-                .header("destination", topic)
-                .header("durable", "true")
-                .header("auto-delete", "false")
-                .header("prefetch-count", &self.prefetch.to_string()),
-        };
-        Ok(frame
-            .header("id", &self.id(index))
-            .header("ack", "client-individual"))
-    }
+            Frame::new("SUBSCRIBE")
+                .header(
+                    "destination",
+                    &format!("/queue/Consumer.{}.{name}", group.name),
+                )
+                .header("activemq.prefetchSize", &group.prefetch.to_string())
+        }
+        Product::RabbitMq => Frame::new("SUBSCRIBE")
+            .header("destination", topic)
+            .header("durable", "true")
+            .header("auto-delete", "false")
+            .header("prefetch-count", &group.prefetch.to_string()),
+        Product::Other => {
+            let server = server.unwrap_or("");
+            return Err(format!(
+                "[listen] group needs ActiveMQ (virtual topics) or RabbitMQ (a shared durable queue), and this broker says it is {server:?}: remove group, or run one listener with actions"
+            ));
+        }
+    };
+    Ok(frame
+        .header("id", &id(group, index))
+        .header("ack", "client-individual"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn group() -> GroupSpec {
-        GroupSpec {
+    fn subscribe(server: &str, index: usize, topic: &str) -> Result<Frame, String> {
+        let group = GroupSpec {
             name: "builders".into(),
             prefetch: 2,
             only: false,
-        }
+        };
+        subscribe_frame(
+            &group,
+            Product::of(Some(server)),
+            Some(server),
+            index,
+            topic,
+        )
     }
 
     #[test]
     fn activemq_members_consume_the_virtual_topics_queue() {
-        let frame = group()
-            .subscribe_frame(Some("ActiveMQ/5.17.2"), 0, "/topic/VirtualTopic.git")
-            .unwrap();
+        let frame = subscribe("ActiveMQ/5.17.2", 0, "/topic/VirtualTopic.git").unwrap();
         assert_eq!(
             frame.get("destination"),
             Some("/queue/Consumer.builders.VirtualTopic.git")
@@ -129,15 +104,13 @@ mod tests {
         assert_eq!(frame.get("id"), Some("hookbus-group.builders"));
         assert_eq!(frame.get("ack"), Some("client-individual"));
         assert_eq!(frame.get("activemq.prefetchSize"), Some("2"));
-        let plain = group().subscribe_frame(Some("ActiveMQ/5.17.2"), 0, "/topic/git");
+        let plain = subscribe("ActiveMQ/5.17.2", 0, "/topic/git");
         assert!(plain.unwrap_err().contains("/topic/VirtualTopic.git"));
     }
 
     #[test]
     fn rabbitmq_members_share_one_durable_subscription_id() {
-        let frame = group()
-            .subscribe_frame(Some("RabbitMQ/3.10.8"), 1, "/topic/git")
-            .unwrap();
+        let frame = subscribe("RabbitMQ/3.10.8", 1, "/topic/git").unwrap();
         assert_eq!(frame.get("destination"), Some("/topic/git"));
         assert_eq!(frame.get("id"), Some("hookbus-group.builders.1"));
         assert_eq!(frame.get("durable"), Some("true"));
@@ -147,9 +120,9 @@ mod tests {
 
     #[test]
     fn other_brokers_and_queues_are_refused_with_the_fix() {
-        let error = group().subscribe_frame(Some("Artemis"), 0, "/topic/git");
+        let error = subscribe("Artemis", 0, "/topic/git");
         assert!(error.unwrap_err().contains("remove group"));
-        let error = group().subscribe_frame(Some("RabbitMQ/3.10.8"), 0, "/queue/git");
+        let error = subscribe("RabbitMQ/3.10.8", 0, "/queue/git");
         assert!(error.unwrap_err().contains("/topic/NAME"));
     }
 }

@@ -1,46 +1,27 @@
-//! RabbitMQ's queue types, as a durable subscription meets them: which one to
-//! ask for, and the broker's refusal when the queue already has the other.
+//! RabbitMQ's queue types, as a durable subscription meets them: the
+//! broker's refusal when the queue already has the other type, and what an
+//! operator can do about it.
 
 use super::connection::StompError;
-
-/// The type of queue RabbitMQ keeps a durable subscription in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum QueueType {
-    /// Replicated over the cluster's nodes: it survives the loss of one.
-    #[default]
-    Quorum,
-    /// Lives on one node: while that node is down its messages are lost.
-    Classic,
-}
-
-impl QueueType {
-    /// The value of RabbitMQ's `x-queue-type` argument (and of the config key).
-    pub fn name(self) -> &'static str {
-        match self {
-            QueueType::Quorum => "quorum",
-            QueueType::Classic => "classic",
-        }
-    }
-}
+use crate::bus::{BusError, QueueType, Trouble};
 
 /// RabbitMQ's refusal of a durable subscription whose queue exists with
 /// another `x-queue-type`, as its ERROR names it: `PRECONDITION_FAILED -
 /// inequivalent arg 'x-queue-type' for queue 'Q' in vhost 'V': received 'A'
 /// but current is 'B'`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueueTypeConflict<'a> {
+struct QueueTypeConflict<'a> {
     /// The queue's name.
-    pub queue: &'a str,
+    queue: &'a str,
     /// Its virtual host.
-    pub vhost: &'a str,
+    vhost: &'a str,
     /// The type it has.
-    pub current: &'a str,
+    current: &'a str,
 }
 
 /// The conflict `error` reports, if it is one (fields the broker left out
 /// are empty).
-pub fn queue_type_conflict(error: &StompError) -> Option<QueueTypeConflict<'_>> {
+fn queue_type_conflict(error: &StompError) -> Option<QueueTypeConflict<'_>> {
     let StompError::Broker(text) = error else {
         return None;
     };
@@ -56,6 +37,23 @@ pub fn queue_type_conflict(error: &StompError) -> Option<QueueTypeConflict<'_>> 
         vhost: quoted("in vhost '"),
         current: quoted("current is '"),
     })
+}
+
+/// When `error` is the refusal of a queue of the other type than `wanted`:
+/// what was found and how to migrate, as a failure only an operator can end.
+pub(super) fn standoff(error: &StompError, wanted: QueueType) -> Option<BusError> {
+    let QueueTypeConflict {
+        queue,
+        vhost,
+        current,
+    } = queue_type_conflict(error)?;
+    let wanted = wanted.name();
+    Some(BusError::new(
+        Trouble::NeedsOperator,
+        format!(
+            "the durable subscription's queue {queue:?} (vhost {vhost:?}) is a {current} queue, and [listen] queue_type is {wanted:?}, so the broker refuses it; to keep it, set queue_type = {current:?}; to have it made again as {wanted}, let it drain (with queue_type = {current:?}), stop the listener and delete it: rabbitmqctl delete_queue -p {vhost} {queue}"
+        ),
+    ))
 }
 
 #[cfg(test)]
@@ -77,5 +75,10 @@ mod tests {
         );
         let other = StompError::Broker("NOT_FOUND - no queue".into());
         assert_eq!(queue_type_conflict(&other), None);
+        let standoff = standoff(&refused, QueueType::Quorum).unwrap();
+        assert_eq!(standoff.trouble(), Trouble::NeedsOperator);
+        assert!(standoff
+            .to_string()
+            .contains("rabbitmqctl delete_queue -p / stomp-subscription-X1"));
     }
 }

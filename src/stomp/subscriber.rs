@@ -9,11 +9,15 @@
 //! Reconnecting is the caller's business: every error here means "this
 //! connection is over".
 
+use super::client::Client;
 use super::connection::{Connection, StompError};
+use super::dial::KEEPALIVE_NOTICES_AFTER;
 use super::frame::Frame;
-use super::group::GroupSpec;
-use super::publisher::Publisher;
-pub use super::queue_type::{queue_type_conflict, QueueType, QueueTypeConflict};
+use super::group;
+use super::product::Product;
+use super::queue_type::standoff;
+use super::url::HostSpec;
+use crate::bus::{AckToken, BusError, Incoming, Subscribe, SubscribeSpec};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -21,120 +25,71 @@ use std::time::{Duration, Instant};
 const WRITE_BOUND: Duration = Duration::from_secs(10);
 /// What the subscription is waited on as, in RECEIPT frames.
 const SUBSCRIBED_RECEIPT: &str = "hookbus-subscribed";
-/// The id of the subscription to [`SubscribeSpec::control`].
+/// The id of the subscription to the control topic ([`SubscribeSpec::control`]).
 const CONTROL_ID: &str = "hookbus-control";
 
-/// What to subscribe to, and how.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubscribeSpec {
-    /// Destinations, e.g. `/topic/git.commits`.
-    pub destinations: Vec<String>,
-    /// A durable subscription's name: the broker keeps messages for it while
-    /// the subscriber is away (ActiveMQ `client-id` + `activemq.subscriptionName`;
-    /// RabbitMQ `durable:true`, `auto-delete:false` and a stable `id`).
-    pub durable: Option<String>,
-    /// Heart-beat interval offered both ways; zero: none.
-    pub heartbeat: Duration,
-    /// The type of a durable subscription's queue on RabbitMQ.
-    pub queue_type: QueueType,
-    /// The group whose shared subscription to the same destinations this
-    /// subscriber also (or only) takes its share of.
-    pub group: Option<GroupSpec>,
-    /// A topic of commands for every listener (`[listen] control_topic`):
-    /// subscribed plainly, never durable nor shared with a group, so each
-    /// listener up hears each command once.
-    pub control: Option<String>,
+/// The subscription id of destination number `index`: stable for a durable
+/// subscription (RabbitMQ names its queue after it).
+fn subscription_id(spec: &SubscribeSpec, index: usize) -> String {
+    match (&spec.durable, index) {
+        (Some(name), 0) => name.clone(),
+        (Some(name), _) => format!("{name}.{index}"),
+        (None, _) => format!("hookbus-listen-{index}"),
+    }
 }
 
-impl SubscribeSpec {
-    /// The subscription id of destination number `index`: stable for a durable
-    /// subscription (RabbitMQ names its queue after it).
-    fn id(&self, index: usize) -> String {
-        match (&self.durable, index) {
-            (Some(name), 0) => name.clone(),
-            (Some(name), _) => format!("{name}.{index}"),
-            (None, _) => format!("hookbus-listen-{index}"),
+/// Every SUBSCRIBE for `product`: the subscriber's own, the control
+/// topic's, then the group's; and the group's ids. The group's shared queue is typed as the own one
+/// is, so it survives a node as the own one does.
+fn subscribe_frames(
+    spec: &SubscribeSpec,
+    product: Product,
+    server: Option<&str>,
+) -> Result<(Vec<Frame>, Vec<String>), StompError> {
+    let mut frames = Vec::new();
+    if !spec.group.as_ref().is_some_and(|group| group.only) {
+        frames.extend(
+            (spec.destinations.iter().enumerate())
+                .map(|(index, destination)| own_frame(spec, index, destination, product)),
+        );
+    }
+    if let Some(control) = &spec.control {
+        frames.push(
+            Frame::new("SUBSCRIBE")
+                .header("destination", control)
+                .header("id", CONTROL_ID)
+                .header("ack", "client-individual"),
+        );
+    }
+    let mut shared = Vec::new();
+    if let Some(group) = &spec.group {
+        for (index, destination) in spec.destinations.iter().enumerate() {
+            let frame = (group::subscribe_frame(group, product, server, index, destination))
+                .map_err(StompError::Unsupported)?;
+            frames.push(product.with_queue_type(frame, spec.queue_type));
+            shared.push(group::id(group, index));
         }
     }
+    Ok((frames, shared))
+}
 
-    /// Every SUBSCRIBE for the broker whose CONNECTED said `server`: this
-    /// subscriber's own, then the group's; and the group's ids.
-    fn subscribe_frames(
-        &self,
-        server: Option<&str>,
-    ) -> Result<(Vec<Frame>, Vec<String>), StompError> {
-        let rabbitmq = server.is_some_and(|server| server.starts_with("RabbitMQ"));
-        let mut frames = Vec::new();
-        if !self.group.as_ref().is_some_and(|group| group.only) {
-            frames.extend(
-                (self.destinations.iter().enumerate())
-                    .map(|(index, destination)| self.subscribe_frame(index, destination, rabbitmq)),
-            );
-        }
-        if let Some(control) = &self.control {
-            frames.push(
-                Frame::new("SUBSCRIBE")
-                    .header("destination", control)
-                    .header("id", CONTROL_ID)
-                    .header("ack", "client-individual"),
-            );
-        }
-        let mut shared = Vec::new();
-        if let Some(group) = &self.group {
-            for (index, destination) in self.destinations.iter().enumerate() {
-                let mut frame = (group.subscribe_frame(server, index, destination))
-                    .map_err(StompError::Unsupported)?;
-                if rabbitmq {
-                    // The group's shared queue survives a node as the own one does.
-                    frame = frame.header("x-queue-type", self.queue_type.name());
-                }
-                frames.push(frame);
-                shared.push(group.id(index));
-            }
-        }
-        Ok((frames, shared))
-    }
-
-    /// The SUBSCRIBE frame for destination number `index`; `rabbitmq`: the
-    /// broker said it is RabbitMQ, the only one that knows queue types.
-    fn subscribe_frame(&self, index: usize, destination: &str, rabbitmq: bool) -> Frame {
-        let id = self.id(index);
-        let mut frame = Frame::new("SUBSCRIBE")
-            .header("destination", destination)
-            .header("id", &id)
-            .header("ack", "client-individual");
-        if self.durable.is_some() {
-            frame = frame
+/// The subscriber's own SUBSCRIBE frame for destination number `index`.
+fn own_frame(spec: &SubscribeSpec, index: usize, destination: &str, product: Product) -> Frame {
+    let id = subscription_id(spec, index);
+    let frame = Frame::new("SUBSCRIBE")
+        .header("destination", destination)
+        .header("id", &id)
+        .header("ack", "client-individual");
+    match spec.durable {
+        Some(_) => product.with_queue_type(
+            frame
                 .header("activemq.subscriptionName", &id)
                 .header("durable", "true")
-                .header("auto-delete", "false");
-            if rabbitmq {
-                frame = frame.header("x-queue-type", self.queue_type.name());
-            }
-        }
-        frame
+                .header("auto-delete", "false"),
+            spec.queue_type,
+        ),
+        None => frame,
     }
-}
-
-/// What acknowledges one message (the headers each STOMP version wants).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AckToken {
-    ack: Option<String>,
-    message_id: Option<String>,
-    subscription: Option<String>,
-}
-
-/// One message received.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    /// The MESSAGE frame.
-    pub frame: Frame,
-    /// What acknowledges it.
-    pub ack: AckToken,
-    /// True when it came on the group's shared subscription.
-    pub shared: bool,
-    /// True when it came on the control topic's subscription.
-    pub control: bool,
 }
 
 /// A subscribed connection.
@@ -145,10 +100,12 @@ pub struct Subscriber {
     send_every: Option<Duration>,
     /// How long the broker may stay silent before the link counts as dead.
     silent_limit: Option<Duration>,
+    /// The heart-beat interval we offered.
+    asked_beats: Duration,
     last_sent: Instant,
     last_heard: Instant,
     heard_bytes: u64,
-    early: VecDeque<Delivery>,
+    early: VecDeque<Incoming>,
     /// The ids of the group's subscriptions.
     shared: Vec<String>,
 }
@@ -159,23 +116,29 @@ impl Subscriber {
     /// subscription, each host within `bound`. Returns every host's failure
     /// when none worked.
     pub fn connect(
-        publisher: &Publisher,
+        client: &Client,
         spec: &SubscribeSpec,
         bound: Duration,
-    ) -> Result<Subscriber, Vec<(String, StompError)>> {
+    ) -> Result<Subscriber, Vec<(String, BusError)>> {
         let mut failures = Vec::new();
-        for host in publisher.host_order() {
-            match Subscriber::connect_to(publisher, &host, spec, Instant::now() + bound) {
+        for host in client.host_order() {
+            match Subscriber::connect_to(client, &host, spec, Instant::now() + bound) {
                 Ok(subscriber) => return Ok(subscriber),
-                Err(error) => failures.push((host.display(), error)),
+                Err(error) => {
+                    let error = match standoff(&error, spec.queue_type) {
+                        Some(standoff) => standoff,
+                        None => BusError::from(error),
+                    };
+                    failures.push((host.display(), error))
+                }
             }
         }
         Err(failures)
     }
 
     fn connect_to(
-        publisher: &Publisher,
-        host: &super::url::HostSpec,
+        client: &Client,
+        host: &HostSpec,
         spec: &SubscribeSpec,
         deadline: Instant,
     ) -> Result<Subscriber, StompError> {
@@ -185,13 +148,13 @@ impl Subscriber {
         if let Some(name) = &spec.durable {
             extra.push(("client-id", name.as_str()));
         }
-        let mut connection =
-            Connection::open_with(host, &publisher.params(host), &extra, deadline)?;
+        let mut connection = Connection::open_with(host, &client.params(host), &extra, deadline)?;
         let (send_every, silent_limit) = negotiate(
             spec.heartbeat,
             connection.session.heart_beat.as_deref().unwrap_or("0,0"),
         );
-        let (frames, shared) = spec.subscribe_frames(connection.session.server.as_deref())?;
+        let server = connection.session.server.as_deref();
+        let (frames, shared) = subscribe_frames(spec, Product::of(server), server)?;
         let last = frames.len() - 1;
         for (index, mut frame) in frames.into_iter().enumerate() {
             if index == last {
@@ -205,7 +168,7 @@ impl Subscriber {
             let frame = connection.read_frame("waiting for the subscription's RECEIPT")?;
             match frame.command.as_str() {
                 "RECEIPT" if frame.get("receipt-id") == Some(SUBSCRIBED_RECEIPT) => break,
-                "MESSAGE" => early.push_back(delivery(frame, &shared)),
+                "MESSAGE" => early.push_back(received(frame, &shared)),
                 "ERROR" => return Err(StompError::Broker(frame.error_text())),
                 _ => {}
             }
@@ -217,6 +180,7 @@ impl Subscriber {
             host: host.display(),
             send_every,
             silent_limit,
+            asked_beats: spec.heartbeat,
             last_sent: now,
             last_heard: now,
             early,
@@ -224,31 +188,10 @@ impl Subscriber {
         })
     }
 
-    /// The host this subscriber is connected to, as it may be shown.
-    pub fn host(&self) -> &str {
-        &self.host
-    }
-
-    /// The broker's `heart-beat` answer when it will send none, so that a
-    /// silent link cannot be told from a quiet one (`0,0`, or `none` when
-    /// it said nothing); `None` when it sends heart-beats.
-    pub fn heart_beats_refused(&self) -> Option<&str> {
-        match self.silent_limit {
-            Some(_) => None,
-            None => Some(
-                self.connection
-                    .session
-                    .heart_beat
-                    .as_deref()
-                    .unwrap_or("none"),
-            ),
-        }
-    }
-
     /// The next message, or `None` when none came within `wait`. Sends
     /// heart-beats as they fall due; fails when the broker has been silent too
     /// long, closed the link or sent an ERROR.
-    pub fn next(&mut self, wait: Duration) -> Result<Option<Delivery>, StompError> {
+    fn next_message(&mut self, wait: Duration) -> Result<Option<Incoming>, StompError> {
         if let Some(delivery) = self.early.pop_front() {
             return Ok(Some(delivery));
         }
@@ -266,7 +209,7 @@ impl Subscriber {
                 Ok(frame) => {
                     self.heard();
                     match frame.command.as_str() {
-                        "MESSAGE" => return Ok(Some(delivery(frame, &self.shared))),
+                        "MESSAGE" => return Ok(Some(received(frame, &self.shared))),
                         "ERROR" => return Err(StompError::Broker(frame.error_text())),
                         _ => {}
                     }
@@ -289,28 +232,6 @@ impl Subscriber {
                 Err(other) => return Err(other),
             }
         }
-    }
-
-    /// Acknowledges one message.
-    pub fn ack(&mut self, token: &AckToken) -> Result<(), StompError> {
-        let mut frame = Frame::new("ACK");
-        for (key, value) in [
-            ("id", &token.ack),
-            ("message-id", &token.message_id),
-            ("subscription", &token.subscription),
-        ] {
-            if let Some(value) = value {
-                frame = frame.header(key, value);
-            }
-        }
-        self.connection.queue(&frame);
-        self.write()
-    }
-
-    /// Says goodbye (receipted, bounded by `bound`).
-    pub fn disconnect(mut self, bound: Duration) -> Result<(), StompError> {
-        self.connection.set_deadline(Instant::now() + bound);
-        self.connection.disconnect()
     }
 
     fn heard(&mut self) {
@@ -336,22 +257,71 @@ impl Subscriber {
     }
 }
 
+impl Subscribe for Subscriber {
+    fn host(&self) -> &str {
+        &self.host
+    }
+
+    fn next(&mut self, wait: Duration) -> Result<Option<Incoming>, BusError> {
+        Ok(self.next_message(wait)?)
+    }
+
+    /// ACK with the headers each STOMP version wants (1.2 `id`, 1.1
+    /// `message-id` and `subscription`), as the MESSAGE gave them.
+    fn ack(&mut self, token: &AckToken) -> Result<(), BusError> {
+        let mut frame = Frame::new("ACK");
+        for (key, value) in token.fields() {
+            frame = frame.header(key, value);
+        }
+        self.connection.queue(&frame);
+        Ok(self.write()?)
+    }
+
+    /// The broker's `heart-beat` answer when it will send none, so that a
+    /// silent link cannot be told from a quiet one.
+    fn unwatched(&self) -> Option<String> {
+        if self.silent_limit.is_some() || self.asked_beats.is_zero() {
+            return None;
+        }
+        let answer = self.connection.session.heart_beat.as_deref();
+        Some(format!(
+            "heart-beats are off: {} answered heart-beat {} to our {} ms; a silent link is noticed only by TCP keepalive, after about {} s",
+            self.host,
+            answer.unwrap_or("none"),
+            self.asked_beats.as_millis(),
+            KEEPALIVE_NOTICES_AFTER.as_secs()
+        ))
+    }
+
+    /// DISCONNECT, receipted, within `bound`; a failure loses nothing.
+    fn close(mut self: Box<Self>, bound: Duration) {
+        self.connection.set_deadline(Instant::now() + bound);
+        let _ = self.connection.disconnect();
+    }
+}
+
 /// A MESSAGE frame as received on one of our subscriptions; `shared` are
 /// the group's subscription ids.
-fn delivery(frame: Frame, shared: &[String]) -> Delivery {
-    let get = |key: &str| frame.get(key).map(str::to_string);
-    let ack = AckToken {
-        ack: get("ack"),
-        message_id: get("message-id"),
-        subscription: get("subscription"),
-    };
-    let shared = (ack.subscription.as_ref()).is_some_and(|id| shared.contains(id));
-    let control = ack.subscription.as_deref() == Some(CONTROL_ID);
-    Delivery {
-        frame,
-        ack,
+fn received(frame: Frame, shared: &[String]) -> Incoming {
+    // The MESSAGE header each ACK header takes its value from.
+    let fields = [
+        ("id", "ack"),
+        ("message-id", "message-id"),
+        ("subscription", "subscription"),
+    ];
+    let ack = (fields.into_iter())
+        .filter_map(|(key, from)| Some((key, frame.get(from)?.to_string())))
+        .collect();
+    let subscription = frame.get("subscription");
+    let control = subscription == Some(CONTROL_ID);
+    let shared = subscription.is_some_and(|id| shared.iter().any(|ours| ours == id));
+    Incoming {
+        ack: AckToken::new(ack),
         shared,
         control,
+        headers: frame.headers,
+        body: frame.body,
+        dropped_body: frame.dropped_body,
     }
 }
 
@@ -377,6 +347,7 @@ mod group_tests;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bus::QueueType;
 
     #[test]
     fn heart_beats_are_negotiated_as_stomp_says() {
@@ -403,7 +374,7 @@ mod tests {
             group: None,
             control: None,
         };
-        let second = spec.subscribe_frame(1, "/topic/b", false);
+        let second = own_frame(&spec, 1, "/topic/b", Product::ActiveMq);
         assert_eq!(second.get("id"), Some("web1.1"));
         assert_eq!(second.get("activemq.subscriptionName"), Some("web1.1"));
         assert_eq!(second.get("durable"), Some("true"));
@@ -411,13 +382,13 @@ mod tests {
         assert_eq!(second.get("ack"), Some("client-individual"));
         // Only RabbitMQ is told the queue type.
         assert_eq!(second.get("x-queue-type"), None);
-        let rabbit = spec.subscribe_frame(0, "/topic/a", true);
+        let rabbit = own_frame(&spec, 0, "/topic/a", Product::RabbitMq);
         assert_eq!(rabbit.get("x-queue-type"), Some("quorum"));
         let plain = SubscribeSpec {
             durable: None,
             ..spec
         };
-        let plain = plain.subscribe_frame(0, "/topic/a", true);
+        let plain = own_frame(&plain, 0, "/topic/a", Product::RabbitMq);
         assert_eq!(plain.get("durable"), None);
         assert_eq!(plain.get("x-queue-type"), None);
     }

@@ -2,9 +2,9 @@
 //! request stored messages, and retries what is left every little while, so
 //! a slow or absent broker never delays a reply and nothing waits forever.
 
+use crate::bus::Publisher;
 use crate::deliver::flush;
 use crate::deliver::outbox::Outbox;
-use crate::stomp::Publisher;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;

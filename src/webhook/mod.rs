@@ -21,8 +21,8 @@ pub mod signature;
 
 pub use config::WebhookConfig;
 
+use crate::bus::Publisher;
 use crate::config::Config;
-use crate::stomp::Publisher;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;

@@ -1,17 +1,17 @@
 //! `[listen] group`: listeners that share one subscription for their actions,
 //! so that the broker hands each message to one member
-//! ([`crate::stomp::group`]), and a member that dies before acknowledging
+//! (a shared subscription: [`crate::bus::GroupSpec`]), and a member that dies before acknowledging
 //! leaves it to another. A member with mirrors keeps its own subscription for
 //! them on the same connection: what comes on its own subscription updates
 //! mirrors only, what comes on the group's runs actions only, and the two are
 //! de-duplicated apart (the same message comes on both).
 
 use crate::action::Action;
+use crate::bus::GroupSpec;
 use crate::config::listen::ListenConfig;
 use crate::config::Config;
 use crate::listen::mirror::Mirror;
 use crate::listen::plan::Seen;
-use crate::stomp::group::GroupSpec;
 use anyhow::{bail, Result};
 use std::sync::Arc;
 

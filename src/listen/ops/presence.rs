@@ -11,8 +11,8 @@
 //! documents do not go there, so what is kept grows only by one per stop).
 
 use super::status::{Board, MirrorStatus};
+use crate::bus::Publisher;
 use crate::deliver::Message;
-use crate::stomp::Publisher;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};

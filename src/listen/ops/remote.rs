@@ -11,12 +11,13 @@
 //! actions' ids are) for `remember_hours`, so a replay is refused too.
 
 use super::control::{Job, Request, Response};
+use crate::bus::Incoming;
 use crate::config::select::{check_hosts, for_host};
 use crate::listen::actions::remember::Remembered;
 use crate::listen::report::Report;
+use crate::message::first_header;
 use crate::message::Message;
 use crate::sign::{Signature, Trust};
-use crate::stomp::frame::Frame;
 use crate::text::clip;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -199,15 +200,15 @@ pub(in crate::listen) struct Remote {
 
 impl Remote {
     /// Takes a message from the control topic.
-    pub(in crate::listen) fn take(&mut self, frame: &Frame, taking: &Taking) -> Taken {
+    pub(in crate::listen) fn take(&mut self, message: &Incoming, taking: &Taking) -> Taken {
         let mut report = Commanded {
             host: taking.host.to_string(),
             result: "refused",
             message: String::new(),
             command: None,
             key: None,
-            destination: clip(frame.get("destination").unwrap_or_default()),
-            hookbus_id: frame.get("hookbus-id").map(clip),
+            destination: clip(first_header(&message.headers, "destination").unwrap_or_default()),
+            hookbus_id: first_header(&message.headers, "hookbus-id").map(clip),
         };
         let refuse = |mut report: Commanded, why: String| {
             report.message = why;
@@ -218,12 +219,12 @@ impl Remote {
             return refuse(report, why.into());
         }
         let now = crate::sign::unix_now();
-        let key = match taking.trust.verify(&frame.headers, &frame.body, now) {
+        let key = match taking.trust.verify(&message.headers, &message.body, now) {
             Signature::Trusted(key) => key,
             refused => return refuse(report, refused.refusal().unwrap_or_default()),
         };
         report.key = Some(key);
-        let command = match Command::read(&frame.body) {
+        let command = match Command::read(&message.body) {
             Ok(command) => command,
             Err(why) => return refuse(report, format!("not a fleet command: {why}")),
         };

@@ -8,9 +8,9 @@ use super::exporter::Exporter;
 use super::metrics::Metrics;
 use super::presence::{Presence, Target};
 use super::status::Board;
+use crate::bus::Publisher;
 use crate::config::listen::ListenConfig;
 use crate::listen::report::Event;
-use crate::stomp::Publisher;
 use anyhow::Result;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -1,6 +1,7 @@
 //! How a member of a group subscribes, and tells the group's messages apart.
 
 use super::*;
+use crate::bus::{GroupSpec, QueueType};
 
 #[test]
 fn a_member_subscribes_for_itself_and_the_group_or_for_the_group_only() {
@@ -17,7 +18,8 @@ fn a_member_subscribes_for_itself_and_the_group_or_for_the_group_only() {
         control: None,
     };
     let destinations = |spec: &SubscribeSpec| {
-        let (frames, shared) = spec.subscribe_frames(Some("ActiveMQ/5.17.2")).unwrap();
+        let server = Some("ActiveMQ/5.17.2");
+        let (frames, shared) = subscribe_frames(spec, Product::ActiveMq, server).unwrap();
         let names: Vec<String> = (frames.iter())
             .map(|frame| frame.get("destination").unwrap().to_string())
             .collect();
@@ -35,10 +37,10 @@ fn a_member_subscribes_for_itself_and_the_group_or_for_the_group_only() {
     assert_eq!(destinations(&spec).0, [both[1]]);
     let message = |subscription: &str| {
         let frame = Frame::new("MESSAGE").header("subscription", subscription);
-        delivery(frame, &destinations(&spec).1).shared
+        received(frame, &destinations(&spec).1).shared
     };
     assert!(message("hookbus-group.ci") && !message("web1"));
-    let refused = spec.subscribe_frames(Some("ActiveMQ/5.17.2").map(|_| "Other/1"));
+    let refused = subscribe_frames(&spec, Product::Other, Some("Other/1"));
     assert!(matches!(refused, Err(StompError::Unsupported(_))));
 }
 
@@ -56,7 +58,8 @@ fn the_control_topic_is_a_plain_subscription_of_every_member_even_a_group_only_o
         }),
         control: Some("/topic/fleet".into()),
     };
-    let (frames, shared) = spec.subscribe_frames(Some("RabbitMQ/3.10.8")).unwrap();
+    let server = Some("RabbitMQ/3.10.8");
+    let (frames, shared) = subscribe_frames(&spec, Product::RabbitMq, server).unwrap();
     let control = (frames.iter())
         .find(|frame| frame.get("destination") == Some("/topic/fleet"))
         .expect("the control topic is subscribed");
@@ -65,8 +68,8 @@ fn the_control_topic_is_a_plain_subscription_of_every_member_even_a_group_only_o
     assert_eq!(control.get("x-queue-type"), None);
     let came = |subscription: &str| {
         let frame = Frame::new("MESSAGE").header("subscription", subscription);
-        let delivery = delivery(frame, &shared);
-        (delivery.control, delivery.shared)
+        let incoming = received(frame, &shared);
+        (incoming.control, incoming.shared)
     };
     assert_eq!(came(CONTROL_ID), (true, false));
     assert_eq!(came("hookbus-group.ci"), (false, true));

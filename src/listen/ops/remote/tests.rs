@@ -39,19 +39,21 @@ fn a_command_reads_back_as_written_and_only_ctl_commands_for_mirrors_are_command
     }
 }
 
-/// A frame as the control topic delivers `command`, signed by `signer` at `at`.
-fn delivered(command: &Command, signer: Option<&Signer>, at: u64) -> Frame {
+/// A message as the control topic delivers `command`, signed by `signer` at `at`.
+fn delivered(command: &Command, signer: Option<&Signer>, at: u64) -> Incoming {
     let message = command.message("/topic/fleet").unwrap();
     let mut headers = message.headers.clone();
     headers.insert(0, ("destination".into(), "/topic/fleet".into()));
     if let Some(signer) = signer {
         signer.sign(&mut headers, &message.body, at);
     }
-    Frame {
-        command: "MESSAGE".into(),
+    Incoming {
         headers,
         body: message.body,
         dropped_body: None,
+        ack: crate::bus::AckToken::new(Vec::new()),
+        shared: false,
+        control: true,
     }
 }
 

@@ -1,109 +1,35 @@
 //! Publishing: batches of messages (see [`super::batch`]) over one connection
 //! kept open from batch to batch, failover across the URL's hosts, all within
-//! one deadline ([`Patience`]).
+//! one deadline ([`Patience`]); and STOMP as a [`Bus`].
 
-use super::batch::{Batch, Clock, Patience, Verdict};
-use super::connection::{ConnectParams, Connection, Session, StompError};
+use super::batch::{Batch, Clock};
+use super::connection::{ConnectParams, Connection, StompError};
+use super::product::Product;
 use super::settings::BrokerSettings;
+use super::subscriber::Subscriber;
 use super::tls;
 use super::url::HostSpec;
+use crate::bus::{
+    Bus, BusError, HostReport, Patience, Progress, Publish, PublishError, Reached, Retry,
+    Subscribe, SubscribeSpec, Verdict,
+};
 use crate::message::Message;
-use std::fmt;
+use crate::sign::Signer;
+use std::any::Any;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Whether a publish goes round the hosts again, with the URL's back-off,
-/// after every host failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Retry {
-    /// Until the deadline (or the URL's maxReconnectAttempts).
-    UntilDeadline,
-    /// Once round: the broker is known to have been down, and what fails now
-    /// waits in the outbox anyway.
-    OneRound,
-}
-
-/// A publish that did not fully succeed.
-#[derive(Debug)]
-pub struct PublishError {
-    /// What became of each message: receipted, refused, or unanswered (it may
-    /// or may not have arrived).
-    pub verdicts: Vec<Verdict>,
-    /// True when retrying cannot help (refused login or message, TLS trust).
-    pub permanent: bool,
-    /// The last failure on each host tried, as `host: reason`.
-    pub attempts: Vec<(String, String)>,
-}
-
-impl PublishError {
-    /// What went wrong on each host tried, as `host: reason; …`.
-    pub fn reasons(&self) -> String {
-        let reasons: Vec<String> = self
-            .attempts
-            .iter()
-            .map(|(host, reason)| format!("{host}: {reason}"))
-            .collect();
-        reasons.join("; ")
-    }
-
-    /// Messages the broker receipted.
-    pub fn delivered(&self) -> usize {
-        self.count(|verdict| *verdict == Verdict::Receipted)
-    }
-
-    /// Messages the broker refused for good.
-    pub fn refused(&self) -> usize {
-        self.count(|verdict| matches!(verdict, Verdict::Refused(_)))
-    }
-
-    fn count(&self, which: impl Fn(&Verdict) -> bool) -> usize {
-        self.verdicts
-            .iter()
-            .filter(|verdict| which(verdict))
-            .count()
-    }
-}
-
-impl fmt::Display for PublishError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = if self.permanent {
-            "permanent"
-        } else {
-            "transient"
-        };
-        write!(
-            f,
-            "{} of {} message(s) receipted, {} refused, before a {kind} failure: {}",
-            self.delivered(),
-            self.verdicts.len(),
-            self.refused(),
-            self.reasons()
-        )
-    }
-}
-
-impl std::error::Error for PublishError {}
-
-/// How one broker host answered `hookbus check`.
-#[derive(Debug)]
-pub struct HostReport {
-    /// The host without credentials.
-    pub host: String,
-    /// The session and the round trip of a receipted frame, or why it failed.
-    pub result: Result<(Session, Duration), StompError>,
-}
-
-/// Publishes messages to the configured brokers. A clone shares the TLS
-/// trust loaded once.
+/// The configured STOMP brokers, for publishing and subscribing. A clone
+/// shares the TLS trust loaded once.
 #[derive(Debug, Clone)]
-pub struct Publisher {
+pub struct Client {
     settings: BrokerSettings,
     tls: Option<Arc<rustls::ClientConfig>>,
 }
 
-impl Publisher {
-    /// A publisher; loads TLS trust now, so a bad CA file fails before any message.
-    pub fn new(settings: BrokerSettings) -> anyhow::Result<Publisher> {
+impl Client {
+    /// A client; loads TLS trust now, so a bad CA file fails before any message.
+    pub fn new(settings: BrokerSettings) -> anyhow::Result<Client> {
         let tls = if settings.uses_tls() {
             Some(tls::client_config(
                 settings.ca_file.as_deref(),
@@ -112,71 +38,28 @@ impl Publisher {
         } else {
             None
         };
-        Ok(Publisher { settings, tls })
+        Ok(Client { settings, tls })
     }
 
-    /// Sends every message, receipted, within the configured deadline.
-    pub fn publish(&self, messages: &[Message]) -> Result<(), PublishError> {
+    /// Connects to `host`, reports what it said and which of `destinations`
+    /// it would refuse, and says goodbye.
+    fn check_host(&self, host: &HostSpec, destinations: &[String]) -> Result<Reached, StompError> {
         let deadline = Instant::now() + self.settings.deadline;
-        self.publish_until(messages, deadline, Retry::UntilDeadline)
-    }
-
-    /// The key messages are signed with (`[sign]`), if any.
-    pub fn signer(&self) -> Option<&crate::sign::Signer> {
-        self.settings.signer.as_deref()
-    }
-
-    /// The configured bound on one publish.
-    pub fn deadline(&self) -> Duration {
-        self.settings.deadline
-    }
-
-    /// Sends every message, receipted, before `deadline`.
-    pub fn publish_until(
-        &self,
-        messages: &[Message],
-        deadline: Instant,
-        retry: Retry,
-    ) -> Result<(), PublishError> {
-        let mut delivery = self.delivery(Patience::Until(deadline), retry);
-        let result = delivery.publish(messages);
-        delivery.close();
-        result
-    }
-
-    /// A delivery of several batches over one connection, within `patience`.
-    pub fn delivery(&self, patience: Patience, retry: Retry) -> Delivery<'_> {
-        Delivery {
-            publisher: self,
-            hosts: self.host_order(),
-            clock: Clock::new(patience),
-            retry,
-            open: None,
-            on_progress: None,
-        }
-    }
-
-    /// Connects to every host in turn and reports what each one said.
-    pub fn check(&self) -> Vec<HostReport> {
-        self.settings
-            .url
-            .hosts
-            .iter()
-            .map(|host| {
-                let deadline = Instant::now() + self.settings.deadline;
-                let result =
-                    Connection::open(host, &self.params(host), deadline).and_then(|connection| {
-                        let session = connection.session.clone();
-                        let start = Instant::now();
-                        connection.disconnect()?;
-                        Ok((session, start.elapsed()))
-                    });
-                HostReport {
-                    host: host.display(),
-                    result,
-                }
-            })
-            .collect()
+        let connection = Connection::open(host, &self.params(host), deadline)?;
+        let session = connection.session.clone();
+        let start = Instant::now();
+        connection.disconnect()?;
+        let round_trip = start.elapsed();
+        let product = Product::of(session.server.as_deref());
+        let refusals = (destinations.iter().enumerate())
+            .filter_map(|(index, destination)| Some((index, product.refusal(destination)?)))
+            .collect();
+        let server = session.server.as_deref().unwrap_or("server unnamed");
+        Ok(Reached {
+            protocol: format!("STOMP {} ({server})", session.version),
+            round_trip,
+            refusals,
+        })
     }
 
     /// What CONNECT needs for `host`: credentials, vhost, TLS.
@@ -207,37 +90,19 @@ impl Publisher {
 }
 
 /// Batches published one after the other over one connection, failing over
-/// between hosts on connection trouble (at-least-once: an unanswered message
-/// goes out again, and `hookbus-id` lets consumers drop duplicates).
+/// between hosts on connection trouble.
 pub struct Delivery<'p> {
-    publisher: &'p Publisher,
+    client: &'p Client,
     hosts: Vec<HostSpec>,
     clock: Clock,
     retry: Retry,
     /// The open connection and the index of its host.
     open: Option<(usize, Connection)>,
-    /// Told how connecting goes (see [`Delivery::on_progress`]).
+    /// Told how connecting goes.
     on_progress: Option<Box<dyn FnMut(Progress) + 'p>>,
 }
 
-/// How a delivery's connecting goes, as it happens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress {
-    /// A broker answered CONNECT.
-    Connected,
-    /// Every host failed a round; the delivery retries them if its
-    /// [`Retry`] and deadline allow.
-    AllHostsFailed,
-}
-
 impl<'p> Delivery<'p> {
-    /// Calls `signal` as connecting goes, so that whoever waits on this
-    /// delivery learns whether the broker answers long before the deadline.
-    pub fn on_progress(mut self, signal: impl FnMut(Progress) + 'p) -> Self {
-        self.on_progress = Some(Box::new(signal));
-        self
-    }
-
     fn progress(&mut self, progress: Progress) {
         if let Some(signal) = &mut self.on_progress {
             signal(progress);
@@ -246,16 +111,16 @@ impl<'p> Delivery<'p> {
 
     /// Sends every message of a batch, receipted; `Err` says what became of
     /// each when not all were receipted.
-    pub fn publish(&mut self, messages: &[Message]) -> Result<(), PublishError> {
+    fn publish_batch(&mut self, messages: &[Message]) -> Result<(), PublishError> {
         self.clock.restart();
-        let mut batch = Batch::new(messages, self.publisher.settings.signer.as_deref());
+        let mut batch = Batch::new(messages, self.client.settings.signer.as_deref());
         let mut attempts = Vec::new();
         let mut permanent = false;
         let first = self.open.as_ref().map_or(0, |(host, _)| *host);
         let order: Vec<usize> = (0..self.hosts.len())
             .map(|offset| (first + offset) % self.hosts.len())
             .collect();
-        let failover = &self.publisher.settings.url.failover;
+        let failover = &self.client.settings.url.failover;
         let mut round = 0;
         let mut last_host = first;
         'rounds: loop {
@@ -338,20 +203,72 @@ impl<'p> Delivery<'p> {
             }
         }
         let spec = &self.hosts[host];
-        let params = self.publisher.params(spec);
+        let params = self.client.params(spec);
         let mut connection = Connection::open(spec, &params, self.clock.deadline())?;
         self.progress(Progress::Connected);
         batch.run(&mut connection, &mut self.clock)?;
         self.open = Some((host, connection));
         Ok(())
     }
+}
 
-    /// Ends the open connection politely. Every batch was answered, so a
-    /// failing DISCONNECT loses nothing.
-    pub fn close(mut self) {
+impl Publish for Delivery<'_> {
+    fn publish(&mut self, messages: &[Message]) -> Result<(), PublishError> {
+        self.publish_batch(messages)
+    }
+
+    fn close(mut self: Box<Self>) {
         if let Some((_, connection)) = self.open.take() {
             let _ = connection.disconnect();
         }
+    }
+}
+
+impl Bus for Client {
+    fn delivery<'p>(
+        &'p self,
+        patience: Patience,
+        retry: Retry,
+        progress: Option<Box<dyn FnMut(Progress) + 'p>>,
+    ) -> Box<dyn Publish + 'p> {
+        Box::new(Delivery {
+            client: self,
+            hosts: self.host_order(),
+            clock: Clock::new(patience),
+            retry,
+            open: None,
+            on_progress: progress,
+        })
+    }
+
+    fn subscribe(
+        &self,
+        spec: &SubscribeSpec,
+        bound: Duration,
+    ) -> Result<Box<dyn Subscribe>, Vec<(String, BusError)>> {
+        let subscriber = Subscriber::connect(self, spec, bound)?;
+        Ok(Box::new(subscriber))
+    }
+
+    fn check(&self, destinations: &[String]) -> Vec<HostReport> {
+        (self.settings.url.hosts.iter())
+            .map(|host| HostReport {
+                host: host.display(),
+                result: self.check_host(host, destinations).map_err(BusError::from),
+            })
+            .collect()
+    }
+
+    fn deadline(&self) -> Duration {
+        self.settings.deadline
+    }
+
+    fn signer(&self) -> Option<&Signer> {
+        self.settings.signer.as_deref()
+    }
+
+    fn same_as(&self, other: &dyn Any) -> bool {
+        (other.downcast_ref::<Client>()).is_some_and(|other| other.settings == self.settings)
     }
 }
 
