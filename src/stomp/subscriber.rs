@@ -7,7 +7,7 @@
 //! says of each message which subscription it came on.
 //!
 //! Reconnecting is the caller's business: every error here means "this
-//! connection is over".
+//! connection is over". [`Subscriber`] is STOMP's [`Subscribe`].
 
 use super::client::Client;
 use super::connection::{Connection, StompError};
@@ -73,7 +73,10 @@ fn subscribe_frames(
     Ok((frames, shared))
 }
 
-/// The subscriber's own SUBSCRIBE frame for destination number `index`.
+/// The subscriber's own SUBSCRIBE frame for destination number `index`. A
+/// durable one carries both brokers' words (with the CONNECT `client-id`:
+/// ActiveMQ's `activemq.subscriptionName`; RabbitMQ's `durable:true`,
+/// `auto-delete:false` and a stable `id`).
 fn own_frame(spec: &SubscribeSpec, index: usize, destination: &str, product: Product) -> Frame {
     let id = subscription_id(spec, index);
     let frame = Frame::new("SUBSCRIBE")
