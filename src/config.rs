@@ -459,6 +459,23 @@ mod tests {
     }
 
     #[test]
+    fn publishers_are_equal_when_their_settings_are() {
+        let publisher = |table: &str| {
+            let config = Config::parse(&format!("[broker]\n{table}")).unwrap();
+            config.publisher(|_| {}).unwrap().unwrap()
+        };
+        let plain = publisher("url = \"stomp://h\"\nvhost = \"a\"");
+        assert!(plain == publisher("url = \"stomp://h\"\nvhost = \"a\""));
+        assert!(plain == plain.clone());
+        assert!(plain != publisher("url = \"stomp://h\"\nvhost = \"b\""));
+        assert!(Config::parse("")
+            .unwrap()
+            .publisher(|_| {})
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
     fn broker_passcode_sources_and_secrecy() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("passcode");

@@ -63,7 +63,7 @@ impl Client {
     }
 
     /// What CONNECT needs for `host`: credentials, vhost, TLS.
-    pub(crate) fn params<'a>(&'a self, host: &'a HostSpec) -> ConnectParams<'a> {
+    pub(super) fn params<'a>(&'a self, host: &'a HostSpec) -> ConnectParams<'a> {
         let (login, passcode) = self.settings.credentials(host);
         ConnectParams {
             login,
@@ -75,7 +75,7 @@ impl Client {
     }
 
     /// Hosts in URL order, or rotated to a random start with `randomize=true`.
-    pub(crate) fn host_order(&self) -> Vec<HostSpec> {
+    pub(super) fn host_order(&self) -> Vec<HostSpec> {
         let mut hosts = self.settings.url.hosts.clone();
         if self.settings.url.failover.randomize && !hosts.is_empty() {
             use std::hash::{BuildHasher, Hasher};
