@@ -1,9 +1,9 @@
 //! The seam between hookbus and the message broker: what the outbox, the
 //! flush, the webhook and the listener need from a transport, and nothing of
-//! how one does it. A transport (today [`crate::stomp`]) implements [`Bus`];
-//! [`crate::config`] makes the one the config names, and everything above
-//! holds it as a [`Publisher`]: [`Publish`] takes batches and gives a verdict
-//! per message, [`Subscribe`] hands out messages with an [`AckToken`] each.
+//! how one does it. A transport (today `stomp`) implements [`Bus`]; the
+//! config makes the one it names, and everything above holds it as a
+//! [`Publisher`]: [`Publish`] takes batches and gives a verdict per message,
+//! [`Subscribe`] hands out messages with an [`AckToken`] each.
 
 mod publish;
 mod subscribe;
