@@ -207,8 +207,11 @@ fn mirrors_and_exec_steps_run_as_their_account_with_its_groups() {
         assert_eq!(groups, expected, "{file}: {said}");
         assert_eq!(lines[3], environment, "{file}");
     }
-    // The mirror's on_change step (no user of its own) ran as its user.
-    let on_change = wait_until(FOLLOW_CAP, || read(&ids.join("on_change.txt")).is_some());
+    // The mirror's on_change step (no user of its own) ran as its user. The
+    // shell creates the file before `id` writes its line: wait for the line.
+    let on_change = wait_until(FOLLOW_CAP, || {
+        read(&ids.join("on_change.txt")).is_some_and(|text| text.ends_with('\n'))
+    });
     assert!(on_change, "{}", listener.log());
     let said = read(&ids.join("on_change.txt")).unwrap();
     assert_eq!(said.trim(), account.uid.to_string());
