@@ -2,8 +2,8 @@
 //! topic and keeps local mirrors up to date. Its rooms:
 //!
 //! - this module is only the loop: the link to the broker, polls,
-//!   acknowledgements (`pending` counts each message's work down), signals,
-//!   reloads;
+//!   acknowledgements (`pending` counts each message's work down), signals
+//!   (`signals`: the flags their handlers set), reloads;
 //! - `settings`: what the daemon builds from its `[listen]` and `[[mirror]]`
 //!   tables ([`crate::config::listen`], [`crate::config::mirror`]);
 //! - [`plan`]: which mirrors and actions want a message ([`crate::inbound`]
@@ -27,6 +27,7 @@ mod pending;
 pub mod plan;
 pub mod report;
 mod settings;
+mod signals;
 mod threads;
 
 use crate::bus::{AckToken, Incoming};
@@ -44,8 +45,9 @@ use pending::{Pending, Pendings};
 use plan::{Decision, Skip};
 use report::Reporter;
 use settings::{action_context, mirror_configs, start_reporter, Settings};
+use signals::Signals;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,26 +63,6 @@ struct Counts {
     unwanted: u64,
     unusable: u64,
     duplicates: u64,
-}
-
-/// Signals, as flags the loop looks at.
-struct Signals {
-    stop: Arc<AtomicBool>,
-    reload: Arc<AtomicBool>,
-}
-
-impl Signals {
-    fn register() -> Result<Signals> {
-        let signals = Signals {
-            stop: Arc::new(AtomicBool::new(false)),
-            reload: Arc::new(AtomicBool::new(false)),
-        };
-        for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-            signal_hook::flag::register(signal, Arc::clone(&signals.stop))?;
-        }
-        signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&signals.reload))?;
-        Ok(signals)
-    }
 }
 
 /// Runs until SIGTERM (or SIGINT). `config_file` is read again on SIGHUP.
