@@ -261,7 +261,47 @@ impl Access {
         path: &Path,
         fill: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
     ) -> Result<()> {
-        let write = || -> std::io::Result<()> {
+        let file = self.write_temp(temp, fill)?;
+        let placed = file.sync_all().and_then(|()| fs::rename(temp, path));
+        if let Err(err) = placed {
+            let _ = fs::remove_file(temp);
+            return Err(err.into());
+        }
+        sync_dir(dir)
+    }
+
+    /// Like [`Access::write_atomic`], but `path` is in place, whole, before
+    /// it is durable: `placed` runs right after the rename (so that a reader
+    /// may already use the file), then the file and `dir` are fsynced. A
+    /// process killed at any point leaves the whole file or none; an
+    /// operating-system crash before the fsyncs may leave it empty.
+    pub fn write_placed_then_synced(
+        self,
+        dir: &Path,
+        temp: &Path,
+        path: &Path,
+        fill: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+        placed: impl FnOnce(),
+    ) -> Result<()> {
+        let file = self.write_temp(temp, fill)?;
+        if let Err(err) = fs::rename(temp, path) {
+            let _ = fs::remove_file(temp);
+            return Err(err.into());
+        }
+        placed();
+        file.sync_all()
+            .with_context(|| format!("cannot sync {}", path.display()))?;
+        sync_dir(dir)
+    }
+
+    /// Creates `temp` (ours, never through a symbolic link) filled by `fill`;
+    /// removed again when filling fails.
+    fn write_temp(
+        self,
+        temp: &Path,
+        fill: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+    ) -> Result<File> {
+        let write = || -> std::io::Result<File> {
             let file = OpenOptions::new()
                 .write(true)
                 .create(true)
@@ -272,15 +312,12 @@ impl Access {
             self.own_file(&file)?;
             let mut file = BufWriter::new(file);
             fill(&mut file)?;
-            let file = file.into_inner().map_err(|err| err.into_error())?;
-            file.sync_all()?;
-            fs::rename(temp, path)
+            file.into_inner().map_err(|err| err.into_error())
         };
-        if let Err(err) = write() {
+        write().map_err(|err| {
             let _ = fs::remove_file(temp);
-            return Err(err.into());
-        }
-        sync_dir(dir)
+            err.into()
+        })
     }
 
     /// Opens (creating, never through a symbolic link) a lock file the group

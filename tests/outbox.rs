@@ -145,6 +145,73 @@ fn a_push_behind_a_ten_thousand_file_backlog_stays_within_its_bound() {
 }
 
 #[test]
+fn a_hook_killed_while_it_publishes_leaves_its_message_whole_for_the_next_flush() {
+    use hookbus::deliver::outbox::{Entry, Outbox};
+    // A hook publishes its message as soon as the file is in the outbox,
+    // while the file is synced. Killed then (the broker took the connection
+    // and never answers), the message must stay in the outbox, whole, and
+    // the next flush must deliver it.
+    let amq = activemq();
+    let setup = Setup::new(&amq);
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap(); // never accepts
+    let silent_address = silent.local_addr().unwrap().to_string();
+    setup.configure(&brokers::activemq_at(silent_address).config(), "");
+    let commit = setup
+        .fixture
+        .commit("killed while publishing", &[("file", b"kill")]);
+    let push = setup
+        .fixture
+        .git_cmd(&["push", "-q", "origin", "master"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The file's name carries the hook's pid: kill it once the file is there.
+    let end = Instant::now() + RUN_BOUND;
+    let name = loop {
+        if let Some(name) = pending(&setup.outbox).into_iter().next() {
+            break name;
+        }
+        assert!(Instant::now() < end, "the hook never stored its message");
+        std::thread::sleep(Duration::from_micros(200));
+    };
+    let file = name.rsplit('/').next().unwrap().to_string();
+    let pid: i32 = file.split('-').nth(1).unwrap().parse().unwrap();
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0, "kill {pid}");
+    let pushed = push.wait_with_output().unwrap();
+    let stderr = text(&pushed.stderr);
+    assert!(
+        !stderr.contains("hookbus:"),
+        "the hook finished before it was killed: {stderr}"
+    );
+    let outbox = Outbox::new(&setup.outbox);
+    let entry = Entry {
+        path: setup.outbox.join(&file),
+        name: file,
+    };
+    let stored = outbox
+        .read(&entry)
+        .expect("the killed hook's file is whole");
+    assert_eq!(stored.len(), 1);
+    assert!(
+        String::from_utf8_lossy(&stored[0].body).contains(&commit),
+        "the stored message is not this push's"
+    );
+
+    setup.configure(&amq.config(), "");
+    let subscription = amq.drain(&setup.queue, 1, Duration::from_millis(1500), RUN_BOUND);
+    let out = setup.run(&["flush"]);
+    assert!(out.status.success(), "flush: {}", text(&out.stderr));
+    let got: Vec<String> = subscription
+        .messages()
+        .iter()
+        .map(|m| m.header("newrev").to_string())
+        .collect();
+    assert_eq!(got, [commit]);
+    assert_eq!(pending(&setup.outbox), Vec::<String>::new());
+}
+
+#[test]
 fn kill_9_while_storing_never_leaves_a_half_written_message() {
     use hookbus::deliver::outbox::Outbox;
     use std::io::Write;

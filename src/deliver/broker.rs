@@ -3,7 +3,10 @@
 //! outage or a slow broker at any point loses nothing.
 //!
 //! Flushing runs on a thread of its own, so that the broker receipts batch N
-//! while batch N+1 renders; the batch is on disk before the thread hears of it.
+//! while batch N+1 renders. The thread hears of a batch as soon as its file
+//! is in the outbox, whole, and publishes it while the file is synced; a run
+//! reports nothing before every batch is on disk, so each message is on disk
+//! or receipted (usually both) before the pusher is told anything.
 
 pub use super::delivering::LOCK_WAIT;
 use super::delivering::{deliver, Delivered, Plan};
@@ -165,16 +168,28 @@ impl Transport for Broker {
             return Ok(Outcome::default());
         }
         let plan = self.plan();
-        match self.outbox.store(messages) {
-            Ok(entry) => {
-                self.wake(plan, &entry.name);
+        // The delivering thread publishes the batch while it is synced: a
+        // hook waits for the slower of the two, not for both in turn.
+        let outbox = self.outbox.clone();
+        let mut placed = None;
+        let stored = outbox.store_then_sync(messages, |entry| {
+            self.wake(plan, &entry.name);
+            placed = Some(entry.name.clone());
+        });
+        match (stored, placed) {
+            (Ok(entry), _) => {
                 self.stored.push((entry.name, messages.len()));
                 Ok(Outcome {
                     accepted: messages.len(),
                     ..Outcome::default()
                 })
             }
-            Err(why) => self.deliver_unsaved(messages, why, plan),
+            // In the outbox but maybe not on disk: neither delivered nor
+            // safely queued as far as this run can tell.
+            (Err(why), Some(name)) => Err(why.context(format!(
+                "{name} is in the outbox and may be delivered, but may not survive a crash"
+            ))),
+            (Err(why), None) => self.deliver_unsaved(messages, why, plan),
         }
     }
 

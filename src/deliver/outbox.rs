@@ -11,8 +11,10 @@
 //! reason. A file holds one or more messages, each a JSON line (destination,
 //! headers, body length) followed by the body bytes verbatim. Files are written
 //! under a temporary name, fsynced, renamed and the directory fsynced, so a crash
-//! leaves either the whole file or nothing. Directories and files are private
-//! to the running user (or a shared group): see [`crate::private_file`].
+//! leaves either the whole file or nothing; a broker run's batches are renamed
+//! first and fsynced while they are published ([`Outbox::store_then_sync`]).
+//! Directories and files are private to the running user (or a shared group):
+//! see [`crate::private_file`].
 
 use super::lock::{LockFile, OutboxLock};
 use super::message_file;
@@ -83,11 +85,44 @@ impl Outbox {
 
     /// Stores the messages durably, in order, as one file.
     pub fn store(&self, messages: &[Message]) -> Result<Entry> {
+        self.store_with(messages, None::<fn(&Entry)>)
+    }
+
+    /// Stores like [`Outbox::store`], but tells `placed` of the file as soon
+    /// as it is in the outbox, whole, and only then makes it durable: a
+    /// delivery woken by `placed` publishes it while it is synced. Killed at
+    /// any point, a run leaves the whole file or none (see
+    /// [`Access::write_placed_then_synced`]).
+    pub fn store_then_sync(
+        &self,
+        messages: &[Message],
+        placed: impl FnOnce(&Entry),
+    ) -> Result<Entry> {
+        self.store_with(messages, Some(placed))
+    }
+
+    fn store_with(
+        &self,
+        messages: &[Message],
+        placed: Option<impl FnOnce(&Entry)>,
+    ) -> Result<Entry> {
         let name = next_name();
         let path = self.dir.join(&name);
+        let entry = Entry { name, path };
         let records: Vec<(&Message, Option<&str>)> = messages.iter().map(|m| (m, None)).collect();
+        let fill = |file: &mut _| message_file::write(file, &records);
+        let temp = self.temp_for(&self.dir, &entry.path);
         self.create_dir(&self.dir)
-            .and_then(|()| self.write_file(&self.dir, &path, &records))
+            .and_then(|()| match placed {
+                None => (self.access).write_atomic(&self.dir, &temp, &entry.path, fill),
+                Some(placed) => (self.access).write_placed_then_synced(
+                    &self.dir,
+                    &temp,
+                    &entry.path,
+                    fill,
+                    || placed(&entry),
+                ),
+            })
             .with_context(|| {
                 format!(
                     "cannot save {} message(s) in outbox {}",
@@ -95,7 +130,7 @@ impl Outbox {
                     self.dir.display()
                 )
             })?;
-        Ok(Entry { name, path })
+        Ok(entry)
     }
 
     /// Pending files, oldest first. A missing directory is an empty outbox.
@@ -348,10 +383,15 @@ impl Outbox {
         path: &Path,
         records: &[(&Message, Option<&str>)],
     ) -> Result<()> {
-        let file_name = path.file_name().unwrap_or_default().to_string_lossy();
-        let temp = dir.join(format!("{TEMP_PREFIX}{}-{file_name}", std::process::id()));
+        let temp = self.temp_for(dir, path);
         self.access
             .write_atomic(dir, &temp, path, |file| message_file::write(file, records))
+    }
+
+    /// The temporary name `path` is written under, in `dir`.
+    fn temp_for(&self, dir: &Path, path: &Path) -> PathBuf {
+        let file_name = path.file_name().unwrap_or_default().to_string_lossy();
+        dir.join(format!("{TEMP_PREFIX}{}-{file_name}", std::process::id()))
     }
 }
 
