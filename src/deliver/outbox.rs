@@ -16,6 +16,8 @@
 //! Directories and files are private to the running user (or a shared group):
 //! see [`crate::private_file`].
 
+mod dead;
+
 use super::lock::{LockFile, OutboxLock};
 use super::message_file;
 pub use super::message_file::DeadLetter;
@@ -138,11 +140,6 @@ impl Outbox {
         self.list_dir(&self.dir, "")
     }
 
-    /// Dead letters, oldest first.
-    pub fn list_dead(&self) -> Result<Vec<Entry>> {
-        self.list_dir(&self.dir.join(DEAD_DIR), "dead/")
-    }
-
     fn list_dir(&self, dir: &Path, prefix: &str) -> Result<Vec<Entry>> {
         if !self.access.check_dir(dir)? {
             return Ok(Vec::new());
@@ -198,14 +195,6 @@ impl Outbox {
         }
     }
 
-    /// Finds a dead letter file by its name, with or without `dead/`.
-    pub fn find_dead(&self, name: &str) -> Result<Entry> {
-        match name.starts_with("dead/") {
-            true => self.find(name),
-            false => self.find(&format!("dead/{name}")),
-        }
-    }
-
     /// How many messages wait (not counting dead letters); a file that cannot
     /// be read counts as one.
     pub fn count_waiting(&self) -> Result<usize> {
@@ -248,45 +237,6 @@ impl Outbox {
             .with_context(|| format!("cannot rewrite {}", entry.path.display()))
     }
 
-    /// Moves one message of a pending file to the dead letters with its reason.
-    /// The caller then drops it from the pending file with [`Outbox::keep_only`].
-    pub fn bury(&self, entry: &Entry, index: usize, message: &Message, reason: &str) -> Result<()> {
-        let dead = self.dir.join(DEAD_DIR);
-        self.create_dir(&dead)?;
-        let stem = entry.name.trim_end_matches(SUFFIX);
-        let path = dead.join(format!("{stem}-{index:05}{SUFFIX}"));
-        self.write_file(&dead, &path, &[(message, Some(reason))])
-            .with_context(|| format!("cannot save dead letter {}", path.display()))
-    }
-
-    /// Moves a whole pending file to the dead letters as it is (one that cannot
-    /// be read, so it cannot be sent either).
-    pub fn set_aside(&self, entry: &Entry) -> Result<()> {
-        let dead = self.dir.join(DEAD_DIR);
-        self.create_dir(&dead)?;
-        fs::rename(&entry.path, dead.join(&entry.name))
-            .with_context(|| format!("cannot move {} to {}", entry.name, dead.display()))?;
-        sync_dir(&dead)?;
-        sync_dir(&self.dir)
-    }
-
-    /// Puts a dead-letter file back among the pending ones, under its old name,
-    /// so that the next flush sends it before anything newer.
-    pub fn retry(&self, entry: &Entry) -> Result<()> {
-        let name = entry.name.trim_start_matches("dead/");
-        let target = self.dir.join(name);
-        let letters = self
-            .read_letters(entry)
-            .with_context(|| format!("{} cannot be put back", entry.name))?;
-        let records: Vec<(&Message, Option<&str>)> = letters
-            .iter()
-            .map(|letter| (&letter.message, None))
-            .collect();
-        self.write_file(&self.dir, &target, &records)
-            .with_context(|| format!("cannot put {} back", entry.name))?;
-        self.remove(entry)
-    }
-
     /// Takes the delivery lock, waiting at most `wait` for another holder to
     /// finish; `None` when it stayed busy.
     pub fn lock(&self, wait: Duration) -> Result<Option<OutboxLock>> {
@@ -310,16 +260,6 @@ impl Outbox {
     /// Whether the pending file `name` is still there (not delivered yet).
     pub fn holds(&self, name: &str) -> bool {
         self.dir.join(name).symlink_metadata().is_ok()
-    }
-
-    /// How many messages of the pending file `name` became dead letters.
-    pub fn buried_from(&self, name: &str) -> usize {
-        let stem = format!("{}-", name.trim_end_matches(SUFFIX));
-        self.list_dead().map_or(0, |dead| {
-            dead.iter()
-                .filter(|entry| entry.name["dead/".len()..].starts_with(&stem))
-                .count()
-        })
     }
 
     /// Removes temporary files left by writers that died long ago.
