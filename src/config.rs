@@ -5,10 +5,11 @@
 //! `/etc/hookbus/hookbus.toml`); a missing default file means the built-in
 //! defaults. Unknown keys are errors so that typos do not silently do nothing.
 
+use crate::account::group_id;
 use crate::bus::Publisher;
 use crate::deliver::outbox::Outbox;
 use crate::naming::RepoNaming;
-use crate::private_file::{group_id, Access};
+use crate::private_file::Access;
 use crate::render::Limits;
 use crate::route::{RouteConfig, Router};
 use crate::secret::Secret;

@@ -12,7 +12,6 @@
 //! it, or it is in the shared group, and it is not a symbolic link.
 
 use anyhow::{bail, Context, Result};
-use std::ffi::CString;
 use std::fs::{self, DirBuilder, File, Metadata, OpenOptions};
 use std::io::{BufWriter, Read};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -49,40 +48,6 @@ const OUTBOX: Place = Place {
 pub fn effective_uid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
-}
-
-/// The id of a group given by name or number.
-pub fn group_id(name: &str) -> Result<u32> {
-    if let Ok(gid) = name.parse() {
-        return Ok(gid);
-    }
-    let c_name = CString::new(name).with_context(|| format!("bad group name {name:?}"))?;
-    let mut size = 16 * 1024;
-    loop {
-        // SAFETY: every pointer is valid for the call; `buffer` outlives the
-        // use of `group`, whose strings point into it, and only gr_gid is read.
-        let mut group: libc::group = unsafe { std::mem::zeroed() };
-        let mut found: *mut libc::group = std::ptr::null_mut();
-        let mut buffer = vec![0 as libc::c_char; size];
-        let code = unsafe {
-            libc::getgrnam_r(
-                c_name.as_ptr(),
-                &mut group,
-                buffer.as_mut_ptr(),
-                buffer.len(),
-                &mut found,
-            )
-        };
-        match code {
-            0 if found.is_null() => bail!("there is no group named {name:?} on this system"),
-            0 => return Ok(group.gr_gid),
-            libc::ERANGE if size < 1 << 20 => size *= 4,
-            code => {
-                return Err(std::io::Error::from_raw_os_error(code))
-                    .with_context(|| format!("cannot look up group {name:?}"))
-            }
-        }
-    }
 }
 
 impl Access {
@@ -403,14 +368,6 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn groups_are_found_by_id_or_name() {
-        assert_eq!(group_id("4242").unwrap(), 4242);
-        assert_eq!(group_id("root").unwrap(), 0);
-        let error = group_id("no-such-group-here").unwrap_err().to_string();
-        assert!(error.contains("no group named"), "{error}");
-    }
 
     #[test]
     fn missing_directories_are_made_private_and_links_refused() {

@@ -133,7 +133,7 @@ impl Settings {
             control_group: listen
                 .control_group
                 .as_deref()
-                .map(crate::private_file::group_id)
+                .map(crate::account::group_id)
                 .transpose()
                 .context("[listen] control_group")?,
             // Nothing required: no verdict is ever read, so no delivery
