@@ -10,37 +10,16 @@ mod gitutil;
 mod listenutil;
 
 use brokers::{unique, Broker};
-use gitutil::HOOKBUS;
 use hookbus::listen::ops::control::Request;
 use hookbus::listen::ops::remote::Command as FleetCommand;
-use listenutil::{rev, wait_until, Listener, Server, FOLLOW_CAP};
+use listenutil::{hookbus, keygen, rev, wait_until, Listener, Server, FOLLOW_CAP};
 use serde_json::Value;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 use std::time::Duration;
 
 /// How long the daemons must stay quiet before "nothing more happens" holds.
 const QUIET: Duration = Duration::from_millis(1500);
-
-/// Runs the real binary with `args`, no config from the environment.
-fn hookbus(args: &[&str]) -> Output {
-    Command::new(HOOKBUS)
-        .args(args)
-        .env_remove("HOOKBUS_CONFIG")
-        .output()
-        .unwrap()
-}
-
-/// A key pair made by `hookbus keygen` in `dir`: the private key's path and
-/// the public line.
-fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
-    let path = dir.join(name);
-    let out = hookbus(&["keygen", path.to_str().unwrap()]);
-    assert!(out.status.success(), "{out:?}");
-    let line = fs::read_to_string(dir.join(format!("{name}.pub"))).unwrap();
-    (path, line.trim().to_string())
-}
 
 /// Writes a config file (private: it holds a passcode).
 fn write_config(path: &Path, text: &str) {

@@ -270,11 +270,7 @@ fn check_control_topic(listen: &ListenConfig) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn mirror(text: &str) -> Result<MirrorConfig> {
-        let mirror: MirrorConfig = toml::from_str(text)?;
-        mirror.validate()?;
-        Ok(mirror)
-    }
+    use crate::config::mirror::parse_checked as mirror;
 
     #[test]
     fn mirrors_may_not_share_places() {

@@ -188,15 +188,18 @@ pub fn is_safe_branch(name: &str) -> bool {
         })
 }
 
+/// A `[[mirror]]` table read and validated as the config does (for tests).
+#[cfg(test)]
+pub(super) fn parse_checked(text: &str) -> Result<MirrorConfig> {
+    let mirror: MirrorConfig = toml::from_str(text)?;
+    mirror.validate()?;
+    Ok(mirror)
+}
+
 #[cfg(test)]
 mod tests {
+    use super::parse_checked as mirror;
     use super::*;
-
-    fn mirror(text: &str) -> Result<MirrorConfig> {
-        let mirror: MirrorConfig = toml::from_str(text)?;
-        mirror.validate()?;
-        Ok(mirror)
-    }
 
     #[test]
     fn modes_need_the_right_keys() {

@@ -9,7 +9,7 @@ use crate::brokers::{unique, Broker};
 use crate::gitutil::{git, run_ok, Fixture, HOOKBUS};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long a mirror may take to follow a push before a test fails.
@@ -401,4 +401,23 @@ pub fn parse_metrics(exposition: &str) -> std::collections::BTreeMap<String, f64
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Runs the real binary with `args`, no config from the environment.
+pub fn hookbus(args: &[&str]) -> Output {
+    Command::new(HOOKBUS)
+        .args(args)
+        .env_remove("HOOKBUS_CONFIG")
+        .output()
+        .unwrap()
+}
+
+/// A key pair made by `hookbus keygen` in `dir`: the private key's path and
+/// the public line.
+pub fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
+    let path = dir.join(name);
+    let out = hookbus(&["keygen", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let line = fs::read_to_string(dir.join(format!("{name}.pub"))).unwrap();
+    (path, line.trim().to_string())
 }
