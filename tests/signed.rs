@@ -358,3 +358,66 @@ fn keygen_check_and_listen_check_show_keys_and_their_risks() {
     assert_eq!(refused.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("copy the whole line"));
 }
+
+#[test]
+fn with_actions_an_unsigned_push_only_fetches_a_mirror_whose_changes_run_steps() {
+    let broker = brokers::activemq();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (key, public) = keygen(d, "git-server");
+    let server = Server::new(&broker);
+    let first = server.push_files("master", "first", &[("a.txt", b"1\n")]);
+    let (clone, www, record) = (d.join("clone"), d.join("www"), d.join("changes"));
+    let report = unique("queue", "sign.on_change");
+    let step = format!("echo \"$1\" >> {}", record.display());
+    let tables = format!(
+        "{}[[mirror.on_change]]\nkind = \"exec\"\nargv = [\"/bin/sh\", \"-c\", {step:?}, \"sh\", \"{{newrev}}\"]\ntimeout_s = 30\n",
+        mirror_table("app", &clone, &server.url(), "checkout", Some(&www)),
+    );
+    let listener = start_listener(
+        &broker,
+        d,
+        &server.topic,
+        &trusting(&[&public], "actions", &report),
+        &tables,
+    );
+    // The first publish is the daemon's own (at start): its step runs.
+    assert!(wait_until(FOLLOW_CAP, || lines(&record) == [first.clone()]));
+    listener.wait_quiet(QUIET);
+    let mut reports = broker.drain(&report, 2, QUIET, FOLLOW_CAP);
+    let unsigned = server.push_files("master", "unsigned", &[("a.txt", b"2\n")]);
+    let origin = "refs/remotes/origin/master";
+    assert!(
+        wait_until(FOLLOW_CAP, || rev(&clone, origin).as_deref()
+            == Some(unsigned.as_str())),
+        "the unsigned push did not make the mirror fetch:\n{}",
+        listener.log()
+    );
+    listener.wait_quiet(QUIET);
+    assert_eq!(lines(&record), [first.as_str()], "{}", listener.log());
+    assert_eq!(fs::read_to_string(www.join("a.txt")).unwrap(), "1\n");
+    let events: Vec<Value> = (reports.received().iter())
+        .map(|m| serde_json::from_slice::<Value>(&m.body).unwrap())
+        .filter(|event| {
+            event["on_change"]
+                .as_str()
+                .is_some_and(|s| s.contains("withheld"))
+        })
+        .collect();
+    assert_eq!(events.len(), 1, "{}", listener.log());
+    assert!(events[0]["on_change"]
+        .as_str()
+        .unwrap()
+        .contains("unsigned"));
+    // A signed push publishes, and the step runs for what it published.
+    sign_with(&server, &key);
+    let signed = server.push_files("master", "signed", &[("a.txt", b"3\n")]);
+    assert!(
+        wait_until(FOLLOW_CAP, || lines(&record)
+            == [first.clone(), signed.clone()]),
+        "{:?}\n{}",
+        lines(&record),
+        listener.log()
+    );
+    assert_eq!(fs::read_to_string(www.join("a.txt")).unwrap(), "3\n");
+}

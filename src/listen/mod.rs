@@ -226,6 +226,7 @@ impl Daemon {
             let request = Request {
                 message: Some(Arc::clone(&work.message)),
                 ticket: Some(ticket),
+                on_change_withheld: work.on_change_withheld.clone(),
                 ..Request::default()
             };
             self.pool.submit(path, request);

@@ -34,6 +34,10 @@ pub struct Work {
     pub actions: Vec<Arc<Action>>,
     /// Why some of that work was withheld (`[listen] require_signature`).
     pub refused: Option<String>,
+    /// Why the mirrors' on-change steps may not run for this message, if
+    /// they may not: its signature does not allow acting. Such a message
+    /// only makes a mirror with on-change steps fetch.
+    pub on_change_withheld: Option<String>,
 }
 
 /// Why a message needs no work.
@@ -119,6 +123,7 @@ pub fn decide<'a>(
         mirrors,
         actions,
         refused: None,
+        on_change_withheld: None,
     })
 }
 
@@ -137,8 +142,9 @@ pub fn gate(decision: Decision, require: Require) -> Decision {
     if let Err(reason) = require.may_act(&work.message.signature) {
         if !work.actions.is_empty() {
             work.actions.clear();
-            work.refused = Some(reason);
+            work.refused = Some(reason.clone());
         }
+        work.on_change_withheld = Some(reason);
     }
     match (&work.refused, work.mirrors.is_empty()) {
         (Some(reason), true) => Decision::Skip(Skip::Refused {

@@ -32,6 +32,10 @@ pub struct Request {
     pub control: Option<Job>,
     /// Who waits for the event (an action's mirror step).
     pub reply: Option<Sender<Event>>,
+    /// Why the message may not run on-change steps (see
+    /// [`crate::listen::plan::Work::on_change_withheld`]); `None` for polls,
+    /// `hookbus ctl` and messages whose signature allows acting.
+    pub on_change_withheld: Option<String>,
 }
 
 /// A batch of requests answered.
@@ -244,7 +248,12 @@ fn work(turn: &Turn, sender: &Sender<Finished>, host: &str, board: &Board) {
 /// Updates one mirror for a batch and describes it.
 fn update(mirror: &Mirror, batch: &[Request], host: &str, board: &Board) -> Event {
     let start = Instant::now();
-    let (result, recorded) = operate::update(mirror, board, host);
+    // On-change steps may run when anything in the batch allows them.
+    let withheld: Option<Vec<&String>> = (batch.iter())
+        .map(|request| request.on_change_withheld.as_ref())
+        .collect();
+    let withheld = withheld.and_then(|reasons| reasons.first().map(|why| why.as_str()));
+    let (result, recorded) = operate::update(mirror, board, host, withheld);
     let last = batch
         .iter()
         .rev()

@@ -35,12 +35,21 @@ impl Recorded {
 
 /// Updates `mirror` (fetch only while it is held), records the result, and
 /// runs its on-change chain when the published commit moved (`host` for its
-/// templates).
-pub fn update(mirror: &Mirror, board: &Board, host: &str) -> (Result<Done>, Recorded) {
+/// templates). With `withheld` (why the messages that asked may not run
+/// on-change steps) a mirror that has them only fetches: its target moves,
+/// and its chain runs, on the next update a poll, `hookbus ctl` or a trusted
+/// message asks for.
+pub fn update(
+    mirror: &Mirror,
+    board: &Board,
+    host: &str,
+    withheld: Option<&str>,
+) -> (Result<Done>, Recorded) {
     let name = mirror.config.name();
     let before = board.get(&name);
     let held = before.as_ref().is_some_and(|status| status.state.is_held());
-    let mut result = if held {
+    let withheld = withheld.filter(|_| mirror.on_change.is_some() && !held);
+    let mut result = if held || withheld.is_some() {
         mirror.fetch().map(|()| Done::default())
     } else {
         mirror.update()
@@ -67,10 +76,11 @@ pub fn update(mirror: &Mirror, board: &Board, host: &str) -> (Result<Done>, Reco
     if let Some(failure) = &followed.failure {
         result = Err(anyhow!("{failure}"));
     }
-    (
-        result,
-        recorded(board, &name, followed.change, followed.on_change),
-    )
+    let on_change = match withheld {
+        Some(why) => Some(format!("withheld ({why}): fetched only")),
+        None => followed.on_change,
+    };
+    (result, recorded(board, &name, followed.change, on_change))
 }
 
 /// The board's word on `name` after `change`, with how its on-change chain went.

@@ -63,7 +63,7 @@ fn run(mirror: &Mirror, board: &Board, request: Control) -> Response {
         asked: false,
     };
     let update = || {
-        let (result, _) = update(mirror, board, "h");
+        let (result, _) = update(mirror, board, "h", None);
         let mut event = base_event(mirror, "here");
         event.result = if result.is_ok() { "ok" } else { "failed" }.into();
         event
@@ -82,7 +82,7 @@ fn setup(mode: &str) -> (tempfile::TempDir, Mirror, Board, [String; 2]) {
     let commits = [commit(&origin, "1"), commit(&origin, "2")];
     let mirror = mirror(dir.path(), mode);
     let board = Board::new(std::slice::from_ref(&mirror.config));
-    update(&mirror, &board, "h").0.unwrap();
+    update(&mirror, &board, "h", None).0.unwrap();
     (dir, mirror, board, commits)
 }
 
