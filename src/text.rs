@@ -55,6 +55,34 @@ pub fn clip(text: &str) -> String {
     }
 }
 
+/// Rows as a plain table for a terminal: each column but the last padded to
+/// its widest cell (in characters), two spaces between, no trailing blanks.
+pub fn aligned(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|column| {
+            (rows.iter())
+                .filter_map(|row| row.get(column))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (index, cell) in row.iter().enumerate() {
+            match index + 1 == row.len() {
+                true => line.push_str(cell),
+                false => line.push_str(&format!("{cell:<width$}  ", width = widths[index])),
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +102,14 @@ mod tests {
         assert_eq!(tail("abc", 10), "abc");
         assert_eq!(tail_line("  first\nfatal: no\n", 20), "first | fatal: no");
         assert_eq!(tail_line("one\ntwo\n", 3), "two");
+    }
+
+    #[test]
+    fn aligned_pads_by_characters_and_leaves_no_trailing_blanks() {
+        let rows: Vec<Vec<String>> = [["A", "BB", "C"], ["é", "x", ""]]
+            .iter()
+            .map(|row| row.map(String::from).to_vec())
+            .collect();
+        assert_eq!(aligned(&rows), "A  BB  C\né  x\n");
     }
 }

@@ -117,24 +117,8 @@ fn table(mirrors: &[MirrorStatus], out: &mut dyn Write) -> std::io::Result<()> {
             status.last_error.as_deref().map_or("-".into(), shorten),
         ]);
     }
-    let mut widths = [0; 6];
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    for row in &rows {
-        let mut line = String::new();
-        for (index, (cell, width)) in row.iter().zip(widths).enumerate() {
-            if index + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<width$}  "));
-            }
-        }
-        writeln!(out, "{line}")?;
-    }
-    Ok(())
+    let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
+    out.write_all(hookbus::text::aligned(&rows).as_bytes())
 }
 
 /// An error on one table line.

@@ -9,7 +9,6 @@ use super::Known;
 use crate::listen::ops::presence::LEAVING;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::fmt::Write;
 
 /// A host is quiet after this many of its presence intervals without one.
 pub const QUIET_INTERVALS: u64 = 3;
@@ -157,24 +156,7 @@ pub fn table(hosts: &[HostView]) -> String {
             rows.push([&head[..], &rest[..]].concat());
         }
     }
-    let widths: Vec<usize> = (0..8)
-        .map(|column| {
-            rows.iter()
-                .map(|row| row[column].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in &rows {
-        let mut line = String::new();
-        for (cell, width) in row.iter().zip(&widths) {
-            let _ = write!(line, "{cell:<width$}  ");
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    crate::text::aligned(&rows)
 }
 
 fn short(commit: &str) -> String {
