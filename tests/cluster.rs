@@ -94,6 +94,32 @@ impl Cluster {
         assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0, "kill {pid}");
     }
 
+    /// The last lines of every member's logs, for a failure message: why a
+    /// member did not take over is written there.
+    fn logs(&self) -> String {
+        let mut text = String::new();
+        for member in 1..=self.addresses.len() {
+            let dir = self.dir.join(member.to_string());
+            let mut files = vec![dir.join("data/activemq.log"), dir.join("data/console.log")];
+            files.extend(
+                std::fs::read_dir(dir.join("log"))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+            for file in files {
+                let Ok(content) = std::fs::read_to_string(&file) else {
+                    continue;
+                };
+                let lines: Vec<&str> = content.lines().collect();
+                let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+                text += &format!("--- {}\n{tail}\n", file.display());
+            }
+        }
+        text
+    }
+
     fn start(&self, member: usize) {
         let out = Command::new(SCRIPT)
             .args([
@@ -238,8 +264,9 @@ fn node_loss_stream(cluster: &Cluster) {
     );
     assert!(
         served.is_some() && resubscribed.is_some(),
-        "{}",
-        listener.log()
+        "listener:\n{}\nmembers:\n{}",
+        listener.log(),
+        cluster.logs()
     );
     let mut listener = listener;
     listener.terminate();
