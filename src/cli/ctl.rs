@@ -2,7 +2,7 @@
 //! answer printed as a table or a line (or as JSON with `--json`), and an
 //! exit status that says how it went.
 
-use super::args::{CtlAction, CtlArgs};
+use super::args::CtlArgs;
 use super::report::{Failure, Status};
 use hookbus::config::Config;
 use hookbus::listen::ops::control::{self, CallError, Request, Response, Verdict};
@@ -20,27 +20,7 @@ const ERROR_SHOWN: usize = 100;
 /// Runs one `hookbus ctl` command.
 pub fn ctl(args: &CtlArgs, config: &Config, out: &mut dyn Write) -> Result<(), Failure> {
     let socket = socket(args, config)?;
-    let request = match &args.action {
-        CtlAction::Status => Request::Status,
-        CtlAction::Freeze { mirror } => Request::Freeze {
-            mirror: mirror.clone(),
-        },
-        CtlAction::Unfreeze { mirror } => Request::Unfreeze {
-            mirror: mirror.clone(),
-        },
-        CtlAction::Rollback {
-            branch,
-            mirror,
-            rev,
-        } => Request::Rollback {
-            mirror: mirror.clone(),
-            rev: rev.clone(),
-            branch: branch.clone(),
-        },
-        CtlAction::Sync { mirror } => Request::Sync {
-            mirror: mirror.clone(),
-        },
-    };
+    let request = args.action.request();
     let response = control::call(&socket, &request, WAIT).map_err(|error| match error {
         CallError::NotRunning { .. } => Failure::new(
             Status::Unreachable,

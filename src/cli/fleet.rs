@@ -2,13 +2,12 @@
 //! hosts × mirrors table (or JSON); `hookbus fleet freeze|unfreeze|rollback`
 //! sends them a signed command.
 
-use super::args::{FleetArgs, FleetCommand, FleetTarget};
+use super::args::{FleetArgs, FleetTarget, MirrorCommand};
 use super::report::{Failure, Reporter, Status, WithStatus};
 use hookbus::bus::Publisher;
 use hookbus::config::Config;
 use hookbus::fleet::command::{self, SendError};
 use hookbus::fleet::{self, view, Hearing, Known};
-use hookbus::listen::ops::control::Request;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -83,38 +82,12 @@ fn publisher(config: &Config, reporter: &mut Reporter) -> Result<Publisher, Fail
 /// `hookbus fleet freeze|unfreeze|rollback`: publishes the command and
 /// prints its id.
 fn send(
-    command: &FleetCommand,
+    command: &MirrorCommand<FleetTarget>,
     config: &Config,
     out: &mut dyn Write,
     reporter: &mut Reporter,
 ) -> Result<(), Failure> {
-    let (to, request): (&FleetTarget, Request) = match command {
-        FleetCommand::Freeze { to, mirror } => (
-            to,
-            Request::Freeze {
-                mirror: mirror.clone(),
-            },
-        ),
-        FleetCommand::Unfreeze { to, mirror } => (
-            to,
-            Request::Unfreeze {
-                mirror: mirror.clone(),
-            },
-        ),
-        FleetCommand::Rollback {
-            to,
-            branch,
-            mirror,
-            rev,
-        } => (
-            to,
-            Request::Rollback {
-                mirror: mirror.clone(),
-                rev: rev.clone(),
-                branch: branch.clone(),
-            },
-        ),
-    };
+    let (to, request) = command.request();
     let topic = (to.topic.clone())
         .or_else(|| config.listen.as_ref()?.control_topic.clone())
         .ok_or_else(|| {

@@ -1,6 +1,7 @@
 //! The options of the deploy-host commands: `listen`, `fleet` and `ctl`.
 
 use clap::Subcommand;
+use hookbus::listen::ops::control::Request;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -43,40 +44,7 @@ pub struct FleetArgs {
     #[arg(long, value_name = "NAME", default_value = "hookbus-fleet")]
     pub durable: String,
     #[command(subcommand)]
-    pub command: Option<FleetCommand>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum FleetCommand {
-    /// On each listener whose host name GLOB takes: hold MIRROR's target
-    /// where it is, as `hookbus ctl freeze` there would
-    Freeze {
-        #[command(flatten)]
-        to: FleetTarget,
-        /// The mirror's name, its repo when unique on the host, or its clone path
-        mirror: String,
-    },
-    /// On each listener whose host name GLOB takes: let MIRROR follow its
-    /// branch again, as `hookbus ctl unfreeze` there would
-    Unfreeze {
-        #[command(flatten)]
-        to: FleetTarget,
-        /// The mirror's name, its repo when unique on the host, or its clone path
-        mirror: String,
-    },
-    /// On each listener whose host name GLOB takes: publish REV at MIRROR's
-    /// target and hold it there, as `hookbus ctl rollback` there would
-    Rollback {
-        #[command(flatten)]
-        to: FleetTarget,
-        /// For mode branches: the published branch to roll back
-        #[arg(long, value_name = "NAME")]
-        branch: Option<String>,
-        /// The mirror's name, its repo when unique on the host, or its clone path
-        mirror: String,
-        /// A commit (or any revision) the mirror's clones have
-        rev: String,
-    },
+    pub command: Option<MirrorCommand<FleetTarget>>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -106,13 +74,44 @@ pub struct CtlArgs {
 pub enum CtlAction {
     /// Show every mirror: mode, state, commit, when it last changed, last error
     Status,
-    /// Hold MIRROR's target where it is; the mirror still fetches
-    Freeze {
+    #[command(flatten)]
+    Mirror(MirrorCommand<()>),
+    /// Fetch MIRROR now (and publish, unless it is held); returns when done
+    Sync {
         /// The mirror's name, its repo when unique on the host, or its clone path
         mirror: String,
     },
-    /// Let MIRROR follow its branch again; returns once it caught up
+}
+
+impl CtlAction {
+    /// What the listener is asked.
+    pub fn request(&self) -> Request {
+        match self {
+            CtlAction::Status => Request::Status,
+            CtlAction::Mirror(command) => command.request().1,
+            CtlAction::Sync { mirror } => Request::Sync {
+                mirror: mirror.clone(),
+            },
+        }
+    }
+}
+
+/// The commands that act on one mirror, the same words for `hookbus ctl`
+/// (`T` is `()`: this host's listener) and `hookbus fleet` (`T` is
+/// [`FleetTarget`]: the listeners that apply it).
+#[derive(Debug, Subcommand)]
+pub enum MirrorCommand<T: clap::Args> {
+    /// Hold MIRROR's target where it is; the mirror still fetches
+    Freeze {
+        #[command(flatten)]
+        to: T,
+        /// The mirror's name, its repo when unique on the host, or its clone path
+        mirror: String,
+    },
+    /// Let MIRROR follow its branch again; it catches up at once
     Unfreeze {
+        #[command(flatten)]
+        to: T,
         /// The mirror's name, its repo when unique on the host, or its clone path
         mirror: String,
     },
@@ -120,6 +119,8 @@ pub enum CtlAction {
     /// there until unfreeze; refused when the mirror's clone has no such
     /// commit, and for mirrors of mode fetch
     Rollback {
+        #[command(flatten)]
+        to: T,
         /// For mode branches: the published branch to roll back
         #[arg(long, value_name = "NAME")]
         branch: Option<String>,
@@ -128,9 +129,124 @@ pub enum CtlAction {
         /// A commit (or any revision) the mirror's clone has
         rev: String,
     },
-    /// Fetch MIRROR now (and publish, unless it is held); returns when done
-    Sync {
-        /// The mirror's name, its repo when unique on the host, or its clone path
-        mirror: String,
-    },
+}
+
+impl<T: clap::Args> MirrorCommand<T> {
+    /// Who applies the command, and the request they are given.
+    pub fn request(&self) -> (&T, Request) {
+        match self {
+            MirrorCommand::Freeze { to, mirror } => (
+                to,
+                Request::Freeze {
+                    mirror: mirror.clone(),
+                },
+            ),
+            MirrorCommand::Unfreeze { to, mirror } => (
+                to,
+                Request::Unfreeze {
+                    mirror: mirror.clone(),
+                },
+            ),
+            MirrorCommand::Rollback {
+                to,
+                branch,
+                mirror,
+                rev,
+            } => (
+                to,
+                Request::Rollback {
+                    mirror: mirror.clone(),
+                    rev: rev.clone(),
+                    branch: branch.clone(),
+                },
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::args::{Cli, Command};
+    use clap::Parser;
+
+    fn parsed(words: &[&str]) -> Result<Command, clap::Error> {
+        Cli::try_parse_from(std::iter::once("hookbus").chain(words.iter().copied()))
+            .map(|cli| cli.command)
+    }
+
+    #[test]
+    fn ctl_and_fleet_build_the_same_requests_from_the_same_words() {
+        let rollback = |branch: Option<&str>| Request::Rollback {
+            mirror: "web".into(),
+            rev: "abc123".into(),
+            branch: branch.map(String::from),
+        };
+        let forms: [(&[&str], Request); 4] = [
+            (
+                &["freeze", "web"],
+                Request::Freeze {
+                    mirror: "web".into(),
+                },
+            ),
+            (
+                &["unfreeze", "web"],
+                Request::Unfreeze {
+                    mirror: "web".into(),
+                },
+            ),
+            (&["rollback", "web", "abc123"], rollback(None)),
+            (
+                &["rollback", "--branch", "b", "web", "abc123"],
+                rollback(Some("b")),
+            ),
+        ];
+        for (words, request) in forms {
+            let ctl = [&["ctl"], words].concat();
+            match parsed(&ctl) {
+                Ok(Command::Ctl(args)) => assert_eq!(args.action.request(), request, "{ctl:?}"),
+                other => panic!("{ctl:?}: {other:?}"),
+            }
+            for topic in [None, Some("/topic/ctl")] {
+                let mut fleet = vec!["fleet", words[0], "--hosts", "web*"];
+                fleet.extend(topic.map(|topic| ["--topic", topic]).iter().flatten());
+                fleet.extend(&words[1..]);
+                let Ok(Command::Fleet(FleetArgs {
+                    command: Some(command),
+                    ..
+                })) = parsed(&fleet)
+                else {
+                    panic!("{fleet:?}: {:?}", parsed(&fleet));
+                };
+                let (to, built) = command.request();
+                assert_eq!(built, request, "{fleet:?}");
+                assert_eq!((to.hosts.as_str(), to.topic.as_deref()), ("web*", topic));
+            }
+        }
+        for (words, request) in [
+            (&["ctl", "status"][..], Request::Status),
+            (
+                &["ctl", "sync", "web"],
+                Request::Sync {
+                    mirror: "web".into(),
+                },
+            ),
+        ] {
+            match parsed(words) {
+                Ok(Command::Ctl(args)) => assert_eq!(args.action.request(), request),
+                other => panic!("{words:?}: {other:?}"),
+            }
+        }
+        // Each command takes only its own words: the listeners refuse a
+        // fleet sync, and ctl acts on its own host.
+        for words in [
+            &["fleet", "freeze", "web"][..],
+            &["fleet", "sync", "--hosts", "*", "web"],
+            &["fleet", "rollback", "--hosts", "*", "web"],
+            &["ctl", "freeze", "--hosts", "*", "web"],
+            &["ctl", "rollback", "web", "abc123", "extra"],
+        ] {
+            assert!(parsed(words).is_err(), "{words:?} parsed");
+        }
+    }
 }

@@ -156,8 +156,9 @@ pub enum Command {
     /// branch), FROZEN and ROLLED-BACK (held by an operator: the mirror still
     /// fetches, its target does not move), BROKEN (the last update failed).
     /// States survive restarts of the listener. Every change is a report
-    /// event on [listen] report. Exits 7 when no listener answers, 8 when it
-    /// refused the command, 9 when the work failed.
+    /// event on [listen] report. A command returns once the listener did it
+    /// (unfreeze: once the mirror caught up). Exits 7 when no listener
+    /// answers, 8 when it refused the command, 9 when the work failed.
     Ctl(CtlArgs),
     /// Write an Ed25519 key pair for signed messages: the private key to PATH
     /// (mode 0600, for [sign] key_file), the public key line to PATH.pub (for
@@ -171,7 +172,7 @@ mod daemons;
 mod emitting;
 mod outbox;
 
-pub use daemons::{CtlAction, CtlArgs, FleetArgs, FleetCommand, FleetTarget, ListenArgs};
+pub use daemons::{CtlArgs, FleetArgs, FleetTarget, ListenArgs, MirrorCommand};
 pub use emitting::{
     InstallArgs, PostReceiveArgs, ReplayArgs, SendArgs, SvnArgs, SvnPostCommitArgs, SvnReplayArgs,
 };
