@@ -19,7 +19,7 @@ use std::time::Duration;
 
 /// The state directory, in errors: checked as the outbox is (a root daemon
 /// must not write where another user can plant links).
-pub(super) const STATE_DIR: Place = Place {
+const STATE_DIR: Place = Place {
     setting: "[listen] state_dir",
     group_setting: None,
     foreign_owner_fix: "chown it to the user the listener runs as, or set [listen] state_dir to a directory of its own",
@@ -92,9 +92,8 @@ impl Settings {
             });
         }
         let group = actions::group::spec(listen, config)?;
-        Access::private()
-            .at(STATE_DIR)
-            .ensure_searchable_dir(&listen.state_dir)?;
+        let state_access = Access::private().at(STATE_DIR);
+        state_access.ensure_searchable_dir(&listen.state_dir)?;
         let trust = crate::sign::Trust::from_listen(
             &listen.trust,
             listen.require_signature,
@@ -103,6 +102,7 @@ impl Settings {
         let remembered = remember::Remembered::open(
             listen.state_dir.join("actions"),
             Duration::from_secs(listen.remember_hours * 3600),
+            state_access,
         )?;
         Ok(Settings {
             actions: config
