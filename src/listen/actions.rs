@@ -7,6 +7,7 @@
 //! and wait for their turn. [`refused`] reports work a signature did not
 //! allow; `group` shares one subscription's actions across listeners.
 
+use super::mirror::provision::onchange;
 use super::mirror::worker::{Request, Submitter, Ticket};
 use super::report::Report;
 use super::threads::{Queue, Threads};
@@ -14,7 +15,6 @@ use crate::action::run::{Effects, StepResult};
 use crate::action::step::{Kind, Step};
 use crate::action::Action;
 use crate::bus::Publisher;
-use crate::deliver::flush;
 use crate::deliver::outbox::Outbox;
 use crate::inbound::Received;
 use crate::message::Message;
@@ -28,10 +28,6 @@ use std::time::Duration;
 pub(super) mod group;
 pub mod refused;
 pub mod remember;
-
-/// How long a publish step waits for the outbox lock before leaving its
-/// message for the next delivery.
-const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 /// What steps need from the daemon; replaced as a whole on reload, while
 /// running chains finish with the one they started with.
@@ -257,29 +253,6 @@ fn run(job: &Job, sender: &Sender<Done>) {
     crate::action::run::run(&job.action, &job.message, &context.host, &effects);
 }
 
-/// A publish step's message: stored in `outbox` first, then delivered (a
-/// delivery that cannot happen now leaves it for the next one); says what
-/// happened. Shared by actions and mirrors' on-change steps.
-pub fn publish(outbox: &Outbox, publisher: &Publisher, message: Message) -> Result<String, String> {
-    outbox
-        .store(&[message])
-        .map_err(|error| format!("cannot store the message: {error:#}"))?;
-    match flush::flush_waiting(outbox, publisher, LOCK_WAIT) {
-        Ok(None) => Ok("stored in the outbox; another delivery is running".into()),
-        Ok(Some(report)) => match report.stopped {
-            None => Ok(format!(
-                "published ({} message(s) delivered)",
-                report.delivered
-            )),
-            Some(stopped) => Ok(format!(
-                "stored in the outbox; delivery waits: {}",
-                stopped.reason
-            )),
-        },
-        Err(error) => Ok(format!("stored in the outbox; delivery failed: {error:#}")),
-    }
-}
-
 /// The daemon's side of steps.
 struct Steps<'a> {
     context: &'a Context,
@@ -288,7 +261,7 @@ struct Steps<'a> {
 
 impl Effects for Steps<'_> {
     fn publish(&self, message: Message) -> Result<String, String> {
-        publish(&self.context.outbox, &self.context.publisher, message)
+        onchange::publish(&self.context.outbox, &self.context.publisher, message)
     }
 
     fn mirror(&self, name: &str) -> Result<String, String> {

@@ -19,9 +19,9 @@ use crate::action::Action;
 use crate::bus::Publisher;
 use crate::config::mirror::MirrorConfig;
 use crate::config::provision::on_change_steps;
+use crate::deliver::flush;
 use crate::deliver::outbox::Outbox;
 use crate::inbound::Received;
-use crate::listen::actions;
 use crate::listen::mirror::Mirror;
 use crate::listen::ops::status::{Board, Change, MirrorState, MirrorStatus, Outcome};
 use crate::message::Message;
@@ -29,6 +29,7 @@ use crate::text::tail_line;
 use anyhow::Result;
 use std::cell::RefCell;
 use std::ffi::OsStr;
+use std::time::Duration;
 
 /// How the board's `last_error` of a failed chain starts: a later update
 /// that changes nothing keeps the mirror BROKEN while it says so.
@@ -42,6 +43,10 @@ const OUTPUT_TAIL: usize = 300;
 
 /// The oldrev before anything was published.
 const NOTHING: &str = "0000000000000000000000000000000000000000";
+
+/// How long a publish step waits for the outbox lock before leaving its
+/// message for the next delivery.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 /// A mirror's on-change chain, compiled, with what its publish steps need.
 #[derive(Debug)]
@@ -185,7 +190,7 @@ struct Steps<'a> {
 
 impl Effects for Steps<'_> {
     fn publish(&self, message: Message) -> Result<String, String> {
-        actions::publish(&self.on_change.outbox, &self.on_change.publisher, message)
+        publish(&self.on_change.outbox, &self.on_change.publisher, message)
     }
 
     fn mirror(&self, _name: &str) -> Result<String, String> {
@@ -207,6 +212,29 @@ impl Effects for Steps<'_> {
             why.push_str(&format!(" ({output})"));
         }
         *self.failed.borrow_mut() = Some(why);
+    }
+}
+
+/// A publish step's message: stored in `outbox` first, then delivered (a
+/// delivery that cannot happen now leaves it for the next one); says what
+/// happened. Shared by on-change steps and actions' (a room above).
+pub fn publish(outbox: &Outbox, publisher: &Publisher, message: Message) -> Result<String, String> {
+    outbox
+        .store(&[message])
+        .map_err(|error| format!("cannot store the message: {error:#}"))?;
+    match flush::flush_waiting(outbox, publisher, LOCK_WAIT) {
+        Ok(None) => Ok("stored in the outbox; another delivery is running".into()),
+        Ok(Some(report)) => match report.stopped {
+            None => Ok(format!(
+                "published ({} message(s) delivered)",
+                report.delivered
+            )),
+            Some(stopped) => Ok(format!(
+                "stored in the outbox; delivery waits: {}",
+                stopped.reason
+            )),
+        },
+        Err(error) => Ok(format!("stored in the outbox; delivery failed: {error:#}")),
     }
 }
 
