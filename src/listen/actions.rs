@@ -8,8 +8,8 @@
 //! allow; `group` shares one subscription's actions across listeners.
 
 use super::mirror::provision::onchange;
-use super::mirror::worker::{Request, Submitter, Ticket};
-use super::report::Report;
+use super::pending::Ticket;
+use super::report::{Event, Report};
 use super::threads::{Queue, Threads};
 use crate::action::run::{Effects, StepResult};
 use crate::action::step::{Kind, Step};
@@ -29,6 +29,15 @@ pub(super) mod group;
 pub mod refused;
 pub mod remember;
 
+/// How a mirror step asks for a mirror's update: the worker pool answers,
+/// from the room above ([`super::ops`]: it also runs operators' commands).
+pub trait Mirrors: Send + Sync {
+    /// Asks for an update of the mirror `wanted` names (its name, its repo
+    /// when unique on the host, or its clone path); the update's event comes
+    /// on `reply`. False when it names none.
+    fn update(&self, wanted: &str, reply: Sender<Event>) -> bool;
+}
+
 /// What steps need from the daemon; replaced as a whole on reload, while
 /// running chains finish with the one they started with.
 pub struct Context {
@@ -39,7 +48,7 @@ pub struct Context {
     /// Publishes what publish steps store.
     pub publisher: Publisher,
     /// The mirror pool.
-    pub mirrors: Submitter,
+    pub mirrors: Box<dyn Mirrors>,
     /// Started actions.
     pub remembered: Remembered,
     /// How long a mirror step waits for its update.
@@ -266,11 +275,7 @@ impl Effects for Steps<'_> {
 
     fn mirror(&self, name: &str) -> Result<String, String> {
         let (reply, answer) = mpsc::channel();
-        let request = Request {
-            reply: Some(reply),
-            ..Request::default()
-        };
-        if !self.context.mirrors.submit_named(name, request) {
+        if !self.context.mirrors.update(name, reply) {
             return Err(format!(
                 "there is no mirror {name:?} on this host (neither a name nor a clone path)"
             ));

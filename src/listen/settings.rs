@@ -3,8 +3,8 @@
 
 use super::actions::{self, remember};
 use super::mirror::provision::onchange::OnChange;
-use super::mirror::worker::Pool;
 use super::mirror::{git, Mirror};
+use super::ops::worker::Pool;
 use super::report::Reporter;
 use crate::action::Action;
 use crate::bus::{Publisher, SubscribeSpec};
@@ -170,7 +170,7 @@ pub(super) fn action_context(
         host,
         outbox: settings.outbox.clone(),
         publisher: settings.publisher.clone(),
-        mirrors: pool.submitter(),
+        mirrors: Box::new(pool.submitter()),
         remembered: settings.remembered.clone(),
         mirror_wait: settings.mirror_wait,
     })
