@@ -7,14 +7,14 @@
 //! and wait for their turn. [`refused`] reports work a signature did not
 //! allow; `group` shares one subscription's actions across listeners.
 
-use super::mirror::worker::{Request, Submitter, Ticket};
-use super::report::Report;
+use super::mirror::provision::onchange;
+use super::pending::Ticket;
+use super::report::{Event, Report};
 use super::threads::{Queue, Threads};
 use crate::action::run::{Effects, StepResult};
 use crate::action::step::{Kind, Step};
 use crate::action::Action;
 use crate::bus::Publisher;
-use crate::deliver::flush;
 use crate::deliver::outbox::Outbox;
 use crate::inbound::Received;
 use crate::message::Message;
@@ -29,9 +29,14 @@ pub(super) mod group;
 pub mod refused;
 pub mod remember;
 
-/// How long a publish step waits for the outbox lock before leaving its
-/// message for the next delivery.
-const LOCK_WAIT: Duration = Duration::from_secs(5);
+/// How a mirror step asks for a mirror's update: the worker pool answers,
+/// from the room above ([`super::ops`]: it also runs operators' commands).
+pub trait Mirrors: Send + Sync {
+    /// Asks for an update of the mirror `wanted` names (its name, its repo
+    /// when unique on the host, or its clone path); the update's event comes
+    /// on `reply`. False when it names none.
+    fn update(&self, wanted: &str, reply: Sender<Event>) -> bool;
+}
 
 /// What steps need from the daemon; replaced as a whole on reload, while
 /// running chains finish with the one they started with.
@@ -43,7 +48,7 @@ pub struct Context {
     /// Publishes what publish steps store.
     pub publisher: Publisher,
     /// The mirror pool.
-    pub mirrors: Submitter,
+    pub mirrors: Box<dyn Mirrors>,
     /// Started actions.
     pub remembered: Remembered,
     /// How long a mirror step waits for its update.
@@ -257,29 +262,6 @@ fn run(job: &Job, sender: &Sender<Done>) {
     crate::action::run::run(&job.action, &job.message, &context.host, &effects);
 }
 
-/// A publish step's message: stored in `outbox` first, then delivered (a
-/// delivery that cannot happen now leaves it for the next one); says what
-/// happened. Shared by actions and mirrors' on-change steps.
-pub fn publish(outbox: &Outbox, publisher: &Publisher, message: Message) -> Result<String, String> {
-    outbox
-        .store(&[message])
-        .map_err(|error| format!("cannot store the message: {error:#}"))?;
-    match flush::flush_waiting(outbox, publisher, LOCK_WAIT) {
-        Ok(None) => Ok("stored in the outbox; another delivery is running".into()),
-        Ok(Some(report)) => match report.stopped {
-            None => Ok(format!(
-                "published ({} message(s) delivered)",
-                report.delivered
-            )),
-            Some(stopped) => Ok(format!(
-                "stored in the outbox; delivery waits: {}",
-                stopped.reason
-            )),
-        },
-        Err(error) => Ok(format!("stored in the outbox; delivery failed: {error:#}")),
-    }
-}
-
 /// The daemon's side of steps.
 struct Steps<'a> {
     context: &'a Context,
@@ -288,16 +270,12 @@ struct Steps<'a> {
 
 impl Effects for Steps<'_> {
     fn publish(&self, message: Message) -> Result<String, String> {
-        publish(&self.context.outbox, &self.context.publisher, message)
+        onchange::publish(&self.context.outbox, &self.context.publisher, message)
     }
 
     fn mirror(&self, name: &str) -> Result<String, String> {
         let (reply, answer) = mpsc::channel();
-        let request = Request {
-            reply: Some(reply),
-            ..Request::default()
-        };
-        if !self.context.mirrors.submit_named(name, request) {
+        if !self.context.mirrors.update(name, reply) {
             return Err(format!(
                 "there is no mirror {name:?} on this host (neither a name nor a clone path)"
             ));

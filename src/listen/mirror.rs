@@ -2,8 +2,10 @@
 //! Every path comes from the config or from git's own ref names (checked
 //! before use); nothing from a message gets here.
 //!
-//! The engine's room: the [`worker`] pool runs these updates, [`publish`]
-//! swaps published trees, [`git`] runs git, [`provision`] shapes a checkout.
+//! The engine's room: [`publish`] swaps published trees, [`git`] runs git,
+//! [`provision`] shapes a checkout. It knows nothing of the rooms above: the
+//! worker pool that runs these updates as the status board allows is in
+//! [`super::ops`].
 
 use crate::config::mirror::{is_safe_branch, MirrorConfig, Mode};
 use anyhow::{bail, Context, Result};
@@ -18,7 +20,6 @@ use std::path::{Path, PathBuf};
 pub mod git;
 pub mod provision;
 pub mod publish;
-pub mod worker;
 
 /// Where `branches` mode keeps each branch's releases, inside its target.
 const BRANCH_RELEASES: &str = ".hookbus";

@@ -8,15 +8,21 @@
 //!   tables ([`crate::config::listen`], [`crate::config::mirror`]);
 //! - [`plan`]: which mirrors and actions want a message ([`crate::inbound`]
 //!   reads what it says);
-//! - [`mirror`]: the engine — one mirror's fetch and checkout, its worker
-//!   pool, publishing trees, running git, provisioning (sparse, links,
-//!   on-change);
+//! - [`mirror`]: the engine — one mirror's fetch and checkout, publishing
+//!   trees, running git, provisioning (sparse, links, on-change);
 //! - [`actions`]: the runner of `[[action]]` chains ([`crate::action`]), what
 //!   it remembers across restarts, one run per message across a group of
 //!   listeners, refusals of unsigned work;
-//! - [`ops`]: what operators see and do — the status board, the control
-//!   socket for `hookbus ctl`, metrics and presence;
+//! - [`ops`]: the mirrors' work as the status board allows — the worker
+//!   pool, the board, the control socket for `hookbus ctl`, metrics and
+//!   presence;
 //! - [`report`]: the events every room tells the world.
+//!
+//! Uses go one way (`scripts/rooms src/listen` checks): `mirror` uses no
+//! other room; `actions` uses `mirror`; `ops` uses both (the pool answers
+//! actions' mirror steps through [`actions::Mirrors`]); `settings` builds
+//! their pieces from the config; this module wires them. The single files
+//! (`report`, `plan`, `threads`, `pending`, …) use none of the rooms.
 
 pub mod actions;
 pub mod legacy;
@@ -36,12 +42,12 @@ use crate::inbound;
 use actions::{group, refused};
 use anyhow::{Context, Result};
 use link::Link;
-use mirror::worker::{Pool, Request, Ticket};
 use ops::control::{self, server::Server};
 use ops::remote;
 use ops::status::Board;
 use ops::telemetry::{self, Telemetry};
-use pending::{Pending, Pendings};
+use ops::worker::{Pool, Request};
+use pending::{Pending, Pendings, Ticket};
 use plan::{Decision, Skip};
 use report::Reporter;
 use settings::{action_context, mirror_configs, start_reporter, Settings};

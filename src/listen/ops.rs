@@ -1,4 +1,6 @@
-//! How the daemon answers its operators: the mirrors' [`status`] board, the
+//! The mirrors' work as their state allows, and how the daemon answers its
+//! operators: the [`worker`] pool that runs the engine's updates
+//! ([`super::mirror`]) as the mirrors' [`status`] board allows, the
 //! [`control`] socket `hookbus ctl` talks to and the work its commands become
 //! ([`operate`]), the same commands signed over the bus from `hookbus fleet`
 //! ([`remote`]), and [`telemetry`]: [`metrics`] served by the [`exporter`],
@@ -12,3 +14,4 @@ pub mod presence;
 pub mod remote;
 pub mod status;
 pub mod telemetry;
+pub mod worker;

@@ -2,10 +2,13 @@
 //! message started counts its [`Pending`] down; the last one hands it back
 //! for acknowledging.
 
-use super::mirror::worker::Ticket;
 use crate::bus::AckToken;
 use std::collections::HashMap;
 use std::time::SystemTime;
+
+/// Identifies a received message until it is acknowledged: what the mirrors'
+/// pool and the action runner hand back when a piece of its work is done.
+pub type Ticket = u64;
 
 /// A message being worked on.
 pub(super) struct Pending {

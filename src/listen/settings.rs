@@ -3,8 +3,8 @@
 
 use super::actions::{self, remember};
 use super::mirror::provision::onchange::OnChange;
-use super::mirror::worker::Pool;
 use super::mirror::{git, Mirror};
+use super::ops::worker::Pool;
 use super::report::Reporter;
 use crate::action::Action;
 use crate::bus::{Publisher, SubscribeSpec};
@@ -19,7 +19,7 @@ use std::time::Duration;
 
 /// The state directory, in errors: checked as the outbox is (a root daemon
 /// must not write where another user can plant links).
-pub(super) const STATE_DIR: Place = Place {
+const STATE_DIR: Place = Place {
     setting: "[listen] state_dir",
     group_setting: None,
     foreign_owner_fix: "chown it to the user the listener runs as, or set [listen] state_dir to a directory of its own",
@@ -92,9 +92,8 @@ impl Settings {
             });
         }
         let group = actions::group::spec(listen, config)?;
-        Access::private()
-            .at(STATE_DIR)
-            .ensure_searchable_dir(&listen.state_dir)?;
+        let state_access = Access::private().at(STATE_DIR);
+        state_access.ensure_searchable_dir(&listen.state_dir)?;
         let trust = crate::sign::Trust::from_listen(
             &listen.trust,
             listen.require_signature,
@@ -103,6 +102,7 @@ impl Settings {
         let remembered = remember::Remembered::open(
             listen.state_dir.join("actions"),
             Duration::from_secs(listen.remember_hours * 3600),
+            state_access,
         )?;
         Ok(Settings {
             actions: config
@@ -170,7 +170,7 @@ pub(super) fn action_context(
         host,
         outbox: settings.outbox.clone(),
         publisher: settings.publisher.clone(),
-        mirrors: pool.submitter(),
+        mirrors: Box::new(pool.submitter()),
         remembered: settings.remembered.clone(),
         mirror_wait: settings.mirror_wait,
     })

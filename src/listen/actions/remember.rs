@@ -5,7 +5,6 @@
 //! a crash never starts the same build twice. Records older than
 //! `remember_hours` no longer count and are removed at start and hourly.
 
-use crate::listen::settings::STATE_DIR;
 use crate::private_file::{sync_dir, Access};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
@@ -24,16 +23,20 @@ const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 pub struct Remembered {
     dir: PathBuf,
     keep: Duration,
+    /// Who may use the records (the state directory's access).
+    access: Access,
     last_sweep: Arc<Mutex<Instant>>,
 }
 
 impl Remembered {
-    /// Records in `dir`, kept for `keep`; makes the directory.
-    pub fn open(dir: PathBuf, keep: Duration) -> Result<Remembered> {
-        records_access().ensure_dir(&dir)?;
+    /// Records in `dir`, kept for `keep`, checked and made with `access`
+    /// (the state directory's); makes the directory.
+    pub fn open(dir: PathBuf, keep: Duration, access: Access) -> Result<Remembered> {
+        access.ensure_dir(&dir)?;
         Ok(Remembered {
             dir,
             keep,
+            access,
             last_sweep: Arc::new(Mutex::new(Instant::now())),
         })
     }
@@ -50,7 +53,7 @@ impl Remembered {
         self.sweep_when_due();
         let path = self.path(id, action);
         let parent = path.parent().expect("a record is below its subdirectory");
-        records_access().ensure_dir(parent)?;
+        self.access.ensure_dir(parent)?;
         // O_EXCL and O_NOFOLLOW: a record is never a link planted elsewhere.
         let open = |options: &mut OpenOptions| {
             options
@@ -116,26 +119,25 @@ impl Remembered {
     }
 }
 
-/// Records live in the state directory, trusted as it is.
-fn records_access() -> Access {
-    Access::private().at(STATE_DIR)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn open(dir: &tempfile::TempDir, keep: Duration) -> Remembered {
+        Remembered::open(dir.path().join("r"), keep, Access::private()).unwrap()
+    }
+
     #[test]
     fn a_claim_holds_across_reopening_until_it_expires() {
         let dir = tempfile::tempdir().unwrap();
-        let records = Remembered::open(dir.path().join("r"), Duration::from_secs(3600)).unwrap();
+        let records = open(&dir, Duration::from_secs(3600));
         assert!(records.claim("id-1", "build").unwrap());
         assert!(!records.claim("id-1", "build").unwrap());
         assert!(records.claim("id-1", "deploy").unwrap());
-        let again = Remembered::open(dir.path().join("r"), Duration::from_secs(3600)).unwrap();
+        let again = open(&dir, Duration::from_secs(3600));
         assert!(!again.claim("id-1", "build").unwrap());
         assert_eq!(again.expire(), 0);
-        let short = Remembered::open(dir.path().join("r"), Duration::ZERO).unwrap();
+        let short = open(&dir, Duration::ZERO);
         std::thread::sleep(Duration::from_millis(20));
         assert!(
             short.claim("id-1", "build").unwrap(),

@@ -7,11 +7,12 @@
 use super::control::{Job, Reply, Request as Control, Response, Verdict};
 use super::status::{Board, Change, MirrorState, Outcome};
 use crate::config::mirror::Mode;
-use crate::listen::mirror::provision::onchange;
 use crate::listen::mirror::{Done, Mirror};
 use crate::listen::report::Event;
 use anyhow::{anyhow, Result};
 use std::time::Instant;
+
+mod chain;
 
 /// What the board says after a piece of work.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,10 +68,10 @@ pub fn update(
     });
     // A failed update keeps its own error on the board, not a chain's.
     let followed = match &result {
-        Ok(done) => onchange::follow(mirror, board, host, before, done.head.as_deref(), change),
-        Err(_) => onchange::Followed {
+        Ok(done) => chain::follow(mirror, board, host, before, done.head.as_deref(), change),
+        Err(_) => chain::Followed {
             change,
-            ..onchange::Followed::default()
+            ..chain::Followed::default()
         },
     };
     if let Some(failure) = &followed.failure {
@@ -337,7 +338,7 @@ fn rollback(mirror: &Mirror, rev: &str, branch: Option<&str>, board: &Board, hos
             "{commit} is published, but the hold could not be recorded, so the next update moves on: {error:#}"
         )),
         Ok(change) => {
-            let followed = onchange::follow(mirror, board, host, before, Some(&commit), change);
+            let followed = chain::follow(mirror, board, host, before, Some(&commit), change);
             let (verdict, message) = match &followed.failure {
                 Some(failure) => (
                     Verdict::Failed,

@@ -9,8 +9,8 @@
 //! change is one the steps care about. Exec steps run as the mirror's `user`
 //! unless they name their own.
 //!
-//! A chain that fails leaves the mirror BROKEN with its reason, and BROKEN it
-//! stays until the next change runs the chain again and it succeeds.
+//! When the chain runs, and what its failure does to the mirror's state, is
+//! the status board's part ([`crate::listen::ops::operate`]).
 
 use crate::action::matcher::Matcher;
 use crate::action::run::{self, Effects, StepResult};
@@ -19,20 +19,16 @@ use crate::action::Action;
 use crate::bus::Publisher;
 use crate::config::mirror::MirrorConfig;
 use crate::config::provision::on_change_steps;
+use crate::deliver::flush;
 use crate::deliver::outbox::Outbox;
 use crate::inbound::Received;
-use crate::listen::actions;
 use crate::listen::mirror::Mirror;
-use crate::listen::ops::status::{Board, Change, MirrorState, MirrorStatus, Outcome};
 use crate::message::Message;
 use crate::text::tail_line;
 use anyhow::Result;
 use std::cell::RefCell;
 use std::ffi::OsStr;
-
-/// How the board's `last_error` of a failed chain starts: a later update
-/// that changes nothing keeps the mirror BROKEN while it says so.
-pub const FAILED: &str = "on_change failed";
+use std::time::Duration;
 
 /// The most changed paths `{paths}` carries (the rest are counted).
 const MAX_PATHS: usize = 1000;
@@ -42,6 +38,10 @@ const OUTPUT_TAIL: usize = 300;
 
 /// The oldrev before anything was published.
 const NOTHING: &str = "0000000000000000000000000000000000000000";
+
+/// How long a publish step waits for the outbox lock before leaving its
+/// message for the next delivery.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 /// A mirror's on-change chain, compiled, with what its publish steps need.
 #[derive(Debug)]
@@ -185,7 +185,7 @@ struct Steps<'a> {
 
 impl Effects for Steps<'_> {
     fn publish(&self, message: Message) -> Result<String, String> {
-        actions::publish(&self.on_change.outbox, &self.on_change.publisher, message)
+        publish(&self.on_change.outbox, &self.on_change.publisher, message)
     }
 
     fn mirror(&self, _name: &str) -> Result<String, String> {
@@ -210,80 +210,25 @@ impl Effects for Steps<'_> {
     }
 }
 
-/// What [`follow`] came to.
-#[derive(Debug, Default)]
-pub struct Followed {
-    /// How the chain went ([`Ran::describe`]), when the commit moved.
-    pub on_change: Option<String>,
-    /// Why the mirror is BROKEN by its chain (recorded on the board).
-    pub failure: Option<String>,
-    /// The state change of the whole piece of work.
-    pub change: Option<Change>,
-}
-
-/// After work on `mirror` that left `now` published (`None`: nothing), with
-/// `before` its status before the work, and `change` the work's change on
-/// the board: runs the chain when the commit moved; a failure (or, when
-/// nothing moved, the failure of the last chain) is recorded on the board,
-/// and the state change is the work's as a whole.
-pub fn follow(
-    mirror: &Mirror,
-    board: &Board,
-    host: &str,
-    before: Option<MirrorStatus>,
-    now: Option<&str>,
-    change: Option<Change>,
-) -> Followed {
-    let Some(on_change) = &mirror.on_change else {
-        return Followed {
-            change,
-            ..Followed::default()
-        };
-    };
-    let name = mirror.config.name();
-    let commit = before.as_ref().and_then(|status| status.commit.clone());
-    let (described, failure) = match now {
-        Some(new) if commit.as_deref() != Some(new) => {
-            let ran = on_change.run(mirror, host, commit.as_deref(), new);
-            let failure = match &ran {
-                Ran::Failed(why) => Some(format!("{FAILED} for {new}: {why}")),
-                _ => None,
-            };
-            (Some(ran.describe()), failure)
-        }
-        _ => {
-            let kept = before.filter(broken_by_chain);
-            (None, kept.and_then(|status| status.last_error))
-        }
-    };
-    let Some(failure) = failure else {
-        return Followed {
-            on_change: described,
-            failure: None,
-            change,
-        };
-    };
-    let from = change.map(|change| change.from);
-    let second = board.updated(&name, &Outcome::Failed(failure.clone()));
-    let second = second.unwrap_or_else(|error| {
-        eprintln!("hookbus: listen: mirror {name}: {error:#}");
-        None
-    });
-    let state = board.get(&name).map(|status| status.state);
-    let from = from.or(second.map(|change| change.from));
-    let change = match (from, state) {
-        (Some(from), Some(to)) if from != to => Some(Change { from, to }),
-        _ => None,
-    };
-    Followed {
-        on_change: described,
-        failure: Some(failure),
-        change,
+/// A publish step's message: stored in `outbox` first, then delivered (a
+/// delivery that cannot happen now leaves it for the next one); says what
+/// happened. Shared by on-change steps and actions' (a room above).
+pub fn publish(outbox: &Outbox, publisher: &Publisher, message: Message) -> Result<String, String> {
+    outbox
+        .store(&[message])
+        .map_err(|error| format!("cannot store the message: {error:#}"))?;
+    match flush::flush_waiting(outbox, publisher, LOCK_WAIT) {
+        Ok(None) => Ok("stored in the outbox; another delivery is running".into()),
+        Ok(Some(report)) => match report.stopped {
+            None => Ok(format!(
+                "published ({} message(s) delivered)",
+                report.delivered
+            )),
+            Some(stopped) => Ok(format!(
+                "stored in the outbox; delivery waits: {}",
+                stopped.reason
+            )),
+        },
+        Err(error) => Ok(format!("stored in the outbox; delivery failed: {error:#}")),
     }
-}
-
-/// True when `status` is BROKEN by a failed chain.
-pub fn broken_by_chain(status: &MirrorStatus) -> bool {
-    status.state == MirrorState::Broken
-        && (status.last_error.as_deref()).is_some_and(|error| error.starts_with(FAILED))
 }

@@ -4,9 +4,9 @@
 //! never reads only costs its own thread a while; nothing a client sends
 //! stops the daemon.
 
+use super::super::worker::{Pool, Request as Work};
 use super::{socket_path, Job, Request, Response, Verdict, SOCKET, WORK_WAIT};
 use crate::config::select::resolve;
-use crate::listen::mirror::worker::{Pool, Request as Work};
 use crate::listen::mirror::Mirror;
 use crate::listen::ops::status::Board;
 use crate::private_file::Access;

@@ -1,4 +1,5 @@
 use super::*;
+use crate::private_file::Access;
 use crate::sign::keys::{generate, Signer};
 
 fn freeze(mirror: &str) -> Request {
@@ -73,8 +74,8 @@ fn only_a_fresh_trusted_command_for_this_host_is_taken_and_only_once() {
     };
     let (operator, stranger) = (signer("operator"), signer("stranger"));
     let trust = Trust::new(vec![operator.public().clone()], 600);
-    let remembered = Remembered::open(dir.path().join("r"), std::time::Duration::from_secs(3600));
-    let remembered = remembered.unwrap();
+    let hour = std::time::Duration::from_secs(3600);
+    let remembered = Remembered::open(dir.path().join("r"), hour, Access::private()).unwrap();
     let taking = |host| Taking {
         trust: &trust,
         host,

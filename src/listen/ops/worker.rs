@@ -2,14 +2,18 @@
 //! work serialised and coalesced — requests that arrive while a mirror is
 //! being updated are answered together by one more update, not one each. A
 //! worker that finishes picks its mirror's next batch itself, so a burst
-//! never waits for the daemon's loop.
+//! never waits for the daemon's loop. A turn is the engine's update as the
+//! [`Board`] allows, with the batch's `hookbus ctl` commands ([`operate`]);
+//! actions' mirror steps reach the pool through [`actions::Mirrors`].
 
+use super::control::{Job, Reply};
+use super::operate::{self, Batch};
+use super::status::Board;
 use crate::config::select::resolve;
 use crate::inbound::Received;
+use crate::listen::actions;
 use crate::listen::mirror::Mirror;
-use crate::listen::ops::control::{Job, Reply};
-use crate::listen::ops::operate::{self, Batch};
-use crate::listen::ops::status::Board;
+use crate::listen::pending::Ticket;
 use crate::listen::report::Event;
 use crate::listen::threads::{Queue, Threads};
 use std::collections::{HashMap, VecDeque};
@@ -17,9 +21,6 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Identifies a received message until it is acknowledged.
-pub type Ticket = u64;
 
 /// Something a mirror should be updated for: a message, or a poll.
 #[derive(Debug, Clone, Default)]
@@ -129,23 +130,29 @@ pub struct Submitter {
 }
 
 impl Submitter {
-    /// Asks for an update of the mirror `wanted` names ([`resolve`], looked up
-    /// now: a reload may have changed the names); false when it names none.
-    pub fn submit_named(&self, wanted: &str, request: Request) -> bool {
+    /// Asks for an update of the mirror at `path`.
+    pub fn submit(&self, path: &Path, request: Request) {
+        self.threads.submit(|mirrors| mirrors.add(path, request));
+    }
+}
+
+impl actions::Mirrors for Submitter {
+    /// The mirror `wanted` names is looked up ([`resolve`]) now: a reload may
+    /// have changed the names.
+    fn update(&self, wanted: &str, reply: Sender<Event>) -> bool {
         let found = self.threads.with(|mirrors| {
             let configs = mirrors.mirrors.values().map(|mirror| &mirror.config);
             resolve(wanted, configs).map(|config| config.path.clone())
         });
-        match found {
-            Ok(path) => self.submit(&path, request),
-            Err(_) => return false,
-        }
+        let Ok(path) = found else {
+            return false;
+        };
+        let request = Request {
+            reply: Some(reply),
+            ..Request::default()
+        };
+        self.submit(&path, request);
         true
-    }
-
-    /// Asks for an update of the mirror at `path`.
-    pub fn submit(&self, path: &Path, request: Request) {
-        self.threads.submit(|mirrors| mirrors.add(path, request));
     }
 }
 
