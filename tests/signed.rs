@@ -14,7 +14,7 @@ use listenutil::{
 };
 use serde_json::Value;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How long the daemon must stay quiet before "nothing more happens" holds.
@@ -117,13 +117,21 @@ fn publish_forged(broker: &Broker, topic: &str, forged: &[(Vec<(String, String)>
     broker.publish_independently(topic, &messages);
 }
 
-#[test]
-fn forged_messages_run_nothing_and_are_reported_refused_while_the_signed_push_runs() {
+/// What each test here starts with: ActiveMQ, a directory, the git
+/// server's key pair made in it by `hookbus keygen` (the private key's path
+/// and the public line) and a server repository (its hook not yet signing).
+fn opening() -> (Broker, tempfile::TempDir, (PathBuf, String), Server) {
     let broker = brokers::activemq();
     let dir = tempfile::tempdir().unwrap();
-    let (key, public) = keygen(dir.path(), "git-server");
-    let (stranger_key, _) = keygen(dir.path(), "stranger");
+    let pair = keygen(dir.path(), "git-server");
     let server = Server::new(&broker);
+    (broker, dir, pair, server)
+}
+
+#[test]
+fn forged_messages_run_nothing_and_are_reported_refused_while_the_signed_push_runs() {
+    let (broker, dir, (key, public), server) = opening();
+    let (stranger_key, _) = keygen(dir.path(), "stranger");
     sign_with(&server, &key);
     let record = dir.path().join("ran");
     let report = unique("topic", "sign.reports");
@@ -234,11 +242,8 @@ fn a_rotation_keeps_both_keys_working_on_both_brokers() {
 
 #[test]
 fn with_all_an_unsigned_push_does_not_even_make_a_mirror_fetch() {
-    let broker = brokers::activemq();
-    let dir = tempfile::tempdir().unwrap();
-    let (key, public) = keygen(dir.path(), "git-server");
+    let (broker, dir, (key, public), server) = opening();
     let (own_key, own_public) = keygen(dir.path(), "deploy-host");
-    let server = Server::new(&broker);
     let first = server.push_files("master", "first", &[("a.txt", b"1\n")]);
     let clone = dir.path().join("clone");
     let report = unique("topic", "sign.reports");
@@ -361,11 +366,8 @@ fn keygen_check_and_listen_check_show_keys_and_their_risks() {
 
 #[test]
 fn with_actions_an_unsigned_push_only_fetches_a_mirror_whose_changes_run_steps() {
-    let broker = brokers::activemq();
-    let dir = tempfile::tempdir().unwrap();
+    let (broker, dir, (key, public), server) = opening();
     let d = dir.path();
-    let (key, public) = keygen(d, "git-server");
-    let server = Server::new(&broker);
     let first = server.push_files("master", "first", &[("a.txt", b"1\n")]);
     let (clone, www, record) = (d.join("clone"), d.join("www"), d.join("changes"));
     let report = unique("queue", "sign.on_change");
