@@ -10,7 +10,8 @@ mod listenutil;
 
 use brokers::unique;
 use listenutil::{
-    listen_table, mirror_table, names, read, wait_until, Listener, Server, FOLLOW_CAP,
+    listen_table, mirror_table, names, published, read, state_of, wait_until, Listener, Server,
+    FOLLOW_CAP,
 };
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -108,21 +109,6 @@ impl Drop for TestAccount {
 /// Lets other users into `dir` (test directories are made 0700).
 fn open_to_all(dir: &Path) {
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-/// The commit `link` (a published target) points at.
-fn published(link: &Path) -> Option<String> {
-    let value = fs::read_link(link).ok()?;
-    Some(value.file_name()?.to_string_lossy().into_owned())
-}
-
-/// The state `hookbus ctl --json status` gives the mirror named `name`.
-fn state_of(listener: &Listener, name: &str) -> String {
-    let status: serde_json::Value =
-        serde_json::from_str(&listener.ctl_ok(&["--json", "status"])).unwrap();
-    let mirrors = status["mirrors"].as_array().unwrap();
-    let mirror = mirrors.iter().find(|m| m["name"] == name).unwrap();
-    mirror["state"].as_str().unwrap().to_string()
 }
 
 #[test]
