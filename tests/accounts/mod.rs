@@ -80,6 +80,34 @@ impl TestAccount {
         account
     }
 
+    /// Writes the account's `~/.gitconfig` trusting `repository` (a server
+    /// repository that belongs to root: git refuses to read another user's
+    /// repository otherwise).
+    pub fn trust_repository(&self, repository: &str) {
+        let gitconfig = self.home.join(".gitconfig");
+        fs::write(&gitconfig, format!("[safe]\n\tdirectory = {repository}\n")).unwrap();
+        self.give(&gitconfig);
+    }
+
+    /// What under `root` (itself included; links not followed) is not the
+    /// account's (its uid and primary gid): none when it all is.
+    pub fn not_owning(&self, root: &Path) -> Vec<PathBuf> {
+        use std::os::unix::fs::MetadataExt;
+        let mut others = Vec::new();
+        let mut todo = vec![root.to_path_buf()];
+        while let Some(path) = todo.pop() {
+            let meta =
+                fs::symlink_metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            if (meta.uid(), meta.gid()) != (self.uid, self.gid) {
+                others.push(path.clone());
+            }
+            if meta.is_dir() {
+                todo.extend(fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            }
+        }
+        others
+    }
+
     /// Makes `path` the account's.
     pub fn give(&self, path: &Path) {
         std::os::unix::fs::chown(path, Some(self.uid), Some(self.gid)).unwrap();

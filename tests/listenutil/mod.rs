@@ -405,12 +405,14 @@ impl Host {
     }
 }
 
-/// A ref's commit in a clone, if it exists.
+/// A ref's commit in a clone, if it exists (also in a clone a mirror's
+/// account owns, which git would not read for root otherwise).
 pub fn rev(clone: &Path, reference: &str) -> Option<String> {
     if !clone.exists() {
         return None;
     }
-    let out = git(clone, &["rev-parse", "--verify", "--quiet", reference])
+    let args = ["-c", "safe.directory=*", "rev-parse", "--verify", "--quiet"];
+    let out = git(clone, &[&args[..], &[reference]].concat())
         .output()
         .ok()?;
     out.status
