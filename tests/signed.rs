@@ -3,14 +3,17 @@
 //! brokers, the real listener running an exec step that records what ran,
 //! and the independent client publishing forgeries and reading the reports.
 
+mod accounts;
 mod brokers;
 mod gitutil;
 mod listenutil;
 
+use accounts::{not_owned_by, open_to_all, TestAccount};
 use brokers::{unique, Broker};
 use hookbus::sign::{PublicKey, Signer};
 use listenutil::{
-    hookbus, keygen, listen_table, mirror_table, rev, wait_until, Listener, Server, FOLLOW_CAP,
+    hookbus, keygen, listen_table, mirror_table, published, rev, wait_until, Listener, Server,
+    FOLLOW_CAP,
 };
 use serde_json::Value;
 use std::fs;
@@ -364,16 +367,38 @@ fn keygen_check_and_listen_check_show_keys_and_their_risks() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("copy the whole line"));
 }
 
-#[test]
-fn with_actions_an_unsigned_push_only_fetches_a_mirror_whose_changes_run_steps() {
+/// With `actions`, an unsigned push only makes a checkout mirror with an
+/// on-change step fetch: the step does not run and the target stays; a
+/// signed push publishes and runs it. With `as_account`, the mirror runs as
+/// a real account (else as root, the test's user): git and the step run as
+/// it, and what they write is its own.
+fn with_actions_an_unsigned_push_only_fetches(as_account: bool) {
     let (broker, dir, (key, public), server) = opening();
     let d = dir.path();
+    let account = as_account.then(|| {
+        open_to_all(d);
+        open_to_all(&server.fixture.root);
+        let account = TestAccount::new(d);
+        account.trust_repository(&server.url());
+        account
+    });
+    let (owner, user) = match &account {
+        Some(account) => (
+            (account.uid, account.gid),
+            format!("user = \"{}\"\n", account.name),
+        ),
+        None => ((0, 0), String::new()),
+    };
     let first = server.push_files("master", "first", &[("a.txt", b"1\n")]);
-    let (clone, www, record) = (d.join("clone"), d.join("www"), d.join("changes"));
+    let (clone, www, ids) = (d.join("clone"), d.join("www"), d.join("ids"));
+    fs::create_dir(&ids).unwrap();
+    std::os::unix::fs::chown(&ids, Some(owner.0), Some(owner.1)).unwrap();
+    let record = ids.join("changes");
     let report = unique("queue", "sign.on_change");
-    let step = format!("echo \"$1\" >> {}", record.display());
+    // The step records the commit it ran for and who ran it.
+    let step = format!("echo \"$1 $(id -u)\" >> {}", record.display());
     let tables = format!(
-        "{}[[mirror.on_change]]\nkind = \"exec\"\nargv = [\"/bin/sh\", \"-c\", {step:?}, \"sh\", \"{{newrev}}\"]\ntimeout_s = 30\n",
+        "{}{user}[[mirror.on_change]]\nkind = \"exec\"\nargv = [\"/bin/sh\", \"-c\", {step:?}, \"sh\", \"{{newrev}}\"]\ntimeout_s = 30\n",
         mirror_table("app", &clone, &server.url(), "checkout", Some(&www)),
     );
     let listener = start_listener(
@@ -383,10 +408,18 @@ fn with_actions_an_unsigned_push_only_fetches_a_mirror_whose_changes_run_steps()
         &trusting(&[&public], "actions", &report),
         &tables,
     );
+    let ran = |commit: &str| format!("{commit} {}", owner.0);
     // The first publish is the daemon's own (at start): its step runs.
-    assert!(wait_until(FOLLOW_CAP, || lines(&record) == [first.clone()]));
+    assert!(
+        wait_until(FOLLOW_CAP, || lines(&record) == [ran(&first)]),
+        "{:?}\n{}",
+        lines(&record),
+        listener.log()
+    );
     listener.wait_quiet(QUIET);
     let mut reports = broker.drain(&report, 2, QUIET, FOLLOW_CAP);
+
+    // Unsigned: fetched (as the account), no step, the target stays.
     let unsigned = server.push_files("master", "unsigned", &[("a.txt", b"2\n")]);
     let origin = "refs/remotes/origin/master";
     assert!(
@@ -396,7 +429,13 @@ fn with_actions_an_unsigned_push_only_fetches_a_mirror_whose_changes_run_steps()
         listener.log()
     );
     listener.wait_quiet(QUIET);
-    assert_eq!(lines(&record), [first.as_str()], "{}", listener.log());
+    let object = (clone.join(".git/objects"))
+        .join(&unsigned[..2])
+        .join(&unsigned[2..]);
+    assert!(object.exists(), "{}", listener.log());
+    assert_eq!(not_owned_by(&clone, owner), Vec::<PathBuf>::new());
+    assert_eq!(lines(&record), [ran(&first)], "{}", listener.log());
+    assert_eq!(published(&www).as_deref(), Some(first.as_str()));
     assert_eq!(fs::read_to_string(www.join("a.txt")).unwrap(), "1\n");
     let events: Vec<Value> = (reports.received().iter())
         .map(|m| serde_json::from_slice::<Value>(&m.body).unwrap())
@@ -406,20 +445,37 @@ fn with_actions_an_unsigned_push_only_fetches_a_mirror_whose_changes_run_steps()
                 .is_some_and(|s| s.contains("withheld"))
         })
         .collect();
-    assert_eq!(events.len(), 1, "{}", listener.log());
-    assert!(events[0]["on_change"]
-        .as_str()
-        .unwrap()
-        .contains("unsigned"));
-    // A signed push publishes, and the step runs for what it published.
+    assert_eq!(events.len(), 1, "{events:#?}\n{}", listener.log());
+    assert_eq!(
+        events[0]["on_change"], "withheld (unsigned): fetched only",
+        "{events:#?}"
+    );
+
+    // Signed: published, and the step ran for what it published (as the
+    // account).
     sign_with(&server, &key);
     let signed = server.push_files("master", "signed", &[("a.txt", b"3\n")]);
     assert!(
-        wait_until(FOLLOW_CAP, || lines(&record)
-            == [first.clone(), signed.clone()]),
+        wait_until(FOLLOW_CAP, || lines(&record) == [ran(&first), ran(&signed)]),
         "{:?}\n{}",
         lines(&record),
         listener.log()
     );
+    assert_eq!(published(&www).as_deref(), Some(signed.as_str()));
     assert_eq!(fs::read_to_string(www.join("a.txt")).unwrap(), "3\n");
+    let release = d.join(".www.hookbus").join(&signed);
+    for path in [record, release, www] {
+        assert_eq!(not_owned_by(&path, owner), Vec::<PathBuf>::new());
+    }
+}
+
+#[test]
+fn with_actions_an_unsigned_push_only_fetches_a_mirror_whose_changes_run_steps() {
+    with_actions_an_unsigned_push_only_fetches(false);
+}
+
+#[test]
+fn with_actions_an_unsigned_push_fetches_as_the_mirrors_account_and_the_signed_one_runs_its_step_as_it(
+) {
+    with_actions_an_unsigned_push_only_fetches(true);
 }

@@ -89,23 +89,9 @@ impl TestAccount {
         self.give(&gitconfig);
     }
 
-    /// What under `root` (itself included; links not followed) is not the
-    /// account's (its uid and primary gid): none when it all is.
+    /// What under `root` is not the account's: none when it all is.
     pub fn not_owning(&self, root: &Path) -> Vec<PathBuf> {
-        use std::os::unix::fs::MetadataExt;
-        let mut others = Vec::new();
-        let mut todo = vec![root.to_path_buf()];
-        while let Some(path) = todo.pop() {
-            let meta =
-                fs::symlink_metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            if (meta.uid(), meta.gid()) != (self.uid, self.gid) {
-                others.push(path.clone());
-            }
-            if meta.is_dir() {
-                todo.extend(fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-            }
-        }
-        others
+        not_owned_by(root, (self.uid, self.gid))
     }
 
     /// Makes `path` the account's.
@@ -127,4 +113,23 @@ impl Drop for TestAccount {
 /// Lets other users into `dir` (test directories are made 0700).
 pub fn open_to_all(dir: &Path) {
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// What under `root` (itself included; links not followed) is not `owner`'s
+/// (uid, gid): none when it all is.
+pub fn not_owned_by(root: &Path, owner: (u32, u32)) -> Vec<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let mut others = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(path) = todo.pop() {
+        let meta =
+            fs::symlink_metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if (meta.uid(), meta.gid()) != owner {
+            others.push(path.clone());
+        }
+        if meta.is_dir() {
+            todo.extend(fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    others
 }
