@@ -31,9 +31,17 @@ fn sign_with(server: &Server, key: &Path) {
     server.fixture.write_config(&signed);
 }
 
-/// An `[[action]]` for repo `app` whose exec step appends "REFNAME NEWREV"
-/// to `record`.
-fn recording_action(dir: &Path, record: &Path) -> String {
+/// A listener on `server`'s topic trusting `keys`, requiring `require`,
+/// with an `[[action]]` for repo `app` whose exec step appends "REFNAME
+/// NEWREV" to a record: the listener, the record and the report topic.
+fn recording_listener(
+    broker: &Broker,
+    dir: &Path,
+    server: &Server,
+    keys: &[&str],
+    require: &str,
+) -> (Listener, PathBuf, String) {
+    let (record, report) = (dir.join("ran"), unique("topic", "sign.reports"));
     let script = dir.join("record.sh");
     fs::write(
         &script,
@@ -45,10 +53,13 @@ fn recording_action(dir: &Path, record: &Path) -> String {
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    format!(
+    let action = format!(
         "[[action]]\nname = \"deploy\"\n[action.match]\nrepo = [\"app\"]\n[[action.step]]\nkind = \"exec\"\nargv = [\"{}\", \"{{refname}}\", \"{{newrev}}\"]\n",
         script.display()
-    )
+    );
+    let extra = trusting(keys, require, &report);
+    let listener = start_listener(broker, dir, &server.topic, &extra, &action);
+    (listener, record, report)
 }
 
 /// The listener's `[listen]` extras trusting `keys`, requiring `require`.
@@ -136,15 +147,8 @@ fn forged_messages_run_nothing_and_are_reported_refused_while_the_signed_push_ru
     let (broker, dir, (key, public), server) = opening();
     let (stranger_key, _) = keygen(dir.path(), "stranger");
     sign_with(&server, &key);
-    let record = dir.path().join("ran");
-    let report = unique("topic", "sign.reports");
-    let listener = start_listener(
-        &broker,
-        dir.path(),
-        &server.topic,
-        &trusting(&[&public], "actions", &report),
-        &recording_action(dir.path(), &record),
-    );
+    let (listener, record, report) =
+        recording_listener(&broker, dir.path(), &server, &[&public], "actions");
     let reports = broker.drain(&report, 5, QUIET, FOLLOW_CAP);
 
     let (signer, stranger) = (
@@ -214,15 +218,8 @@ fn a_rotation_keeps_both_keys_working_on_both_brokers() {
         let (old_key, old_public) = keygen(dir.path(), "old");
         let (new_key, new_public) = keygen(dir.path(), "new");
         let server = Server::new(&broker);
-        let record = dir.path().join("ran");
-        let report = unique("topic", "sign.reports");
-        let listener = start_listener(
-            &broker,
-            dir.path(),
-            &server.topic,
-            &trusting(&[&old_public, &new_public], "all", &report),
-            &recording_action(dir.path(), &record),
-        );
+        let keys = [old_public.as_str(), new_public.as_str()];
+        let (listener, record, _) = recording_listener(&broker, dir.path(), &server, &keys, "all");
         let mut commits = Vec::new();
         for (count, key) in [(1usize, &old_key), (2, &new_key)] {
             sign_with(&server, key);
