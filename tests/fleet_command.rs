@@ -12,74 +12,15 @@ mod listenutil;
 use brokers::{unique, Broker};
 use hookbus::listen::ops::control::Request;
 use hookbus::listen::ops::remote::Command as FleetCommand;
-use listenutil::{hookbus, keygen, rev, wait_until, Listener, Server, FOLLOW_CAP};
+use listenutil::{
+    hookbus, keygen, published, rev, wait_until, write_config, Host, Listener, Server, FOLLOW_CAP,
+};
 use serde_json::Value;
-use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
 /// How long the daemons must stay quiet before "nothing more happens" holds.
 const QUIET: Duration = Duration::from_millis(1500);
-
-/// Writes a config file (private: it holds a passcode).
-fn write_config(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    fs::write(path, text).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
-}
-
-/// The published commit of a checkout target.
-fn published(www: &Path) -> Option<String> {
-    let link = fs::read_link(www).ok()?;
-    Some(link.file_name()?.to_string_lossy().into_owned())
-}
-
-/// One deploy host: its own directory, seen by its daemon at the config's
-/// shared path.
-struct Host {
-    name: &'static str,
-    local: tempfile::TempDir,
-    listener: Listener,
-}
-
-impl Host {
-    fn start(config: &Path, name: &'static str, shared: &Path) -> Host {
-        let local = tempfile::tempdir().unwrap();
-        let listener = Listener::start_as_host(config, name, local.path(), shared);
-        listener.wait_log("connected to", 1);
-        Host {
-            name,
-            local,
-            listener,
-        }
-    }
-
-    fn published(&self) -> Option<String> {
-        published(&self.local.path().join("www"))
-    }
-
-    fn wait_at(&self, commit: &str) {
-        let reached = wait_until(FOLLOW_CAP, || self.published().as_deref() == Some(commit));
-        assert!(reached, "{} not at {commit}:\n{}", self.name, self.log());
-    }
-
-    fn log(&self) -> String {
-        self.listener.log()
-    }
-
-    /// The state of mirror `app`, as `hookbus ctl status` on the host says.
-    fn state(&self) -> String {
-        let socket = self.local.path().join("state/control.sock");
-        let socket = socket.to_str().unwrap();
-        let out = self
-            .listener
-            .ctl_ok(&["--socket", socket, "--json", "status"]);
-        let status: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
-        let mirror = &status["mirrors"][0];
-        assert_eq!(mirror["name"], "app", "{status:#}");
-        mirror["state"].as_str().unwrap().to_string()
-    }
-}
 
 /// The fleet commands' reports among `reports` (a `ctl` event has a mirror,
 /// a fleet command's report a message and a key): (host, result, message).
@@ -126,37 +67,18 @@ fn a_signed_freeze_for_web_hosts_freezes_two_of_three_and_unsigned_or_replayed_o
     let (operator_key, operator_public) = keygen(keys.path(), "operator");
     let (stranger_key, _) = keygen(keys.path(), "stranger");
     let shared = tempfile::tempdir().unwrap();
-    let at = |name: &str| shared.path().join(name).display().to_string();
     let (control, report) = (
         unique("topic", "fleet.control"),
         unique("topic", "fleet.reports"),
     );
+    let extra = format!(
+        "control_topic = \"{control}\"\nreport = \"{report}\"\ntrust = [\"{operator_public}\"]\n"
+    );
     let listeners = format!(
-        r#"{broker}[log]
-syslog = ""
-[listen]
-subscribe = ["{topic}"]
-heartbeat_ms = 1000
-poll_s = 0
-state_dir = "{state}"
-control_topic = "{control}"
-report = "{report}"
-trust = ["{operator_public}"]
-
-[[mirror]]
-name = "app"
-repo = "app"
-path = "{site}"
-url = "{url}"
-mode = "checkout"
-target = "{www}"
-"#,
-        broker = broker.config(),
-        topic = server.topic,
-        state = at("state"),
-        site = at("site"),
-        www = at("www"),
-        url = server.url(),
+        "{}{}{}",
+        broker.config(),
+        listenutil::listen_table(shared.path(), &server.topic, &extra),
+        listenutil::site_mirror(shared.path(), &server.url(), "name = \"app\"\n"),
     );
     let configs = tempfile::tempdir().unwrap();
     let config = configs.path().join("hookbus.toml");

@@ -10,38 +10,18 @@ mod gitutil;
 mod listenutil;
 
 use brokers::unique;
-use gitutil::{run_ok, HOOKBUS};
-use listenutil::{listen_table, rev, wait_until, Listener, Server, FOLLOW_CAP};
-use serde_json::Value;
+use gitutil::run_ok;
+use listenutil::{
+    hookbus, listen_table, published, rev, site_mirror, state_of, wait_until, write_config, Host,
+    Listener, Server, FOLLOW_CAP,
+};
 use std::fs;
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
-
-/// The commit a checkout target publishes.
-fn published(www: &Path) -> Option<String> {
-    let link = fs::read_link(www).ok()?;
-    Some(link.file_name()?.to_string_lossy().into_owned())
-}
-
-/// The state `ctl --json status` gives the mirror called `name`.
-fn state_of(listener: &Listener, name: &str) -> String {
-    let out = listener.ctl_ok(&["--json", "status"]);
-    let status: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
-    let mirrors = status["mirrors"].as_array().unwrap();
-    let found = mirrors.iter().find(|m| m["name"] == name);
-    let mirror = found.unwrap_or_else(|| panic!("no mirror {name} in {status:#}"));
-    mirror["state"].as_str().unwrap().to_string()
-}
 
 /// `hookbus ARGS` (no config from the environment); its stdout, asserted to
 /// succeed.
 fn hookbus_ok(args: &[&str]) -> String {
-    let out = Command::new(HOOKBUS)
-        .args(args)
-        .env_remove("HOOKBUS_CONFIG")
-        .output()
-        .unwrap();
+    let out = hookbus(args);
     assert!(out.status.success(), "hookbus {args:?}: {out:?}");
     String::from_utf8(out.stdout).unwrap()
 }
@@ -126,31 +106,6 @@ fn an_imported_mirror_answers_to_its_repo_name_and_keeps_a_freeze_made_under_its
     assert!(listener.terminate().success(), "{}", listener.log());
 }
 
-/// One deploy host of the fleet: its own directory, seen by its daemon at
-/// the config's shared path.
-struct Host {
-    local: tempfile::TempDir,
-    listener: Listener,
-}
-
-impl Host {
-    fn start(config: &Path, name: &str, shared: &Path) -> Host {
-        let local = tempfile::tempdir().unwrap();
-        let listener = Listener::start_as_host(config, name, local.path(), shared);
-        listener.wait_log("connected to", 1);
-        Host { local, listener }
-    }
-
-    fn published(&self) -> Option<String> {
-        published(&self.local.path().join("www"))
-    }
-
-    fn wait_at(&self, commit: &str) {
-        let reached = wait_until(FOLLOW_CAP, || self.published().as_deref() == Some(commit));
-        assert!(reached, "not at {commit}:\n{}", self.listener.log());
-    }
-}
-
 #[test]
 fn hosts_sharing_one_config_run_only_their_mirrors_and_the_canary_its_branch() {
     let broker = brokers::activemq();
@@ -164,33 +119,8 @@ fn hosts_sharing_one_config_run_only_their_mirrors_and_the_canary_its_branch() {
     let url = server.url();
     let config_dir = tempfile::tempdir().unwrap();
     let config = config_dir.path().join("hookbus.toml");
-    let text = format!(
-        r#"{broker}[log]
-syslog = ""
-[listen]
-subscribe = ["{topic}"]
-heartbeat_ms = 1000
-poll_s = 0
-state_dir = "{state}"
-
-[[mirror]]
-repo = "app"
-path = "{site}"
-url = "{url}"
-mode = "checkout"
-target = "{www}"
-hosts = ["web*"]
-
-[[mirror]]
-repo = "app"
-path = "{site}"
-url = "{url}"
-mode = "checkout"
-target = "{www}"
-branch = "next"
-hosts = ["canary*"]
-
-[[mirror]]
+    let tools_and_action = format!(
+        r#"[[mirror]]
 name = "tools"
 repo = "app"
 path = "{tools}"
@@ -207,16 +137,20 @@ kind = "publish"
 destination = "{seen}"
 body = "{{host}} {{refname}} {{newrev}}"
 "#,
-        broker = broker.config(),
-        topic = server.topic,
-        state = at("state"),
-        site = at("site"),
-        www = at("www"),
         tools = at("tools"),
     );
-    fs::write(&config, text).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(&config, fs::Permissions::from_mode(0o600)).unwrap();
+    let text = format!(
+        "{}{}{}{}{tools_and_action}",
+        broker.config(),
+        listen_table(shared.path(), &server.topic, ""),
+        site_mirror(shared.path(), &url, "hosts = [\"web*\"]\n"),
+        site_mirror(
+            shared.path(),
+            &url,
+            "branch = \"next\"\nhosts = [\"canary*\"]\n"
+        ),
+    );
+    write_config(&config, &text);
 
     // What each host would run, from the one file.
     let check = |host: &str| {

@@ -4,126 +4,22 @@
 //! user must not be able to hijack, and restarts after a SIGKILL. Real
 //! daemon, real broker, real pushes; loops bounded, processes by pid.
 
+mod accounts;
 mod brokers;
 mod gitutil;
 mod listenutil;
 
+use accounts::{open_to_all, TestAccount};
 use brokers::unique;
 use listenutil::{
-    listen_table, mirror_table, names, read, wait_until, Listener, Server, FOLLOW_CAP,
+    listen_table, mirror_table, names, published, read, state_of, wait_until, Listener, Server,
+    FOLLOW_CAP,
 };
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
-
-/// useradd and userdel lock /etc/passwd: one at a time in this binary.
-static ACCOUNTS: Mutex<()> = Mutex::new(());
-
-/// A system account made for one test, with a supplementary group of its
-/// own and a home directory; both are removed when it is dropped.
-struct TestAccount {
-    name: String,
-    group: String,
-    uid: u32,
-    gid: u32,
-    extra_gid: u32,
-    home: PathBuf,
-}
-
-/// Runs a system tool and asserts that it succeeded; its stdout.
-fn tool(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-impl TestAccount {
-    /// Makes the account, its home in `dir`.
-    fn new(dir: &Path) -> TestAccount {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let tag = format!(
-            "{}x{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        let (name, group) = (format!("hbu{tag}"), format!("hbg{tag}"));
-        let home = dir.join(&name);
-        let _serial = ACCOUNTS
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        tool("groupadd", &["--system", &group]);
-        tool(
-            "useradd",
-            &[
-                "--system",
-                "--user-group",
-                "--groups",
-                &group,
-                "--home-dir",
-                home.to_str().unwrap(),
-                "--shell",
-                "/bin/sh",
-                &name,
-            ],
-        );
-        let id = |flag: &str| tool("id", &[flag, &name]).parse::<u32>().unwrap();
-        let extra_gid = tool("getent", &["group", &group]);
-        let account = TestAccount {
-            uid: id("-u"),
-            gid: id("-g"),
-            extra_gid: extra_gid.split(':').nth(2).unwrap().parse().unwrap(),
-            name,
-            group,
-            home,
-        };
-        fs::create_dir(&account.home).unwrap();
-        account.give(&account.home);
-        account
-    }
-
-    /// Makes `path` the account's.
-    fn give(&self, path: &Path) {
-        std::os::unix::fs::chown(path, Some(self.uid), Some(self.gid)).unwrap();
-    }
-}
-
-impl Drop for TestAccount {
-    fn drop(&mut self) {
-        let _serial = ACCOUNTS
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let _ = Command::new("userdel").arg(&self.name).status();
-        let _ = Command::new("groupdel").arg(&self.group).status();
-    }
-}
-
-/// Lets other users into `dir` (test directories are made 0700).
-fn open_to_all(dir: &Path) {
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-/// The commit `link` (a published target) points at.
-fn published(link: &Path) -> Option<String> {
-    let value = fs::read_link(link).ok()?;
-    Some(value.file_name()?.to_string_lossy().into_owned())
-}
-
-/// The state `hookbus ctl --json status` gives the mirror named `name`.
-fn state_of(listener: &Listener, name: &str) -> String {
-    let status: serde_json::Value =
-        serde_json::from_str(&listener.ctl_ok(&["--json", "status"])).unwrap();
-    let mirrors = status["mirrors"].as_array().unwrap();
-    let mirror = mirrors.iter().find(|m| m["name"] == name).unwrap();
-    mirror["state"].as_str().unwrap().to_string()
-}
 
 #[test]
 fn mirrors_and_exec_steps_run_as_their_account_with_its_groups() {

@@ -3,18 +3,21 @@
 //! brokers, the real listener running an exec step that records what ran,
 //! and the independent client publishing forgeries and reading the reports.
 
+mod accounts;
 mod brokers;
 mod gitutil;
 mod listenutil;
 
+use accounts::{not_owned_by, open_to_all, TestAccount};
 use brokers::{unique, Broker};
 use hookbus::sign::{PublicKey, Signer};
 use listenutil::{
-    hookbus, keygen, listen_table, mirror_table, rev, wait_until, Listener, Server, FOLLOW_CAP,
+    hookbus, keygen, listen_table, mirror_table, published, rev, wait_until, Listener, Server,
+    FOLLOW_CAP,
 };
 use serde_json::Value;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How long the daemon must stay quiet before "nothing more happens" holds.
@@ -28,9 +31,17 @@ fn sign_with(server: &Server, key: &Path) {
     server.fixture.write_config(&signed);
 }
 
-/// An `[[action]]` for repo `app` whose exec step appends "REFNAME NEWREV"
-/// to `record`.
-fn recording_action(dir: &Path, record: &Path) -> String {
+/// A listener on `server`'s topic trusting `keys`, requiring `require`,
+/// with an `[[action]]` for repo `app` whose exec step appends "REFNAME
+/// NEWREV" to a record: the listener, the record and the report topic.
+fn recording_listener(
+    broker: &Broker,
+    dir: &Path,
+    server: &Server,
+    keys: &[&str],
+    require: &str,
+) -> (Listener, PathBuf, String) {
+    let (record, report) = (dir.join("ran"), unique("topic", "sign.reports"));
     let script = dir.join("record.sh");
     fs::write(
         &script,
@@ -42,10 +53,13 @@ fn recording_action(dir: &Path, record: &Path) -> String {
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    format!(
+    let action = format!(
         "[[action]]\nname = \"deploy\"\n[action.match]\nrepo = [\"app\"]\n[[action.step]]\nkind = \"exec\"\nargv = [\"{}\", \"{{refname}}\", \"{{newrev}}\"]\n",
         script.display()
-    )
+    );
+    let extra = trusting(keys, require, &report);
+    let listener = start_listener(broker, dir, &server.topic, &extra, &action);
+    (listener, record, report)
 }
 
 /// The listener's `[listen]` extras trusting `keys`, requiring `require`.
@@ -117,23 +131,24 @@ fn publish_forged(broker: &Broker, topic: &str, forged: &[(Vec<(String, String)>
     broker.publish_independently(topic, &messages);
 }
 
-#[test]
-fn forged_messages_run_nothing_and_are_reported_refused_while_the_signed_push_runs() {
+/// What each test here starts with: ActiveMQ, a directory, the git
+/// server's key pair made in it by `hookbus keygen` (the private key's path
+/// and the public line) and a server repository (its hook not yet signing).
+fn opening() -> (Broker, tempfile::TempDir, (PathBuf, String), Server) {
     let broker = brokers::activemq();
     let dir = tempfile::tempdir().unwrap();
-    let (key, public) = keygen(dir.path(), "git-server");
-    let (stranger_key, _) = keygen(dir.path(), "stranger");
+    let pair = keygen(dir.path(), "git-server");
     let server = Server::new(&broker);
+    (broker, dir, pair, server)
+}
+
+#[test]
+fn forged_messages_run_nothing_and_are_reported_refused_while_the_signed_push_runs() {
+    let (broker, dir, (key, public), server) = opening();
+    let (stranger_key, _) = keygen(dir.path(), "stranger");
     sign_with(&server, &key);
-    let record = dir.path().join("ran");
-    let report = unique("topic", "sign.reports");
-    let listener = start_listener(
-        &broker,
-        dir.path(),
-        &server.topic,
-        &trusting(&[&public], "actions", &report),
-        &recording_action(dir.path(), &record),
-    );
+    let (listener, record, report) =
+        recording_listener(&broker, dir.path(), &server, &[&public], "actions");
     let reports = broker.drain(&report, 5, QUIET, FOLLOW_CAP);
 
     let (signer, stranger) = (
@@ -203,15 +218,8 @@ fn a_rotation_keeps_both_keys_working_on_both_brokers() {
         let (old_key, old_public) = keygen(dir.path(), "old");
         let (new_key, new_public) = keygen(dir.path(), "new");
         let server = Server::new(&broker);
-        let record = dir.path().join("ran");
-        let report = unique("topic", "sign.reports");
-        let listener = start_listener(
-            &broker,
-            dir.path(),
-            &server.topic,
-            &trusting(&[&old_public, &new_public], "all", &report),
-            &recording_action(dir.path(), &record),
-        );
+        let keys = [old_public.as_str(), new_public.as_str()];
+        let (listener, record, _) = recording_listener(&broker, dir.path(), &server, &keys, "all");
         let mut commits = Vec::new();
         for (count, key) in [(1usize, &old_key), (2, &new_key)] {
             sign_with(&server, key);
@@ -234,11 +242,8 @@ fn a_rotation_keeps_both_keys_working_on_both_brokers() {
 
 #[test]
 fn with_all_an_unsigned_push_does_not_even_make_a_mirror_fetch() {
-    let broker = brokers::activemq();
-    let dir = tempfile::tempdir().unwrap();
-    let (key, public) = keygen(dir.path(), "git-server");
+    let (broker, dir, (key, public), server) = opening();
     let (own_key, own_public) = keygen(dir.path(), "deploy-host");
-    let server = Server::new(&broker);
     let first = server.push_files("master", "first", &[("a.txt", b"1\n")]);
     let clone = dir.path().join("clone");
     let report = unique("topic", "sign.reports");
@@ -359,19 +364,38 @@ fn keygen_check_and_listen_check_show_keys_and_their_risks() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("copy the whole line"));
 }
 
-#[test]
-fn with_actions_an_unsigned_push_only_fetches_a_mirror_whose_changes_run_steps() {
-    let broker = brokers::activemq();
-    let dir = tempfile::tempdir().unwrap();
+/// With `actions`, an unsigned push only makes a checkout mirror with an
+/// on-change step fetch: the step does not run and the target stays; a
+/// signed push publishes and runs it. With `as_account`, the mirror runs as
+/// a real account (else as root, the test's user): git and the step run as
+/// it, and what they write is its own.
+fn with_actions_an_unsigned_push_only_fetches(as_account: bool) {
+    let (broker, dir, (key, public), server) = opening();
     let d = dir.path();
-    let (key, public) = keygen(d, "git-server");
-    let server = Server::new(&broker);
+    let account = as_account.then(|| {
+        open_to_all(d);
+        open_to_all(&server.fixture.root);
+        let account = TestAccount::new(d);
+        account.trust_repository(&server.url());
+        account
+    });
+    let (owner, user) = match &account {
+        Some(account) => (
+            (account.uid, account.gid),
+            format!("user = \"{}\"\n", account.name),
+        ),
+        None => ((0, 0), String::new()),
+    };
     let first = server.push_files("master", "first", &[("a.txt", b"1\n")]);
-    let (clone, www, record) = (d.join("clone"), d.join("www"), d.join("changes"));
+    let (clone, www, ids) = (d.join("clone"), d.join("www"), d.join("ids"));
+    fs::create_dir(&ids).unwrap();
+    std::os::unix::fs::chown(&ids, Some(owner.0), Some(owner.1)).unwrap();
+    let record = ids.join("changes");
     let report = unique("queue", "sign.on_change");
-    let step = format!("echo \"$1\" >> {}", record.display());
+    // The step records the commit it ran for and who ran it.
+    let step = format!("echo \"$1 $(id -u)\" >> {}", record.display());
     let tables = format!(
-        "{}[[mirror.on_change]]\nkind = \"exec\"\nargv = [\"/bin/sh\", \"-c\", {step:?}, \"sh\", \"{{newrev}}\"]\ntimeout_s = 30\n",
+        "{}{user}[[mirror.on_change]]\nkind = \"exec\"\nargv = [\"/bin/sh\", \"-c\", {step:?}, \"sh\", \"{{newrev}}\"]\ntimeout_s = 30\n",
         mirror_table("app", &clone, &server.url(), "checkout", Some(&www)),
     );
     let listener = start_listener(
@@ -381,10 +405,18 @@ fn with_actions_an_unsigned_push_only_fetches_a_mirror_whose_changes_run_steps()
         &trusting(&[&public], "actions", &report),
         &tables,
     );
+    let ran = |commit: &str| format!("{commit} {}", owner.0);
     // The first publish is the daemon's own (at start): its step runs.
-    assert!(wait_until(FOLLOW_CAP, || lines(&record) == [first.clone()]));
+    assert!(
+        wait_until(FOLLOW_CAP, || lines(&record) == [ran(&first)]),
+        "{:?}\n{}",
+        lines(&record),
+        listener.log()
+    );
     listener.wait_quiet(QUIET);
     let mut reports = broker.drain(&report, 2, QUIET, FOLLOW_CAP);
+
+    // Unsigned: fetched (as the account), no step, the target stays.
     let unsigned = server.push_files("master", "unsigned", &[("a.txt", b"2\n")]);
     let origin = "refs/remotes/origin/master";
     assert!(
@@ -394,7 +426,13 @@ fn with_actions_an_unsigned_push_only_fetches_a_mirror_whose_changes_run_steps()
         listener.log()
     );
     listener.wait_quiet(QUIET);
-    assert_eq!(lines(&record), [first.as_str()], "{}", listener.log());
+    let object = (clone.join(".git/objects"))
+        .join(&unsigned[..2])
+        .join(&unsigned[2..]);
+    assert!(object.exists(), "{}", listener.log());
+    assert_eq!(not_owned_by(&clone, owner), Vec::<PathBuf>::new());
+    assert_eq!(lines(&record), [ran(&first)], "{}", listener.log());
+    assert_eq!(published(&www).as_deref(), Some(first.as_str()));
     assert_eq!(fs::read_to_string(www.join("a.txt")).unwrap(), "1\n");
     let events: Vec<Value> = (reports.received().iter())
         .map(|m| serde_json::from_slice::<Value>(&m.body).unwrap())
@@ -404,20 +442,37 @@ fn with_actions_an_unsigned_push_only_fetches_a_mirror_whose_changes_run_steps()
                 .is_some_and(|s| s.contains("withheld"))
         })
         .collect();
-    assert_eq!(events.len(), 1, "{}", listener.log());
-    assert!(events[0]["on_change"]
-        .as_str()
-        .unwrap()
-        .contains("unsigned"));
-    // A signed push publishes, and the step runs for what it published.
+    assert_eq!(events.len(), 1, "{events:#?}\n{}", listener.log());
+    assert_eq!(
+        events[0]["on_change"], "withheld (unsigned): fetched only",
+        "{events:#?}"
+    );
+
+    // Signed: published, and the step ran for what it published (as the
+    // account).
     sign_with(&server, &key);
     let signed = server.push_files("master", "signed", &[("a.txt", b"3\n")]);
     assert!(
-        wait_until(FOLLOW_CAP, || lines(&record)
-            == [first.clone(), signed.clone()]),
+        wait_until(FOLLOW_CAP, || lines(&record) == [ran(&first), ran(&signed)]),
         "{:?}\n{}",
         lines(&record),
         listener.log()
     );
+    assert_eq!(published(&www).as_deref(), Some(signed.as_str()));
     assert_eq!(fs::read_to_string(www.join("a.txt")).unwrap(), "3\n");
+    let release = d.join(".www.hookbus").join(&signed);
+    for path in [record, release, www] {
+        assert_eq!(not_owned_by(&path, owner), Vec::<PathBuf>::new());
+    }
+}
+
+#[test]
+fn with_actions_an_unsigned_push_only_fetches_a_mirror_whose_changes_run_steps() {
+    with_actions_an_unsigned_push_only_fetches(false);
+}
+
+#[test]
+fn with_actions_an_unsigned_push_fetches_as_the_mirrors_account_and_the_signed_one_runs_its_step_as_it(
+) {
+    with_actions_an_unsigned_push_only_fetches(true);
 }

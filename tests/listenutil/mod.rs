@@ -87,9 +87,7 @@ impl Listener {
     /// [`Listener::start`], with `env` set for the daemon.
     pub fn start_with_env(dir: &Path, config: &str, env: &[(&str, &str)]) -> Listener {
         let path = dir.join("listen.toml");
-        fs::write(&path, config).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        write_config(&path, config);
         let mut listener = Listener {
             child: None,
             config: path,
@@ -298,6 +296,14 @@ pub fn listen_table(dir: &Path, subscribe: &str, extra: &str) -> String {
     )
 }
 
+/// Writes a config file, private (it holds a passcode; hookbus warns of
+/// one others may read).
+pub fn write_config(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::write(path, text).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 /// A `[[mirror]]` table.
 pub fn mirror_table(
     repo: &str,
@@ -316,12 +322,97 @@ pub fn mirror_table(
     table
 }
 
-/// A ref's commit in a clone, if it exists.
+/// The fleet's checkout mirror of repo `app` from `url`, its clone at
+/// `shared/site` publishing at `shared/www` (paths each host of
+/// [`Host::start`] sees as its own), with `more` lines.
+pub fn site_mirror(shared: &Path, url: &str, more: &str) -> String {
+    let (site, www) = (shared.join("site"), shared.join("www"));
+    mirror_table("app", &site, url, "checkout", Some(&www)) + more
+}
+
+/// The commit a checkout target publishes (the name its link points at).
+pub fn published(www: &Path) -> Option<String> {
+    let link = fs::read_link(www).ok()?;
+    Some(link.file_name()?.to_string_lossy().into_owned())
+}
+
+/// What `hookbus ctl --json status` says of the mirror called `name`
+/// (through `socket` when given, else the config's).
+pub fn mirror_status(listener: &Listener, socket: Option<&Path>, name: &str) -> serde_json::Value {
+    let mut args = vec!["--json", "status"];
+    if let Some(socket) = socket {
+        args.splice(0..0, ["--socket", socket.to_str().unwrap()]);
+    }
+    let out = listener.ctl_ok(&args);
+    let status: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let mirrors = status["mirrors"].as_array().unwrap();
+    let found = mirrors.iter().find(|m| m["name"] == name);
+    found
+        .unwrap_or_else(|| panic!("no mirror {name} in {status:#}"))
+        .clone()
+}
+
+/// The state `hookbus ctl --json status` gives the mirror called `name`.
+pub fn state_of(listener: &Listener, name: &str) -> String {
+    let mirror = mirror_status(listener, None, name);
+    mirror["state"].as_str().unwrap().to_string()
+}
+
+/// One deploy host of a fleet sharing one config: its own directory, seen
+/// by its daemon at the config's `shared` path
+/// ([`Listener::start_as_host`]).
+pub struct Host {
+    pub name: String,
+    pub local: tempfile::TempDir,
+    pub listener: Listener,
+}
+
+impl Host {
+    /// Starts host `name`'s daemon and waits for its link.
+    pub fn start(config: &Path, name: &str, shared: &Path) -> Host {
+        let local = tempfile::tempdir().unwrap();
+        let listener = Listener::start_as_host(config, name, local.path(), shared);
+        listener.wait_log("connected to", 1);
+        Host {
+            name: name.to_string(),
+            local,
+            listener,
+        }
+    }
+
+    /// The commit its `www` publishes.
+    pub fn published(&self) -> Option<String> {
+        published(&self.local.path().join("www"))
+    }
+
+    /// Waits until its `www` publishes `commit`.
+    pub fn wait_at(&self, commit: &str) {
+        let reached = wait_until(FOLLOW_CAP, || self.published().as_deref() == Some(commit));
+        assert!(reached, "{} not at {commit}:\n{}", self.name, self.log());
+    }
+
+    pub fn log(&self) -> String {
+        self.listener.log()
+    }
+
+    /// The state of its mirror `app`, as `hookbus ctl status` on the host
+    /// says (through its own socket: the config's path is the namespace's).
+    pub fn state(&self) -> String {
+        let socket = self.local.path().join("state/control.sock");
+        let mirror = mirror_status(&self.listener, Some(&socket), "app");
+        mirror["state"].as_str().unwrap().to_string()
+    }
+}
+
+/// A ref's commit in a clone, if it exists (also in a clone a mirror's
+/// account owns, which git would not read for root otherwise).
 pub fn rev(clone: &Path, reference: &str) -> Option<String> {
     if !clone.exists() {
         return None;
     }
-    let out = git(clone, &["rev-parse", "--verify", "--quiet", reference])
+    let args = ["-c", "safe.directory=*", "rev-parse", "--verify", "--quiet"];
+    let out = git(clone, &[&args[..], &[reference]].concat())
         .output()
         .ok()?;
     out.status
