@@ -346,7 +346,7 @@ _hookbus() {
             return 0
             ;;
         hookbus__subcmd__fleet__subcmd__freeze)
-            opts="-v -h --hosts --topic --config --verbose --help"
+            opts="-v -h --hosts --topic --wait --json --state --config --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -357,6 +357,14 @@ _hookbus() {
                     return 0
                     ;;
                 --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -372,7 +380,7 @@ _hookbus() {
             return 0
             ;;
         hookbus__subcmd__fleet__subcmd__rollback)
-            opts="-v -h --hosts --topic --branch --config --verbose --help"
+            opts="-v -h --hosts --topic --wait --json --state --branch --config --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -383,6 +391,14 @@ _hookbus() {
                     return 0
                     ;;
                 --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -402,7 +418,7 @@ _hookbus() {
             return 0
             ;;
         hookbus__subcmd__fleet__subcmd__unfreeze)
-            opts="-v -h --hosts --topic --config --verbose --help"
+            opts="-v -h --hosts --topic --wait --json --state --config --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -413,6 +429,14 @@ _hookbus() {
                     return 0
                     ;;
                 --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -3,21 +3,26 @@
 //! in tests/listen_names.rs) sharing one config, an operator's `hookbus fleet
 //! freeze|unfreeze` signed with a key made by `hookbus keygen`, and the
 //! independent client publishing unsigned commands, replaying a signed one
-//! and reading the listeners' reports.
+//! and reading the listeners' reports, which `hookbus fleet` shows too.
 
 mod brokers;
 mod gitutil;
 mod listenutil;
 
 use brokers::{unique, Broker};
+use gitutil::HOOKBUS;
+use hookbus::fleet::{now_ms, Heard, Known};
 use hookbus::listen::ops::control::Request;
+use hookbus::listen::ops::presence::Document;
 use hookbus::listen::ops::remote::Command as FleetCommand;
 use listenutil::{
     hookbus, keygen, published, rev, wait_until, write_config, Host, Listener, Server, FOLLOW_CAP,
 };
 use serde_json::Value;
-use std::path::Path;
-use std::time::Duration;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// How long the daemons must stay quiet before "nothing more happens" holds.
 const QUIET: Duration = Duration::from_millis(1500);
@@ -35,6 +40,48 @@ fn commanded(reports: &mut brokers::Subscription) -> Vec<(String, String, String
         .collect();
     found.sort();
     found
+}
+
+/// A fleet state file as `hookbus fleet` leaves it, with `hosts` up: heard
+/// just now, each publishing its presence every minute.
+fn state_file(dir: &Path, name: &str, hosts: &[&str]) -> PathBuf {
+    let mut known = Known::default();
+    for host in hosts {
+        let document = Document {
+            host: host.to_string(),
+            version: "0".into(),
+            status: "up".into(),
+            uptime_s: 1,
+            sent: now_ms() / 1000,
+            interval_s: 60,
+            mirrors: Vec::new(),
+        };
+        let heard_ms = now_ms();
+        known
+            .hosts
+            .insert(host.to_string(), Heard { document, heard_ms });
+    }
+    let path = dir.join(name);
+    known.save(&path).unwrap();
+    path
+}
+
+/// The answers `hookbus fleet freeze|unfreeze|rollback` printed, as its table
+/// has them (host, result, message); none when it printed no table.
+fn answers(out: &Output) -> Vec<(String, String, String)> {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut lines = stdout.lines().skip(1);
+    let head: Option<Vec<&str>> = lines.next().map(|line| line.split_whitespace().collect());
+    if head.as_deref() != Some(&["HOST", "RESULT", "MESSAGE"][..]) {
+        return Vec::new();
+    }
+    (lines.take_while(|line| !line.starts_with("no answer ")))
+        .map(|line| {
+            let (host, rest) = line.split_once(' ').unwrap();
+            let (result, message) = rest.trim_start().split_once(' ').unwrap();
+            (host.into(), result.into(), message.trim_start().into())
+        })
+        .collect()
 }
 
 /// Publishes a well-formed command for `hosts` on `control` with the
@@ -93,14 +140,19 @@ fn a_signed_freeze_for_web_hosts_freezes_two_of_three_and_unsigned_or_replayed_o
         signing("operator.toml", &operator_key),
         signing("stranger.toml", &stranger_key),
     );
-    let fleet = |config: &Path, args: &[&str]| {
-        let mut all = vec!["--config", config.to_str().unwrap(), "fleet"];
+    let fleet = |config: &Path, state: &Path, args: &[&str]| {
+        let (config, state) = (config.to_str().unwrap(), state.to_str().unwrap());
+        let mut all = vec!["--config", config, "fleet"];
         all.extend(args);
+        all.extend(["--state", state]);
         hookbus(&all)
     };
+    // What `hookbus fleet` heard: all three up, and (elsewhere) nothing.
+    let all_up = state_file(configs.path(), "all.json", &["web1", "web2", "db1"]);
+    let nothing = configs.path().join("nothing.json");
 
     // Without a key nothing is sent; listen --check names the control topic.
-    let unsigned = fleet(&config, &["freeze", "--hosts", "*", "app"]);
+    let unsigned = fleet(&config, &all_up, &["freeze", "--hosts", "*", "app"]);
     assert_eq!(unsigned.status.code(), Some(3), "{unsigned:?}");
     let said = String::from_utf8_lossy(&unsigned.stderr);
     assert!(said.contains("no [sign] key_file"), "{said}");
@@ -126,20 +178,33 @@ fn a_signed_freeze_for_web_hosts_freezes_two_of_three_and_unsigned_or_replayed_o
     }
 
     // Unsigned (the independent client) and untrusted (another key): every
-    // listener refuses both, one log line and one report each.
+    // listener refuses both, one log line and one report each; `hookbus
+    // fleet` shows the three refusals of its own command (not of the other),
+    // and exits 8.
     let mut reports = broker.drain(&report, 6, QUIET, FOLLOW_CAP);
     let freeze = Request::Freeze {
         mirror: "app".into(),
     };
     publish_unsigned(&broker, &control, "web*", freeze);
-    let untrusted = fleet(&stranger, &["freeze", "--hosts", "web*", "app"]);
-    assert!(untrusted.status.success(), "{untrusted:?}");
+    let untrusted = fleet(&stranger, &all_up, &["freeze", "--hosts", "*", "app"]);
+    assert_eq!(untrusted.status.code(), Some(8), "{untrusted:?}");
     for host in &hosts {
         host.listener.wait_log(" refused: ", 2);
     }
     let refused = commanded(&mut reports);
     let stranger_id = hookbus::sign::Signer::load(&stranger_key).unwrap();
     let stranger_id = stranger_id.public().id();
+    let unknown = |host: &str| {
+        let why = format!("unknown key {stranger_id}");
+        (host.to_string(), "refused".to_string(), why)
+    };
+    assert_eq!(
+        answers(&untrusted),
+        [unknown("db1"), unknown("web1"), unknown("web2")],
+        "{untrusted:?}"
+    );
+    let said = String::from_utf8_lossy(&untrusted.stderr);
+    assert!(said.contains(": 0 ok, 3 refused, 0 failed\n"), "{said}");
     let mut expected: Vec<(String, String, String)> = ["db1", "web1", "web2"]
         .iter()
         .flat_map(|host| {
@@ -160,9 +225,17 @@ fn a_signed_freeze_for_web_hosts_freezes_two_of_three_and_unsigned_or_replayed_o
     }
 
     // Signed by the trusted key, for web*: web1 and web2 freeze, db1 not.
+    // `hookbus fleet` shows both answers and ends as soon as both hosts up
+    // that web* takes have answered, long before --wait.
     let mut reports = broker.drain(&report, 4, QUIET, FOLLOW_CAP);
     let mut captured = broker.subscribe(&control, 1);
-    let sent = fleet(&operator, &["freeze", "--hosts", "web*", "app"]);
+    let started = Instant::now();
+    let sent = fleet(
+        &operator,
+        &all_up,
+        &["freeze", "--hosts", "web*", "--wait", "60", "app"],
+    );
+    let took = started.elapsed();
     assert!(sent.status.success(), "{sent:?}");
     let stdout = String::from_utf8_lossy(&sent.stdout).to_string();
     let id = stdout.split_whitespace().nth(2).unwrap().to_string();
@@ -184,6 +257,8 @@ fn a_signed_freeze_for_web_hosts_freezes_two_of_three_and_unsigned_or_replayed_o
         (host.to_string(), "ok".to_string(), message.to_string())
     };
     assert_eq!(commanded(&mut reports), [ok("web1"), ok("web2")]);
+    assert_eq!(answers(&sent), [ok("web1"), ok("web2")], "{sent:?}");
+    assert!(took < Duration::from_secs(30), "{took:?}: {sent:?}");
     let states: Vec<String> = hosts.iter().map(Host::state).collect();
     assert_eq!(states, ["FROZEN", "FROZEN", "OK"]);
 
@@ -199,10 +274,24 @@ fn a_signed_freeze_for_web_hosts_freezes_two_of_three_and_unsigned_or_replayed_o
         assert_eq!(host.published().as_deref(), Some(first.as_str()));
     }
 
-    // web1 alone is unfrozen and catches up; the freeze replayed, byte for
-    // byte with its valid signature, is refused by both web hosts.
-    let unfrozen = fleet(&operator, &["unfreeze", "--hosts", "web1", "app"]);
+    // web1 alone is unfrozen and catches up (its answer as JSON); the
+    // freeze replayed, byte for byte with its valid signature, is refused by
+    // both web hosts.
+    let unfrozen = fleet(
+        &operator,
+        &all_up,
+        &["unfreeze", "--json", "--hosts", "web1", "app"],
+    );
     assert!(unfrozen.status.success(), "{unfrozen:?}");
+    let json: Value = serde_json::from_slice(&unfrozen.stdout).unwrap();
+    let answer = &json["answers"][0];
+    assert_eq!(
+        (&answer["host"], &answer["result"], &answer["command"]["id"]),
+        (&"web1".into(), &"ok".into(), &json["command"]["id"]),
+        "{json:#}"
+    );
+    assert_eq!(json["answers"].as_array().unwrap().len(), 1, "{json:#}");
+    assert_eq!(json["missing"], serde_json::json!([]), "{json:#}");
     web1.wait_at(&second);
     web1.listener
         .wait_log(" (unfreeze app for hosts web1, key ", 1);
@@ -225,6 +314,57 @@ fn a_signed_freeze_for_web_hosts_freezes_two_of_three_and_unsigned_or_replayed_o
     assert_eq!(states, ["OK", "FROZEN", "OK"]);
     assert_eq!(web1.published().as_deref(), Some(second.as_str()));
     assert_eq!(web2.published().as_deref(), Some(first.as_str()));
+
+    // For hosts nobody is: no answer within --wait, exit 7, and the
+    // refusals of an unsigned command published while it waits are no
+    // answers of its own; a host up in the state file that the glob takes
+    // (gone since) is named as silent.
+    let mut waiting = Command::new(HOOKBUS)
+        .args(["--config", operator.to_str().unwrap(), "fleet"])
+        .args(["freeze", "--hosts", "app*", "--wait", "5", "app"])
+        .arg("--state")
+        .arg(&nothing)
+        .env_remove("HOOKBUS_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(waiting.stderr.take().unwrap());
+    let mut said = String::new();
+    stderr.read_line(&mut said).unwrap();
+    assert!(said.ends_with(": waiting 5 s for answers\n"), "{said}");
+    let freeze = Request::Freeze {
+        mirror: "app".into(),
+    };
+    publish_unsigned(&broker, &control, "*", freeze);
+    for host in &hosts {
+        host.listener.wait_log(" refused: unsigned", 2);
+    }
+    stderr.read_to_string(&mut said).unwrap();
+    let none = waiting.wait_with_output().unwrap();
+    assert_eq!(none.status.code(), Some(7), "{none:?} {said}");
+    assert!(
+        said.ends_with(": 0 ok, 0 refused, 0 failed; no listener answered\n"),
+        "{said}"
+    );
+    let stdout = String::from_utf8_lossy(&none.stdout);
+    assert!(
+        stdout.ends_with(" for hosts app*\nno answer within 5 s\n"),
+        "{stdout}"
+    );
+    let app = ["freeze", "--hosts", "app*", "--wait", "2", "app"];
+    let dead = state_file(configs.path(), "dead.json", &["app9", "web1"]);
+    let silent = fleet(&operator, &dead, &app);
+    assert_eq!(silent.status.code(), Some(7), "{silent:?}");
+    let stdout = String::from_utf8_lossy(&silent.stdout);
+    assert!(
+        stdout.ends_with("no answer within 2 s\nno answer from app9\n"),
+        "{stdout}"
+    );
+    for host in &hosts {
+        host.listener
+            .wait_log("(freeze app) is for hosts app*, not ", 2);
+    }
     for mut host in hosts {
         assert!(host.listener.terminate().success(), "{}", host.log());
     }
@@ -275,11 +415,26 @@ fn on_rabbitmq_a_signed_freeze_holds_and_an_unsigned_unfreeze_is_refused() {
     );
     let mut reports = broker.drain(&report, 3, QUIET, FOLLOW_CAP);
     let operator = operator.to_str().unwrap();
+    let state = state_file(d, "fleet.json", &["web1"]);
     let sent = hookbus(&[
-        "--config", operator, "fleet", "freeze", "--hosts", "web*", "app",
+        "--config",
+        operator,
+        "fleet",
+        "freeze",
+        "--hosts",
+        "web*",
+        "app",
+        "--state",
+        state.to_str().unwrap(),
     ]);
     assert!(sent.status.success(), "{sent:?}");
     listener.wait_log(" (freeze app for hosts web*, key ", 1);
+    let frozen = "frozen: its target stays where it is; it still fetches";
+    assert_eq!(
+        answers(&sent),
+        [("web1".into(), "ok".into(), frozen.into())],
+        "{sent:?}"
+    );
     let unfreeze = Request::Unfreeze {
         mirror: "app".into(),
     };

@@ -1,11 +1,18 @@
 //! `hookbus fleet freeze|unfreeze|rollback`: one [`Command`] published on the
 //! listeners' control topic, signed with `[sign]`'s key at the publisher's
 //! one SEND chokepoint; never sent unsigned, since every listener refuses
-//! that. The listeners' side is [`crate::listen::ops::remote`].
+//! that. The listeners' side is [`crate::listen::ops::remote`]; their
+//! answers ([`Commanded`] reports on `[listen] report`) are heard by
+//! [`Answering`].
 
-use crate::bus::{PublishError, Publisher};
+use super::{view, Known};
+use crate::bus::{PublishError, Publisher, Subscribe};
+use crate::config::select::for_host;
 use crate::listen::ops::control::Request;
-use crate::listen::ops::remote::Command;
+use crate::listen::ops::remote::{Command, Commanded};
+use anyhow::Result;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 /// Why a command was not sent.
 #[derive(Debug, thiserror::Error)]
@@ -26,24 +33,157 @@ pub enum SendError {
     },
 }
 
-/// Publishes `request` for the listeners whose host name `hosts` (a glob)
-/// takes, on `topic`, signed by `publisher`'s key; returns the command sent.
-pub fn send(
-    publisher: &Publisher,
-    topic: &str,
-    hosts: &str,
-    request: Request,
-) -> Result<Command, SendError> {
+/// The command `request` for the listeners whose host name `hosts` (a glob)
+/// takes, to be signed by `publisher`'s key.
+pub fn prepare(publisher: &Publisher, hosts: &str, request: Request) -> Result<Command, SendError> {
     if publisher.signer().is_none() {
         return Err(SendError::Unsigned);
     }
-    let command = Command::new(hosts, request).map_err(SendError::Command)?;
+    Command::new(hosts, request).map_err(SendError::Command)
+}
+
+/// Publishes `command` on `topic`, signed by `publisher`'s key.
+pub fn send(publisher: &Publisher, topic: &str, command: &Command) -> Result<(), SendError> {
     let message = command.message(topic).map_err(SendError::Command)?;
     publisher
         .publish(&[message])
         .map_err(|error| SendError::Publish {
             topic: topic.to_string(),
             error,
-        })?;
-    Ok(command)
+        })
+}
+
+/// Where the answers to a command are heard: a plain subscription to the
+/// listeners' `[listen] report`, made before the command is sent so that no
+/// answer comes before it.
+pub struct Answering {
+    subscriber: Box<dyn Subscribe>,
+}
+
+impl Answering {
+    /// Subscribes to `report` (bounded).
+    pub fn start(publisher: &Publisher, report: &str) -> Result<Answering> {
+        let subscriber = super::subscribe(publisher, report, None)?;
+        Ok(Answering { subscriber })
+    }
+
+    /// Takes into `answers` the reports answering command `id` heard within
+    /// `wait`, or until every host of `expected` has answered; other reports
+    /// (mirrors' events, other commands') are passed over. Fails when the
+    /// subscription breaks, keeping what came before.
+    pub fn collect(
+        mut self,
+        id: &str,
+        expected: &BTreeSet<String>,
+        wait: Duration,
+        answers: &mut Vec<Commanded>,
+    ) -> Result<()> {
+        let until = Instant::now() + wait;
+        let mut waiting = expected.clone();
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            if !expected.is_empty() && waiting.is_empty() {
+                break;
+            }
+            let Some(delivery) = self.subscriber.next(left)? else {
+                continue;
+            };
+            self.subscriber.ack(&delivery.ack)?;
+            if let Some(answer) = answer_to(id, &delivery.body) {
+                waiting.remove(&answer.host);
+                answers.push(answer);
+            }
+        }
+        self.subscriber.close(super::DISCONNECT_BOUND);
+        Ok(())
+    }
+}
+
+/// The report in `body` when it answers command `id`: its command's, or
+/// (refused before its command was read) the refused message's `hookbus-id`.
+fn answer_to(id: &str, body: &[u8]) -> Option<Commanded> {
+    let answer: Commanded = serde_json::from_slice(body).ok()?;
+    let command = answer.command.as_ref().map(|command| command.id.as_str());
+    (command.or(answer.hookbus_id.as_deref()) == Some(id)).then_some(answer)
+}
+
+/// The hosts a command for `hosts` (a glob) expects answers from: those
+/// `known` has as up at `now_ms` (see [`view`]) whose names it takes.
+pub fn expected(known: &Known, hosts: &str, now_ms: u64) -> BTreeSet<String> {
+    let glob = [hosts.to_string()];
+    view::view(known, now_ms)
+        .into_iter()
+        .filter(|host| host.status == "up" && for_host(&glob, &host.host))
+        .map(|host| host.host)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::Heard;
+    use crate::listen::ops::control::Verdict;
+    use crate::listen::ops::presence::Document;
+    use crate::listen::report::Report;
+
+    fn refused(command: Option<Command>, hookbus_id: &str) -> Vec<u8> {
+        let report = Commanded {
+            host: "web1".into(),
+            result: Verdict::Refused,
+            message: "unsigned".into(),
+            command,
+            key: None,
+            destination: "/topic/control".into(),
+            hookbus_id: Some(hookbus_id.into()),
+        };
+        report.json().unwrap()
+    }
+
+    #[test]
+    fn an_answer_is_the_report_of_this_command_read_or_refused_unread() {
+        let freeze = Request::Freeze {
+            mirror: "app".into(),
+        };
+        let command = Command::new("web*", freeze).unwrap();
+        let id = &command.id.clone();
+        let answer = answer_to(id, &refused(Some(command.clone()), id)).unwrap();
+        assert_eq!(
+            (answer.host.as_str(), answer.result),
+            ("web1", Verdict::Refused)
+        );
+        assert!(answer_to(id, &refused(None, id)).is_some());
+        assert!(answer_to(id, &refused(None, "other")).is_none());
+        // A message with this id refused as another command's: not this one's.
+        assert!(answer_to("other", &refused(Some(command), "other")).is_none());
+        // A mirror's event carries a hookbus_id too, and is no answer.
+        let event =
+            format!(r#"{{"host":"web1","mirror":"/srv/app","result":"ok","hookbus_id":"{id}"}}"#);
+        assert!(answer_to(id, event.as_bytes()).is_none());
+    }
+
+    #[test]
+    fn the_hosts_expected_are_those_up_that_the_glob_takes() {
+        let now = 1_000_000_000;
+        let mut known = Known::default();
+        for (host, status, heard_ms) in [
+            ("web1", "up", now),
+            ("web2", "up", now - 200_000),
+            ("web3", "leaving", now),
+            ("db1", "up", now),
+        ] {
+            let document = Document {
+                host: host.into(),
+                version: "1".into(),
+                status: status.into(),
+                uptime_s: 1,
+                sent: 0,
+                interval_s: 60,
+                mirrors: Vec::new(),
+            };
+            known
+                .hosts
+                .insert(host.into(), Heard { document, heard_ms });
+        }
+        let expected: Vec<String> = expected(&known, "web*", now).into_iter().collect();
+        assert_eq!(expected, ["web1"]);
+    }
 }

@@ -3,7 +3,7 @@
 //! them for a while, [`Known`] remembers every host heard (in a small state
 //! file, so a host that went silent is still known), and [`view`] decides
 //! which hosts are up, quiet or left and which mirrors differ from the
-//! majority. [`command`] sends them signed commands.
+//! majority. [`command`] sends them signed commands and hears their answers.
 
 pub mod command;
 pub mod view;
@@ -140,16 +140,7 @@ pub struct Hearing {
 impl Hearing {
     /// Subscribes to `destination` (bounded); presence sent from now on is heard.
     pub fn start(publisher: &Publisher, destination: &str) -> Result<Hearing> {
-        let spec = SubscribeSpec {
-            destinations: vec![destination.to_string()],
-            durable: None,
-            heartbeat: Duration::ZERO,
-            queue_type: QueueType::default(),
-            group: None,
-            control: None,
-        };
-        let subscriber = (publisher.subscribe(&spec, CONNECT_BOUND))
-            .map_err(|failures| cannot_subscribe(destination, &failures))?;
+        let subscriber = subscribe(publisher, destination, None)?;
         Ok(Hearing { subscriber })
     }
 
@@ -164,16 +155,7 @@ impl Hearing {
         known: &mut Known,
     ) -> Result<HeardCount> {
         let destination = last_words(presence);
-        let spec = SubscribeSpec {
-            destinations: vec![destination.clone()],
-            durable: Some(durable.to_string()),
-            heartbeat: Duration::ZERO,
-            queue_type: QueueType::default(),
-            group: None,
-            control: None,
-        };
-        let subscriber = (publisher.subscribe(&spec, CONNECT_BOUND))
-            .map_err(|failures| cannot_subscribe(&destination, &failures))?;
+        let subscriber = subscribe(publisher, &destination, Some(durable))?;
         let until = Instant::now() + LAST_WORDS_BOUND;
         Hearing { subscriber }.take(until, Some(Duration::from_secs(1)), known)
     }
@@ -213,15 +195,30 @@ impl Hearing {
     }
 }
 
-fn cannot_subscribe(
+/// Subscribes to `destination` (bounded), durably when `durable` names the
+/// subscription.
+fn subscribe(
+    publisher: &Publisher,
     destination: &str,
-    failures: &[(String, impl std::fmt::Display)],
-) -> anyhow::Error {
-    let reasons: Vec<String> = failures
-        .iter()
-        .map(|(host, error)| format!("{host}: {error}"))
-        .collect();
-    anyhow!("cannot subscribe to {destination}: {}", reasons.join("; "))
+    durable: Option<&str>,
+) -> Result<Box<dyn Subscribe>> {
+    let spec = SubscribeSpec {
+        destinations: vec![destination.to_string()],
+        durable: durable.map(String::from),
+        heartbeat: Duration::ZERO,
+        queue_type: QueueType::default(),
+        group: None,
+        control: None,
+    };
+    publisher
+        .subscribe(&spec, CONNECT_BOUND)
+        .map_err(|failures| {
+            let reasons: Vec<String> = failures
+                .iter()
+                .map(|(host, error)| format!("{host}: {error}"))
+                .collect();
+            anyhow!("cannot subscribe to {destination}: {}", reasons.join("; "))
+        })
 }
 
 #[cfg(test)]

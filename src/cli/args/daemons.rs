@@ -28,13 +28,8 @@ pub struct FleetArgs {
     /// at least 2 s more, so that every live host is heard once]
     #[arg(long = "for", value_name = "SECONDS")]
     pub for_seconds: Option<u64>,
-    /// Print JSON instead of the table
-    #[arg(long)]
-    pub json: bool,
-    /// Where hosts heard are remembered [default:
-    /// $XDG_STATE_HOME/hookbus/fleet.json, else ~/.local/state/hookbus/fleet.json]
-    #[arg(long, value_name = "FILE")]
-    pub state: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: FleetCommon,
     /// The presence destination [default: [listen] presence]
     #[arg(long, value_name = "D")]
     pub destination: Option<String>,
@@ -47,6 +42,20 @@ pub struct FleetArgs {
     pub command: Option<MirrorCommand<FleetTarget>>,
 }
 
+/// What `hookbus fleet` and its commands both take.
+#[derive(Debug, clap::Args)]
+pub struct FleetCommon {
+    /// Print JSON instead of the table (for a command: the command and its
+    /// answers, as one object)
+    #[arg(long)]
+    pub json: bool,
+    /// Where hosts heard are remembered (a command expects answers from the
+    /// ones up in it) [default: $XDG_STATE_HOME/hookbus/fleet.json, else
+    /// ~/.local/state/hookbus/fleet.json]
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct FleetTarget {
     /// The listeners that apply the command: a glob of host names ([listen]
@@ -56,6 +65,13 @@ pub struct FleetTarget {
     /// Where the listeners take commands [default: [listen] control_topic]
     #[arg(long, value_name = "D")]
     pub topic: Option<String>,
+    /// How long to wait for the listeners' answers on [listen] report; it
+    /// ends sooner once every host that --state has as up and GLOB takes has
+    /// answered
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub wait: u64,
+    #[command(flatten)]
+    pub common: FleetCommon,
 }
 
 #[derive(Debug, clap::Args)]

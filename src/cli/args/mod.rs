@@ -14,10 +14,14 @@ Exit status:
   5  repository missing or unreadable
   6  messages could neither be delivered nor saved (a hook keeps the push);
      for flush: messages or kept pushes are still waiting, or were dead-lettered
-  7  ctl: no listener answers on the control socket (not running, or no access)
+  7  ctl: no listener answers on the control socket (not running, or no access);
+     fleet freeze|unfreeze|rollback: a host up in --state that GLOB takes did
+     not answer within --wait, or no host answered
   8  ctl: the listener refused the command (unknown mirror or commit, a mode
-     without a target); nothing changed
-  9  ctl: the command's work failed (git, the file system); see the message
+     without a target); nothing changed. fleet: a host refused it (untrusted
+     key, replay, unknown mirror)
+  9  ctl: the command's work failed (git, the file system); see the message.
+     fleet: it failed on a host (the worst of 7, 8 and 9 wins)
 
 Delivery:
   With a [broker], every message is saved in the outbox first, then published,
@@ -145,6 +149,12 @@ pub enum Command {
     /// trust) and whose host name GLOB takes applies it as `hookbus ctl` would
     /// there, once, and reports how it went on [listen] report. Unsigned,
     /// untrusted, replayed or older than max_age_s: refused and reported.
+    ///
+    /// With [listen] report in the config, the command prints those answers
+    /// (host, ok/refused/failed, message) heard within --wait, ending sooner
+    /// once every host up in the state file that GLOB takes has answered,
+    /// then the hosts expected that did not answer; it exits 0 only when
+    /// every answer is ok and every host expected answered.
     #[command(args_conflicts_with_subcommands = true)]
     Fleet(FleetArgs),
     /// Talk to a running `hookbus listen` through its control socket: mirror

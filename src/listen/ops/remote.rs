@@ -10,7 +10,7 @@
 //! time stamp is held to `max_age_s`, and its id is remembered (on disk, as
 //! actions' ids are) for `remember_hours`, so a replay is refused too.
 
-use super::control::{Job, Request, Response};
+use super::control::{Job, Request, Response, Verdict};
 use crate::bus::Incoming;
 use crate::config::select::{check_hosts, for_host};
 use crate::listen::actions::remember::Remembered;
@@ -116,14 +116,15 @@ impl Command {
 }
 
 /// What became of one message on the control topic: logged as one line and
-/// published on `[listen] report`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// published on `[listen] report`, where `hookbus fleet freeze|unfreeze|rollback`
+/// reads it back.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Commanded {
     /// This machine.
     pub host: String,
     /// `ok`, `refused` (not applied, and why) or `failed` (applied, and
     /// the work failed).
-    pub result: &'static str,
+    pub result: Verdict,
     /// Why it was refused, or the listener's answer, as `hookbus ctl` prints it.
     pub message: String,
     /// The command, once its signature held.
@@ -151,15 +152,15 @@ impl Report for Commanded {
                 self.hookbus_id.as_deref().unwrap_or("none")
             ),
         };
-        format!("listen: {what} {}: {}", self.result, self.message)
+        format!("listen: {what} {}: {}", self.result.name(), self.message)
     }
 
     fn subject(&self) -> String {
-        format!("{} fleet command {}", self.host, self.result)
+        format!("{} fleet command {}", self.host, self.result.name())
     }
 
     fn headers(&self) -> Vec<(String, String)> {
-        let mut headers = vec![("result".to_string(), self.result.to_string())];
+        let mut headers = vec![("result".to_string(), self.result.name().to_string())];
         if let Some(command) = &self.command {
             headers.push(("fleet-command".to_string(), command.id.clone()));
         }
@@ -203,7 +204,7 @@ impl Remote {
     pub(in crate::listen) fn take(&mut self, message: &Incoming, taking: &Taking) -> Taken {
         let mut report = Commanded {
             host: taking.host.to_string(),
-            result: "refused",
+            result: Verdict::Refused,
             message: String::new(),
             command: None,
             key: None,
@@ -261,9 +262,9 @@ impl Remote {
         self.waiting.retain_mut(|(report, answer)| {
             let (result, message) = match answer.try_recv() {
                 Err(TryRecvError::Empty) => return true,
-                Ok(response) => (response.verdict.name(), response.message),
+                Ok(response) => (response.verdict, response.message),
                 Err(TryRecvError::Disconnected) => (
-                    "failed",
+                    Verdict::Failed,
                     "the listener dropped the command (the mirror left the config)".to_string(),
                 ),
             };

@@ -120,7 +120,7 @@ fn only_a_fresh_trusted_command_for_this_host_is_taken_and_only_once() {
     let report = &answered[0];
     assert_eq!(
         (report.result, report.message.as_str()),
-        ("refused", "no mirror site")
+        (Verdict::Refused, "no mirror site")
     );
     assert_eq!(report.key.as_deref(), Some(operator.public().id()));
     let line = report.log_line();
