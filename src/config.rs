@@ -79,6 +79,8 @@ pub struct Config {
     pub webhook: Option<toml::Table>,
     /// The key every published message is signed with (`[sign]`).
     pub sign: Option<crate::sign::SignConfig>,
+    /// `hookbus fleet`: whose presence and answers it believes (`[fleet]`).
+    pub fleet: Option<crate::fleet::vouch::FleetConfig>,
     /// The file this was read from, if any (for messages and permission checks).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -350,6 +352,7 @@ impl Config {
             BrokerUrl::parse(&broker.url).context("[broker] url")?;
         }
         config.choose_host()?;
+        crate::fleet::vouch::Vouching::from_config(config.fleet.as_ref())?;
         if let Some(group) = &config.outbox.group {
             config.outbox.gid = Some(group_id(group).context("[outbox] group")?);
         }

@@ -57,9 +57,14 @@ fn state_file(dir: &Path, name: &str, hosts: &[&str]) -> PathBuf {
             mirrors: Vec::new(),
         };
         let heard_ms = now_ms();
-        known
-            .hosts
-            .insert(host.to_string(), Heard { document, heard_ms });
+        known.hosts.insert(
+            host.to_string(),
+            Heard {
+                document,
+                heard_ms,
+                key: None,
+            },
+        );
     }
     let path = dir.join(name);
     known.save(&path).unwrap();

@@ -7,6 +7,7 @@ use super::report::{Failure, Reporter, Status, WithStatus};
 use hookbus::bus::Publisher;
 use hookbus::config::Config;
 use hookbus::fleet::command::{self, Answering, SendError};
+use hookbus::fleet::vouch::{closing_line, Doubts, Vouching};
 use hookbus::fleet::{self, view, Hearing, Known};
 use hookbus::listen::ops::control::Verdict;
 use hookbus::listen::ops::remote::{Command, Commanded};
@@ -46,7 +47,8 @@ pub fn fleet(
         .status(Status::Config)?;
     let publisher = publisher(config, reporter)?;
     let state = args.common.state.clone().unwrap_or_else(default_state_file);
-    let mut known = Known::load(&state).status(Status::Config)?;
+    let (mut known, vouching, mut doubts) =
+        Known::load_vouched(&state, config.fleet.as_ref()).status(Status::Config)?;
     let wait = Duration::from_secs(args.for_seconds.unwrap_or_else(|| {
         let every = listen.map_or(DEFAULT_PRESENCE_S, |listen| listen.presence_s);
         every + (every / 10).max(2)
@@ -57,14 +59,21 @@ pub fn fleet(
         wait.as_secs()
     ));
     // Hosts that left while no fleet listened said so at D.last.
-    let last = Hearing::last_words(&publisher, &destination, &args.durable, &mut known)
+    let (durable, vouching) = (&args.durable, vouching.as_ref());
+    let last = Hearing::last_words(&publisher, &destination, durable, vouching, &mut known)
         .status(Status::Delivery)?;
-    let mut heard = hearing.collect(wait, &mut known).status(Status::Delivery)?;
+    let mut heard = (hearing.collect(wait, vouching, &mut known)).status(Status::Delivery)?;
     heard.unusable.extend(last.unusable);
     for reason in &heard.unusable {
         reporter.say(format_args!(
             "fleet: skipped a message on {destination}: {reason}"
         ));
+    }
+    doubts.extend(last.doubted);
+    doubts.extend(heard.doubted);
+    let what = format!("presence documents on {destination}");
+    if let Some(line) = closing_line(vouching, &doubts, &what) {
+        reporter.say(line);
     }
     known.save(&state).status(Status::Config)?;
     let hosts = view::view(&known, fleet::now_ms());
@@ -106,7 +115,8 @@ fn send(
         .and_then(|listen| listen.report.as_deref());
     let state = (to.common.state.clone()).unwrap_or_else(default_state_file);
     // Read before anything is sent: a bad state file sends nothing.
-    let known = Known::load(&state).status(Status::Config)?;
+    let (known, vouching, _) =
+        Known::load_vouched(&state, config.fleet.as_ref()).status(Status::Config)?;
     let publisher = publisher(config, reporter)?;
     let failure = |error: SendError| match error {
         SendError::Unsigned => Failure::new(Status::Config, error),
@@ -127,7 +137,10 @@ fn send(
         missing: Vec::new(),
     };
     match answering {
-        Some(answering) => hear(answering, &known, &state, to.wait, &mut answers, reporter),
+        Some(answering) => {
+            let vouching = vouching.as_ref();
+            hear(answering, (&known, &state), vouching, to.wait, &mut answers, reporter)
+        }
         None => reporter.say(
             "fleet: the listeners' answers cannot be shown without [listen] report (where they report)",
         ),
@@ -142,11 +155,11 @@ fn send(
 
 /// Hears the answers to `sent` for up to `wait` seconds (less once every
 /// host `known` has as up and the glob takes has answered) and records the
-/// exit status they come to.
+/// exit status they come to; with `vouching`, only the answers it vouches for.
 fn hear(
     answering: Answering,
-    known: &Known,
-    state: &Path,
+    (known, state): (&Known, &Path),
+    vouching: Option<&Vouching>,
     wait: u64,
     sent: &mut Sent,
     reporter: &mut Reporter,
@@ -160,7 +173,16 @@ fn hear(
         ));
     }
     let id = &sent.command.id;
-    let heard = answering.collect(id, &expected, Duration::from_secs(wait), &mut sent.answers);
+    let mut doubts = Doubts::default();
+    let wait = Duration::from_secs(wait);
+    let heard = answering.collect(
+        id,
+        &expected,
+        wait,
+        vouching,
+        &mut sent.answers,
+        &mut doubts,
+    );
     if let Err(error) = heard {
         let report = sent.report.unwrap_or_default();
         reporter.fail(
@@ -173,6 +195,10 @@ fn hear(
     sent.missing = (expected.into_iter())
         .filter(|host| !answered.contains(host.as_str()))
         .collect();
+    let what = format!("answers on {}", sent.report.unwrap_or_default());
+    if let Some(line) = closing_line(vouching, &doubts, &what) {
+        reporter.say(line);
+    }
     verdict(sent, reporter);
 }
 

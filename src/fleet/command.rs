@@ -3,8 +3,10 @@
 //! one SEND chokepoint; never sent unsigned, since every listener refuses
 //! that. The listeners' side is [`crate::listen::ops::remote`]; their
 //! answers ([`Commanded`] reports on `[listen] report`) are heard by
-//! [`Answering`].
+//! [`Answering`], and with `[fleet] trust` believed only when signed by a
+//! key listed for the host they name.
 
+use super::vouch::{Doubts, Vouching};
 use super::{view, Known};
 use crate::bus::{PublishError, Publisher, Subscribe};
 use crate::config::select::for_host;
@@ -69,14 +71,17 @@ impl Answering {
 
     /// Takes into `answers` the reports answering command `id` heard within
     /// `wait`, or until every host of `expected` has answered; other reports
-    /// (mirrors' events, other commands') are passed over. Fails when the
-    /// subscription breaks, keeping what came before.
+    /// (mirrors' events, other commands') are passed over. With `vouching`,
+    /// an answer it does not vouch for is no answer: it goes to `doubts`.
+    /// Fails when the subscription breaks, keeping what came before.
     pub fn collect(
         mut self,
         id: &str,
         expected: &BTreeSet<String>,
         wait: Duration,
+        vouching: Option<&Vouching>,
         answers: &mut Vec<Commanded>,
+        doubts: &mut Doubts,
     ) -> Result<()> {
         let until = Instant::now() + wait;
         let mut waiting = expected.clone();
@@ -88,9 +93,16 @@ impl Answering {
                 continue;
             };
             self.subscriber.ack(&delivery.ack)?;
-            if let Some(answer) = answer_to(id, &delivery.body) {
-                waiting.remove(&answer.host);
-                answers.push(answer);
+            let Some(answer) = answer_to(id, &delivery.body) else {
+                continue;
+            };
+            let check = |v: &Vouching| v.check(&answer.host, &delivery.headers, &delivery.body);
+            match vouching.map(check).transpose() {
+                Ok(_) => {
+                    waiting.remove(&answer.host);
+                    answers.push(answer);
+                }
+                Err(why) => doubts.add(&answer.host, why),
             }
         }
         self.subscriber.close(super::DISCONNECT_BOUND);
@@ -179,9 +191,14 @@ mod tests {
                 interval_s: 60,
                 mirrors: Vec::new(),
             };
-            known
-                .hosts
-                .insert(host.into(), Heard { document, heard_ms });
+            known.hosts.insert(
+                host.into(),
+                Heard {
+                    document,
+                    heard_ms,
+                    key: None,
+                },
+            );
         }
         let expected: Vec<String> = expected(&known, "web*", now).into_iter().collect();
         assert_eq!(expected, ["web1"]);

@@ -4,9 +4,12 @@
 //! file, so a host that went silent is still known), and [`view`] decides
 //! which hosts are up, quiet or left and which mirrors differ from the
 //! majority. [`command`] sends them signed commands and hears their answers.
+//! With `[fleet] trust` ([`vouch`]) only documents and answers signed by a
+//! key listed for their host are believed.
 
 pub mod command;
 pub mod view;
+pub mod vouch;
 
 use crate::bus::{Publisher, QueueType, Subscribe, SubscribeSpec};
 use crate::listen::ops::presence::{last_words, Document};
@@ -17,6 +20,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use vouch::{Doubts, Vouching};
 
 /// Bound on connecting and subscribing.
 const CONNECT_BOUND: Duration = Duration::from_secs(10);
@@ -35,6 +39,9 @@ pub struct Heard {
     pub document: Document,
     /// When it was received (Unix milliseconds, this machine's clock).
     pub heard_ms: u64,
+    /// The id of the `[fleet] trust` key that signed it; none: not verified.
+    #[serde(default)]
+    pub key: Option<String>,
 }
 
 /// Every host heard, now or in earlier runs.
@@ -51,6 +58,8 @@ pub struct HeardCount {
     pub documents: usize,
     /// Messages that were no presence document; why, for the first few.
     pub unusable: Vec<String>,
+    /// Documents not believed (`[fleet] trust`).
+    pub doubted: Doubts,
 }
 
 /// Now, in Unix milliseconds.
@@ -102,22 +111,44 @@ impl Known {
             .with_context(|| format!("cannot write {}", path.display()))
     }
 
-    /// Takes one message body: a presence document replaces what its host
-    /// said before. Returns why it was not one.
-    pub fn take(&mut self, body: &[u8], heard_ms: u64) -> Result<(), String> {
-        let document: Document = serde_json::from_slice(body)
-            .map_err(|error| format!("not a presence document: {error}"))?;
-        let host = &document.host;
-        if host.is_empty() || host.len() > 255 || host.chars().any(char::is_control) {
-            return Err(format!("unusable host name {host:?}"));
+    /// Reads the state file and `[fleet] trust` (`fleet`), and forgets the
+    /// hosts the trust does not vouch for (see [`Known::keep_vouched`]).
+    pub fn load_vouched(
+        path: &Path,
+        fleet: Option<&vouch::FleetConfig>,
+    ) -> Result<(Known, Option<Vouching>, Doubts)> {
+        let mut known = Known::load(path)?;
+        let vouching = Vouching::from_config(fleet)?;
+        let mut doubts = Doubts::default();
+        if let Some(vouching) = &vouching {
+            known.keep_vouched(vouching, &mut doubts);
         }
+        Ok((known, vouching, doubts))
+    }
+
+    /// Forgets the hosts whose record no key of `vouching` vouches for
+    /// (heard while nothing was verified, or its key no longer listed),
+    /// counting each in `doubts`: the state file keeps no forgery (nor one's
+    /// future `sent`, which would hide what the host says next).
+    pub fn keep_vouched(&mut self, vouching: &Vouching, doubts: &mut Doubts) {
+        self.hosts.retain(|host, heard| {
+            let vouched = (heard.key.as_deref()).is_some_and(|key| vouching.speaks_for(key, host));
+            if !vouched {
+                doubts.add(host, "kept unverified in the state file".into());
+            }
+            vouched
+        });
+    }
+
+    /// Takes one document heard: it replaces what its host said before.
+    pub fn take(&mut self, heard: Heard) {
+        let host = &heard.document.host;
         // Last words and live documents come by two subscriptions: what the
         // host said last (by its own clock) wins, whichever came first.
-        if (self.hosts.get(host)).is_some_and(|known| known.document.sent > document.sent) {
-            return Ok(());
+        if (self.hosts.get(host)).is_some_and(|known| known.document.sent > heard.document.sent) {
+            return;
         }
-        self.hosts
-            .insert(host.clone(), Heard { document, heard_ms });
+        self.hosts.insert(host.clone(), heard);
         while self.hosts.len() > MAX_HOSTS {
             let oldest = self
                 .hosts
@@ -128,8 +159,18 @@ impl Known {
                 self.hosts.remove(&host);
             }
         }
-        Ok(())
     }
+}
+
+/// Reads one message body as a presence document; `Err` says why it is none.
+pub fn read(body: &[u8]) -> Result<Document, String> {
+    let document: Document = serde_json::from_slice(body)
+        .map_err(|error| format!("not a presence document: {error}"))?;
+    let host = &document.host;
+    if host.is_empty() || host.len() > 255 || host.chars().any(char::is_control) {
+        return Err(format!("unusable host name {host:?}"));
+    }
+    Ok(document)
 }
 
 /// A subscription to the presence destination.
@@ -147,22 +188,31 @@ impl Hearing {
     /// Takes into `known` the last words ([`last_words`]) kept for the
     /// durable subscription `durable` since its previous reading (it is made
     /// by the first one); reads until none has come for a second, bounded
-    /// by `LAST_WORDS_BOUND`.
+    /// by `LAST_WORDS_BOUND`. With `vouching`, only those it vouches for
+    /// (whatever their age: [`Vouching::kept`]).
     pub fn last_words(
         publisher: &Publisher,
         presence: &str,
         durable: &str,
+        vouching: Option<&Vouching>,
         known: &mut Known,
     ) -> Result<HeardCount> {
         let destination = last_words(presence);
         let subscriber = subscribe(publisher, &destination, Some(durable))?;
         let until = Instant::now() + LAST_WORDS_BOUND;
-        Hearing { subscriber }.take(until, Some(Duration::from_secs(1)), known)
+        let kept = vouching.map(Vouching::kept);
+        Hearing { subscriber }.take(until, Some(Duration::from_secs(1)), kept.as_ref(), known)
     }
 
-    /// Takes every presence document heard within `wait` into `known`.
-    pub fn collect(self, wait: Duration, known: &mut Known) -> Result<HeardCount> {
-        self.take(Instant::now() + wait, None, known)
+    /// Takes every presence document heard within `wait` into `known`
+    /// (with `vouching`, only those it vouches for).
+    pub fn collect(
+        self,
+        wait: Duration,
+        vouching: Option<&Vouching>,
+        known: &mut Known,
+    ) -> Result<HeardCount> {
+        self.take(Instant::now() + wait, None, vouching, known)
     }
 
     /// Takes documents until `until`, or until none came for `idle`.
@@ -170,6 +220,7 @@ impl Hearing {
         mut self,
         until: Instant,
         idle: Option<Duration>,
+        vouching: Option<&Vouching>,
         known: &mut Known,
     ) -> Result<HeardCount> {
         let mut count = HeardCount::default();
@@ -183,10 +234,25 @@ impl Hearing {
                 }
                 continue;
             };
-            match known.take(&delivery.body, now_ms()) {
-                Ok(()) => count.documents += 1,
-                Err(reason) if count.unusable.len() < 5 => count.unusable.push(reason),
-                Err(_) => {}
+            let document = read(&delivery.body);
+            let vouched = (document.as_ref().ok()).map(|document| {
+                let check =
+                    |v: &Vouching| v.check(&document.host, &delivery.headers, &delivery.body);
+                vouching.map(check).transpose()
+            });
+            match (document, vouched) {
+                (Ok(document), Some(Ok(key))) => {
+                    let heard_ms = now_ms();
+                    known.take(Heard {
+                        document,
+                        heard_ms,
+                        key,
+                    });
+                    count.documents += 1;
+                }
+                (Ok(document), Some(Err(why))) => count.doubted.add(&document.host, why),
+                (Err(reason), _) if count.unusable.len() < 5 => count.unusable.push(reason),
+                _ => {}
             }
             self.subscriber.ack(&delivery.ack)?;
         }
@@ -225,22 +291,28 @@ fn subscribe(
 mod tests {
     use super::*;
 
-    fn document(status: &str, sent: u64) -> Vec<u8> {
+    fn heard(status: &str, sent: u64) -> Heard {
         let json = serde_json::json!({
             "host": "web1", "version": "1", "status": status, "uptime_s": 1,
             "sent": sent, "interval_s": 60, "mirrors": []
         });
-        serde_json::to_vec(&json).unwrap()
+        let document = read(&serde_json::to_vec(&json).unwrap()).unwrap();
+        Heard {
+            document,
+            heard_ms: sent,
+            key: None,
+        }
     }
 
     #[test]
     fn what_a_host_said_last_wins_whichever_came_first() {
         let mut known = Known::default();
-        known.take(&document("up", 200), 1).unwrap();
+        known.take(heard("up", 200));
         // A last word kept from an earlier stop, read after the live document.
-        known.take(&document("leaving", 100), 2).unwrap();
+        known.take(heard("leaving", 100));
         assert_eq!(known.hosts["web1"].document.status, "up");
-        known.take(&document("leaving", 300), 3).unwrap();
+        known.take(heard("leaving", 300));
         assert_eq!(known.hosts["web1"].document.status, "leaving");
+        assert!(read(br#"{"host": ""}"#).is_err());
     }
 }

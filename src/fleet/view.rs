@@ -199,6 +199,7 @@ mod tests {
                 }],
             },
             heard_ms,
+            key: None,
         }
     }
 

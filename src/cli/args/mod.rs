@@ -155,6 +155,15 @@ pub enum Command {
     /// once every host up in the state file that GLOB takes has answered,
     /// then the hosts expected that did not answer; it exits 0 only when
     /// every answer is ok and every host expected answered.
+    ///
+    /// With [fleet] trust (each listener's public key under its host name or
+    /// glob; each listener signs with its own [sign] key_file), a presence
+    /// document or answer is believed only when signed by a key listed for
+    /// the host it names: the others are not shown nor counted as answers
+    /// (a host whose only answer is forged is silent), and one line on stderr
+    /// counts them and names the hosts they claimed. Hosts the state file
+    /// kept unverified are dropped. Without it nothing is verified, and a
+    /// line on stderr says so.
     #[command(args_conflicts_with_subcommands = true)]
     Fleet(FleetArgs),
     /// Talk to a running `hookbus listen` through its control socket: mirror
