@@ -94,11 +94,16 @@ impl HookFile {
         }
     }
 
-    /// Whether hookbus wrote it: a script with the marker, or a link to a
-    /// binary named hookbus.
-    fn is_ours(&self) -> bool {
+    /// Whether hookbus wrote it: a script with the marker, or a link to
+    /// `command`'s binary or one whose name starts with hookbus (another
+    /// version, say `hookbus-1.2`).
+    fn is_ours(&self, command: &HookCommand) -> bool {
         match self {
-            HookFile::Link(target) => target.file_name() == Some("hookbus".as_ref()),
+            HookFile::Link(target) => {
+                *target == command.binary
+                    || (target.file_name())
+                        .is_some_and(|name| name.to_string_lossy().starts_with("hookbus"))
+            }
             HookFile::Script(text) => text.contains(MARKER),
         }
     }
@@ -135,7 +140,7 @@ pub fn install(repo_dir: &Path, command: &HookCommand) -> Result<Installed> {
         HookFile::plain(command).write(&hook)?;
         return Ok(Installed::Fresh);
     };
-    if existing.is_ours() {
+    if existing.is_ours(command) {
         // Ours, plain or chaining: rewritten in the same shape when the binary
         // or the config changed.
         let wanted = match &existing {
@@ -304,6 +309,13 @@ mod tests {
             Installed::Updated
         );
         assert_eq!(fs::read_link(&hook).unwrap(), Path::new("/usr/bin/hookbus"));
+        let versioned = binary("/opt/hookbus/bin/hookbus-1.2");
+        assert_eq!(install(&repo, &versioned).unwrap(), Installed::Updated);
+        assert_eq!(install(&repo, &versioned).unwrap(), Installed::AlreadyThere);
+        assert_eq!(
+            install(&repo, &binary("/opt/hookbus/bin/hookbus-1.3")).unwrap(),
+            Installed::Updated
+        );
     }
 
     #[test]
