@@ -1,7 +1,9 @@
 //! Putting the post-receive hook into bare repositories without clobbering
 //! hooks that are already there.
 //!
-//! A repository with no post-receive gets the shipped hook. One whose
+//! A repository with no post-receive gets a link to the hookbus binary (which
+//! runs as `hookbus post-receive` under that name), or the shipped script when
+//! a config must be written into the hook. One whose
 //! post-receive is somebody else's gets a small chaining hook instead: the old
 //! hook is kept under another name and both run, each with the push's full stdin.
 //! Installing twice changes nothing.
@@ -52,35 +54,105 @@ pub enum Installed {
     },
 }
 
+/// A post-receive hook as it is on disk.
+#[derive(Debug, PartialEq, Eq)]
+enum HookFile {
+    /// A symbolic link to a binary: hookbus run under the hook's name, which
+    /// costs a push one process start fewer than a shell script.
+    Link(PathBuf),
+    /// A script.
+    Script(String),
+}
+
+impl HookFile {
+    /// The hook running `command` alone: a link to the binary when it has an
+    /// absolute path and no config goes into the hook, else the shipped
+    /// script (which finds a bare name in PATH and sets the config).
+    fn plain(command: &HookCommand) -> HookFile {
+        if command.config.is_none() && command.binary.is_absolute() {
+            HookFile::Link(command.binary.clone())
+        } else {
+            HookFile::Script(plain_hook(command))
+        }
+    }
+
+    /// What is at `path`, not following a link; `None` when nothing is.
+    fn read(path: &Path) -> Result<Option<HookFile>> {
+        let context = || format!("cannot read {}", path.display());
+        match path.symlink_metadata() {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err).with_context(context),
+            Ok(meta) if meta.file_type().is_symlink() => Ok(Some(HookFile::Link(
+                fs::read_link(path).with_context(context)?,
+            ))),
+            Ok(_) => {
+                let bytes = fs::read(path).with_context(context)?;
+                Ok(Some(HookFile::Script(
+                    String::from_utf8_lossy(&bytes).into_owned(),
+                )))
+            }
+        }
+    }
+
+    /// Whether hookbus wrote it: a script with the marker, or a link to
+    /// `command`'s binary or one whose name starts with hookbus (another
+    /// version, say `hookbus-1.2`).
+    fn is_ours(&self, command: &HookCommand) -> bool {
+        match self {
+            HookFile::Link(target) => {
+                *target == command.binary
+                    || (target.file_name())
+                        .is_some_and(|name| name.to_string_lossy().starts_with("hookbus"))
+            }
+            HookFile::Script(text) => text.contains(MARKER),
+        }
+    }
+
+    /// Writes it at `path` atomically (temporary name, then rename), so a
+    /// push never runs a half-written hook.
+    fn write(&self, path: &Path) -> Result<()> {
+        let temp = path.with_extension(format!("hookbus-tmp-{}", std::process::id()));
+        let write = || -> std::io::Result<()> {
+            match self {
+                HookFile::Link(target) => std::os::unix::fs::symlink(target, &temp)?,
+                HookFile::Script(text) => {
+                    let mut file = fs::File::create(&temp)?;
+                    file.write_all(text.as_bytes())?;
+                    file.set_permissions(fs::Permissions::from_mode(0o755))?;
+                    file.sync_all()?;
+                }
+            }
+            fs::rename(&temp, path)
+        };
+        write().map_err(|err| {
+            let _ = fs::remove_file(&temp);
+            anyhow::Error::new(err).context(format!("cannot write {}", path.display()))
+        })
+    }
+}
+
 /// Installs the post-receive hook into the repository at `repo_dir`, running
 /// `command`.
 pub fn install(repo_dir: &Path, command: &HookCommand) -> Result<Installed> {
     let hooks = hooks_dir(repo_dir)?;
     let hook = hooks.join("post-receive");
-    let existing = match fs::read(&hook) {
-        Ok(bytes) => Some(bytes),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
-        Err(err) => {
-            return Err(err).with_context(|| format!("cannot read {}", hook.display()));
-        }
-    };
-    let Some(existing) = existing else {
-        write_executable(&hook, &plain_hook(command))?;
+    let Some(existing) = HookFile::read(&hook)? else {
+        HookFile::plain(command).write(&hook)?;
         return Ok(Installed::Fresh);
     };
-    let existing = String::from_utf8_lossy(&existing);
-    if existing.contains(MARKER) {
+    if existing.is_ours(command) {
         // Ours, plain or chaining: rewritten in the same shape when the binary
         // or the config changed.
-        let wanted = if existing.contains(PREVIOUS_HOOK) {
-            chaining_hook(command)
-        } else {
-            plain_hook(command)
+        let wanted = match &existing {
+            HookFile::Script(text) if text.contains(PREVIOUS_HOOK) => {
+                HookFile::Script(chaining_hook(command))
+            }
+            _ => HookFile::plain(command),
         };
         if existing == wanted {
             return Ok(Installed::AlreadyThere);
         }
-        write_executable(&hook, &wanted)?;
+        wanted.write(&hook)?;
         return Ok(Installed::Updated);
     }
     let previous = hooks.join(PREVIOUS_HOOK);
@@ -98,7 +170,7 @@ pub fn install(repo_dir: &Path, command: &HookCommand) -> Result<Installed> {
             previous.display()
         )
     })?;
-    write_executable(&hook, &chaining_hook(command))?;
+    HookFile::Script(chaining_hook(command)).write(&hook)?;
     Ok(Installed::Chained { previous })
 }
 
@@ -181,23 +253,6 @@ fn shell_quoted(path: &Path) -> String {
         .collect()
 }
 
-/// Writes a file atomically (temporary name, then rename) with mode 0755, so a
-/// push never runs a half-written hook.
-fn write_executable(path: &Path, text: &str) -> Result<()> {
-    let temp = path.with_extension(format!("hookbus-tmp-{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut file = fs::File::create(&temp)?;
-        file.write_all(text.as_bytes())?;
-        file.set_permissions(fs::Permissions::from_mode(0o755))?;
-        file.sync_all()?;
-        fs::rename(&temp, path)
-    };
-    write().map_err(|err| {
-        let _ = fs::remove_file(&temp);
-        anyhow::Error::new(err).context(format!("cannot write {}", path.display()))
-    })
-}
-
 /// Every bare repository below `base` (directories holding `HEAD`, `objects/`
 /// and `refs/`), sorted; repositories inside repositories are not searched.
 pub fn find_bare_repos(base: &Path) -> Result<Vec<PathBuf>> {
@@ -246,10 +301,59 @@ mod tests {
         let repo = bare(&tmp.path().join("a.git"));
         let hookbus = binary("/opt/hook bus/hookbus");
         assert_eq!(install(&repo, &hookbus).unwrap(), Installed::Fresh);
-        let hook = fs::read_to_string(repo.join("hooks/post-receive")).unwrap();
-        assert!(hook.contains(r#"exec "${HOOKBUS:-/opt/hook bus/hookbus}" post-receive"#));
-        assert!(!hook.contains("HOOKBUS_CONFIG:="), "{hook}");
+        let hook = repo.join("hooks/post-receive");
+        assert_eq!(fs::read_link(&hook).unwrap(), hookbus.binary);
         assert_eq!(install(&repo, &hookbus).unwrap(), Installed::AlreadyThere);
+        assert_eq!(
+            install(&repo, &binary("/usr/bin/hookbus")).unwrap(),
+            Installed::Updated
+        );
+        assert_eq!(fs::read_link(&hook).unwrap(), Path::new("/usr/bin/hookbus"));
+        let versioned = binary("/opt/hookbus/bin/hookbus-1.2");
+        assert_eq!(install(&repo, &versioned).unwrap(), Installed::Updated);
+        assert_eq!(install(&repo, &versioned).unwrap(), Installed::AlreadyThere);
+        assert_eq!(
+            install(&repo, &binary("/opt/hookbus/bin/hookbus-1.3")).unwrap(),
+            Installed::Updated
+        );
+    }
+
+    #[test]
+    fn a_binary_found_in_path_gets_the_script_and_a_script_becomes_a_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = bare(&tmp.path().join("a.git"));
+        let hook = repo.join("hooks/post-receive");
+        assert_eq!(
+            install(&repo, &binary("hookbus")).unwrap(),
+            Installed::Fresh
+        );
+        let text = fs::read_to_string(&hook).unwrap();
+        assert!(text.contains(r#"exec "${HOOKBUS:-hookbus}" post-receive"#));
+        assert!(!text.contains("HOOKBUS_CONFIG:="), "{text}");
+        let hookbus = binary("/usr/bin/hookbus");
+        assert_eq!(install(&repo, &hookbus).unwrap(), Installed::Updated);
+        assert_eq!(fs::read_link(&hook).unwrap(), hookbus.binary);
+    }
+
+    #[test]
+    fn a_foreign_link_is_chained() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = bare(&tmp.path().join("a.git"));
+        let hook = repo.join("hooks/post-receive");
+        std::os::unix::fs::symlink("/usr/bin/other-tool", &hook).unwrap();
+        let outcome = install(&repo, &binary("/usr/bin/hookbus")).unwrap();
+        let previous = repo.join("hooks").join(PREVIOUS_HOOK);
+        assert_eq!(
+            outcome,
+            Installed::Chained {
+                previous: previous.clone()
+            }
+        );
+        assert_eq!(
+            fs::read_link(&previous).unwrap(),
+            Path::new("/usr/bin/other-tool")
+        );
+        assert!(fs::read_to_string(&hook).unwrap().contains(PREVIOUS_HOOK));
     }
 
     #[test]

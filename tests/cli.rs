@@ -405,3 +405,65 @@ fn install_writes_the_config_it_was_given_into_the_hook() {
     run_ok(f.git_cmd(&["push", "-q", "origin", "master"]));
     assert_eq!(outbox_of(&other), [format!("[app] refs/heads/master {b}")]);
 }
+
+#[test]
+fn install_without_a_config_links_the_binary_which_runs_as_the_hook_or_runs_hookbus() {
+    // No config to write in: hooks/post-receive is a link to the binary, so a
+    // push starts no shell; run under that name, hookbus is the hook.
+    let f = Fixture::new();
+    std::fs::remove_file(f.bare.join("hooks/post-receive")).unwrap();
+    let out = Command::new(HOOKBUS)
+        .env_remove("HOOKBUS_CONFIG")
+        .args(["install", "--repo"])
+        .arg(&f.bare)
+        .output()
+        .unwrap();
+    assert!(stdout(&out).contains(": installed"), "{}", stderr(&out));
+    let hook = f.bare.join("hooks/post-receive");
+    assert_eq!(
+        std::fs::read_link(&hook).unwrap(),
+        std::path::Path::new(HOOKBUS)
+    );
+
+    let outbox = f.root.join("linked-outbox");
+    let config = f.root.join("linked.toml");
+    std::fs::write(&config, format!("[outbox]\ndir = '{}'\n", outbox.display())).unwrap();
+    let a = f.commit("first", &[("a.txt", b"a\n")]);
+    let mut push = f.git_cmd(&["push", "-q", "origin", "master"]);
+    push.env("HOOKBUS_CONFIG", &config);
+    run_ok(push);
+    let outbox = hookbus::deliver::outbox::Outbox::new(&outbox);
+    let stored: Vec<String> = (outbox.list().unwrap().iter())
+        .flat_map(|entry| outbox.read(entry).unwrap())
+        .map(|message| message.header("subject").unwrap().to_string())
+        .collect();
+    assert_eq!(stored, [format!("[app] refs/heads/master {a}")]);
+
+    // $HOOKBUS names the binary to run instead, as in the shell hook: it gets
+    // `post-receive` and the push on stdin.
+    let other = f.root.join("other-hookbus");
+    let seen = f.root.join("other-saw");
+    std::fs::write(
+        &other,
+        format!(
+            "#!/bin/sh\n{{ echo \"$@\"; cat; }} > '{}'\n",
+            seen.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let b = f.commit("second", &[("a.txt", b"b\n")]);
+    let mut push = f.git_cmd(&["push", "-q", "origin", "master"]);
+    push.env("HOOKBUS_CONFIG", &config).env("HOOKBUS", &other);
+    run_ok(push);
+    assert_eq!(
+        std::fs::read_to_string(&seen).unwrap(),
+        format!("post-receive\n{a} {b} refs/heads/master\n")
+    );
+    assert_eq!(
+        outbox.list().unwrap().len(),
+        1,
+        "hookbus itself did not run"
+    );
+}

@@ -27,12 +27,14 @@ use hookbus::assemble::Problem;
 use hookbus::config::Config;
 use hookbus::hook::{OpenError, Silenced};
 use report::{Failure, Reporter, Status, WithStatus};
+use std::ffi::{OsStr, OsString};
 use std::io::{IsTerminal, Read, Write};
+use std::path::Path;
 use std::process::ExitCode;
 
 /// Parses arguments, runs the command and reports errors on stderr.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse(hook_args());
     let stderr = std::io::stderr();
     let terminal = stderr.is_terminal();
     let mut reporter = Reporter::new(Box::new(stderr), cli.verbose > 0, terminal);
@@ -78,6 +80,48 @@ fn run(cli: &Cli, out: &mut dyn Write, reporter: &mut Reporter) -> Result<(), Fa
     }
 }
 
+/// The arguments, as `hookbus post-receive ARGS` when git runs this binary
+/// under the hook's name (`hookbus install` links `hooks/post-receive` to it:
+/// no shell starts per push). `$HOOKBUS` names another binary to run, as in
+/// the shell hook.
+fn hook_args() -> Vec<OsString> {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    let called = args.first().map(Path::new).and_then(Path::file_name);
+    if called != Some(OsStr::new("post-receive")) {
+        return args;
+    }
+    args.splice(..1, [OsString::from("hookbus"), "post-receive".into()]);
+    if let Some(other) = std::env::var_os("HOOKBUS").filter(|other| !other.is_empty()) {
+        use std::os::unix::process::CommandExt;
+        let error = std::process::Command::new(&other).args(&args[1..]).exec();
+        eprintln!(
+            "hookbus: cannot run {}: {error}",
+            Path::new(&other).display()
+        );
+        std::process::exit(Status::Config as i32);
+    }
+    args
+}
+
+/// The command line. Git runs the hook with no arguments, which needs no
+/// parser: building clap's whole command tree is a sixth of a hook run's
+/// instructions.
+fn parse(args: Vec<OsString>) -> Cli {
+    if let [_, command] = &args[..] {
+        if command == "post-receive" {
+            return Cli {
+                config: None,
+                verbose: 0,
+                command: Command::PostReceive(args::PostReceiveArgs {
+                    dry_run: false,
+                    repo: None,
+                }),
+            };
+        }
+    }
+    Cli::parse_from(args)
+}
+
 fn read_stdin() -> Result<Vec<u8>, Failure> {
     let mut input = Vec::new();
     std::io::stdin()
@@ -121,5 +165,19 @@ fn say_problems(problems: &[Problem], reporter: &mut Reporter) {
 fn say_silenced(name: &str, reason: Silenced, reporter: &mut Reporter) {
     if reporter.verbose {
         reporter.say(format_args!("{name}: nothing sent: {reason}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hook_without_arguments_is_what_clap_would_make_of_it() {
+        let args = || vec![OsString::from("hookbus"), "post-receive".into()];
+        assert_eq!(
+            format!("{:?}", parse(args())),
+            format!("{:?}", Cli::parse_from(args()))
+        );
     }
 }
