@@ -11,12 +11,11 @@ mod listenutil;
 
 use brokers::{unique, Broker};
 use gitutil::HOOKBUS;
-use hookbus::fleet::{now_ms, Heard, Known};
 use hookbus::listen::ops::control::Request;
-use hookbus::listen::ops::presence::Document;
 use hookbus::listen::ops::remote::Command as FleetCommand;
 use listenutil::{
-    hookbus, keygen, published, rev, wait_until, write_config, Host, Listener, Server, FOLLOW_CAP,
+    fleet_state, hookbus, keygen, published, rev, wait_until, write_config, Host, Listener, Server,
+    FOLLOW_CAP,
 };
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
@@ -42,32 +41,11 @@ fn commanded(reports: &mut brokers::Subscription) -> Vec<(String, String, String
     found
 }
 
-/// A fleet state file as `hookbus fleet` leaves it, with `hosts` up: heard
-/// just now, each publishing its presence every minute.
+/// A fleet state file in `dir` with `hosts` up (listenutil::fleet_state).
 fn state_file(dir: &Path, name: &str, hosts: &[&str]) -> PathBuf {
-    let mut known = Known::default();
-    for host in hosts {
-        let document = Document {
-            host: host.to_string(),
-            version: "0".into(),
-            status: "up".into(),
-            uptime_s: 1,
-            sent: now_ms() / 1000,
-            interval_s: 60,
-            mirrors: Vec::new(),
-        };
-        let heard_ms = now_ms();
-        known.hosts.insert(
-            host.to_string(),
-            Heard {
-                document,
-                heard_ms,
-                key: None,
-            },
-        );
-    }
+    let hosts: Vec<(&str, Option<&str>)> = hosts.iter().map(|host| (*host, None)).collect();
     let path = dir.join(name);
-    known.save(&path).unwrap();
+    fleet_state(&path, &hosts);
     path
 }
 

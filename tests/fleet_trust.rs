@@ -12,12 +12,13 @@ mod listenutil;
 
 use brokers::{unique, Broker};
 use gitutil::HOOKBUS;
-use hookbus::fleet::{now_ms, Heard, Known};
 use hookbus::listen::ops::control::Verdict;
 use hookbus::listen::ops::presence::Document;
 use hookbus::listen::ops::remote::{Command as FleetCommand, Commanded};
 use hookbus::sign::Signer;
-use listenutil::{keygen, listen_table, mirror_table, published, wait_until, write_config};
+use listenutil::{
+    fleet_state, keygen, listen_table, mirror_table, published, wait_until, write_config,
+};
 use listenutil::{Listener, Server, FOLLOW_CAP};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
@@ -213,32 +214,6 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A fleet state file with `hosts` (name, key id) up: heard just now,
-/// vouched for by their keys, each publishing every minute (so that none
-/// turns quiet while a command waits).
-fn state_file(path: &Path, hosts: &[(&str, &str)]) {
-    let mut known = Known::default();
-    for (host, key) in hosts {
-        let document = Document {
-            host: host.to_string(),
-            version: "0".into(),
-            status: "up".into(),
-            uptime_s: 1,
-            sent: now_ms() / 1000,
-            interval_s: 60,
-            mirrors: Vec::new(),
-        };
-        let (heard_ms, key) = (now_ms(), Some(key.to_string()));
-        let heard = Heard {
-            document,
-            heard_ms,
-            key,
-        };
-        known.hosts.insert(host.to_string(), heard);
-    }
-    known.save(path).unwrap();
-}
-
 /// An "ok" answer from `host` to the command received on the control topic.
 fn forged_ok(command: &brokers::Received, host: &str) -> Vec<u8> {
     let command = FleetCommand::read(&command.body).unwrap();
@@ -341,8 +316,12 @@ fn fleet_believes_presence_and_answers_only_from_the_key_of_their_host() {
     let ids: Vec<String> = (hosts.iter())
         .map(|host| Signer::load(&host.key).unwrap().public().id().to_string())
         .collect();
-    let up = [("web1", &*ids[0]), ("web2", &*ids[1]), ("web3", &*ids[2])];
-    state_file(&state, &up);
+    let up = [
+        ("web1", Some(&*ids[0])),
+        ("web2", Some(&*ids[1])),
+        ("web3", Some(&*ids[2])),
+    ];
+    fleet_state(&state, &up);
     let freeze = ["freeze", "--hosts", "web*", "--wait", "8", "app"];
     let mut captured = broker.subscribe(&topics.control, 1);
     let (child, stderr) = spawn_fleet(&trusting, &state, &freeze);

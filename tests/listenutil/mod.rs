@@ -512,3 +512,31 @@ pub fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
     let line = fs::read_to_string(dir.join(format!("{name}.pub"))).unwrap();
     (path, line.trim().to_string())
 }
+
+/// A fleet state file at `path` as `hookbus fleet` leaves it, with `hosts`
+/// up: heard just now, each publishing its presence every minute (so none
+/// turns quiet while a test waits), each vouched for by the key id given
+/// with it (`None`: heard without `[fleet] trust`).
+pub fn fleet_state(path: &Path, hosts: &[(&str, Option<&str>)]) {
+    use hookbus::fleet::{now_ms, Heard, Known};
+    use hookbus::listen::ops::presence::Document;
+    let mut known = Known::default();
+    for (host, key) in hosts {
+        let document = Document {
+            host: host.to_string(),
+            version: "0".into(),
+            status: "up".into(),
+            uptime_s: 1,
+            sent: now_ms() / 1000,
+            interval_s: 60,
+            mirrors: Vec::new(),
+        };
+        let heard = Heard {
+            document,
+            heard_ms: now_ms(),
+            key: key.map(str::to_string),
+        };
+        known.hosts.insert(host.to_string(), heard);
+    }
+    known.save(path).unwrap();
+}
