@@ -7,13 +7,12 @@ use super::report::{Failure, Reporter, Status, WithStatus};
 use hookbus::bus::Publisher;
 use hookbus::config::Config;
 use hookbus::fleet::command::{self, Answering, SendError};
-use hookbus::fleet::vouch::{closing_line, Doubts, Vouching};
+use hookbus::fleet::vouch::{closing_line, Vouching};
 use hookbus::fleet::{self, view, Hearing, Known};
 use hookbus::listen::ops::control::Verdict;
 use hookbus::listen::ops::remote::{Command, Commanded};
 use hookbus::text::{self, clip};
 use serde::Serialize;
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -172,31 +171,22 @@ fn hear(
             sent.command.hosts,
         ));
     }
-    let id = &sent.command.id;
-    let mut doubts = Doubts::default();
-    let wait = Duration::from_secs(wait);
     let heard = answering.collect(
-        id,
-        &expected,
-        wait,
+        &sent.command.id,
+        expected,
+        Duration::from_secs(wait),
         vouching,
-        &mut sent.answers,
-        &mut doubts,
     );
-    if let Err(error) = heard {
+    if let Some(error) = &heard.stopped {
         let report = sent.report.unwrap_or_default();
         reporter.fail(
             Status::Delivery,
             format_args!("hearing answers on {report} stopped: {error:#}"),
         );
     }
-    sent.answers.sort_by(|a, b| a.host.cmp(&b.host));
-    let answered: BTreeSet<&str> = sent.answers.iter().map(|a| a.host.as_str()).collect();
-    sent.missing = (expected.into_iter())
-        .filter(|host| !answered.contains(host.as_str()))
-        .collect();
+    (sent.answers, sent.missing) = (heard.answers, heard.missing);
     let what = format!("answers on {}", sent.report.unwrap_or_default());
-    if let Some(line) = closing_line(vouching, &doubts, &what) {
+    if let Some(line) = closing_line(vouching, &heard.doubts, &what) {
         reporter.say(line);
     }
     verdict(sent, reporter);

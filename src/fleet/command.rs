@@ -69,45 +69,63 @@ impl Answering {
         Ok(Answering { subscriber })
     }
 
-    /// Takes into `answers` the reports answering command `id` heard within
-    /// `wait`, or until every host of `expected` has answered; other reports
-    /// (mirrors' events, other commands') are passed over. With `vouching`,
-    /// an answer it does not vouch for is no answer: it goes to `doubts`.
-    /// Fails when the subscription breaks, keeping what came before.
+    /// Hears the reports answering command `id` within `wait`, or until
+    /// every host of `expected` has answered; other reports (mirrors'
+    /// events, other commands') are passed over. With `vouching`, an answer
+    /// it does not vouch for is no answer: it goes to the doubts. A broken
+    /// subscription ends the hearing, keeping what came before.
     pub fn collect(
         mut self,
         id: &str,
-        expected: &BTreeSet<String>,
+        expected: BTreeSet<String>,
         wait: Duration,
         vouching: Option<&Vouching>,
-        answers: &mut Vec<Commanded>,
-        doubts: &mut Doubts,
-    ) -> Result<()> {
+    ) -> Answered {
+        let mut answered = Answered::default();
         let until = Instant::now() + wait;
         let mut waiting = expected.clone();
-        while let Some(left) = until.checked_duration_since(Instant::now()) {
-            if !expected.is_empty() && waiting.is_empty() {
-                break;
-            }
-            let Some(delivery) = self.subscriber.next(left)? else {
-                continue;
-            };
-            self.subscriber.ack(&delivery.ack)?;
-            let Some(answer) = answer_to(id, &delivery.body) else {
-                continue;
-            };
-            let check = |v: &Vouching| v.check(&answer.host, &delivery.headers, &delivery.body);
-            match vouching.map(check).transpose() {
-                Ok(_) => {
-                    waiting.remove(&answer.host);
-                    answers.push(answer);
+        let mut hear = || -> Result<()> {
+            while let Some(left) = until.checked_duration_since(Instant::now()) {
+                if !expected.is_empty() && waiting.is_empty() {
+                    break;
                 }
-                Err(why) => doubts.add(&answer.host, why),
+                let Some(delivery) = self.subscriber.next(left)? else {
+                    continue;
+                };
+                self.subscriber.ack(&delivery.ack)?;
+                let Some(answer) = answer_to(id, &delivery.body) else {
+                    continue;
+                };
+                let check = |v: &Vouching| v.check(&answer.host, &delivery.headers, &delivery.body);
+                match vouching.map(check).transpose() {
+                    Ok(_) => {
+                        waiting.remove(&answer.host);
+                        answered.answers.push(answer);
+                    }
+                    Err(why) => answered.doubts.add(&answer.host, why),
+                }
             }
-        }
+            Ok(())
+        };
+        answered.stopped = hear().err();
         self.subscriber.close(super::DISCONNECT_BOUND);
-        Ok(())
+        answered.answers.sort_by(|a, b| a.host.cmp(&b.host));
+        answered.missing = waiting.into_iter().collect();
+        answered
     }
+}
+
+/// What a command's listeners were heard to say.
+#[derive(Debug, Default)]
+pub struct Answered {
+    /// The answers believed, by host.
+    pub answers: Vec<Commanded>,
+    /// The expected hosts that did not answer.
+    pub missing: Vec<String>,
+    /// What was not believed (with `[fleet] trust`).
+    pub doubts: Doubts,
+    /// Why hearing stopped before its time, when the subscription broke.
+    pub stopped: Option<anyhow::Error>,
 }
 
 /// The report in `body` when it answers command `id`: its command's, or
