@@ -1,5 +1,5 @@
 //! Fleet commands (issue 27) on a listener run as production runs it: as
-//! root, its mirror's git running as a real account (made for each test,
+//! root under the packaged unit's NoNewPrivileges and LimitNOFILE, its mirror's git running as a real account (made for each test,
 //! removed at its end), so a remote rollback and unfreeze must write as that
 //! account; and hostile messages on the control topic (larger than the link
 //! holds, garbage, signed garbage) that must cost one refusal each and not
@@ -98,7 +98,7 @@ branch = "master"
             user = account.name,
             www = d.join("www").display(),
         );
-        let listener = Listener::start(d, &config);
+        let listener = Listener::start_as_packaged(d, &config);
         listener.wait_log(&format!("taking fleet commands on {control}"), 1);
         let operator = d.join("operator.toml");
         write_config(

@@ -101,6 +101,43 @@ impl Listener {
         listener
     }
 
+    /// [`Listener::start`] under the process settings of the packaged unit
+    /// (contrib/systemd/hookbus-listen.service) that apply without systemd:
+    /// NoNewPrivileges and LimitNOFILE=65536, or the machine's hard limit if
+    /// lower (setpriv and prlimit exec the daemon: its pid is the child's).
+    pub fn start_as_packaged(dir: &Path, config: &str) -> Listener {
+        let path = dir.join("listen.toml");
+        write_config(&path, config);
+        // As many as the unit asks for, or as this machine's hard limit allows
+        // (a container may cap it below the unit's 65536).
+        let mut hard = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit(2) fills the struct it is given.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) },
+            0
+        );
+        let files = hard.rlim_max.min(65536);
+        let nofile = format!("--nofile={files}:{files}");
+        let wrapper = ["setpriv", "--no-new-privs", "prlimit", &nofile];
+        let mut listener = Listener {
+            child: None,
+            config: path,
+            log: dir.join("listen.log"),
+            env: Vec::new(),
+            wrapper: wrapper.iter().map(|part| part.to_string()).collect(),
+        };
+        listener.restart();
+        let status = format!("/proc/{}/status", listener.pid());
+        let packaged = wait_until(FOLLOW_CAP, || {
+            fs::read_to_string(&status).is_ok_and(|text| text.contains("NoNewPrivs:\t1"))
+        });
+        assert!(packaged, "the daemon does not run with NoNewPrivileges");
+        listener
+    }
+
     /// Starts `hookbus listen` with the existing file `config`, as the machine
     /// `host` whose own `local` directory is seen at `shared` (a UTS and mount
     /// namespace of its own: one config file for several hosts, each with its
