@@ -46,6 +46,9 @@ _hookbus() {
             hookbus,post-receive)
                 cmd="hookbus__subcmd__post__subcmd__receive"
                 ;;
+            hookbus,relay)
+                cmd="hookbus__subcmd__relay"
+                ;;
             hookbus,replay)
                 cmd="hookbus__subcmd__replay"
                 ;;
@@ -104,7 +107,7 @@ _hookbus() {
 
     case "${cmd}" in
         hookbus)
-            opts="-v -h -V --config --verbose --help --version post-receive replay install config svn-post-commit svn-replay send check flush outbox listen webhook fleet ctl keygen"
+            opts="-v -h -V --config --verbose --help --version post-receive replay install config svn-post-commit svn-replay send check flush relay outbox listen webhook fleet ctl keygen"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -630,6 +633,24 @@ _hookbus() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookbus__subcmd__relay)
+            opts="-v -h --config --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -37,6 +37,7 @@ complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "svn-replay" -d 'Emi
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "send" -d 'Publish stdin, byte for byte, as one message'
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "check" -d 'Validate the config and try each broker: reachable, authenticated, protocol version, round trip'
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "flush" -d 'Deliver the messages waiting in the outbox, oldest first, stopping at the first failure; messages the broker refuses for good become dead letters'
+complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "relay" -d 'Deliver the outbox for good: hold its lock and one broker connection, and send each file the moment a hook stores it'
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "outbox" -d 'Look at messages waiting in the local outbox, and dead letters'
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "listen" -d 'Run the deploy-host daemon until SIGTERM: subscribe to [listen] subscribe and keep every [[mirror]] up to date (fetch, checkout, in-place or branches); SIGHUP reloads the config'
 complete -c hookbus -n "__fish_hookbus_needs_command" -f -a "webhook" -d 'Serve forge webhooks (GitHub, GitLab, Gitea, Forgejo) on [webhook] listen: their pushes become the same messages a hook sends'
@@ -91,6 +92,9 @@ complete -c hookbus -n "__fish_hookbus_using_subcommand flush" -l wait -d 'How l
 complete -c hookbus -n "__fish_hookbus_using_subcommand flush" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand flush" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
 complete -c hookbus -n "__fish_hookbus_using_subcommand flush" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hookbus -n "__fish_hookbus_using_subcommand relay" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
+complete -c hookbus -n "__fish_hookbus_using_subcommand relay" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
+complete -c hookbus -n "__fish_hookbus_using_subcommand relay" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and not __fish_seen_subcommand_from list show retry" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and not __fish_seen_subcommand_from list show retry" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
 complete -c hookbus -n "__fish_hookbus_using_subcommand outbox; and not __fish_seen_subcommand_from list show retry" -s h -l help -d 'Print help'

@@ -5,7 +5,7 @@ use super::report::{Failure, Reporter, Status, WithStatus};
 use anyhow::Context;
 use hookbus::bus::Publisher;
 use hookbus::config::Config;
-use hookbus::deliver::broker::{Broker, Waiting};
+use hookbus::deliver::broker::{Broker, Waiting, RELAY_KEEPS_TRYING};
 use hookbus::deliver::dry_run::DryRun;
 use hookbus::deliver::{Outcome, Transport};
 use hookbus::emit::{self, Report};
@@ -142,14 +142,17 @@ pub fn say_outcome(
             dir.display()
         )),
         Some(Waiting::Bounded(_) | Waiting::PerPublish) if outcome.queued > 0 => {
+            let because = outcome.queued_because.as_deref();
+            let who = if because == Some(RELAY_KEEPS_TRYING) {
+                "it delivers them once the broker answers"
+            } else {
+                "the next push or `hookbus flush` delivers them"
+            };
             reporter.say(format_args!(
-                "{} message(s) queued in {} ({}); the next push or `hookbus flush` delivers them",
+                "{} message(s) queued in {} ({}); {who}",
                 outcome.queued,
                 dir.display(),
-                outcome
-                    .queued_because
-                    .as_deref()
-                    .unwrap_or("not delivered yet")
+                because.unwrap_or("not delivered yet")
             ))
         }
         _ => {}

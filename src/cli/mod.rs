@@ -14,6 +14,7 @@ mod kept;
 mod keygen;
 mod listen;
 mod outbox;
+mod relay;
 mod report;
 mod send;
 mod svn;
@@ -68,6 +69,7 @@ fn run(cli: &Cli, out: &mut dyn Write, reporter: &mut Reporter) -> Result<(), Fa
         Command::Send(args) => send::send(args, &config, read_stdin()?, out, reporter),
         Command::Check => check::check(&config, out, reporter),
         Command::Flush(args) => outbox::flush(args, &config, reporter),
+        Command::Relay => relay::relay(&config, reporter),
         Command::Outbox { action } => outbox::outbox(action, &config, out, reporter),
         Command::Install(args) => install::install(args, &config, out, reporter),
         Command::Listen(args) => listen::listen(config, cli.config.clone(), args),

@@ -7,6 +7,7 @@ use hookbus::bus::Retry;
 use hookbus::config::Config;
 use hookbus::deliver::dry_run::to_json_line;
 use hookbus::deliver::flush;
+use hookbus::deliver::lock::Holder;
 use hookbus::deliver::outbox::Outbox;
 use hookbus::syslog::Severity;
 use std::io::Write;
@@ -32,12 +33,7 @@ pub fn flush(args: &FlushArgs, config: &Config, reporter: &mut Reporter) -> Resu
     let wait = Duration::from_secs(args.wait);
     let outbox = config.outbox();
     let Some(_lock) = outbox.lock(wait).status(Status::Delivery)? else {
-        reporter.say(format_args!(
-            "flush: another hookbus is still delivering from {} after {} s; it sends these messages",
-            outbox.dir().display(),
-            wait.as_secs()
-        ));
-        return Ok(());
+        return left_to_holder(&outbox, wait, reporter);
     };
     outbox.remove_stale_temps();
     let report =
@@ -72,6 +68,34 @@ pub fn flush(args: &FlushArgs, config: &Config, reporter: &mut Reporter) -> Resu
     if trouble {
         // Already said: the line above tells what is left and why.
         reporter.record(Status::Delivery);
+    }
+    Ok(())
+}
+
+/// What `flush` says when another process holds the outbox: a hook or
+/// flush that did not finish within `wait`, or `hookbus relay`, which
+/// delivers for good (exit 6 while it finds the broker unreachable and
+/// messages wait).
+fn left_to_holder(outbox: &Outbox, wait: Duration, reporter: &mut Reporter) -> Result<(), Failure> {
+    let dir = outbox.dir().display();
+    let lock = outbox.lock_file().status(Status::Delivery)?;
+    if !lock.held_by_relay() {
+        reporter.say(format_args!(
+            "flush: another hookbus is still delivering from {dir} after {} s; it sends these messages",
+            wait.as_secs()
+        ));
+        return Ok(());
+    }
+    let waiting = outbox.count_waiting().status(Status::Delivery)?;
+    if lock.holder() == Holder::Unreachable && waiting > 0 {
+        reporter.say(format_args!(
+            "flush: {waiting} message(s) wait in {dir}; hookbus relay holds it and keeps trying the unreachable broker"
+        ));
+        reporter.record(Status::Delivery);
+    } else {
+        reporter.say(format_args!(
+            "flush: hookbus relay holds {dir} and delivers what lands there ({waiting} waiting now)"
+        ));
     }
     Ok(())
 }

@@ -8,8 +8,8 @@
 //! reports nothing before every batch is on disk, so each message is on disk
 //! or receipted (usually both) before the pusher is told anything.
 
-pub use super::delivering::LOCK_WAIT;
 use super::delivering::{deliver, Delivered, Plan};
+pub use super::delivering::{LOCK_WAIT, RELAY_KEEPS_TRYING};
 use super::outbox::{Entry, Outbox};
 use super::{Message, Outcome, Transport};
 use crate::bus::{Publisher, Retry, Verdict};

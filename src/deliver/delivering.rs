@@ -142,7 +142,7 @@ fn stopped(reason: String) -> Option<Stopped> {
 }
 
 /// What the lock holder says when its delivery makes `progress`.
-fn holder(progress: Progress) -> Holder {
+pub(super) fn holder(progress: Progress) -> Holder {
     match progress {
         Progress::Connected => Holder::Delivering,
         Progress::AllHostsFailed => Holder::Unreachable,
@@ -175,6 +175,9 @@ impl RunFiles {
 /// Why a run that found the lock held left its files queued at once.
 const HOLDER_UNREACHABLE: &str =
     "the broker is unreachable; another hookbus delivering from the outbox keeps trying";
+/// Why a run that found `hookbus relay` holding the lock left its files
+/// queued at once: the relay delivers them once the broker answers.
+pub const RELAY_KEEPS_TRYING: &str = "the broker is unreachable; hookbus relay keeps trying";
 /// Why a run that found the lock held gave up waiting for it.
 const HOLDER_BUSY: &str = "another hookbus is delivering from the outbox";
 
@@ -183,6 +186,12 @@ const HOLDER_BUSY: &str = "another hookbus is delivering from the outbox";
 /// connections but never answers may take its whole bound to find out.
 /// Loopback brokers answer in milliseconds, busy ones in tens.
 const STARTING_GRACE: Duration = Duration::from_millis(500);
+
+/// The first wait before looking at the lock and the run's files again,
+/// doubling up to [`LOCK_POLL`]: a holder with an open connection (`hookbus
+/// relay` above all) delivers a file within a millisecond or two, and a
+/// pusher should not wait ten for the news.
+const FIRST_PAUSE: Duration = Duration::from_millis(1);
 
 /// Takes the outbox lock for a run whose files are stored. A run that finds
 /// it held does not queue up behind the holder, which delivers what is
@@ -206,6 +215,7 @@ fn take_lock(
         .map_err(|error| stopped(format!("{error:#}")))?;
     let started = Instant::now();
     let until = plan.until.unwrap_or(started + LOCK_WAIT);
+    let mut pause = FIRST_PAUSE;
     loop {
         match file.try_take() {
             Ok(Some(lock)) => return Ok(lock),
@@ -218,6 +228,9 @@ fn take_lock(
         }
         if plan.until.is_some() {
             match file.holder() {
+                Holder::Unreachable if file.held_by_relay() => {
+                    return Err(stopped(RELAY_KEEPS_TRYING.into()))
+                }
                 Holder::Unreachable => return Err(stopped(HOLDER_UNREACHABLE.into())),
                 Holder::Starting if started.elapsed() >= STARTING_GRACE => {
                     return Err(stopped(HOLDER_BUSY.into()))
@@ -228,7 +241,8 @@ fn take_lock(
         if Instant::now() >= until {
             return Err(stopped(HOLDER_BUSY.into()));
         }
-        std::thread::sleep(LOCK_POLL);
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(LOCK_POLL);
     }
 }
 

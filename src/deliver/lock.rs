@@ -7,7 +7,9 @@
 //! ([`Holder`]), so that a waiting hook knows whether waiting can still help
 //! it: while the holder delivers it can (its file goes out with the rest);
 //! once the holder found the broker unreachable it cannot, and the hook
-//! leaves its file queued at once rather than wait its deadline too.
+//! leaves its file queued at once rather than wait its deadline too. A
+//! second byte says whether the holder is `hookbus relay`, which holds the
+//! lock for good: a flush need not wait for it to let go.
 
 use crate::private_file::Access;
 use anyhow::{Context, Result};
@@ -49,6 +51,10 @@ impl Holder {
 /// Said by a holder letting go; read as [`Holder::Starting`] (a new holder
 /// that has not said anything yet).
 const RELEASED: u8 = b'-';
+/// The second byte of a lock held by `hookbus relay`.
+const RELAY: u8 = b'r';
+/// The second byte of a lock held by anything else (or nobody).
+const PASSING: u8 = b'-';
 
 /// The open lock file of an outbox, to take the lock or see who holds it.
 #[derive(Debug)]
@@ -81,7 +87,8 @@ impl LockFile {
                     .try_clone()
                     .with_context(|| format!("cannot lock {}", self.path.display()))?;
                 let lock = OutboxLock { file };
-                lock.announce(Holder::Starting);
+                // Both bytes: a relay that was killed left its mark.
+                let _ = lock.file.write_at(&[Holder::Starting.byte(), PASSING], 0);
                 Ok(Some(lock))
             }
             Err(TryLockError::WouldBlock) => Ok(None),
@@ -97,6 +104,14 @@ impl LockFile {
         let _ = self.file.read_at(&mut byte, 0);
         Holder::from_byte(byte[0])
     }
+
+    /// Whether the holder is `hookbus relay` (meaningful while the lock is
+    /// held).
+    pub fn held_by_relay(&self) -> bool {
+        let mut byte = [PASSING];
+        let _ = self.file.read_at(&mut byte, 1);
+        byte[0] == RELAY
+    }
 }
 
 impl OutboxLock {
@@ -105,11 +120,16 @@ impl OutboxLock {
     pub fn announce(&self, holder: Holder) {
         let _ = self.file.write_at(&[holder.byte()], 0);
     }
+
+    /// Says that this holder is `hookbus relay`, which keeps the lock.
+    pub fn mark_relay(&self) {
+        let _ = self.file.write_at(&[RELAY], 1);
+    }
 }
 
 impl Drop for OutboxLock {
     fn drop(&mut self) {
-        let _ = self.file.write_at(&[RELEASED], 0);
+        let _ = self.file.write_at(&[RELEASED, PASSING], 0);
         // The lock file stays open in its `LockFile`, so closing this
         // duplicate would not release the lock.
         let _ = self.file.unlock();
@@ -133,8 +153,13 @@ mod tests {
         assert_eq!(theirs.holder(), Holder::Unreachable);
         lock.announce(Holder::Delivering);
         assert_eq!(theirs.holder(), Holder::Delivering);
+        assert!(!theirs.held_by_relay());
+        lock.mark_relay();
+        assert!(theirs.held_by_relay());
         drop(lock);
         assert_eq!(theirs.holder(), Holder::Starting);
-        assert!(theirs.try_take().unwrap().is_some());
+        let again = theirs.try_take().unwrap().expect("free");
+        assert!(!mine.held_by_relay(), "a new holder is not the relay");
+        drop(again);
     }
 }

@@ -1,7 +1,8 @@
 //! Delivery: where rendered messages go. A [`Transport`] takes finished
 //! [`Message`]s; the dry-run printer, the local outbox and the broker (outbox
 //! first, then published) are transports, so the emitting side never knows which
-//! one it feeds. [`flush`] delivers what waits in the outbox.
+//! one it feeds. [`flush`] delivers what waits in the outbox; [`relay`] does so
+//! for good, as files land.
 
 pub mod broker;
 mod delivering;
@@ -10,6 +11,8 @@ pub mod flush;
 pub mod lock;
 mod message_file;
 pub mod outbox;
+pub mod relay;
+mod watch;
 
 pub use crate::message::Message;
 

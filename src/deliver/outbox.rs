@@ -238,13 +238,15 @@ impl Outbox {
     }
 
     /// Takes the delivery lock, waiting at most `wait` for another holder to
-    /// finish; `None` when it stayed busy.
+    /// finish; `None` when it stayed busy, or at once when `hookbus relay`
+    /// holds it (it never lets go, and delivers whatever lands).
     pub fn lock(&self, wait: Duration) -> Result<Option<OutboxLock>> {
         let file = self.lock_file()?;
         let until = Instant::now() + wait;
         loop {
             match file.try_take()? {
                 Some(lock) => return Ok(Some(lock)),
+                None if file.held_by_relay() => return Ok(None),
                 None if Instant::now() < until => std::thread::sleep(LOCK_POLL),
                 None => return Ok(None),
             }

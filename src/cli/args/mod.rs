@@ -103,6 +103,24 @@ pub enum Command {
     /// are still waiting (the broker is down) or were moved to outbox/dead/ by
     /// this run (see `hookbus outbox list`).
     Flush(FlushArgs),
+    /// Deliver the outbox for good: hold its lock and one broker connection,
+    /// and send each file the moment a hook stores it
+    ///
+    /// For a busy git server. A hook that finds the relay holding the outbox
+    /// leaves its messages to it and returns once the relay has the broker's
+    /// receipt (or, with the broker unreachable, at once, told they are
+    /// queued): no broker connection per push, and no push waits out an
+    /// outage. The relay retries with a back-off of 1 s doubling to 30 s, and
+    /// 1 s after a push; it closes its connection after 30 s without work.
+    /// Without a relay running, hooks deliver their own messages as before.
+    ///
+    /// Runs in the foreground until SIGTERM or SIGINT, as the user the hooks
+    /// run as, so that it finds the same outbox (contrib/systemd has
+    /// hookbus-relay@.service); one line on stderr per delivery round,
+    /// outage and stop. `hookbus flush` beside it replays kept pushes and
+    /// leaves the outbox to it. Exits 3 without a [broker], 6 when the
+    /// outbox cannot be used.
+    Relay,
     /// Look at messages waiting in the local outbox, and dead letters
     Outbox {
         #[command(subcommand)]

@@ -1,0 +1,45 @@
+//! `relay`: the signals, the publisher and the log around the library's
+//! relay loop.
+
+use super::emit::{publisher, to_syslog};
+use super::report::{Failure, Reporter, Status, WithStatus};
+use hookbus::config::Config;
+use hookbus::deliver::relay::{self, Event};
+use hookbus::syslog::Severity;
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+
+/// `hookbus relay`: delivers the outbox as files land, until SIGTERM or
+/// SIGINT.
+pub fn relay(config: &Config, reporter: &mut Reporter) -> Result<(), Failure> {
+    let Some(publisher) = publisher(config, reporter)? else {
+        return Err(Failure::new(
+            Status::Config,
+            "no [broker] configured, so there is nothing to relay to; add a [broker] table (see hookbus.toml(5))",
+        ));
+    };
+    // A signal writes a byte here; the relay sleeps on its other end.
+    let (stop, signalled) = UnixStream::pair().status(Status::Config)?;
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::low_level::pipe::register(
+            signal,
+            signalled.try_clone().status(Status::Config)?,
+        )
+        .status(Status::Config)?;
+    }
+    let outbox = config.outbox();
+    relay::relay(&outbox, &publisher, stop.as_fd(), &mut |event| {
+        let line = format!("relay: {event}");
+        match event {
+            Event::Unreachable { .. } | Event::SetAside(_) => {
+                to_syslog(config, Severity::Warning, &line)
+            }
+            Event::Delivered { dead_lettered, .. } if dead_lettered > 0 => {
+                to_syslog(config, Severity::Warning, &line)
+            }
+            _ => {}
+        }
+        reporter.say(line);
+    })
+    .status(Status::Delivery)
+}

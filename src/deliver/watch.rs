@@ -1,0 +1,125 @@
+//! Waiting for files to land in the outbox directory (inotify), or for a
+//! stop signal, whichever comes first: how `hookbus relay` sleeps between
+//! deliveries without polling the directory.
+
+use anyhow::{Context, Result};
+use inotify::{Inotify, WatchMask};
+use std::io::ErrorKind;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::path::Path;
+use std::time::Duration;
+
+/// A watch on one directory for files renamed into it (every outbox file is
+/// written under a temporary name and renamed into place).
+pub struct DirWatch {
+    inotify: Inotify,
+}
+
+/// Why [`DirWatch::wait`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Woke {
+    /// A file arrived (or several).
+    Files,
+    /// The stop descriptor became readable (a signal arrived).
+    Stop,
+    /// The timeout passed.
+    Timeout,
+}
+
+impl DirWatch {
+    /// Watches `dir`, which must exist.
+    pub fn new(dir: &Path) -> Result<DirWatch> {
+        let inotify = Inotify::init().context("cannot start inotify")?;
+        inotify
+            .watches()
+            .add(dir, WatchMask::MOVED_TO)
+            .with_context(|| format!("cannot watch {}", dir.display()))?;
+        Ok(DirWatch { inotify })
+    }
+
+    /// Sleeps until a file arrives, `stop` is readable or `timeout` passes
+    /// (`None`: no timeout). What arrived is only announced: the caller
+    /// lists the directory.
+    pub fn wait(&mut self, stop: BorrowedFd<'_>, timeout: Option<Duration>) -> Result<Woke> {
+        let mut fds = [
+            libc::pollfd {
+                fd: stop.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: self.inotify.as_fd().as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let millis = timeout.map_or(-1, |timeout| {
+            // Round up, so that a wait for 0.4 ms does not spin.
+            timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
+        });
+        // SAFETY: `fds` is a valid array of two pollfd for the whole call.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
+        if ready < 0 {
+            let error = std::io::Error::last_os_error();
+            if error.kind() == ErrorKind::Interrupted {
+                return Ok(Woke::Timeout);
+            }
+            return Err(error).context("cannot wait for the outbox");
+        }
+        if fds[0].revents != 0 {
+            return Ok(Woke::Stop);
+        }
+        if fds[1].revents == 0 {
+            return Ok(Woke::Timeout);
+        }
+        self.drain()?;
+        Ok(Woke::Files)
+    }
+
+    /// Reads the pending events, so that the next wait sleeps.
+    fn drain(&mut self) -> Result<()> {
+        let mut buffer = [0u8; 4096];
+        loop {
+            match self.inotify.read_events(&mut buffer) {
+                Ok(events) => {
+                    if events.count() == 0 {
+                        return Ok(());
+                    }
+                }
+                Err(error) if error.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(error) => return Err(error).context("cannot read inotify events"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn wakes_for_a_file_renamed_in_and_for_stop_and_times_out_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let (stop_tx, stop_rx) = UnixStream::pair().unwrap();
+        let mut watch = DirWatch::new(dir.path()).unwrap();
+        let short = Some(Duration::from_millis(20));
+        assert_eq!(watch.wait(stop_rx.as_fd(), short).unwrap(), Woke::Timeout);
+        std::fs::write(dir.path().join(".tmp-a"), b"x").unwrap();
+        assert_eq!(
+            watch.wait(stop_rx.as_fd(), short).unwrap(),
+            Woke::Timeout,
+            "a temporary file being written is no news"
+        );
+        std::fs::rename(dir.path().join(".tmp-a"), dir.path().join("a.msg")).unwrap();
+        assert_eq!(watch.wait(stop_rx.as_fd(), short).unwrap(), Woke::Files);
+        assert_eq!(
+            watch.wait(stop_rx.as_fd(), short).unwrap(),
+            Woke::Timeout,
+            "events are read once"
+        );
+        use std::io::Write;
+        (&stop_tx).write_all(b"x").unwrap();
+        assert_eq!(watch.wait(stop_rx.as_fd(), None).unwrap(), Woke::Stop);
+    }
+}
