@@ -2,7 +2,7 @@
 //! outbox lock and one broker connection, and delivers each file the moment
 //! a hook renames it into place (inotify). A hook that finds the lock held
 //! by a delivering holder leaves its files to it (see
-//! [`super::delivering`]): no connection per push, and the pusher hears
+//! [`super::broker`]): no connection per push, and the pusher hears
 //! "delivered" once the relay has the broker's receipt. While the broker is
 //! unreachable the relay says so in the lock file, so hooks store and return
 //! at once, and it retries with a back-off (sooner when new files arrive).

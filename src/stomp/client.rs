@@ -16,7 +16,6 @@ use crate::bus::{
 use crate::message::Message;
 use crate::sign::Signer;
 use std::any::Any;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The configured STOMP brokers, for publishing and subscribing. A clone
@@ -24,14 +23,15 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 pub struct Client {
     settings: BrokerSettings,
-    tls: Option<Arc<rustls::ClientConfig>>,
+    tls: Option<tls::Trust>,
 }
 
 impl Client {
-    /// A client; loads TLS trust now, so a bad CA file fails before any message.
+    /// A client; reads a CA file now, so a bad one fails before any message
+    /// (see [`tls::Trust`]).
     pub fn new(settings: BrokerSettings) -> anyhow::Result<Client> {
         let tls = if settings.uses_tls() {
-            Some(tls::client_config(
+            Some(tls::Trust::new(
                 settings.ca_file.as_deref(),
                 settings.tls_verify_hostname,
             )?)

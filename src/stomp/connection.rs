@@ -11,7 +11,6 @@ use super::url::HostSpec;
 use crate::secret::Secret;
 use crate::text::clip;
 use std::io::{self, Read, Write};
-use std::sync::Arc;
 use std::time::Instant;
 
 /// What CONNECT needs besides the host.
@@ -26,7 +25,7 @@ pub struct ConnectParams<'a> {
     /// Escape CONNECT headers (RabbitMQ unescapes them; ActiveMQ takes both).
     pub escape_connect_headers: bool,
     /// TLS settings, required for `stomp+ssl://` hosts.
-    pub tls: Option<&'a Arc<rustls::ClientConfig>>,
+    pub tls: Option<&'a super::tls::Trust>,
 }
 
 /// What the broker said in CONNECTED.

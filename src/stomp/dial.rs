@@ -6,6 +6,7 @@
 
 use super::error::{io_error, StompError, CONNECTING};
 use super::timed::TimedSocket;
+use super::tls::Trust;
 use super::url::HostSpec;
 use rustls::pki_types::ServerName;
 use std::io::{self, Read, Write};
@@ -57,7 +58,7 @@ impl Write for Stream {
 /// (`tls` is then required).
 pub(super) fn dial(
     host: &HostSpec,
-    tls: Option<&Arc<rustls::ClientConfig>>,
+    tls: Option<&Trust>,
     deadline: Instant,
 ) -> Result<Stream, StompError> {
     let tcp = connect_tcp(host, deadline)?;
@@ -67,8 +68,11 @@ pub(super) fn dial(
     if !host.tls {
         return Ok(Stream::Plain(socket));
     }
-    let config =
+    // Trust is loaded (the first time) only once a broker answered: a hook
+    // run during an outage does not read the system's roots for nothing.
+    let trust =
         tls.ok_or_else(|| StompError::Tls("no TLS settings for a stomp+ssl host".to_string()))?;
+    let config = trust.config().map_err(StompError::Tls)?;
     Ok(Stream::Tls(Box::new(handshake(socket, host, config)?)))
 }
 

@@ -10,11 +10,49 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+/// The TLS trust of a client, loaded when first needed and then shared by
+/// its clones. A CA file is read at once, so a bad one fails before any
+/// message; the system's roots (a bundle and a directory of hundreds of
+/// files: about 5 ms of CPU) are read for the first `stomp+ssl` connection,
+/// not by every hook run, most of which leave their messages to `hookbus
+/// relay` or another hook and connect to nothing.
+#[derive(Debug, Clone)]
+pub struct Trust {
+    ca_file: Option<PathBuf>,
+    verify_hostname: bool,
+    loaded: Arc<OnceLock<Result<Arc<ClientConfig>, String>>>,
+}
+
+impl Trust {
+    /// Trust in `ca_file` (read now) or the system's roots (read later).
+    pub fn new(ca_file: Option<&Path>, verify_hostname: bool) -> Result<Trust> {
+        let trust = Trust {
+            ca_file: ca_file.map(Path::to_path_buf),
+            verify_hostname,
+            loaded: Arc::new(OnceLock::new()),
+        };
+        if ca_file.is_some() {
+            let config = client_config(ca_file, verify_hostname)?;
+            let _ = trust.loaded.set(Ok(config));
+        }
+        Ok(trust)
+    }
+
+    /// The client configuration, loading it the first time.
+    pub fn config(&self) -> Result<&Arc<ClientConfig>, String> {
+        let loaded = self.loaded.get_or_init(|| {
+            client_config(self.ca_file.as_deref(), self.verify_hostname)
+                .map_err(|error| format!("{error:#}"))
+        });
+        loaded.as_ref().map_err(Clone::clone)
+    }
+}
 
 /// Builds the client TLS configuration.
-pub fn client_config(ca_file: Option<&Path>, verify_hostname: bool) -> Result<Arc<ClientConfig>> {
+fn client_config(ca_file: Option<&Path>, verify_hostname: bool) -> Result<Arc<ClientConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let roots = Arc::new(match ca_file {
         Some(path) => roots_from_file(path)?,
@@ -113,5 +151,28 @@ impl ServerCertVerifier for ChainOnly {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ca_file_is_read_at_once_and_the_system_roots_only_when_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        let error = Trust::new(Some(&empty), true).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("holds no certificates"),
+            "{error:#}"
+        );
+
+        let system = Trust::new(None, true).unwrap();
+        assert!(system.loaded.get().is_none(), "read before a connection");
+        let shared = system.clone();
+        let _ = system.config();
+        assert!(shared.loaded.get().is_some(), "clones share what was read");
     }
 }
