@@ -223,9 +223,12 @@ fn a_relay_running_as_the_hook_account_delivers_concurrent_pushes() {
 }
 
 /// Forwards connections from `listen` to `target` (the broker "coming
-/// back" at the address the config names); stops accepting when dropped.
+/// back" at the address the config names), or, made silent, accepts them
+/// and answers nothing; stops accepting when dropped.
 struct Forwarder {
     stop: Arc<AtomicBool>,
+    silent: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
     accepting: Option<JoinHandle<()>>,
 }
 
@@ -234,13 +237,22 @@ impl Forwarder {
         let listener = TcpListener::bind(listen).unwrap();
         listener.set_nonblocking(true).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
-        let stopping = Arc::clone(&stop);
+        let silent = Arc::new(AtomicBool::new(false));
+        let open = Arc::new(Mutex::new(Vec::new()));
+        let (stopping, quiet, streams) =
+            (Arc::clone(&stop), Arc::clone(&silent), Arc::clone(&open));
         let accepting = std::thread::spawn(move || {
             while !stopping.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((client, _)) => {
                         client.set_nonblocking(false).unwrap();
+                        let mut streams = streams.lock().unwrap();
+                        streams.push(client.try_clone().unwrap());
+                        if quiet.load(Ordering::Relaxed) {
+                            continue; // held open, never answered
+                        }
                         let broker = TcpStream::connect(&target).unwrap();
+                        streams.push(broker.try_clone().unwrap());
                         pipe(client.try_clone().unwrap(), broker.try_clone().unwrap());
                         pipe(broker, client);
                     }
@@ -250,7 +262,18 @@ impl Forwarder {
         });
         Forwarder {
             stop,
+            silent,
+            open,
             accepting: Some(accepting),
+        }
+    }
+
+    /// Cuts every open connection; new ones are held and never answered
+    /// (`true`) or forwarded again (`false`).
+    fn go_silent(&self, silent: bool) {
+        self.silent.store(silent, Ordering::Relaxed);
+        for stream in self.open.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
         }
     }
 }
@@ -266,6 +289,7 @@ fn pipe(mut from: TcpStream, mut to: TcpStream) {
 impl Drop for Forwarder {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        self.go_silent(true);
         if let Some(accepting) = self.accepting.take() {
             let _ = accepting.join();
         }
@@ -367,4 +391,54 @@ fn once_the_relay_is_killed_each_hook_delivers_its_own() {
     assert_eq!(received.len(), 2 * PUSHERS, "a message arrived twice");
     assert_eq!(server.pending(), 0);
     assert_eq!(relay.delivered(), PUSHERS, "the dead relay delivered more");
+}
+
+/// The relay's connection breaks and the broker, still accepting
+/// connections, answers nothing: pushers wait half a second for the
+/// relay's new connection, not their whole deadline, and are told the relay
+/// keeps trying; once the broker answers again it delivers them, once.
+#[test]
+fn a_broker_that_stops_answering_holds_up_no_push() {
+    let amq = activemq();
+    let address = dead_address();
+    let broker = Forwarder::start(&address, amq.address.clone());
+    let server = Server::new(Layout::BranchEach);
+    server.configure(&activemq_at(address));
+    let subscription = amq.drain(&server.queue, 2 * PUSHERS, IDLE, CAP);
+    let relay = Relay::start(&server.config, |command| command);
+    told_nothing(&server.push_all());
+    relay.wait_for("delivery of the first pushes", |lines| {
+        delivered(lines) == PUSHERS
+    });
+
+    broker.go_silent(true);
+    server.commit_again("to a silent broker");
+    for push in server.push_all() {
+        assert_eq!(push.queued(), 1, "told: {:?}", push.told());
+        assert!(
+            push.told()
+                .join("\n")
+                .contains("hookbus relay keeps trying"),
+            "told: {:?}",
+            push.told()
+        );
+        assert!(push.took < DEADLINE, "a push waited: {:?}", push.took);
+    }
+    relay.wait_for("the relay giving up on the silent broker", |lines| {
+        lines
+            .iter()
+            .any(|line| line.contains("relay: broker unreachable ("))
+    });
+
+    broker.go_silent(false);
+    relay.wait_for("delivery once the broker answers", |lines| {
+        delivered(lines) == 2 * PUSHERS
+    });
+    let received = subscription.messages();
+    let ids: std::collections::HashSet<&str> =
+        received.iter().map(|m| m.header("hookbus-id")).collect();
+    assert_eq!(ids.len(), 2 * PUSHERS, "every push's message, once");
+    assert_eq!(server.pending(), 0);
+    let (status, lines) = relay.stop();
+    assert!(status.success(), "relay exit {status:?}: {lines:#?}");
 }

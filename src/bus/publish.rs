@@ -53,6 +53,9 @@ pub enum Retry {
 /// How a delivery's connecting goes, as it happens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
+    /// A new connection is being opened (the first, or after the last one
+    /// broke): nothing is known of the broker yet.
+    Connecting,
     /// A broker accepted the connection.
     Connected,
     /// Every host failed a round; the delivery retries them if its

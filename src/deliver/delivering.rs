@@ -6,7 +6,7 @@
 use super::flush::{self, Stopped};
 use super::lock::{Holder, OutboxLock};
 use super::outbox::{Entry, Outbox, LOCK_POLL};
-use crate::bus::{Progress, Publisher, Retry};
+use crate::bus::{Publisher, Retry};
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
@@ -91,8 +91,7 @@ pub(super) fn deliver(
             let delivery = delivery.get_or_insert_with(|| {
                 let patience = flush::patience(publisher, plan.until);
                 let retry = retry(plan, &entries, &first);
-                publisher
-                    .delivery_telling(patience, retry, |progress| lock.announce(holder(progress)))
+                publisher.delivery_telling(patience, retry, |progress| lock.tell(progress))
             });
             match flush::flush_listed(outbox, delivery, plan.until, &entries) {
                 Ok(report) => {
@@ -141,14 +140,6 @@ fn stopped(reason: String) -> Option<Stopped> {
     Some(Stopped { reason })
 }
 
-/// What the lock holder says when its delivery makes `progress`.
-pub(super) fn holder(progress: Progress) -> Holder {
-    match progress {
-        Progress::Connected => Holder::Delivering,
-        Progress::AllHostsFailed => Holder::Unreachable,
-    }
-}
-
 /// The files a run stored so far, as its delivering thread heard of them.
 struct RunFiles {
     stored: Vec<String>,
@@ -176,7 +167,8 @@ impl RunFiles {
 const HOLDER_UNREACHABLE: &str =
     "the broker is unreachable; another hookbus delivering from the outbox keeps trying";
 /// Why a run that found `hookbus relay` holding the lock left its files
-/// queued at once: the relay delivers them once the broker answers.
+/// queued (the broker unreachable, or no answer to CONNECT within
+/// half a second): the relay delivers them once the broker answers.
 pub const RELAY_KEEPS_TRYING: &str = "the broker is unreachable; hookbus relay keeps trying";
 /// Why a run that found the lock held gave up waiting for it.
 const HOLDER_BUSY: &str = "another hookbus is delivering from the outbox";
@@ -227,15 +219,18 @@ fn take_lock(
             return Err(None);
         }
         if plan.until.is_some() {
-            match file.holder() {
-                Holder::Unreachable if file.held_by_relay() => {
-                    return Err(stopped(RELAY_KEEPS_TRYING.into()))
-                }
-                Holder::Unreachable => return Err(stopped(HOLDER_UNREACHABLE.into())),
-                Holder::Starting if started.elapsed() >= STARTING_GRACE => {
-                    return Err(stopped(HOLDER_BUSY.into()))
-                }
-                _ => {}
+            let gave_up = match file.holder() {
+                Holder::Unreachable => Some(HOLDER_UNREACHABLE),
+                Holder::Starting if started.elapsed() >= STARTING_GRACE => Some(HOLDER_BUSY),
+                _ => None,
+            };
+            if let Some(why) = gave_up {
+                let why = if file.held_by_relay() {
+                    RELAY_KEEPS_TRYING
+                } else {
+                    why
+                };
+                return Err(stopped(why.into()));
             }
         }
         if Instant::now() >= until {

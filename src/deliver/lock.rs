@@ -11,6 +11,7 @@
 //! second byte says whether the holder is `hookbus relay`, which holds the
 //! lock for good: a flush need not wait for it to let go.
 
+use crate::bus::Progress;
 use crate::private_file::Access;
 use anyhow::{Context, Result};
 use std::fs::{File, TryLockError};
@@ -121,6 +122,26 @@ impl OutboxLock {
         let _ = self.file.write_at(&[holder.byte()], 0);
     }
 
+    /// Tells waiting runs what its delivery's `progress` means for them. A
+    /// new connection after every host failed still says "unreachable"
+    /// until a broker answers: waiting runs should not start waiting again.
+    pub fn tell(&self, progress: Progress) {
+        let holder = match progress {
+            Progress::Connecting if self.said() == Holder::Unreachable => return,
+            Progress::Connecting => Holder::Starting,
+            Progress::Connected => Holder::Delivering,
+            Progress::AllHostsFailed => Holder::Unreachable,
+        };
+        self.announce(holder);
+    }
+
+    /// What this holder said last.
+    fn said(&self) -> Holder {
+        let mut byte = [RELEASED];
+        let _ = self.file.read_at(&mut byte, 0);
+        Holder::from_byte(byte[0])
+    }
+
     /// Says that this holder is `hookbus relay`, which keeps the lock.
     pub fn mark_relay(&self) {
         let _ = self.file.write_at(&[RELAY], 1);
@@ -156,6 +177,16 @@ mod tests {
         assert!(!theirs.held_by_relay());
         lock.mark_relay();
         assert!(theirs.held_by_relay());
+        lock.tell(Progress::AllHostsFailed);
+        lock.tell(Progress::Connecting);
+        assert_eq!(
+            theirs.holder(),
+            Holder::Unreachable,
+            "until a broker answers"
+        );
+        lock.tell(Progress::Connected);
+        lock.tell(Progress::Connecting);
+        assert_eq!(theirs.holder(), Holder::Starting, "a new connection");
         drop(lock);
         assert_eq!(theirs.holder(), Holder::Starting);
         let again = theirs.try_take().unwrap().expect("free");

@@ -10,12 +10,11 @@
 //! Killed, it takes nothing with it: the kernel drops the lock, files stay
 //! in the outbox, and hooks deliver their own again.
 
-use super::delivering::holder;
 use super::flush::{self, FlushReport};
 use super::lock::{Holder, OutboxLock};
 use super::outbox::Outbox;
 use super::watch::{DirWatch, Woke};
-use crate::bus::{Delivery, Publisher, Retry};
+use crate::bus::{Delivery, Patience, Publisher, Retry};
 use anyhow::Result;
 use std::fmt;
 use std::os::fd::BorrowedFd;
@@ -237,11 +236,15 @@ impl<'a> Relaying<'a> {
         (self.delivery.as_ref()).map(|(_, used)| IDLE_CLOSE.saturating_sub(used.elapsed()))
     }
 
+    /// Closes a connection unused for [`IDLE_CLOSE`]. Hooks then see a
+    /// holder not connected: they give its next connection the half second
+    /// they give any starting holder, not their whole deadline.
     fn close_if_idle(&mut self) {
         if (self.delivery.as_ref()).is_some_and(|(_, used)| used.elapsed() >= IDLE_CLOSE) {
             if let Some((delivery, _)) = self.delivery.take() {
                 delivery.close();
             }
+            self.lock.announce(Holder::Starting);
         }
     }
 
@@ -260,10 +263,12 @@ impl<'a> Relaying<'a> {
             }
             let (publisher, lock) = (self.publisher, self.lock);
             let (delivery, used) = self.delivery.get_or_insert_with(|| {
-                let patience = flush::patience(publisher, None);
-                let delivery = publisher.delivery_telling(patience, Retry::OneRound, |progress| {
-                    lock.announce(holder(progress))
-                });
+                // Pushers wait on the relay: it gives up as soon as a hook
+                // would (then says so, and they stop waiting), not after a
+                // flush's five seconds.
+                let patience = Patience::WhileProgress(publisher.deadline());
+                let delivery =
+                    publisher.delivery_telling(patience, Retry::OneRound, |p| lock.tell(p));
                 (delivery, Instant::now())
             });
             let report = flush::flush_listed(self.outbox, delivery, None, &entries)?;

@@ -202,6 +202,7 @@ impl<'p> Delivery<'p> {
                 }
             }
         }
+        self.progress(Progress::Connecting);
         let spec = &self.hosts[host];
         let params = self.client.params(spec);
         let mut connection = Connection::open(spec, &params, self.clock.deadline())?;
