@@ -87,7 +87,7 @@ complete -c hookbus -n "__fish_hookbus_using_subcommand send" -s v -l verbose -d
 complete -c hookbus -n "__fish_hookbus_using_subcommand send" -s h -l help -d 'Print help'
 complete -c hookbus -n "__fish_hookbus_using_subcommand check" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand check" -s v -l verbose -d 'Say more on stderr (repeat for even more)'
-complete -c hookbus -n "__fish_hookbus_using_subcommand check" -s h -l help -d 'Print help'
+complete -c hookbus -n "__fish_hookbus_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hookbus -n "__fish_hookbus_using_subcommand flush" -l wait -d 'How long to wait for another hookbus that is delivering from the outbox (seconds)' -r
 complete -c hookbus -n "__fish_hookbus_using_subcommand flush" -l config -d 'Config file [default: $HOOKBUS_CONFIG, else /etc/hookbus/hookbus.toml]' -r -F
 complete -c hookbus -n "__fish_hookbus_using_subcommand flush" -s v -l verbose -d 'Say more on stderr (repeat for even more)'

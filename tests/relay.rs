@@ -212,14 +212,33 @@ fn a_relay_running_as_the_hook_account_delivers_concurrent_pushes() {
     let said = String::from_utf8_lossy(&beside.stderr);
     assert!(beside.status.success(), "flush beside the relay: {said}");
     assert!(said.contains("hookbus relay holds"), "flush said: {said}");
+    assert_eq!(
+        lock_line(&server.config, &run_as),
+        "outbox lock: held by hookbus relay (delivering)"
+    );
 
     let (status, lines) = relay.stop();
     assert!(status.success(), "relay exit {status:?}: {lines:#?}");
-    assert!(lines
-        .last()
-        .unwrap()
-        .ends_with("relay: stopped; the outbox lock is free"));
+    let last = lines.last().unwrap();
+    assert!(last.ends_with("relay: stopped; the outbox lock is free"));
     assert_eq!(delivered(&lines), PUSHERS, "{lines:#?}");
+    assert_eq!(
+        lock_line(&server.config, &run_as),
+        "outbox lock: free (no hookbus relay: each hook delivers its own)"
+    );
+}
+
+/// What `hookbus check` says of the outbox's lock.
+fn lock_line(config: &Path, wrap: impl Fn(Command) -> Command) -> String {
+    let mut command = Command::new(HOOKBUS);
+    command.arg("--config").arg(config).arg("check");
+    let out = wrap(command).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "check: {text}{errors}");
+    let line = text.lines().find(|line| line.starts_with("outbox lock: "));
+    line.unwrap_or_else(|| panic!("no outbox lock line: {text}"))
+        .to_string()
 }
 
 /// Forwards connections from `listen` to `target` (the broker "coming

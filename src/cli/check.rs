@@ -4,9 +4,11 @@ use super::emit::publisher;
 use super::report::{Failure, Reporter, Status, WithStatus};
 use hookbus::bus::Trouble;
 use hookbus::config::Config;
+use hookbus::deliver::lock::{Held, Holder};
 use std::io::Write;
 
-/// `hookbus check`: one line per broker on `out`, then the outbox's counts.
+/// `hookbus check`: one line per broker on `out`, then the outbox's counts
+/// and who holds its lock (`hookbus relay`, say).
 /// Fails unless one broker is usable.
 pub fn check(config: &Config, out: &mut dyn Write, reporter: &mut Reporter) -> Result<(), Failure> {
     // The daemons' sections are theirs to read; a bad one is a bad config.
@@ -65,6 +67,10 @@ pub fn check(config: &Config, out: &mut dyn Write, reporter: &mut Reporter) -> R
         ),
         (Err(error), _) | (_, Err(error)) => writeln!(out, "outbox: {error:#}"),
     };
+    let _ = match outbox.held() {
+        Ok(held) => writeln!(out, "outbox lock: {}", describe(held)),
+        Err(error) => writeln!(out, "outbox lock: {error:#}"),
+    };
     if refused > 0 {
         Err(Failure::new(
             Status::Config,
@@ -77,6 +83,20 @@ pub fn check(config: &Config, out: &mut dyn Write, reporter: &mut Reporter) -> R
             Status::Delivery,
             "no broker in [broker] url is usable",
         ))
+    }
+}
+
+/// Who delivers from the outbox, in words.
+fn describe(held: Held) -> String {
+    let doing = |holder| match holder {
+        Holder::Starting => "connecting",
+        Holder::Delivering => "delivering",
+        Holder::Unreachable => "broker unreachable",
+    };
+    match held {
+        Held::Free => "free (no hookbus relay: each hook delivers its own)".into(),
+        Held::ByRelay(holder) => format!("held by hookbus relay ({})", doing(holder)),
+        Held::ByRun(holder) => format!("held by a hook or flush ({})", doing(holder)),
     }
 }
 

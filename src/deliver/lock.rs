@@ -15,7 +15,7 @@ use crate::bus::Progress;
 use crate::private_file::Access;
 use anyhow::{Context, Result};
 use std::fs::{File, TryLockError};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// What the holder of an outbox lock says it is doing.
@@ -70,7 +70,52 @@ pub struct OutboxLock {
     file: File,
 }
 
+/// Who holds an outbox's lock, as `hookbus check` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// Nobody: the next hook delivers.
+    Free,
+    /// `hookbus relay`, saying how it gets on.
+    ByRelay(Holder),
+    /// A hook or a flush, saying how it gets on.
+    ByRun(Holder),
+}
+
 impl LockFile {
+    /// Who holds the lock at `path`, without creating anything. Taking the
+    /// lock for a moment is how to know it is free; a hook that finds it
+    /// taken meanwhile looks again a millisecond later.
+    pub fn peek(path: &Path) -> Result<Held> {
+        let file = match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+        {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Held::Free),
+            Err(error) => {
+                return Err(error).with_context(|| format!("cannot open {}", path.display()))
+            }
+        };
+        let lock = LockFile {
+            file,
+            path: path.to_path_buf(),
+        };
+        match lock.file.try_lock_shared() {
+            Ok(()) => {
+                let _ = lock.file.unlock();
+                Ok(Held::Free)
+            }
+            Err(TryLockError::WouldBlock) if lock.held_by_relay() => {
+                Ok(Held::ByRelay(lock.holder()))
+            }
+            Err(TryLockError::WouldBlock) => Ok(Held::ByRun(lock.holder())),
+            Err(TryLockError::Error(error)) => {
+                Err(error).with_context(|| format!("cannot look at {}", path.display()))
+            }
+        }
+    }
+
     /// Opens (creating) the lock file at `path` with `access`.
     pub fn open(access: Access, path: &Path) -> Result<LockFile> {
         Ok(LockFile {
@@ -191,6 +236,21 @@ mod tests {
         assert_eq!(theirs.holder(), Holder::Starting);
         let again = theirs.try_take().unwrap().expect("free");
         assert!(!mine.held_by_relay(), "a new holder is not the relay");
+        assert_eq!(
+            LockFile::peek(&path).unwrap(),
+            Held::ByRun(Holder::Starting)
+        );
+        again.mark_relay();
+        again.announce(Holder::Delivering);
+        assert_eq!(
+            LockFile::peek(&path).unwrap(),
+            Held::ByRelay(Holder::Delivering)
+        );
         drop(again);
+        assert_eq!(LockFile::peek(&path).unwrap(), Held::Free);
+        assert_eq!(
+            LockFile::peek(&dir.path().join("none")).unwrap(),
+            Held::Free
+        );
     }
 }

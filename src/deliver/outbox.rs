@@ -18,7 +18,7 @@
 
 mod dead;
 
-use super::lock::{LockFile, OutboxLock};
+use super::lock::{Held, LockFile, OutboxLock};
 use super::message_file;
 pub use super::message_file::DeadLetter;
 use super::{Message, Outcome, Transport};
@@ -257,6 +257,11 @@ impl Outbox {
     pub fn lock_file(&self) -> Result<LockFile> {
         self.create_dir(&self.dir)?;
         LockFile::open(self.access, &self.dir.join(LOCK_FILE))
+    }
+
+    /// Who holds the delivery lock now (creating nothing).
+    pub fn held(&self) -> Result<Held> {
+        LockFile::peek(&self.dir.join(LOCK_FILE))
     }
 
     /// Whether the pending file `name` is still there (not delivered yet).

@@ -88,6 +88,10 @@ pub enum Command {
     Send(SendArgs),
     /// Validate the config and try each broker: reachable, authenticated,
     /// protocol version, round trip
+    ///
+    /// Then the outbox: files waiting, dead letters, and who holds its lock
+    /// (free, `hookbus relay` or a hook or flush, and whether it is
+    /// connecting, delivering or finds the broker unreachable).
     Check,
     /// Deliver the messages waiting in the outbox, oldest first, stopping at the
     /// first failure; messages the broker refuses for good become dead letters
