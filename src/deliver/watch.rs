@@ -3,7 +3,7 @@
 //! deliveries without polling the directory.
 
 use anyhow::{Context, Result};
-use inotify::{Inotify, WatchMask};
+use inotify::{EventMask, Inotify, WatchMask};
 use std::io::ErrorKind;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::Path;
@@ -13,6 +13,7 @@ use std::time::Duration;
 /// written under a temporary name and renamed into place).
 pub struct DirWatch {
     inotify: Inotify,
+    dir: std::path::PathBuf,
 }
 
 /// Why [`DirWatch::wait`] returned.
@@ -32,9 +33,15 @@ impl DirWatch {
         let inotify = Inotify::init().context("cannot start inotify")?;
         inotify
             .watches()
-            .add(dir, WatchMask::MOVED_TO)
+            .add(
+                dir,
+                WatchMask::MOVED_TO | WatchMask::DELETE_SELF | WatchMask::MOVE_SELF,
+            )
             .with_context(|| format!("cannot watch {}", dir.display()))?;
-        Ok(DirWatch { inotify })
+        Ok(DirWatch {
+            inotify,
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// Sleeps until a file arrives, `stop` is readable or `timeout` passes
@@ -76,13 +83,28 @@ impl DirWatch {
         Ok(Woke::Files)
     }
 
-    /// Reads the pending events, so that the next wait sleeps.
+    /// Reads the pending events, so that the next wait sleeps. The
+    /// directory itself removed or renamed is an error: files land in
+    /// another one now, which this watch would never see.
     fn drain(&mut self) -> Result<()> {
         let mut buffer = [0u8; 4096];
         loop {
             match self.inotify.read_events(&mut buffer) {
                 Ok(events) => {
-                    if events.count() == 0 {
+                    let mut any = false;
+                    for event in events {
+                        any = true;
+                        if event
+                            .mask
+                            .intersects(EventMask::DELETE_SELF | EventMask::MOVE_SELF)
+                        {
+                            anyhow::bail!(
+                                "{} was removed or renamed; start again to use the new one",
+                                self.dir.display()
+                            );
+                        }
+                    }
+                    if !any {
                         return Ok(());
                     }
                 }
@@ -121,5 +143,17 @@ mod tests {
         use std::io::Write;
         (&stop_tx).write_all(b"x").unwrap();
         assert_eq!(watch.wait(stop_rx.as_fd(), None).unwrap(), Woke::Stop);
+    }
+
+    #[test]
+    fn the_directory_going_away_is_an_error_not_a_silence() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = dir.path().join("outbox");
+        std::fs::create_dir(&outbox).unwrap();
+        let (_stop_tx, stop_rx) = UnixStream::pair().unwrap();
+        let mut watch = DirWatch::new(&outbox).unwrap();
+        std::fs::rename(&outbox, dir.path().join("elsewhere")).unwrap();
+        let error = watch.wait(stop_rx.as_fd(), None).unwrap_err();
+        assert!(error.to_string().contains("removed or renamed"), "{error}");
     }
 }
