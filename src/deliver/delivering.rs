@@ -6,6 +6,7 @@
 use super::flush::{self, Stopped};
 use super::lock::{Holder, OutboxLock};
 use super::outbox::{Entry, Outbox, LOCK_POLL};
+use super::watch::DirWatch;
 use crate::bus::{Publisher, Retry};
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
@@ -180,9 +181,11 @@ const HOLDER_BUSY: &str = "another hookbus is delivering from the outbox";
 const STARTING_GRACE: Duration = Duration::from_millis(500);
 
 /// The first wait before looking at the lock and the run's files again,
-/// doubling up to [`LOCK_POLL`]: a holder with an open connection (`hookbus
-/// relay` above all) delivers a file within a millisecond or two, and a
-/// pusher should not wait ten for the news.
+/// doubling up to [`LOCK_POLL`]; a file removed from the outbox ends a wait
+/// at once. A holder with an open connection (`hookbus relay` above all)
+/// delivers a file within a millisecond or two, and a pusher should not wait
+/// ten for the news; what else it waits for (its own run done storing, the
+/// lock let go) sends no event.
 const FIRST_PAUSE: Duration = Duration::from_millis(1);
 
 /// Takes the outbox lock for a run whose files are stored. A run that finds
@@ -208,6 +211,8 @@ fn take_lock(
     let started = Instant::now();
     let until = plan.until.unwrap_or(started + LOCK_WAIT);
     let mut pause = FIRST_PAUSE;
+    // Made before the first sleep: the holder removing a file wakes it.
+    let mut departures: Option<DirWatch> = None;
     loop {
         match file.try_take() {
             Ok(Some(lock)) => return Ok(lock),
@@ -236,7 +241,21 @@ fn take_lock(
         if Instant::now() >= until {
             return Err(stopped(HOLDER_BUSY.into()));
         }
-        std::thread::sleep(pause);
+        match &mut departures {
+            None => {
+                departures = DirWatch::departures(outbox.dir()).ok();
+                if departures.is_some() {
+                    continue; // a file that went before the watch began
+                }
+                std::thread::sleep(pause);
+            }
+            Some(watch) => {
+                if watch.wait(None, Some(pause)).is_err() {
+                    departures = None;
+                    std::thread::sleep(pause);
+                }
+            }
+        }
         pause = (pause * 2).min(LOCK_POLL);
     }
 }

@@ -119,7 +119,7 @@ pub fn relay(
     log: &mut dyn FnMut(Event),
 ) -> Result<()> {
     let lock_file = outbox.lock_file()?;
-    let mut watch = DirWatch::new(outbox.dir())?;
+    let mut watch = DirWatch::arrivals(outbox.dir())?;
     let mut said_waiting = false;
     let lock = loop {
         if let Some(lock) = lock_file.try_take()? {
@@ -133,7 +133,7 @@ pub fn relay(
             });
             said_waiting = true;
         }
-        if watch.wait(stop, Some(LOCK_LOOK))? == Woke::Stop {
+        if watch.wait(Some(stop), Some(LOCK_LOOK))? == Woke::Stop {
             log(Event::Stopped);
             return Ok(());
         }
@@ -211,7 +211,7 @@ impl<'a> Relaying<'a> {
             {
                 self.deliver_all(log)?;
             }
-            match watch.wait(stop, self.sleep())? {
+            match watch.wait(Some(stop), self.sleep())? {
                 Woke::Stop => break,
                 Woke::Files => {
                     if let Some(outage) = &mut self.outage {

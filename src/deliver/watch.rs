@@ -1,6 +1,7 @@
-//! Waiting for files to land in the outbox directory (inotify), or for a
-//! stop signal, whichever comes first: how `hookbus relay` sleeps between
-//! deliveries without polling the directory.
+//! Waiting for files to land in (or leave) the outbox directory
+//! (inotify), or for a stop signal, whichever comes first: how `hookbus
+//! relay` sleeps between deliveries, and how a hook waiting for another
+//! process to deliver its files hears that they went, without polling.
 
 use anyhow::{Context, Result};
 use inotify::{EventMask, Inotify, WatchMask};
@@ -10,7 +11,8 @@ use std::path::Path;
 use std::time::Duration;
 
 /// A watch on one directory for files renamed into it (every outbox file is
-/// written under a temporary name and renamed into place).
+/// written under a temporary name and renamed into place), or for files
+/// removed from it.
 pub struct DirWatch {
     inotify: Inotify,
     dir: std::path::PathBuf,
@@ -28,15 +30,21 @@ pub enum Woke {
 }
 
 impl DirWatch {
-    /// Watches `dir`, which must exist.
-    pub fn new(dir: &Path) -> Result<DirWatch> {
+    /// Watches `dir`, which must exist, for files renamed into it.
+    pub fn arrivals(dir: &Path) -> Result<DirWatch> {
+        DirWatch::new(dir, WatchMask::MOVED_TO)
+    }
+
+    /// Watches `dir`, which must exist, for files removed or renamed away.
+    pub fn departures(dir: &Path) -> Result<DirWatch> {
+        DirWatch::new(dir, WatchMask::DELETE | WatchMask::MOVED_FROM)
+    }
+
+    fn new(dir: &Path, mask: WatchMask) -> Result<DirWatch> {
         let inotify = Inotify::init().context("cannot start inotify")?;
         inotify
             .watches()
-            .add(
-                dir,
-                WatchMask::MOVED_TO | WatchMask::DELETE_SELF | WatchMask::MOVE_SELF,
-            )
+            .add(dir, mask | WatchMask::DELETE_SELF | WatchMask::MOVE_SELF)
             .with_context(|| format!("cannot watch {}", dir.display()))?;
         Ok(DirWatch {
             inotify,
@@ -44,13 +52,18 @@ impl DirWatch {
         })
     }
 
-    /// Sleeps until a file arrives, `stop` is readable or `timeout` passes
-    /// (`None`: no timeout). What arrived is only announced: the caller
-    /// lists the directory.
-    pub fn wait(&mut self, stop: BorrowedFd<'_>, timeout: Option<Duration>) -> Result<Woke> {
+    /// Sleeps until a file arrives (or leaves), `stop` is readable or
+    /// `timeout` passes (`None`: no timeout). Which file is not said: the
+    /// caller looks at the directory.
+    pub fn wait(
+        &mut self,
+        stop: Option<BorrowedFd<'_>>,
+        timeout: Option<Duration>,
+    ) -> Result<Woke> {
         let mut fds = [
             libc::pollfd {
-                fd: stop.as_raw_fd(),
+                // poll(2) ignores a negative descriptor.
+                fd: stop.map_or(-1, |stop| stop.as_raw_fd()),
                 events: libc::POLLIN,
                 revents: 0,
             },
@@ -124,25 +137,43 @@ mod tests {
     fn wakes_for_a_file_renamed_in_and_for_stop_and_times_out_otherwise() {
         let dir = tempfile::tempdir().unwrap();
         let (stop_tx, stop_rx) = UnixStream::pair().unwrap();
-        let mut watch = DirWatch::new(dir.path()).unwrap();
+        let mut watch = DirWatch::arrivals(dir.path()).unwrap();
         let short = Some(Duration::from_millis(20));
-        assert_eq!(watch.wait(stop_rx.as_fd(), short).unwrap(), Woke::Timeout);
+        assert_eq!(
+            watch.wait(Some(stop_rx.as_fd()), short).unwrap(),
+            Woke::Timeout
+        );
         std::fs::write(dir.path().join(".tmp-a"), b"x").unwrap();
         assert_eq!(
-            watch.wait(stop_rx.as_fd(), short).unwrap(),
+            watch.wait(Some(stop_rx.as_fd()), short).unwrap(),
             Woke::Timeout,
             "a temporary file being written is no news"
         );
         std::fs::rename(dir.path().join(".tmp-a"), dir.path().join("a.msg")).unwrap();
-        assert_eq!(watch.wait(stop_rx.as_fd(), short).unwrap(), Woke::Files);
         assert_eq!(
-            watch.wait(stop_rx.as_fd(), short).unwrap(),
+            watch.wait(Some(stop_rx.as_fd()), short).unwrap(),
+            Woke::Files
+        );
+        assert_eq!(
+            watch.wait(Some(stop_rx.as_fd()), short).unwrap(),
             Woke::Timeout,
             "events are read once"
         );
         use std::io::Write;
         (&stop_tx).write_all(b"x").unwrap();
-        assert_eq!(watch.wait(stop_rx.as_fd(), None).unwrap(), Woke::Stop);
+        assert_eq!(watch.wait(Some(stop_rx.as_fd()), None).unwrap(), Woke::Stop);
+    }
+
+    #[test]
+    fn departures_wake_for_a_file_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.msg"), b"x").unwrap();
+        let mut watch = DirWatch::departures(dir.path()).unwrap();
+        let short = Some(Duration::from_millis(20));
+        std::fs::write(dir.path().join("b.msg"), b"x").unwrap();
+        assert_eq!(watch.wait(None, short).unwrap(), Woke::Timeout);
+        std::fs::remove_file(dir.path().join("a.msg")).unwrap();
+        assert_eq!(watch.wait(None, short).unwrap(), Woke::Files);
     }
 
     #[test]
@@ -151,9 +182,9 @@ mod tests {
         let outbox = dir.path().join("outbox");
         std::fs::create_dir(&outbox).unwrap();
         let (_stop_tx, stop_rx) = UnixStream::pair().unwrap();
-        let mut watch = DirWatch::new(&outbox).unwrap();
+        let mut watch = DirWatch::arrivals(&outbox).unwrap();
         std::fs::rename(&outbox, dir.path().join("elsewhere")).unwrap();
-        let error = watch.wait(stop_rx.as_fd(), None).unwrap_err();
+        let error = watch.wait(Some(stop_rx.as_fd()), None).unwrap_err();
         assert!(error.to_string().contains("removed or renamed"), "{error}");
     }
 }
