@@ -20,6 +20,7 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
+pub mod fleet;
 mod hosts;
 pub mod listen;
 pub mod mirror;
@@ -80,7 +81,7 @@ pub struct Config {
     /// The key every published message is signed with (`[sign]`).
     pub sign: Option<crate::sign::SignConfig>,
     /// `hookbus fleet`: whose presence and answers it believes (`[fleet]`).
-    pub fleet: Option<crate::fleet::vouch::FleetConfig>,
+    pub fleet: Option<fleet::FleetConfig>,
     /// The file this was read from, if any (for messages and permission checks).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -352,7 +353,9 @@ impl Config {
             BrokerUrl::parse(&broker.url).context("[broker] url")?;
         }
         config.choose_host()?;
-        crate::fleet::vouch::Vouching::from_config(config.fleet.as_ref())?;
+        if let Some(fleet) = &config.fleet {
+            fleet.keys()?;
+        }
         if let Some(group) = &config.outbox.group {
             config.outbox.gid = Some(group_id(group).context("[outbox] group")?);
         }

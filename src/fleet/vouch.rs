@@ -10,38 +10,18 @@
 //! operator and the listeners never makes one deploy host's key good for
 //! commands or pushes to the others.
 
-use crate::config::select::{check_hosts, for_host};
+pub use crate::config::fleet::FleetConfig;
+use crate::config::select::for_host;
 use crate::sign::{PublicKey, Signature, Trust};
 use crate::text::clip;
-use anyhow::{Context, Result};
-use serde::Deserialize;
-use std::collections::{BTreeMap, BTreeSet};
+use anyhow::Result;
+use std::collections::BTreeSet;
 
 /// How long ago a live document or an answer may have been signed: a day,
 /// as `[listen] max_age_s`'s default (live ones are seconds old).
 const MAX_AGE_S: u64 = 86_400;
 /// Claimed host names kept for the line that counts what was ignored.
 const SHOWN_HOSTS: usize = 10;
-
-/// `[fleet]`: what `hookbus fleet` believes.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FleetConfig {
-    /// Host name (or glob) → the public key line(s) (`hookbus keygen`'s
-    /// PATH.pub) that may speak for it.
-    #[serde(default)]
-    pub trust: BTreeMap<String, KeyLines>,
-}
-
-/// One public key line, or several (while a host's key is rotated).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum KeyLines {
-    /// `web1 = "ed25519 …"`.
-    One(String),
-    /// `web1 = ["ed25519 … old", "ed25519 … new"]`.
-    Many(Vec<String>),
-}
 
 /// `[fleet] trust`, parsed: the keys, and the hosts each speaks for.
 #[derive(Debug, Clone)]
@@ -61,18 +41,8 @@ impl Vouching {
         };
         let mut keys: Vec<PublicKey> = Vec::new();
         let mut speaks_for = Vec::new();
-        for (hosts, lines) in &config.trust {
-            let context = || format!("[fleet] trust {hosts:?}");
-            check_hosts(Some(std::slice::from_ref(hosts))).with_context(context)?;
-            let lines = match lines {
-                KeyLines::One(line) => std::slice::from_ref(line),
-                KeyLines::Many(lines) => lines.as_slice(),
-            };
-            if lines.is_empty() {
-                anyhow::bail!("[fleet] trust {hosts:?} lists no key: give its PATH.pub line");
-            }
-            for line in lines {
-                let key = PublicKey::parse(line).with_context(context)?;
+        for (hosts, listed) in config.keys()? {
+            for key in listed {
                 speaks_for.push((hosts.clone(), key.id().to_string()));
                 if !keys.contains(&key) {
                     keys.push(key);
