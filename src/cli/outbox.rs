@@ -7,7 +7,7 @@ use hookbus::bus::Retry;
 use hookbus::config::Config;
 use hookbus::deliver::dry_run::to_json_line;
 use hookbus::deliver::flush;
-use hookbus::deliver::lock::Holder;
+use hookbus::deliver::lock::{Held, Holder};
 use hookbus::deliver::outbox::Outbox;
 use hookbus::syslog::Severity;
 use std::io::Write;
@@ -78,16 +78,15 @@ pub fn flush(args: &FlushArgs, config: &Config, reporter: &mut Reporter) -> Resu
 /// messages wait).
 fn left_to_holder(outbox: &Outbox, wait: Duration, reporter: &mut Reporter) -> Result<(), Failure> {
     let dir = outbox.dir().display();
-    let lock = outbox.lock_file().status(Status::Delivery)?;
-    if !lock.held_by_relay() {
+    let Held::ByRelay(holder) = outbox.held().status(Status::Delivery)? else {
         reporter.say(format_args!(
             "flush: another hookbus is still delivering from {dir} after {} s; it sends these messages",
             wait.as_secs()
         ));
         return Ok(());
-    }
+    };
     let waiting = outbox.count_waiting().status(Status::Delivery)?;
-    if lock.holder() == Holder::Unreachable && waiting > 0 {
+    if holder == Holder::Unreachable && waiting > 0 {
         reporter.say(format_args!(
             "flush: {waiting} message(s) wait in {dir}; hookbus relay holds it and keeps trying the unreachable broker"
         ));

@@ -146,9 +146,7 @@ impl LockFile {
 
     /// What the current holder last said (meaningful while the lock is held).
     pub fn holder(&self) -> Holder {
-        let mut byte = [RELEASED];
-        let _ = self.file.read_at(&mut byte, 0);
-        Holder::from_byte(byte[0])
+        said_in(&self.file)
     }
 
     /// Whether the holder is `hookbus relay` (meaningful while the lock is
@@ -172,7 +170,7 @@ impl OutboxLock {
     /// until a broker answers: waiting runs should not start waiting again.
     pub fn tell(&self, progress: Progress) {
         let holder = match progress {
-            Progress::Connecting if self.said() == Holder::Unreachable => return,
+            Progress::Connecting if said_in(&self.file) == Holder::Unreachable => return,
             Progress::Connecting => Holder::Starting,
             Progress::Connected => Holder::Delivering,
             Progress::AllHostsFailed => Holder::Unreachable,
@@ -180,17 +178,17 @@ impl OutboxLock {
         self.announce(holder);
     }
 
-    /// What this holder said last.
-    fn said(&self) -> Holder {
-        let mut byte = [RELEASED];
-        let _ = self.file.read_at(&mut byte, 0);
-        Holder::from_byte(byte[0])
-    }
-
     /// Says that this holder is `hookbus relay`, which keeps the lock.
     pub fn mark_relay(&self) {
         let _ = self.file.write_at(&[RELAY], 1);
     }
+}
+
+/// What the holder last said in the lock `file`.
+fn said_in(file: &File) -> Holder {
+    let mut byte = [RELEASED];
+    let _ = file.read_at(&mut byte, 0);
+    Holder::from_byte(byte[0])
 }
 
 impl Drop for OutboxLock {
