@@ -17,7 +17,7 @@ use hookbus::listen::ops::presence::Document;
 use hookbus::listen::ops::remote::{Command as FleetCommand, Commanded};
 use hookbus::sign::Signer;
 use listenutil::{
-    fleet_state, keygen, listen_table, mirror_table, published, wait_until, write_config,
+    app_checkout, fleet_state, keygen, listen_table, published, wait_until, write_config,
 };
 use listenutil::{Listener, Server, FOLLOW_CAP};
 use serde_json::Value;
@@ -79,13 +79,7 @@ impl Host {
             "{}{}{}[sign]\nkey_file = \"{}\"\n",
             broker.config(),
             listen_table(d, &server.topic, &extra),
-            mirror_table(
-                "app",
-                &d.join("clone"),
-                &server.url(),
-                "checkout",
-                Some(&d.join("www"))
-            ),
+            app_checkout(d, &server.url()),
             key.display()
         );
         let listener = Listener::start(d, &config);

@@ -8,7 +8,9 @@ mod gitutil;
 mod listenutil;
 
 use gitutil::HOOKBUS;
-use listenutil::{listen_table, mirror_table, rev, wait_until, Listener, Server, FOLLOW_CAP};
+use listenutil::{
+    app_checkout, listen_table, mirror_table, rev, wait_until, Listener, Server, FOLLOW_CAP,
+};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -240,13 +242,7 @@ fn listeners_with_their_own_state_directories_do_not_collide() {
                 "{}{}{}",
                 broker.config(),
                 listen_table(d, &server.topic, ""),
-                mirror_table(
-                    "app",
-                    &d.join("clone"),
-                    &server.url(),
-                    "checkout",
-                    Some(&d.join("www"))
-                ),
+                app_checkout(d, &server.url()),
             )
         })
         .collect();

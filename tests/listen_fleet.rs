@@ -10,7 +10,7 @@ mod listenutil;
 
 use brokers::{unique, Broker};
 use gitutil::HOOKBUS;
-use listenutil::{listen_table, mirror_table, wait_until, Listener, Server, FOLLOW_CAP};
+use listenutil::{app_checkout, listen_table, wait_until, Listener, Server, FOLLOW_CAP};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -37,13 +37,7 @@ impl Host {
             "{}{}{}",
             broker.config(),
             listen_table(d, subscribe, &extra),
-            mirror_table(
-                "app",
-                &d.join("clone"),
-                &server.url(),
-                "checkout",
-                Some(&d.join("www"))
-            ),
+            app_checkout(d, &server.url()),
         );
         let listener = Listener::start(d, &config);
         Host { dir, listener }

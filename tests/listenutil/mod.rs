@@ -359,6 +359,18 @@ pub fn mirror_table(
     table
 }
 
+/// The usual test mirror: repository "app" cloned to DIR/clone, its
+/// checkout published at DIR/www.
+pub fn app_checkout(dir: &Path, url: &str) -> String {
+    mirror_table(
+        "app",
+        &dir.join("clone"),
+        url,
+        "checkout",
+        Some(&dir.join("www")),
+    )
+}
+
 /// The fleet's checkout mirror of repo `app` from `url`, its clone at
 /// `shared/site` publishing at `shared/www` (paths each host of
 /// [`Host::start`] sees as its own), with `more` lines.
