@@ -19,14 +19,29 @@ use relayutil::{delivered, flush, Forwarder, Relay};
 use std::path::Path;
 use std::process::Command;
 
-/// Runs `command` as `account`, as the packaged unit runs the relay
-/// (User=) and as git runs the hooks of the account's repositories.
+/// Runs `command` as `account`, as git runs the hooks of the account's
+/// repositories.
 fn as_account(account: &TestAccount) -> impl Fn(Command) -> Command + '_ {
+    as_account_with(account, &[])
+}
+
+/// Runs `command` as contrib/systemd/hookbus-relay@.service runs the relay,
+/// as far as that applies without systemd: User= and NoNewPrivileges=.
+fn as_relay_unit(account: &TestAccount) -> impl Fn(Command) -> Command + '_ {
+    as_account_with(account, &["--no-new-privs"])
+}
+
+fn as_account_with<'a>(
+    account: &'a TestAccount,
+    settings: &'static [&'static str],
+) -> impl Fn(Command) -> Command + 'a {
     move |command: Command| {
         let mut wrapped = Command::new("setpriv");
         wrapped
             .args(["--reuid", &account.uid.to_string()])
-            .args(["--regid", &account.gid.to_string(), "--init-groups", "--"])
+            .args(["--regid", &account.gid.to_string(), "--init-groups"])
+            .args(settings)
+            .arg("--")
             .arg(command.get_program())
             .args(command.get_args())
             .env("HOME", &account.home);
@@ -62,11 +77,11 @@ fn told_nothing(pushed: &[Pushed]) {
     );
 }
 
-/// The uid a running process has, from /proc.
-fn uid_of(pid: u32) -> u32 {
+/// A field of a running process's /proc status (`Uid`: the real one).
+fn status_of(pid: u32, field: &str) -> String {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+    line.split_whitespace().nth(1).unwrap().to_string()
 }
 
 #[test]
@@ -77,20 +92,48 @@ fn a_relay_running_as_the_hook_account_delivers_concurrent_pushes() {
     let account = TestAccount::new(&server.root);
     give_all(&account, &server.root);
     let run_as = as_account(&account);
-    let relay = Relay::start(&server.config, &run_as);
-    assert_eq!(uid_of(relay.child.id()), account.uid);
+    // Something that is no message file, as a disk error or a hand edit
+    // leaves one: set aside, not a stop.
+    std::fs::create_dir_all(&server.outbox).unwrap();
+    let damaged = server
+        .outbox
+        .join("000000000000.000000000-0000001-00000.msg");
+    std::fs::write(&damaged, b"{not a message\n\x00\xff").unwrap();
+    give_all(&account, &server.outbox);
+    let relay = Relay::start(&server.config, as_relay_unit(&account));
+    let pid = relay.child.id();
+    assert_eq!(status_of(pid, "Uid:"), account.uid.to_string());
+    assert_eq!(status_of(pid, "NoNewPrivs:"), "1");
+    relay.wait_for("the damaged file set aside", |lines| {
+        lines
+            .iter()
+            .any(|line| line.contains("relay: set aside in dead/"))
+    });
 
     let subscription = amq.drain(&server.queue, PUSHERS, IDLE, CAP);
-    let log = server.read_log(PUSHERS);
+    let log = server.read_log_split(PUSHERS, |line| !line.contains("relay: "));
     let pushed = server.push_all_with(&run_as);
     Server::assert_each_received_once(subscription);
     told_nothing(&pushed);
-    for line in log.join().unwrap() {
+    let logged = log.join().unwrap();
+    let (hooks, relays) = logged.split_at(PUSHERS);
+    for line in hooks {
         assert!(
             line.ends_with(": 1 message(s), 1 delivered, 0 queued"),
             "log line {line:?}"
         );
     }
+    assert!(
+        relays
+            .iter()
+            .any(|line| line.contains("relay: set aside in dead/")),
+        "the relay's warning in the system log: {relays:#?}"
+    );
+    assert!(server
+        .outbox
+        .join("dead")
+        .join(damaged.file_name().unwrap())
+        .exists());
     relay.wait_for("delivery of every push", |lines| {
         delivered(lines) == PUSHERS
     });
