@@ -165,7 +165,8 @@ pub struct BrokerConfig {
     #[serde(default = "default_deadline_ms")]
     pub deadline_ms: u64,
     /// Hooks store the messages and leave delivery to a detached `hookbus
-    /// flush`, so a push never waits for the broker.
+    /// flush` (or to `hookbus relay` when it holds the outbox), so a push
+    /// never waits for the broker.
     #[serde(default)]
     pub background: bool,
     /// PEM CA certificates to trust for `stomp+ssl://` instead of the system roots.

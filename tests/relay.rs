@@ -323,3 +323,40 @@ fn a_broker_that_stops_answering_holds_up_no_push() {
     let (status, lines) = relay.stop();
     assert!(status.success(), "relay exit {status:?}: {lines:#?}");
 }
+
+/// `background = true` beside a relay: each hook stores, returns saying
+/// nothing and leaves its message to the relay; it starts no `hookbus flush`
+/// (which would find the relay's lock and exit), and its log line says who
+/// delivers. With the broker unreachable every message is still queued when
+/// its hook is done; once the broker answers, the relay delivers them all.
+#[test]
+fn background_hooks_leave_their_messages_to_the_relay() {
+    let amq = activemq();
+    let address = dead_address();
+    let server = Server::new(Layout::RepositoryEach);
+    server.configure_with(&activemq_at(address.clone()), "background = true\n");
+    let relay = Relay::start(&server.config, |command| command);
+
+    let log = server.read_log_split(PUSHERS, |line| !line.contains("relay: "));
+    let pushed = server.push_all();
+    told_nothing(&pushed);
+    let logged = log.join().unwrap();
+    for line in &logged[..PUSHERS] {
+        assert!(
+            line.ends_with(": 1 message(s), 0 delivered, 1 queued (hookbus relay delivers them)"),
+            "log line {line:?}"
+        );
+    }
+    assert_eq!(server.pending(), PUSHERS);
+
+    let subscription = amq.drain(&server.queue, PUSHERS, IDLE, CAP);
+    let back = Forwarder::start(&address, amq.address.clone());
+    Server::assert_each_received_once(subscription);
+    relay.wait_for("delivery once the broker is back", |lines| {
+        delivered(lines) == PUSHERS
+    });
+    assert_eq!(server.pending(), 0, "messages left in the outbox");
+    let (status, lines) = relay.stop();
+    drop(back);
+    assert!(status.success(), "relay exit {status:?}: {lines:#?}");
+}

@@ -7,6 +7,7 @@ use hookbus::bus::Publisher;
 use hookbus::config::Config;
 use hookbus::deliver::broker::{Broker, Waiting, RELAY_KEEPS_TRYING};
 use hookbus::deliver::dry_run::DryRun;
+use hookbus::deliver::lock::Held;
 use hookbus::deliver::{Outcome, Transport};
 use hookbus::emit::{self, Report};
 use hookbus::model::CommitSource;
@@ -58,8 +59,11 @@ impl<'a> Run<'a> {
         let outcome = &report.delivered;
         if !self.dry_run {
             say_outcome(self.config, outcome, waiting, reporter);
+            let mut line = push_line(routed, &report);
             if waiting == Some(Waiting::Never) && outcome.queued > 0 {
-                if let Err(error) = spawn_flush(self.config) {
+                if relay_holds(self.config) {
+                    line.push_str(" (hookbus relay delivers them)");
+                } else if let Err(error) = spawn_flush(self.config) {
                     reporter.say(format_args!(
                         "messages are queued, but {error:#}; run `hookbus flush`"
                     ));
@@ -70,7 +74,7 @@ impl<'a> Run<'a> {
             } else {
                 Severity::Info
             };
-            log_line(self.config, severity, &push_line(routed, &report), reporter);
+            log_line(self.config, severity, &line, reporter);
         }
         for failure in &report.failures {
             reporter.fail(Status::Repository, format_args!("{failure:#}"));
@@ -210,6 +214,14 @@ pub fn to_syslog(config: &Config, severity: Severity, line: &str) {
     if let Some(socket) = config.log.syslog_socket() {
         Syslog::new(socket).send(severity, line);
     }
+}
+
+/// Whether `hookbus relay` holds the outbox: it delivers what a background
+/// hook stored (or keeps trying while the broker is unreachable), so the
+/// `hookbus flush` a background hook starts would only find the lock taken
+/// and exit, a process started for nothing on every push.
+fn relay_holds(config: &Config) -> bool {
+    matches!(config.outbox().held(), Ok(Held::ByRelay(_)))
 }
 
 /// Starts `hookbus flush` detached from the hook: its own process group, no

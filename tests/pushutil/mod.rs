@@ -146,8 +146,14 @@ impl Server {
 
     /// The config: `broker` (up or down), one JSON route to the test's queue.
     pub fn configure(&self, broker: &Broker) {
+        self.configure_with(broker, "");
+    }
+
+    /// Like [`Server::configure`], with `more` (`key = value` lines) in the
+    /// `[broker]` table.
+    pub fn configure_with(&self, broker: &Broker, more: &str) {
         let config = format!(
-            "{}deadline_ms = {}\n\n[outbox]\ndir = {:?}\n\n[log]\nsyslog = {:?}\n\n[[route]]\ndestination = \"{}\"\nformat = \"json\"\n",
+            "{}{more}deadline_ms = {}\n\n[outbox]\ndir = {:?}\n\n[log]\nsyslog = {:?}\n\n[[route]]\ndestination = \"{}\"\nformat = \"json\"\n",
             broker.config(),
             DEADLINE.as_millis(),
             self.outbox,
