@@ -155,8 +155,9 @@ pub struct RepoSettings {
 
 /// Reads `hookbus.*` settings of a repository.
 pub fn settings(repo: &Repository) -> Result<RepoSettings> {
-    let config = repo
-        .config()
+    // A snapshot: read once, where a live config looks at every file again
+    // for each key.
+    let config = (repo.config().and_then(|mut config| config.snapshot()))
         .context("cannot read the repository's git config")?;
     let routes = config.get_string("hookbus.routes").ok().map(|value| {
         value
