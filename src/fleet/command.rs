@@ -96,8 +96,7 @@ impl Answering {
                 let Some(answer) = answer_to(id, &delivery.body) else {
                     continue;
                 };
-                let check = |v: &Vouching| v.check(&answer.host, &delivery.headers, &delivery.body);
-                match vouching.map(check).transpose() {
+                match Vouching::believe(vouching, &answer.host, &delivery.headers, &delivery.body) {
                     Ok(_) => {
                         waiting.remove(&answer.host);
                         answered.answers.push(answer);

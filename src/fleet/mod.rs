@@ -234,25 +234,24 @@ impl Hearing {
                 }
                 continue;
             };
-            let document = read(&delivery.body);
-            let vouched = (document.as_ref().ok()).map(|document| {
-                let check =
-                    |v: &Vouching| v.check(&document.host, &delivery.headers, &delivery.body);
-                vouching.map(check).transpose()
-            });
-            match (document, vouched) {
-                (Ok(document), Some(Ok(key))) => {
-                    let heard_ms = now_ms();
-                    known.take(Heard {
-                        document,
-                        heard_ms,
-                        key,
-                    });
-                    count.documents += 1;
+            match read(&delivery.body) {
+                Ok(document) => {
+                    let (headers, body) = (&delivery.headers, &delivery.body);
+                    match Vouching::believe(vouching, &document.host, headers, body) {
+                        Ok(key) => {
+                            let heard_ms = now_ms();
+                            known.take(Heard {
+                                document,
+                                heard_ms,
+                                key,
+                            });
+                            count.documents += 1;
+                        }
+                        Err(why) => count.doubted.add(&document.host, why),
+                    }
                 }
-                (Ok(document), Some(Err(why))) => count.doubted.add(&document.host, why),
-                (Err(reason), _) if count.unusable.len() < 5 => count.unusable.push(reason),
-                _ => {}
+                Err(reason) if count.unusable.len() < 5 => count.unusable.push(reason),
+                Err(_) => {}
             }
             self.subscriber.ack(&delivery.ack)?;
         }

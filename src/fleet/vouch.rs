@@ -81,6 +81,18 @@ impl Vouching {
         }
     }
 
+    /// Whether a message naming `host` is believed: `Ok(None)` without
+    /// `[fleet] trust` (`vouching` is `None`: every message is), else the id
+    /// of the key that vouches for it; `Err` says why it is not believed.
+    pub fn believe(
+        vouching: Option<&Vouching>,
+        host: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Result<Option<String>, String> {
+        vouching.map(|v| v.check(host, headers, body)).transpose()
+    }
+
     /// True when `key` (an id) is listed for a glob that takes `host`.
     pub fn speaks_for(&self, key: &str, host: &str) -> bool {
         (self.speaks_for.iter())
