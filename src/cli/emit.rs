@@ -5,7 +5,7 @@ use super::report::{Failure, Reporter, Status, WithStatus};
 use anyhow::Context;
 use hookbus::bus::Publisher;
 use hookbus::config::Config;
-use hookbus::deliver::broker::{Broker, Waiting, RELAY_KEEPS_TRYING};
+use hookbus::deliver::broker::{Broker, Waiting};
 use hookbus::deliver::dry_run::DryRun;
 use hookbus::deliver::lock::Held;
 use hookbus::deliver::{Outcome, Transport};
@@ -147,7 +147,7 @@ pub fn say_outcome(
         )),
         Some(Waiting::Bounded(_) | Waiting::PerPublish) if outcome.queued > 0 => {
             let because = outcome.queued_because.as_deref();
-            let who = if because == Some(RELAY_KEEPS_TRYING) {
+            let who = if outcome.relay_keeps_trying {
                 "it delivers them once the broker answers"
             } else {
                 "the next push or `hookbus flush` delivers them"

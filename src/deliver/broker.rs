@@ -8,8 +8,8 @@
 //! reports nothing before every batch is on disk, so each message is on disk
 //! or receipted (usually both) before the pusher is told anything.
 
+pub use super::delivering::LOCK_WAIT;
 use super::delivering::{deliver, Delivered, Plan};
-pub use super::delivering::{LOCK_WAIT, RELAY_KEEPS_TRYING};
 use super::outbox::{Entry, Outbox};
 use super::{Message, Outcome, Transport};
 use crate::bus::{Publisher, Retry, Verdict};
@@ -215,8 +215,9 @@ impl Transport for Broker {
                 None => self.fate_elsewhere(&name, count, &mut outcome),
             }
         }
-        if outcome.queued > 0 {
-            outcome.queued_because = delivered.stopped.map(|stopped| stopped.reason);
+        if let Some(stopped) = delivered.stopped.filter(|_| outcome.queued > 0) {
+            outcome.queued_because = Some(stopped.reason);
+            outcome.relay_keeps_trying = stopped.relay_keeps_trying;
         }
         Ok(outcome)
     }

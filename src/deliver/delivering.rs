@@ -40,7 +40,7 @@ impl Delivered {
     /// Nothing delivered, for `reason`.
     pub(super) fn stalled(reason: String) -> Delivered {
         Delivered {
-            stopped: Some(Stopped { reason }),
+            stopped: Some(Stopped::because(reason)),
             ..Delivered::default()
         }
     }
@@ -79,9 +79,7 @@ pub(super) fn deliver(
         let entries = match outbox.list() {
             Ok(entries) => entries,
             Err(error) => {
-                delivered.stopped = Some(Stopped {
-                    reason: format!("{error:#}"),
-                });
+                delivered.stopped = Some(Stopped::because(format!("{error:#}")));
                 break;
             }
         };
@@ -105,9 +103,7 @@ pub(super) fn deliver(
                     }
                 }
                 Err(error) => {
-                    delivered.stopped = Some(Stopped {
-                        reason: format!("{error:#}"),
-                    });
+                    delivered.stopped = Some(Stopped::because(format!("{error:#}")));
                     break;
                 }
             }
@@ -124,9 +120,7 @@ pub(super) fn deliver(
             Ok(name) => run.stored.push(name),
             Err(RecvTimeoutError::Disconnected) => run.storing = false,
             Err(RecvTimeoutError::Timeout) => {
-                delivered.stopped = Some(Stopped {
-                    reason: flush::OUT_OF_TIME.into(),
-                });
+                delivered.stopped = Some(Stopped::because(flush::OUT_OF_TIME.into()));
                 break;
             }
         }
@@ -138,7 +132,7 @@ pub(super) fn deliver(
 }
 
 fn stopped(reason: String) -> Option<Stopped> {
-    Some(Stopped { reason })
+    Some(Stopped::because(reason))
 }
 
 /// The files a run stored so far, as its delivering thread heard of them.
@@ -170,7 +164,7 @@ const HOLDER_UNREACHABLE: &str =
 /// Why a run that found `hookbus relay` holding the lock left its files
 /// queued (the broker unreachable, or no answer to CONNECT within
 /// half a second): the relay delivers them once the broker answers.
-pub const RELAY_KEEPS_TRYING: &str = "the broker is unreachable; hookbus relay keeps trying";
+const RELAY_KEEPS_TRYING: &str = "the broker is unreachable; hookbus relay keeps trying";
 /// Why a run that found the lock held gave up waiting for it.
 const HOLDER_BUSY: &str = "another hookbus is delivering from the outbox";
 
@@ -230,12 +224,14 @@ fn take_lock(
                 _ => None,
             };
             if let Some(why) = gave_up {
-                let why = if file.held_by_relay() {
-                    RELAY_KEEPS_TRYING
+                return Err(Some(if file.held_by_relay() {
+                    Stopped {
+                        reason: RELAY_KEEPS_TRYING.into(),
+                        relay_keeps_trying: true,
+                    }
                 } else {
-                    why
-                };
-                return Err(stopped(why.into()));
+                    Stopped::because(why.into())
+                }));
             }
         }
         if Instant::now() >= until {

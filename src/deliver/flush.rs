@@ -34,6 +34,19 @@ pub struct FlushReport {
 pub struct Stopped {
     /// As the broker or the clock said it.
     pub reason: String,
+    /// What it left is `hookbus relay`'s to deliver: the relay holds the
+    /// outbox and keeps trying the unreachable broker.
+    pub relay_keeps_trying: bool,
+}
+
+impl Stopped {
+    /// Stopped for `reason`; what is left waits for the next flush.
+    pub fn because(reason: String) -> Stopped {
+        Stopped {
+            reason,
+            relay_keeps_trying: false,
+        }
+    }
 }
 
 /// Messages of consecutive files published as one group.
@@ -161,7 +174,7 @@ impl<'a, 'p> Flush<'a, 'p> {
     }
 
     fn stop(&mut self, reason: String) {
-        self.report.stopped = Some(Stopped { reason });
+        self.report.stopped = Some(Stopped::because(reason));
     }
 
     /// Reads the next files of `rest` (at least one, then up to the group

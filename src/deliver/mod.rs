@@ -26,6 +26,8 @@ pub struct Outcome {
     pub queued: usize,
     /// Why they were left there, when a delivery was tried and failed.
     pub queued_because: Option<String>,
+    /// They were left to `hookbus relay`, which keeps trying the broker.
+    pub relay_keeps_trying: bool,
     /// Messages (of this run or older) the broker refused for good, now dead
     /// letters in the outbox.
     pub dead_lettered: usize,
@@ -43,6 +45,7 @@ impl Outcome {
         self.dead_lettered += other.dead_lettered;
         self.unsaved += other.unsaved;
         self.queued_because = self.queued_because.take().or(other.queued_because);
+        self.relay_keeps_trying |= other.relay_keeps_trying;
         self.unsaved_because = self.unsaved_because.take().or(other.unsaved_because);
     }
 }
