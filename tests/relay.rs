@@ -7,6 +7,7 @@
 
 mod accounts;
 mod brokers;
+mod fake_broker;
 mod gitutil;
 mod pushutil;
 mod relayutil;
@@ -359,4 +360,46 @@ fn background_hooks_leave_their_messages_to_the_relay() {
     let (status, lines) = relay.stop();
     drop(back);
     assert!(status.success(), "relay exit {status:?}: {lines:#?}");
+}
+
+/// The broker takes the relay's connection and its SENDs but receipts
+/// nothing (a broker blocking producers: store full, flow control): the
+/// relay's files do not move, so pushers stop waiting for it after half a
+/// second, are told their messages are queued and that the relay keeps
+/// trying, and nothing is lost.
+#[test]
+fn a_broker_that_takes_sends_without_receipts_holds_up_no_push() {
+    let silent = fake_broker::FakeBroker::start(|peer| {
+        peer.connected()?;
+        while peer.alive() && !peer.eof {
+            peer.frame_within(std::time::Duration::from_millis(200))?;
+        }
+        Ok(())
+    });
+    let server = Server::new(Layout::RepositoryEach);
+    server.configure(&activemq_at(silent.address.clone()));
+    let relay = Relay::start(&server.config, |command| command);
+
+    let pushed = server.push_all();
+    let waited: Vec<_> = pushed.iter().map(|push| push.took).collect();
+    eprintln!("pushes beside a relay on a broker that receipts nothing: {waited:?}");
+    for push in &pushed {
+        assert_eq!(push.queued(), 1, "told: {:?}", push.told());
+        assert!(
+            push.told()
+                .join("\n")
+                .contains("hookbus relay keeps trying"),
+            "told: {:?}",
+            push.told()
+        );
+    }
+    assert!(
+        waited.iter().all(|took| *took < DEADLINE),
+        "pushes waited out the deadline: {waited:?}"
+    );
+    assert!(silent.count("got SEND") >= 1, "{:#?}", silent.log());
+    assert_eq!(server.pending(), PUSHERS, "every message kept");
+    let (status, lines) = relay.stop();
+    assert!(status.success(), "relay exit {status:?}: {lines:#?}");
+    assert_eq!(server.pending(), PUSHERS, "every message kept");
 }

@@ -6,7 +6,7 @@
 use super::flush::{self, Stopped};
 use super::lock::{Holder, OutboxLock};
 use super::outbox::{Entry, Outbox, LOCK_POLL};
-use super::watch::DirWatch;
+use super::watch::{DirWatch, Woke};
 use crate::bus::{Publisher, Retry};
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
@@ -167,11 +167,18 @@ const HOLDER_UNREACHABLE: &str =
 const RELAY_KEEPS_TRYING: &str = "the broker is unreachable; hookbus relay keeps trying";
 /// Why a run that found the lock held gave up waiting for it.
 const HOLDER_BUSY: &str = "another hookbus is delivering from the outbox";
+/// Why a run gave up on `hookbus relay` when no file left the outbox for
+/// [`STARTING_GRACE`]: the broker is stalled, or slow with a backlog.
+const RELAY_STALLED: &str =
+    "the broker has receipted nothing for half a second; hookbus relay keeps trying";
 
 /// How long a hook waits for a holder whose broker has not answered CONNECT
-/// yet before it leaves its files to it: a holder whose broker accepts
-/// connections but never answers may take its whole bound to find out.
-/// Loopback brokers answer in milliseconds, busy ones in tens.
+/// yet, or for `hookbus relay` when its broker has receipted nothing (no
+/// file left the outbox) for that long, before it leaves its files to it: a
+/// holder whose broker accepts connections or SENDs but never answers may
+/// take its whole bound to find out. Loopback brokers answer in
+/// milliseconds, busy ones in tens. (A hook holding the lock may be
+/// rendering its next batch meanwhile, so no stall is read into its quiet.)
 const STARTING_GRACE: Duration = Duration::from_millis(500);
 
 /// The first wait before looking at the lock and the run's files again,
@@ -189,9 +196,10 @@ const FIRST_PAUSE: Duration = Duration::from_millis(1);
 /// - it gets the lock (the holder let go, maybe before it saw these files);
 /// - the holder delivered every file of the run (`Err(None)`:
 ///   [`Broker::finish`] finds them gone);
-/// - a hook's holder found the broker unreachable, or has not connected
-///   for [`STARTING_GRACE`]: the files stay queued for the holder or
-///   a later flush, and only one push per outage waits its bound;
+/// - a hook's holder found the broker unreachable or has not connected for
+///   [`STARTING_GRACE`], or the relay took no file off the outbox for as
+///   long (watched with inotify): the files stay queued for the holder or a
+///   later flush, and only one push per outage waits its bound;
 /// - the run's bound passed.
 fn take_lock(
     outbox: &Outbox,
@@ -207,6 +215,8 @@ fn take_lock(
     let mut pause = FIRST_PAUSE;
     // Made before the first sleep: the holder removing a file wakes it.
     let mut departures: Option<DirWatch> = None;
+    // When a file last left the outbox (or the wait began).
+    let mut moved = started;
     loop {
         match file.try_take() {
             Ok(Some(lock)) => return Ok(lock),
@@ -218,15 +228,21 @@ fn take_lock(
             return Err(None);
         }
         if plan.until.is_some() {
+            // Without a watch a departure goes unseen: no stall is assumed.
+            let stalled =
+                departures.is_some() && moved.elapsed() >= STARTING_GRACE && file.held_by_relay();
             let gave_up = match file.holder() {
-                Holder::Unreachable => Some(HOLDER_UNREACHABLE),
-                Holder::Starting if started.elapsed() >= STARTING_GRACE => Some(HOLDER_BUSY),
+                Holder::Unreachable => Some((HOLDER_UNREACHABLE, RELAY_KEEPS_TRYING)),
+                Holder::Starting if started.elapsed() >= STARTING_GRACE => {
+                    Some((HOLDER_BUSY, RELAY_KEEPS_TRYING))
+                }
+                Holder::Delivering if stalled => Some((HOLDER_BUSY, RELAY_STALLED)),
                 _ => None,
             };
-            if let Some(why) = gave_up {
+            if let Some((why, relay_why)) = gave_up {
                 return Err(Some(if file.held_by_relay() {
                     Stopped {
-                        reason: RELAY_KEEPS_TRYING.into(),
+                        reason: relay_why.into(),
                         relay_keeps_trying: true,
                     }
                 } else {
@@ -245,12 +261,14 @@ fn take_lock(
                 }
                 std::thread::sleep(pause);
             }
-            Some(watch) => {
-                if watch.wait(None, Some(pause)).is_err() {
+            Some(watch) => match watch.wait(None, Some(pause)) {
+                Ok(Woke::Files) => moved = Instant::now(),
+                Ok(_) => {}
+                Err(_) => {
                     departures = None;
                     std::thread::sleep(pause);
                 }
-            }
+            },
         }
         pause = (pause * 2).min(LOCK_POLL);
     }
