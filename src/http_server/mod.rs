@@ -1,4 +1,5 @@
-//! The one HTTP/1.1 serving core of `hookbus webhook` and `[listen] metrics`,
+//! The one HTTP/1.1 serving core of `hookbus webhook` and the metrics
+//! listeners ([`exporter`]: `[listen] metrics`, `[relay] metrics`),
 //! made to face hostile clients: hyper's connection state machine on a
 //! current-thread tokio runtime, so an idle or slow client costs a socket and
 //! a small task, never a thread. What one client can hold is bounded:
@@ -19,6 +20,7 @@
 //!   `max_requests` at once: past that a request gets 503 at once.
 
 mod deadline;
+pub mod exporter;
 
 use anyhow::{Context as _, Result};
 use bytes::Bytes;

@@ -1,15 +1,16 @@
 //! What the daemon tells about itself besides reports: [`metrics`](super::metrics)
-//! (served by the [`exporter`](super::exporter) with `[listen] metrics`) and
+//! (served by the [`exporter`] with `[listen] metrics`) and
 //! [`presence`](super::presence) (with `[listen] presence`), both reading the
 //! mirrors' [status board](super::status). The loop hands this one value
 //! what happens; these settings are read at start only (a reload keeps them).
 
-use super::exporter::Exporter;
+use super::exporter;
 use super::metrics::Metrics;
 use super::presence::{Presence, Target};
 use super::status::Board;
 use crate::bus::Publisher;
 use crate::config::listen::ListenConfig;
+use crate::http_server::exporter::Exporter;
 use crate::listen::report::Event;
 use anyhow::Result;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -35,7 +36,7 @@ impl Telemetry {
         let metrics = Metrics::new(board.clone());
         let exporter = match &listen.metrics {
             Some(address) => {
-                let exporter = Exporter::start(address, metrics.clone(), board.clone())?;
+                let exporter = exporter::start(address, metrics.clone(), board.clone())?;
                 eprintln!(
                     "hookbus: listen: metrics on http://{}/metrics",
                     exporter.address()
