@@ -25,6 +25,7 @@ mod hosts;
 pub mod listen;
 pub mod mirror;
 pub mod provision;
+pub mod relay;
 pub mod select;
 mod toml_error;
 
@@ -82,6 +83,8 @@ pub struct Config {
     pub sign: Option<crate::sign::SignConfig>,
     /// `hookbus fleet`: whose presence and answers it believes (`[fleet]`).
     pub fleet: Option<fleet::FleetConfig>,
+    /// `hookbus relay`: its metrics listener (`[relay]`).
+    pub relay: Option<relay::RelayConfig>,
     /// The file this was read from, if any (for messages and permission checks).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -356,6 +359,9 @@ impl Config {
         config.choose_host()?;
         if let Some(fleet) = &config.fleet {
             fleet.keys()?;
+        }
+        if let Some(relay) = &config.relay {
+            relay.validate()?;
         }
         if let Some(group) = &config.outbox.group {
             config.outbox.gid = Some(group_id(group).context("[outbox] group")?);

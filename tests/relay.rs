@@ -9,6 +9,7 @@ mod accounts;
 mod brokers;
 mod fake_broker;
 mod gitutil;
+mod listenutil;
 mod pushutil;
 mod relayutil;
 
@@ -178,13 +179,38 @@ fn lock_line(config: &Path, wrap: impl Fn(Command) -> Command) -> String {
         .to_string()
 }
 
+/// `[relay] metrics`: where the relay serves them, from its log.
+fn metrics_address(relay: &Relay) -> String {
+    let lines = relay.lines();
+    let line = lines
+        .iter()
+        .find_map(|line| line.split("relay: metrics on http://").nth(1));
+    let address = line.unwrap_or_else(|| panic!("no metrics address: {lines:#?}"));
+    address.trim_end_matches("/metrics").to_string()
+}
+
+/// The relay's samples (as the prometheus_client package reads them:
+/// `name{labels}`) and its `/healthz` status.
+fn scrape(address: &str) -> (std::collections::BTreeMap<String, f64>, u16) {
+    let (status, exposition) = listenutil::http_get(address, "/metrics");
+    assert_eq!(status, 200, "{exposition}");
+    let samples = listenutil::parse_metrics(&exposition);
+    (samples, listenutil::http_get(address, "/healthz").0)
+}
+
 #[test]
 fn with_the_broker_down_no_push_waits_and_the_relay_delivers_once_it_is_back() {
     let amq = activemq();
     let address = dead_address();
     let server = Server::new(Layout::RepositoryEach);
     server.configure(&activemq_at(address.clone()));
+    let mut config = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&server.config)
+        .unwrap();
+    std::io::Write::write_all(&mut config, b"\n[relay]\nmetrics = \"127.0.0.1:0\"\n").unwrap();
     let relay = Relay::start(&server.config, |command| command);
+    let metrics = metrics_address(&relay);
 
     let log = server.read_log_split(PUSHERS, |line| !line.contains("relay: "));
     let pushed = server.push_all();
@@ -224,6 +250,15 @@ fn with_the_broker_down_no_push_waits_and_the_relay_delivers_once_it_is_back() {
         "{:#?}",
         relay.lines()
     );
+    let (samples, health) = scrape(&metrics);
+    assert_eq!(
+        health, 503,
+        "the relay is not healthy while the broker is down"
+    );
+    assert_eq!(samples["hookbus_relay_broker_up{}"], 0.0);
+    assert_eq!(samples["hookbus_relay_holding{}"], 1.0);
+    assert_eq!(samples["hookbus_relay_files_waiting{}"], PUSHERS as f64);
+    assert!(samples["hookbus_relay_broker_unreachable_total{}"] >= 1.0);
     let beside = flush(&server.config, |command| command);
     let said = String::from_utf8_lossy(&beside.stderr);
     assert_eq!(
@@ -246,6 +281,14 @@ fn with_the_broker_down_no_push_waits_and_the_relay_delivers_once_it_is_back() {
         delivered(lines) == PUSHERS
     });
     assert_eq!(server.pending(), 0, "messages left in the outbox");
+    let (samples, health) = scrape(&metrics);
+    assert_eq!(health, 200);
+    assert_eq!(samples["hookbus_relay_broker_up{}"], 1.0);
+    assert_eq!(samples["hookbus_relay_files_waiting{}"], 0.0);
+    assert_eq!(
+        samples["hookbus_relay_messages_delivered_total{}"],
+        PUSHERS as f64
+    );
     let (status, lines) = relay.stop();
     drop(back);
     assert!(status.success(), "relay exit {status:?}: {lines:#?}");

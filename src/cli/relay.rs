@@ -4,6 +4,7 @@
 use super::emit::{publisher, to_syslog};
 use super::report::{Failure, Reporter, Status, WithStatus};
 use hookbus::config::Config;
+use hookbus::deliver::relay::metrics::{self, RelayMetrics};
 use hookbus::deliver::relay::{self, Event};
 use hookbus::syslog::Severity;
 use std::os::fd::AsFd;
@@ -28,7 +29,24 @@ pub fn relay(config: &Config, reporter: &mut Reporter) -> Result<(), Failure> {
         .status(Status::Config)?;
     }
     let outbox = config.outbox();
-    relay::relay(&outbox, &publisher, stop.as_fd(), &mut |event| {
+    let counted = RelayMetrics::new(outbox.clone());
+    let address = config
+        .relay
+        .as_ref()
+        .and_then(|relay| relay.metrics.as_deref());
+    let exporter = match address {
+        Some(address) => {
+            let exporter = metrics::start(address, counted.clone()).status(Status::Config)?;
+            reporter.say(format_args!(
+                "relay: metrics on http://{}/metrics",
+                exporter.address()
+            ));
+            Some(exporter)
+        }
+        None => None,
+    };
+    let relayed = relay::relay(&outbox, &publisher, stop.as_fd(), &mut |event| {
+        counted.record(&event);
         let line = format!("relay: {event}");
         match event {
             Event::Unreachable { .. } | Event::SetAside(_) => {
@@ -40,6 +58,9 @@ pub fn relay(config: &Config, reporter: &mut Reporter) -> Result<(), Failure> {
             _ => {}
         }
         reporter.say(line);
-    })
-    .status(Status::Delivery)
+    });
+    if let Some(exporter) = exporter {
+        exporter.stop();
+    }
+    relayed.status(Status::Delivery)
 }

@@ -10,6 +10,8 @@
 //! Killed, it takes nothing with it: the kernel drops the lock, files stay
 //! in the outbox, and hooks deliver their own again.
 
+pub mod metrics;
+
 use super::flush::{self, FlushReport};
 use super::lock::{Holder, OutboxLock};
 use super::outbox::Outbox;
