@@ -17,7 +17,7 @@ use accounts::TestAccount;
 use brokers::{activemq, activemq_at, dead_address};
 use gitutil::HOOKBUS;
 use pushutil::{Layout, Pushed, Server, CAP, DEADLINE, IDLE, PUSHERS};
-use relayutil::{delivered, flush, Forwarder, Relay};
+use relayutil::{delivered, flush, metrics_address, scrape, with_metrics, Forwarder, Relay};
 use std::path::Path;
 use std::process::Command;
 
@@ -179,36 +179,13 @@ fn lock_line(config: &Path, wrap: impl Fn(Command) -> Command) -> String {
         .to_string()
 }
 
-/// `[relay] metrics`: where the relay serves them, from its log.
-fn metrics_address(relay: &Relay) -> String {
-    let lines = relay.lines();
-    let line = lines
-        .iter()
-        .find_map(|line| line.split("relay: metrics on http://").nth(1));
-    let address = line.unwrap_or_else(|| panic!("no metrics address: {lines:#?}"));
-    address.trim_end_matches("/metrics").to_string()
-}
-
-/// The relay's samples (as the prometheus_client package reads them:
-/// `name{labels}`) and its `/healthz` status.
-fn scrape(address: &str) -> (std::collections::BTreeMap<String, f64>, u16) {
-    let (status, exposition) = listenutil::http_get(address, "/metrics");
-    assert_eq!(status, 200, "{exposition}");
-    let samples = listenutil::parse_metrics(&exposition);
-    (samples, listenutil::http_get(address, "/healthz").0)
-}
-
 #[test]
 fn with_the_broker_down_no_push_waits_and_the_relay_delivers_once_it_is_back() {
     let amq = activemq();
     let address = dead_address();
     let server = Server::new(Layout::RepositoryEach);
     server.configure(&activemq_at(address.clone()));
-    let mut config = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&server.config)
-        .unwrap();
-    std::io::Write::write_all(&mut config, b"\n[relay]\nmetrics = \"127.0.0.1:0\"\n").unwrap();
+    with_metrics(&server);
     let relay = Relay::start(&server.config, |command| command);
     let metrics = metrics_address(&relay);
 

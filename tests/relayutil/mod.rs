@@ -189,3 +189,31 @@ impl Drop for Forwarder {
         }
     }
 }
+
+/// `[relay] metrics`: where the relay serves them, from its log.
+pub fn metrics_address(relay: &Relay) -> String {
+    let lines = relay.lines();
+    let line = lines
+        .iter()
+        .find_map(|line| line.split("relay: metrics on http://").nth(1));
+    let address = line.unwrap_or_else(|| panic!("no metrics address: {lines:#?}"));
+    address.trim_end_matches("/metrics").to_string()
+}
+
+/// The relay's samples (as the prometheus_client package reads them:
+/// `name{labels}`) and its `/healthz` status.
+pub fn scrape(address: &str) -> (std::collections::BTreeMap<String, f64>, u16) {
+    let (status, exposition) = crate::listenutil::http_get(address, "/metrics");
+    assert_eq!(status, 200, "{exposition}");
+    let samples = crate::listenutil::parse_metrics(&exposition);
+    (samples, crate::listenutil::http_get(address, "/healthz").0)
+}
+
+/// Adds `[relay] metrics` on a free loopback port to the server's config.
+pub fn with_metrics(server: &crate::pushutil::Server) {
+    let mut config = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&server.config)
+        .unwrap();
+    std::io::Write::write_all(&mut config, b"\n[relay]\nmetrics = \"127.0.0.1:0\"\n").unwrap();
+}
