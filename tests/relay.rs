@@ -14,7 +14,7 @@ mod pushutil;
 mod relayutil;
 
 use accounts::TestAccount;
-use brokers::{activemq, activemq_at, dead_address};
+use brokers::{activemq, activemq_at, dead_address, Broker};
 use gitutil::HOOKBUS;
 use pushutil::{Layout, Pushed, Server, CAP, DEADLINE, IDLE, PUSHERS};
 use relayutil::{delivered, flush, metrics_address, scrape, with_metrics, Forwarder, Relay};
@@ -179,6 +179,19 @@ fn lock_line(config: &Path, wrap: impl Fn(Command) -> Command) -> String {
         .to_string()
 }
 
+/// The broker comes back at `address` (a forwarder to `amq`); nobody pushes
+/// or flushes: the relay's own retries deliver every push's message, once.
+fn back_and_delivered(amq: &Broker, server: &Server, relay: &Relay, address: &str) -> Forwarder {
+    let subscription = amq.drain(&server.queue, PUSHERS, IDLE, CAP);
+    let back = Forwarder::start(address, amq.address.clone());
+    Server::assert_each_received_once(subscription);
+    relay.wait_for("delivery once the broker is back", |lines| {
+        delivered(lines) == PUSHERS
+    });
+    assert_eq!(server.pending(), 0, "messages left in the outbox");
+    back
+}
+
 #[test]
 fn with_the_broker_down_no_push_waits_and_the_relay_delivers_once_it_is_back() {
     let amq = activemq();
@@ -249,15 +262,7 @@ fn with_the_broker_down_no_push_waits_and_the_relay_delivers_once_it_is_back() {
         "flush said: {said}"
     );
 
-    // The broker comes back at the configured address; nobody pushes or
-    // flushes: the relay's own retries deliver everything, once.
-    let subscription = amq.drain(&server.queue, PUSHERS, IDLE, CAP);
-    let back = Forwarder::start(&address, amq.address.clone());
-    Server::assert_each_received_once(subscription);
-    relay.wait_for("delivery once the broker is back", |lines| {
-        delivered(lines) == PUSHERS
-    });
-    assert_eq!(server.pending(), 0, "messages left in the outbox");
+    let back = back_and_delivered(&amq, &server, &relay, &address);
     let (samples, health) = scrape(&metrics);
     assert_eq!(health, 200);
     assert_eq!(samples["hookbus_relay_broker_up{}"], 1.0);
@@ -370,13 +375,7 @@ fn background_hooks_leave_their_messages_to_the_relay() {
     }
     assert_eq!(server.pending(), PUSHERS);
 
-    let subscription = amq.drain(&server.queue, PUSHERS, IDLE, CAP);
-    let back = Forwarder::start(&address, amq.address.clone());
-    Server::assert_each_received_once(subscription);
-    relay.wait_for("delivery once the broker is back", |lines| {
-        delivered(lines) == PUSHERS
-    });
-    assert_eq!(server.pending(), 0, "messages left in the outbox");
+    let back = back_and_delivered(&amq, &server, &relay, &address);
     let (status, lines) = relay.stop();
     drop(back);
     assert!(status.success(), "relay exit {status:?}: {lines:#?}");
