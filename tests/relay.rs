@@ -79,6 +79,13 @@ fn told_nothing(pushed: &[Pushed]) {
     );
 }
 
+/// The push was told its one message is queued and the relay keeps trying.
+fn left_to_the_relay(push: &Pushed) {
+    assert_eq!(push.queued(), 1, "told: {:?}", push.told());
+    let told = push.told().join("\n");
+    assert!(told.contains("hookbus relay keeps trying"), "told: {told}");
+}
+
 /// A field of a running process's /proc status (`Uid`: the real one).
 fn status_of(pid: u32, field: &str) -> String {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -321,14 +328,7 @@ fn a_broker_that_stops_answering_holds_up_no_push() {
     broker.go_silent(true);
     server.commit_again("to a silent broker");
     for push in server.push_all() {
-        assert_eq!(push.queued(), 1, "told: {:?}", push.told());
-        assert!(
-            push.told()
-                .join("\n")
-                .contains("hookbus relay keeps trying"),
-            "told: {:?}",
-            push.told()
-        );
+        left_to_the_relay(&push);
         assert!(push.took < DEADLINE, "a push waited: {:?}", push.took);
     }
     relay.wait_for("the relay giving up on the silent broker", |lines| {
@@ -403,14 +403,7 @@ fn a_broker_that_takes_sends_without_receipts_holds_up_no_push() {
     let waited: Vec<_> = pushed.iter().map(|push| push.took).collect();
     eprintln!("pushes beside a relay on a broker that receipts nothing: {waited:?}");
     for push in &pushed {
-        assert_eq!(push.queued(), 1, "told: {:?}", push.told());
-        assert!(
-            push.told()
-                .join("\n")
-                .contains("hookbus relay keeps trying"),
-            "told: {:?}",
-            push.told()
-        );
+        left_to_the_relay(push);
     }
     assert!(
         waited.iter().all(|took| *took < DEADLINE),
