@@ -95,14 +95,15 @@ impl HookFile {
     }
 
     /// Whether hookbus wrote it: a script with the marker, or a link to
-    /// `command`'s binary or one whose name starts with hookbus (another
-    /// version, say `hookbus-1.2`).
+    /// `command`'s binary or to another hookbus (`hookbus`, or a version of
+    /// it such as `hookbus-1.2`). A link to another tool whose name merely
+    /// starts with hookbus (`hookbus-mailer`) is somebody else's hook.
     fn is_ours(&self, command: &HookCommand) -> bool {
         match self {
             HookFile::Link(target) => {
                 *target == command.binary
                     || (target.file_name())
-                        .is_some_and(|name| name.to_string_lossy().starts_with("hookbus"))
+                        .is_some_and(|name| is_hookbus_name(&name.to_string_lossy()))
             }
             HookFile::Script(text) => text.contains(MARKER),
         }
@@ -129,6 +130,12 @@ impl HookFile {
             anyhow::Error::new(err).context(format!("cannot write {}", path.display()))
         })
     }
+}
+
+/// `hookbus`, or `hookbus-VERSION` (digits and dots).
+fn is_hookbus_name(name: &str) -> bool {
+    let version = |v: &str| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.');
+    name == "hookbus" || name.strip_prefix("hookbus-").is_some_and(version)
 }
 
 /// Installs the post-receive hook into the repository at `repo_dir`, running
@@ -333,6 +340,23 @@ mod tests {
         let hookbus = binary("/usr/bin/hookbus");
         assert_eq!(install(&repo, &hookbus).unwrap(), Installed::Updated);
         assert_eq!(fs::read_link(&hook).unwrap(), hookbus.binary);
+    }
+
+    #[test]
+    fn a_link_to_a_tool_named_like_hookbus_is_chained_not_replaced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = bare(&tmp.path().join("a.git"));
+        let hook = repo.join("hooks/post-receive");
+        std::os::unix::fs::symlink("/usr/local/bin/hookbus-mailer", &hook).unwrap();
+        let outcome = install(&repo, &binary("/usr/bin/hookbus")).unwrap();
+        assert!(matches!(outcome, Installed::Chained { .. }), "{outcome:?}");
+        let previous = repo.join("hooks").join(PREVIOUS_HOOK);
+        assert_eq!(
+            fs::read_link(previous).unwrap(),
+            Path::new("/usr/local/bin/hookbus-mailer")
+        );
+        assert!(is_hookbus_name("hookbus-0.1.0") && is_hookbus_name("hookbus"));
+        assert!(!is_hookbus_name("hookbus-") && !is_hookbus_name("hookbus2"));
     }
 
     #[test]
