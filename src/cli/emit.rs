@@ -148,7 +148,7 @@ pub fn say_outcome(
         Some(Waiting::Bounded(_) | Waiting::PerPublish) if outcome.queued > 0 => {
             let because = outcome.queued_because.as_deref();
             let who = if outcome.relay_keeps_trying {
-                "it delivers them once the broker answers"
+                "it delivers them"
             } else {
                 "the next push or `hookbus flush` delivers them"
             };

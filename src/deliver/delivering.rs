@@ -4,7 +4,7 @@
 //! stores batches, then until the outbox is empty.
 
 use super::flush::{self, Stopped};
-use super::lock::{Holder, OutboxLock};
+use super::lock::{Holder, LockFile, OutboxLock};
 use super::outbox::{Entry, Outbox, LOCK_POLL};
 use super::watch::{DirWatch, Woke};
 use crate::bus::{Publisher, Retry};
@@ -172,6 +172,24 @@ const HOLDER_BUSY: &str = "another hookbus is delivering from the outbox";
 const RELAY_STALLED: &str =
     "the broker has receipted nothing for half a second; hookbus relay keeps trying";
 
+/// Why a run that waited its whole bound for `hookbus relay` left its files
+/// to it: the relay was still delivering older files (a backlog after an
+/// outage, a slow broker).
+const RELAY_BUSY: &str = "hookbus relay is still delivering what was stored before them";
+
+/// Why a run leaves its files to the holder of `file`'s lock: `why`, or
+/// `relay_why` when the holder is `hookbus relay`, which delivers them.
+fn left_to_holder(file: &LockFile, why: &str, relay_why: &str) -> Stopped {
+    if file.held_by_relay() {
+        Stopped {
+            reason: relay_why.into(),
+            relay_keeps_trying: true,
+        }
+    } else {
+        Stopped::because(why.into())
+    }
+}
+
 /// How long a hook waits for a holder whose broker has not answered CONNECT
 /// yet, or for `hookbus relay` when its broker has receipted nothing (no
 /// file left the outbox) for that long, before it leaves its files to it: a
@@ -240,18 +258,11 @@ fn take_lock(
                 _ => None,
             };
             if let Some((why, relay_why)) = gave_up {
-                return Err(Some(if file.held_by_relay() {
-                    Stopped {
-                        reason: relay_why.into(),
-                        relay_keeps_trying: true,
-                    }
-                } else {
-                    Stopped::because(why.into())
-                }));
+                return Err(Some(left_to_holder(&file, why, relay_why)));
             }
         }
         if Instant::now() >= until {
-            return Err(stopped(HOLDER_BUSY.into()));
+            return Err(Some(left_to_holder(&file, HOLDER_BUSY, RELAY_BUSY)));
         }
         match &mut departures {
             None => {
@@ -287,5 +298,26 @@ fn retry(plan: Plan, entries: &[Entry], first: &str) -> Retry {
         Retry::OneRound
     } else {
         Retry::UntilDeadline
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_left_to_a_relay_say_the_relay_delivers_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::new(dir.path().join("outbox"));
+        std::fs::create_dir_all(outbox.dir()).unwrap();
+        let holder = outbox.lock_file().unwrap().try_take().unwrap().unwrap();
+        let waiter = outbox.lock_file().unwrap();
+        let by_hook = left_to_holder(&waiter, HOLDER_BUSY, RELAY_BUSY);
+        assert_eq!(by_hook.reason, HOLDER_BUSY);
+        assert!(!by_hook.relay_keeps_trying);
+        holder.mark_relay();
+        let by_relay = left_to_holder(&waiter, HOLDER_BUSY, RELAY_BUSY);
+        assert_eq!(by_relay.reason, RELAY_BUSY);
+        assert!(by_relay.relay_keeps_trying);
     }
 }
