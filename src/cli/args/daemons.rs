@@ -117,14 +117,16 @@ impl CtlAction {
 /// [`FleetTarget`]: the listeners that apply it).
 #[derive(Debug, Subcommand)]
 pub enum MirrorCommand<T: clap::Args> {
-    /// Hold MIRROR's target where it is; the mirror still fetches
+    /// Hold MIRROR's target where it is (on this host's listener, or with
+    /// `fleet` on each listener --hosts takes); the mirror still fetches
     Freeze {
         #[command(flatten)]
         to: T,
         /// The mirror's name, its repo when unique on the host, or its clone path
         mirror: String,
     },
-    /// Let MIRROR follow its branch again; it catches up at once
+    /// Let MIRROR follow its branch again (on this host's listener, or with
+    /// `fleet` on each listener --hosts takes); it catches up at once
     Unfreeze {
         #[command(flatten)]
         to: T,
@@ -132,7 +134,8 @@ pub enum MirrorCommand<T: clap::Args> {
         mirror: String,
     },
     /// Publish REV at MIRROR's target (atomically, as updates do) and hold it
-    /// there until unfreeze; refused when the mirror's clone has no such
+    /// there until unfreeze (on this host's listener, or with `fleet` on each
+    /// listener --hosts takes); refused when the mirror's clone has no such
     /// commit, and for mirrors of mode fetch
     Rollback {
         #[command(flatten)]
