@@ -280,6 +280,10 @@ fn with_the_broker_down_no_push_waits_and_the_relay_delivers_once_it_is_back() {
         samples["hookbus_relay_messages_delivered_total{}"],
         PUSHERS as f64
     );
+    assert_eq!(
+        samples["hookbus_relay_pushes_taken_total{}"], PUSHERS as f64,
+        "every hook handed its push to the relay"
+    );
     let (status, lines) = relay.stop();
     drop(back);
     assert!(status.success(), "relay exit {status:?}: {lines:#?}");

@@ -53,6 +53,10 @@ fn hostile_clients_of_the_metrics_port_do_not_stop_the_relay() {
         samples["hookbus_relay_messages_delivered_total{}"],
         PUSHERS as f64
     );
+    assert_eq!(
+        samples["hookbus_relay_pushes_taken_total{}"],
+        PUSHERS as f64
+    );
     huge.set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
     let mut answer = [0u8; 12];

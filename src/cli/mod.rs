@@ -9,6 +9,7 @@ mod ctl;
 mod emit;
 mod fleet;
 mod git;
+mod handoff;
 mod install;
 mod kept;
 mod keygen;
@@ -61,6 +62,9 @@ fn run(cli: &Cli, out: &mut dyn Write, reporter: &mut Reporter) -> Result<(), Fa
     match &cli.command {
         Command::PostReceive(args) => {
             let input = read_stdin()?;
+            if cli.verbose == 0 && handoff::to_relay(args, &config, &input, reporter) {
+                return Ok(());
+            }
             git::post_receive(args, &config, &input, out, reporter)
         }
         Command::Replay(args) => git::replay(args, &config, out, reporter),

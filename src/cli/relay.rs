@@ -2,6 +2,7 @@
 //! relay loop.
 
 use super::emit::{publisher, to_syslog};
+use super::handoff::Desk;
 use super::report::{Failure, Reporter, Status, WithStatus};
 use hookbus::config::Config;
 use hookbus::deliver::relay::metrics::{self, RelayMetrics};
@@ -45,8 +46,20 @@ pub fn relay(config: &Config, reporter: &mut Reporter) -> Result<(), Failure> {
         }
         None => None,
     };
+    // Hooks hand their pushes over while the relay holds the outbox.
+    let mut desk = None;
     let relayed = relay::relay(&outbox, &publisher, stop.as_fd(), &mut |event| {
         counted.record(&event);
+        match event {
+            Event::Holding { .. } => match Desk::open(config, counted.clone()) {
+                Ok(opened) => desk = opened,
+                Err(error) => reporter.say(format_args!(
+                    "relay: hooks cannot hand pushes over, each does its own: {error:#}"
+                )),
+            },
+            Event::Stopped => desk = None,
+            _ => {}
+        }
         let line = format!("relay: {event}");
         match event {
             Event::Unreachable { .. } | Event::SetAside(_) => {

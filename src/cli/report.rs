@@ -28,6 +28,25 @@ pub enum Status {
     Failed = 9,
 }
 
+impl Status {
+    /// The status an exit code stands for (an unknown one is a delivery failure).
+    pub fn from_code(code: u8) -> Status {
+        [
+            Status::Ok,
+            Status::Config,
+            Status::Input,
+            Status::Repository,
+            Status::Delivery,
+            Status::Unreachable,
+            Status::Refused,
+            Status::Failed,
+        ]
+        .into_iter()
+        .find(|status| *status as u8 == code)
+        .unwrap_or(Status::Delivery)
+    }
+}
+
 /// A failure that stops the command, with the status it exits with.
 #[derive(Debug)]
 pub struct Failure {
@@ -84,6 +103,11 @@ impl Reporter {
     /// One line on stderr.
     pub fn say(&mut self, line: impl Display) {
         let _ = writeln!(self.err, "hookbus: {line}");
+    }
+
+    /// Text another process wrote for this one's stderr, as it is.
+    pub fn pass_on(&mut self, text: &str) {
+        let _ = self.err.write_all(text.as_bytes());
     }
 
     /// An error the command goes on after; the exit status is at least `status`.

@@ -183,7 +183,7 @@ pub fn settings(repo: &Repository) -> Result<RepoSettings> {
 }
 
 /// The environment a hook runs in, as far as naming goes.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HookEnv {
     /// gitolite's logical repository name.
     pub gl_repo: Option<String>,

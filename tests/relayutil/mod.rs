@@ -31,6 +31,11 @@ impl Relay {
     pub fn start(config: &Path, wrap: impl Fn(Command) -> Command) -> Relay {
         let mut command = Command::new(HOOKBUS);
         command.arg("--config").arg(config).arg("relay");
+        // The pushes' state directory (tests/pushutil): the relay takes a
+        // hook's push only when both would keep pushes in one place, as
+        // under systemd, where both have the account's HOME.
+        let root = config.parent().unwrap();
+        command.env("XDG_STATE_HOME", root.join("state"));
         let mut child = wrap(command)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

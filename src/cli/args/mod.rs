@@ -118,6 +118,11 @@ pub enum Command {
     /// 1 s after a push; it closes its connection after 30 s without work.
     /// Without a relay running, hooks deliver their own messages as before.
     ///
+    /// Hooks of the relay's own account that read its config file hand it
+    /// their whole push over .relay.sock in the outbox: it does their work in
+    /// its warm process and they say what it answers (others, and pushes with
+    /// GIT_NAMESPACE, quarantine or other object stores, do their own).
+    ///
     /// Runs in the foreground until SIGTERM or SIGINT, as the user the hooks
     /// run as, so that it finds the same outbox (contrib/systemd has
     /// hookbus-relay@.service); one line on stderr per delivery round,

@@ -24,6 +24,7 @@ pub struct RelayMetrics {
     dead_lettered: Counter,
     set_aside: Counter,
     unreachable: Counter,
+    pushes: Counter,
     holding: Gauge,
     broker_up: Gauge,
 }
@@ -38,6 +39,7 @@ impl RelayMetrics {
             dead_lettered: Counter::default(),
             set_aside: Counter::default(),
             unreachable: Counter::default(),
+            pushes: Counter::default(),
             holding: Gauge::default(),
             broker_up: Gauge::default(),
         };
@@ -61,6 +63,11 @@ impl RelayMetrics {
             "broker_unreachable",
             "Delivery rounds that found the broker unreachable",
             metrics.unreachable.clone(),
+        );
+        r.register(
+            "pushes_taken",
+            "Pushes hooks handed to the relay, which did their work",
+            metrics.pushes.clone(),
         );
         r.register(
             "holding",
@@ -106,6 +113,11 @@ impl RelayMetrics {
                 self.broker_up.set(0);
             }
         }
+    }
+
+    /// Counts a push a hook handed over.
+    pub fn took_push(&self) {
+        self.pushes.inc();
     }
 
     /// The exposition, in the OpenMetrics text format.

@@ -1,6 +1,7 @@
 //! `hookbus relay`: a delivery that never lets go of the outbox. It holds the
 //! outbox lock and one broker connection, and delivers each file the moment
-//! a hook renames it into place (inotify). A hook that finds the lock held
+//! a hook renames it into place (inotify); hooks may hand it their whole
+//! push instead ([`handoff`]), which the CLI serves beside this loop. A hook that finds the lock held
 //! by a delivering holder leaves its files to it (see
 //! [`super::broker`]): no connection per push, and the pusher hears
 //! "delivered" once the relay has the broker's receipt. While the broker is
@@ -10,6 +11,7 @@
 //! Killed, it takes nothing with it: the kernel drops the lock, files stay
 //! in the outbox, and hooks deliver their own again.
 
+pub mod handoff;
 pub mod metrics;
 
 use super::flush::{self, FlushReport};
