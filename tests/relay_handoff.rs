@@ -14,7 +14,7 @@ mod relayutil;
 
 use brokers::activemq;
 use pushutil::{Layout, Pushed, Server, CAP, IDLE, PUSHERS};
-use relayutil::{delivered, metrics_address, scrape, with_metrics, Relay};
+use relayutil::{delivered, metered_relay, metrics_address, scrape, with_metrics, Relay};
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 
@@ -74,11 +74,7 @@ fn a_hook_that_read_another_config_does_its_own_work() {
 #[test]
 fn hostile_clients_of_the_relay_socket_stop_nothing() {
     let amq = activemq();
-    let server = Server::new(Layout::BranchEach);
-    server.configure(&amq);
-    with_metrics(&server);
-    let relay = Relay::start(&server.config, |command| command);
-    let metrics = metrics_address(&relay);
+    let (server, relay, metrics) = metered_relay(&amq, Layout::BranchEach);
     let socket = server.outbox.join(".relay.sock");
     let connect = || UnixStream::connect(&socket).unwrap();
     let mut garbage = connect();
@@ -98,11 +94,7 @@ fn hostile_clients_of_the_relay_socket_stop_nothing() {
     let before = taken(&metrics);
     server.commit_again("after the hostile clients");
     told_nothing(&server.push_all());
-    let received = subscription.messages();
-    let ids: std::collections::HashSet<&str> =
-        received.iter().map(|m| m.header("hookbus-id")).collect();
-    assert_eq!(ids.len(), 2 * PUSHERS, "every push's message, once");
-    assert_eq!(received.len(), 2 * PUSHERS, "a message arrived twice");
+    Server::assert_waves_received_once(subscription, 2);
     assert_eq!(
         taken(&metrics),
         before + PUSHERS as f64,

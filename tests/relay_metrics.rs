@@ -11,7 +11,7 @@ mod relayutil;
 
 use brokers::activemq;
 use pushutil::{Layout, Server, CAP, IDLE, PUSHERS};
-use relayutil::{delivered, metrics_address, scrape, with_metrics, Relay};
+use relayutil::{delivered, metered_relay, scrape};
 
 /// Clients that hold connections to the relay's metrics port (idle, a
 /// request line never finished, a body declared a terabyte long, requests
@@ -21,11 +21,7 @@ fn hostile_clients_of_the_metrics_port_do_not_stop_the_relay() {
     use std::io::{Read, Write};
     use std::net::TcpStream;
     let amq = activemq();
-    let server = Server::new(Layout::BranchEach);
-    server.configure(&amq);
-    with_metrics(&server);
-    let relay = Relay::start(&server.config, |command| command);
-    let metrics = metrics_address(&relay);
+    let (server, relay, metrics) = metered_relay(&amq, Layout::BranchEach);
     let connect = || TcpStream::connect(&metrics).unwrap();
     let idle: Vec<TcpStream> = (0..20).map(|_| connect()).collect();
     let mut unfinished = connect();

@@ -250,6 +250,14 @@ impl Server {
         let ids: HashSet<&str> = received.iter().map(|m| m.header("hookbus-id")).collect();
         assert_eq!(ids.len(), PUSHERS, "a message arrived twice");
     }
+
+    /// What `waves` rounds of pushes sent arrived, each message once.
+    pub fn assert_waves_received_once(subscription: brokers::Subscription, waves: usize) {
+        let received = subscription.messages();
+        let ids: HashSet<&str> = received.iter().map(|m| m.header("hookbus-id")).collect();
+        assert_eq!(ids.len(), waves * PUSHERS, "every push's message, once");
+        assert_eq!(received.len(), waves * PUSHERS, "a message arrived twice");
+    }
 }
 
 pub fn path(path: &Path) -> &str {

@@ -222,3 +222,17 @@ pub fn with_metrics(server: &crate::pushutil::Server) {
         .unwrap();
     std::io::Write::write_all(&mut config, b"\n[relay]\nmetrics = \"127.0.0.1:0\"\n").unwrap();
 }
+
+/// A server of `layout` configured for `broker`, with `[relay] metrics`, and
+/// a relay holding its outbox: the server, the relay and its metrics address.
+pub fn metered_relay(
+    broker: &crate::brokers::Broker,
+    layout: crate::pushutil::Layout,
+) -> (crate::pushutil::Server, Relay, String) {
+    let server = crate::pushutil::Server::new(layout);
+    server.configure(broker);
+    with_metrics(&server);
+    let relay = Relay::start(&server.config, |command| command);
+    let metrics = metrics_address(&relay);
+    (server, relay, metrics)
+}
