@@ -67,10 +67,11 @@ fn a_hook_that_read_another_config_does_its_own_work() {
 }
 
 /// Clients of the relay's socket that send garbage, a line too long, an
-/// input they never send, or nothing at all, and more connections than the
-/// relay works on at once: the pushes meanwhile are delivered once and their
-/// pushers told nothing (the relay's or their own hook's work), and once
-/// those clients are gone the relay takes every push again.
+/// input they never send, a byte at a time, or nothing at all, and more
+/// connections than the relay works on at once: the pushes meanwhile are
+/// delivered once and their pushers told nothing (the relay's or their own
+/// hook's work), the trickler is cut after the 5 s a request may take, and
+/// once those clients are gone the relay takes every push again.
 #[test]
 fn hostile_clients_of_the_relay_socket_stop_nothing() {
     let amq = activemq();
@@ -86,11 +87,32 @@ fn hostile_clients_of_the_relay_socket_stop_nothing() {
                  \"default_outbox\":\"/x\",\"repo\":\"/x\",\"env\":{\"gl_repo\":null,\"gl_user\":null,\
                  \"user\":null},\"input_len\":60000000}\n";
     promising.write_all(claim.as_bytes()).unwrap();
-    let idle: Vec<UnixStream> = (0..100).map(|_| connect()).collect();
+    // A byte every 100 ms: the relay gives a request 5 s in all.
+    let mut trickler = connect();
+    let trickling = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        for byte in b"{\"config\":\"/x\"".iter().cycle().take(200) {
+            if trickler.write_all(std::slice::from_ref(byte)).is_err() {
+                return started.elapsed();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        started.elapsed()
+    });
 
+    let idle: Vec<UnixStream> = (0..100).map(|_| connect()).collect();
     let subscription = amq.drain(&server.queue, 2 * PUSHERS, IDLE, CAP);
     told_nothing(&server.push_all());
     drop((garbage, endless, promising, idle));
+    let cut_after = trickling.join().unwrap();
+    let (three, eight) = (
+        std::time::Duration::from_secs(3),
+        std::time::Duration::from_secs(8),
+    );
+    assert!(
+        three < cut_after && cut_after < eight,
+        "a trickling client held the relay for {cut_after:?}"
+    );
     let before = taken(&metrics);
     server.commit_again("after the hostile clients");
     told_nothing(&server.push_all());

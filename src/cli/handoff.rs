@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Variables that change what a hook reads (namespaces, quarantine, other
 /// object stores) or mark a replayed kept push: a hook run with any of them
@@ -199,10 +199,13 @@ fn same_user(stream: &UnixStream) -> bool {
 }
 
 fn serve(shared: &Shared, mut stream: UnixStream) {
-    let _ = stream.set_read_timeout(Some(handoff::READ_BOUND));
-    let _ = stream.set_write_timeout(Some(handoff::READ_BOUND));
-    let Ok((request, input)) = handoff::read_request(&stream) else {
-        return; // not a hook, or a broken one: nothing to answer
+    let _ = stream.set_write_timeout(Some(READ_BOUND));
+    let until = Instant::now() + READ_BOUND;
+    let Ok((request, input)) = handoff::read_request(Bounded {
+        stream: &stream,
+        until,
+    }) else {
+        return; // not a hook, or a broken or slow one: nothing to answer
     };
     let answer = answer(shared, request, &input);
     let _ = handoff::send_answer(&mut stream, &answer);
@@ -240,6 +243,24 @@ fn answer(shared: &Shared, request: Request, input: &[u8]) -> Answer {
     Answer::Done {
         status: status as u8,
         said: said.text(),
+    }
+}
+
+/// A request's bytes, all of them by `until` (a client trickling bytes
+/// cannot hold a worker longer).
+struct Bounded<'a> {
+    stream: &'a UnixStream,
+    until: Instant,
+}
+
+impl std::io::Read for Bounded<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        (&mut &*self.stream).read(buf)
     }
 }
 
