@@ -66,6 +66,36 @@ fn a_hook_that_read_another_config_does_its_own_work() {
     assert!(status.success(), "relay exit {status:?}: {lines:#?}");
 }
 
+/// A relay still running the binary an upgrade replaced (here: a copy of
+/// it) declines the pushes of hooks running the new one, which do their own
+/// work; everything still arrives once.
+#[test]
+fn a_relay_of_another_binary_leaves_the_hooks_their_work() {
+    let amq = activemq();
+    let server = Server::new(Layout::BranchEach);
+    server.configure(&amq);
+    with_metrics(&server);
+    let old = server.root.join("hookbus-before-the-upgrade");
+    std::fs::copy(gitutil::HOOKBUS, &old).unwrap();
+    let relay = Relay::start(&server.config, |command| {
+        let mut copy = std::process::Command::new(&old);
+        copy.args(command.get_args());
+        for (key, value) in command.get_envs() {
+            if let Some(value) = value {
+                copy.env(key, value);
+            }
+        }
+        copy
+    });
+    let metrics = metrics_address(&relay);
+    let subscription = amq.drain(&server.queue, PUSHERS, IDLE, CAP);
+    told_nothing(&server.push_all());
+    Server::assert_each_received_once(subscription);
+    assert_eq!(taken(&metrics), 0.0, "a relay of another binary ran a push");
+    let (status, lines) = relay.stop();
+    assert!(status.success(), "relay exit {status:?}: {lines:#?}");
+}
+
 /// Clients of the relay's socket that send garbage, a line too long, an
 /// input they never send, a byte at a time, or nothing at all, and more
 /// connections than the relay works on at once: the pushes meanwhile are
@@ -83,7 +113,7 @@ fn hostile_clients_of_the_relay_socket_stop_nothing() {
     let mut endless = connect();
     endless.write_all(&vec![b'x'; 200_000]).unwrap();
     let mut promising = connect();
-    let claim = "{\"config\":\"/x\",\"config_id\":{\"dev\":0,\"ino\":0,\"size\":0,\"mtime_ns\":0},\
+    let claim = "{\"config\":\"/x\",\"config_id\":{\"dev\":0,\"ino\":0,\"size\":0,\"mtime_ns\":0},\"binary\":{\"dev\":0,\"ino\":0,\"size\":0,\"mtime_ns\":0},\
                  \"default_outbox\":\"/x\",\"repo\":\"/x\",\"env\":{\"gl_repo\":null,\"gl_user\":null,\
                  \"user\":null},\"input_len\":60000000}\n";
     promising.write_all(claim.as_bytes()).unwrap();
@@ -147,7 +177,7 @@ fn another_user_gets_no_answer_from_the_relay() {
     open(&socket, 0o777);
     let account = accounts::TestAccount::new(&server.root);
     let request = "{\"config\":\"/elsewhere.toml\",\"config_id\":{\"dev\":0,\"ino\":0,\"size\":0,\
-                   \"mtime_ns\":0},\"default_outbox\":\"/x\",\"repo\":\"/x\",\"env\":{\"gl_repo\":null,\
+                   \"mtime_ns\":0},\"binary\":{\"dev\":0,\"ino\":0,\"size\":0,\"mtime_ns\":0},\"default_outbox\":\"/x\",\"repo\":\"/x\",\"env\":{\"gl_repo\":null,\
                    \"gl_user\":null,\"user\":null},\"input_len\":0}\n";
     let client = format!(
         "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.settimeout(10)\ns.connect({:?})\n\

@@ -70,12 +70,13 @@ pub fn to_relay(
     let HookCall::PostReceive { repo } = HookCall::post_receive(args.repo.as_deref()) else {
         return false;
     };
-    let Ok(config_id) = FileId::of(source) else {
+    let (Ok(config_id), Some(binary)) = (FileId::of(source), own_binary()) else {
         return false;
     };
     let request = Request {
         config: source.clone(),
         config_id,
+        binary,
         default_outbox: default_outbox_dir(),
         repo,
         env: HookEnv::from_process(),
@@ -108,6 +109,7 @@ struct Shared {
     config: Config,
     source: PathBuf,
     source_id: FileId,
+    binary: FileId,
     default_outbox: PathBuf,
     counted: RelayMetrics,
     working: AtomicUsize,
@@ -121,8 +123,12 @@ impl Desk {
         let Some(source) = config.source.clone() else {
             return Ok(None);
         };
+        let Some(binary) = own_binary() else {
+            return Ok(None);
+        };
         let shared = Arc::new(Shared {
             source_id: FileId::of(&source)?,
+            binary,
             config: config.clone(),
             source,
             default_outbox: default_outbox_dir(),
@@ -175,6 +181,12 @@ fn accept(listener: &UnixListener, shared: &Arc<Shared>, stop: &AtomicBool) {
     }
 }
 
+/// The identity of the running binary (`None` when it was replaced or
+/// removed since it started).
+fn own_binary() -> Option<FileId> {
+    FileId::of(&std::env::current_exe().ok()?).ok()
+}
+
 /// Whether the process at the other end runs as this one's user: only the
 /// relay's own account may have its pushes run by it.
 fn same_user(stream: &UnixStream) -> bool {
@@ -215,6 +227,11 @@ fn answer(shared: &Shared, request: Request, input: &[u8]) -> Answer {
     let declined = |why: &str| Answer::Declined { why: why.into() };
     if request.config != shared.source || request.config_id != shared.source_id {
         return declined("the hook read another config, or another version of it");
+    }
+    if request.binary != shared.binary {
+        return declined(
+            "the hook runs another hookbus binary (restart the relay after an upgrade)",
+        );
     }
     if request.default_outbox != shared.default_outbox {
         return declined("the hook keeps pushes in another place");

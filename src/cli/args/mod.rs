@@ -118,7 +118,8 @@ pub enum Command {
     /// 1 s after a push; it closes its connection after 30 s without work.
     /// Without a relay running, hooks deliver their own messages as before.
     ///
-    /// Hooks of the relay's own account that read its config file hand it
+    /// Hooks of the relay's own account, running its binary (restart it after
+    /// an upgrade), that read its config file hand it
     /// their whole push over .relay.sock in the outbox: it does their work in
     /// its warm process and they say what it answers (others, and pushes with
     /// GIT_NAMESPACE, quarantine or other object stores, do their own).

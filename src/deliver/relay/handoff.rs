@@ -54,6 +54,9 @@ pub struct Request {
     pub config: PathBuf,
     /// Its identity when the hook read it.
     pub config_id: FileId,
+    /// The hook's binary: a relay still running the build an upgrade
+    /// replaced would render as the old one did.
+    pub binary: FileId,
     /// Where the hook keeps pushes it cannot handle (its default outbox).
     pub default_outbox: PathBuf,
     /// The repository (its git directory), absolute.
@@ -143,6 +146,7 @@ mod tests {
         Request {
             config: file.path().into(),
             config_id: FileId::of(file.path()).unwrap(),
+            binary: FileId::of(file.path()).unwrap(),
             default_outbox: "/o".into(),
             repo: "/srv/app.git".into(),
             env: HookEnv {
