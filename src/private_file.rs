@@ -289,16 +289,22 @@ impl Access {
     /// may lock too, for reading and writing.
     pub fn open_lock(self, path: &Path) -> Result<File> {
         let mode = self.file_mode() | (self.file_mode() & 0o040) >> 1;
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
+        let mut options = OpenOptions::new();
+        options
             .read(true)
             .write(true)
-            .mode(mode)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
-            .and_then(|file| self.set_file_mode(&file, mode).map(|()| file))
-            .with_context(|| format!("cannot open lock file {}", path.display()))?;
+            .custom_flags(libc::O_NOFOLLOW);
+        // An existing file opens without O_CREAT, which takes the directory's
+        // write lock that every file stored or delivered in the outbox holds
+        // in turn: a wave of hooks queued on it (issue 26).
+        let file = match options.open(path) {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                options.create(true).truncate(false).mode(mode).open(path)
+            }
+            opened => opened,
+        }
+        .and_then(|file| self.set_file_mode(&file, mode).map(|()| file))
+        .with_context(|| format!("cannot open lock file {}", path.display()))?;
         Ok(file)
     }
 
