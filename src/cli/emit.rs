@@ -8,12 +8,14 @@ use hookbus::config::Config;
 use hookbus::deliver::broker::{Broker, Waiting};
 use hookbus::deliver::dry_run::DryRun;
 use hookbus::deliver::lock::Held;
+use hookbus::deliver::relay::board::Board;
 use hookbus::deliver::{Outcome, Transport};
 use hookbus::emit::{self, Report};
 use hookbus::model::CommitSource;
 use hookbus::route::{Routed, Router};
 use hookbus::syslog::{Severity, Syslog};
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One emitting run: options, config and the routes in force.
@@ -24,6 +26,8 @@ pub struct Run<'a> {
     /// Run by git or svn: delivery waits at most the configured bound, and
     /// `background = true` applies.
     hook: bool,
+    /// Run inside `hookbus relay`, which delivers what it stores.
+    relay: Option<Arc<Board>>,
 }
 
 impl<'a> Run<'a> {
@@ -34,7 +38,15 @@ impl<'a> Run<'a> {
             router,
             dry_run,
             hook,
+            relay: None,
         }
+    }
+
+    /// The same run inside `hookbus relay` (a hook handed its push over):
+    /// the relay delivers what it stores, and tells `board` how that goes.
+    pub fn beside_relay(mut self, board: Arc<Board>) -> Self {
+        self.relay = Some(board);
+        self
     }
 
     /// Renders and delivers (dry runs print on `out`), reporting what happened.
@@ -46,7 +58,14 @@ impl<'a> Run<'a> {
         reporter: &mut Reporter,
     ) -> Result<(), Failure> {
         let waiting = waiting(self.config, self.hook);
-        let mut transport = transport(self.config, self.dry_run, waiting, out, reporter)?;
+        let mut transport = transport(
+            self.config,
+            self.dry_run,
+            waiting,
+            self.relay.as_ref(),
+            out,
+            reporter,
+        )?;
         let report: Report = emit::emit(
             routed,
             source,
@@ -99,6 +118,7 @@ pub fn transport<'o>(
     config: &Config,
     dry_run: bool,
     waiting: Option<Waiting>,
+    relay: Option<&Arc<Board>>,
     out: &'o mut dyn Write,
     reporter: &mut Reporter,
 ) -> Result<Box<dyn Transport + 'o>, Failure> {
@@ -107,7 +127,13 @@ pub fn transport<'o>(
     }
     let outbox = config.outbox();
     match (publisher(config, reporter)?, waiting) {
-        (Some(publisher), Some(waiting)) => Ok(Box::new(Broker::new(publisher, outbox, waiting))),
+        (Some(publisher), Some(waiting)) => {
+            let broker = Broker::new(publisher, outbox, waiting);
+            Ok(Box::new(match relay {
+                Some(board) => broker.beside_relay(Arc::clone(board)),
+                None => broker,
+            }))
+        }
         _ => Ok(Box::new(outbox)),
     }
 }

@@ -5,9 +5,11 @@ use super::emit::Run;
 use super::report::{Failure, Reporter};
 use hookbus::assemble;
 use hookbus::config::Config;
+use hookbus::deliver::relay::board::Board;
 use hookbus::git::{GitCommits, HookEnv, ReplayRequest};
 use hookbus::saved::HookCall;
 use std::io::Write;
+use std::sync::Arc;
 
 /// `hookbus post-receive`: one message per ref update of the push on `input`
 /// and matching route. Bad lines are reported and the others still sent; a
@@ -20,7 +22,7 @@ pub fn post_receive(
     reporter: &mut Reporter,
 ) -> Result<(), Failure> {
     let env = HookEnv::from_process();
-    let emitted = post_receive_as(args, config, &env, input, out, reporter);
+    let emitted = post_receive_as(args, config, &env, input, None, out, reporter);
     if args.dry_run {
         return emitted;
     }
@@ -35,6 +37,7 @@ pub fn post_receive_as(
     config: &Config,
     env: &HookEnv,
     input: &[u8],
+    relay: Option<&Arc<Board>>,
     out: &mut dyn Write,
     reporter: &mut Reporter,
 ) -> Result<(), Failure> {
@@ -46,7 +49,10 @@ pub fn post_receive_as(
     }
     super::say_problems(&push.problems, reporter);
     let source = GitCommits::new(&push.opened.repo);
-    let run = Run::new(config, &push.opened.router, args.dry_run, true);
+    let mut run = Run::new(config, &push.opened.router, args.dry_run, true);
+    if let Some(board) = relay {
+        run = run.beside_relay(Arc::clone(board));
+    }
     run.emit(&push.routed, &source, out, reporter)
 }
 

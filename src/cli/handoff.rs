@@ -11,6 +11,7 @@ use super::args::PostReceiveArgs;
 use super::git;
 use super::report::{Reporter, Status};
 use hookbus::config::{default_outbox_dir, Config};
+use hookbus::deliver::relay::board::Board;
 use hookbus::deliver::relay::handoff::{
     self, Answer, FileId, Request, MAX_INPUT, READ_BOUND, SOCKET,
 };
@@ -112,6 +113,8 @@ struct Shared {
     binary: FileId,
     default_outbox: PathBuf,
     counted: RelayMetrics,
+    /// What the relay's delivery tells the pushes run here.
+    board: Arc<Board>,
     working: AtomicUsize,
 }
 
@@ -119,7 +122,11 @@ impl Desk {
     /// Opens the desk for hooks that read the config the relay read
     /// (`config`, from a file: hooks without one have no broker to relay
     /// to); `None` without a config file.
-    pub fn open(config: &Config, counted: RelayMetrics) -> anyhow::Result<Option<Desk>> {
+    pub fn open(
+        config: &Config,
+        counted: RelayMetrics,
+        board: Arc<Board>,
+    ) -> anyhow::Result<Option<Desk>> {
         let Some(source) = config.source.clone() else {
             return Ok(None);
         };
@@ -133,6 +140,7 @@ impl Desk {
             source,
             default_outbox: default_outbox_dir(),
             counted,
+            board,
             working: AtomicUsize::new(0),
         });
         let path = config.outbox_dir().join(SOCKET);
@@ -248,6 +256,7 @@ fn answer(shared: &Shared, request: Request, input: &[u8]) -> Answer {
         &shared.config,
         &env,
         input,
+        Some(&shared.board),
         &mut std::io::sink(),
         &mut reporter,
     );

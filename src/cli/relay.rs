@@ -5,11 +5,13 @@ use super::emit::{publisher, to_syslog};
 use super::handoff::Desk;
 use super::report::{Failure, Reporter, Status, WithStatus};
 use hookbus::config::Config;
+use hookbus::deliver::relay::board::Board;
 use hookbus::deliver::relay::metrics::{self, RelayMetrics};
 use hookbus::deliver::relay::{self, Event};
 use hookbus::syslog::Severity;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 
 /// `hookbus relay`: delivers the outbox as files land, until SIGTERM or
 /// SIGINT.
@@ -48,15 +50,18 @@ pub fn relay(config: &Config, reporter: &mut Reporter) -> Result<(), Failure> {
     };
     // Hooks hand their pushes over while the relay holds the outbox.
     let mut desk = None;
-    let relayed = relay::relay(&outbox, &publisher, stop.as_fd(), &mut |event| {
+    let board = Arc::new(Board::new());
+    let relayed = relay::relay(&outbox, &publisher, &board, stop.as_fd(), &mut |event| {
         counted.record(&event);
         match event {
-            Event::Holding { .. } => match Desk::open(config, counted.clone()) {
-                Ok(opened) => desk = opened,
-                Err(error) => reporter.say(format_args!(
-                    "relay: hooks cannot hand pushes over, each does its own: {error:#}"
-                )),
-            },
+            Event::Holding { .. } => {
+                match Desk::open(config, counted.clone(), Arc::clone(&board)) {
+                    Ok(opened) => desk = opened,
+                    Err(error) => reporter.say(format_args!(
+                        "relay: hooks cannot hand pushes over, each does its own: {error:#}"
+                    )),
+                }
+            }
             Event::Stopped => desk = None,
             _ => {}
         }

@@ -29,7 +29,7 @@ pub fn send(
         .broker
         .as_ref()
         .map(|broker| Waiting::Bounded(Duration::from_millis(broker.deadline_ms)));
-    let mut transport = transport(config, args.dry_run, waiting, out, reporter)?;
+    let mut transport = transport(config, args.dry_run, waiting, None, out, reporter)?;
     let mut outcome = transport
         .deliver(std::slice::from_ref(&message))
         .status(Status::Delivery)?;

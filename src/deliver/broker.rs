@@ -11,6 +11,7 @@
 pub use super::delivering::LOCK_WAIT;
 use super::delivering::{deliver, Delivered, Plan};
 use super::outbox::{Entry, Outbox};
+use super::relay::board::Board;
 use super::{Message, Outcome, Transport};
 use crate::bus::{Publisher, Retry, Verdict};
 use anyhow::{bail, Result};
@@ -46,6 +47,9 @@ pub struct Broker {
     stored: Vec<(String, usize)>,
     /// Messages published directly because the outbox could not take them.
     unsaved: Outcome,
+    /// The relay of this process, holding the outbox: it delivers what the
+    /// run stores, and the run waits on its board.
+    relay: Option<Arc<Board>>,
 }
 
 struct Worker {
@@ -65,7 +69,15 @@ impl Broker {
             worker: None,
             stored: Vec::new(),
             unsaved: Outcome::default(),
+            relay: None,
         }
+    }
+
+    /// The same run inside `hookbus relay`, which holds the outbox and
+    /// delivers what the run stores, telling `board` how that goes.
+    pub fn beside_relay(mut self, board: Arc<Board>) -> Broker {
+        self.relay = Some(board);
+        self
     }
 
     /// The bound of this run, fixed by its first batch.
@@ -80,7 +92,7 @@ impl Broker {
 
     /// Tells the delivering thread a batch is on disk, starting it if needed.
     fn wake(&mut self, plan: Plan, stored: &str) {
-        if self.waiting == Waiting::Never {
+        if self.waiting == Waiting::Never || self.relay.is_some() {
             return;
         }
         let worker = self.worker.get_or_insert_with(|| {
@@ -196,14 +208,22 @@ impl Transport for Broker {
     /// Waits for the delivering thread and counts what is left queued.
     fn finish(&mut self) -> Result<Outcome> {
         let mut outcome = std::mem::take(&mut self.unsaved);
-        let delivered = match self.worker.take() {
-            Some(Worker { wake, handle }) => {
+        let delivered = match (self.worker.take(), &self.relay, self.plan) {
+            (Some(Worker { wake, handle }), _, _) => {
                 drop(wake);
                 handle
                     .join()
                     .unwrap_or_else(|_| Delivered::stalled("the delivering thread failed".into()))
             }
-            None => Delivered::default(),
+            (None, Some(board), Some(plan)) if self.waiting != Waiting::Never => {
+                let names: Vec<String> = self.stored.iter().map(|(name, _)| name.clone()).collect();
+                let until = (plan.until).unwrap_or_else(|| Instant::now() + LOCK_WAIT);
+                Delivered {
+                    stopped: board.wait_for(&self.outbox, &names, until),
+                    ..Delivered::default()
+                }
+            }
+            _ => Delivered::default(),
         };
         outcome.dead_lettered = delivered.dead_lettered;
         for (name, count) in std::mem::take(&mut self.stored) {

@@ -90,9 +90,11 @@ pub(super) fn deliver(
             let delivery = delivery.get_or_insert_with(|| {
                 let patience = flush::patience(publisher, plan.until);
                 let retry = retry(plan, &entries, &first);
-                publisher.delivery_telling(patience, retry, |progress| lock.tell(progress))
+                publisher.delivery_telling(patience, retry, |progress| {
+                    lock.tell(progress);
+                })
             });
-            match flush::flush_listed(outbox, delivery, plan.until, &entries) {
+            match flush::flush_listed(outbox, delivery, plan.until, &entries, &|| {}) {
                 Ok(report) => {
                     delivered.done.extend(report.done);
                     delivered.partly.extend(report.partly);
@@ -164,29 +166,34 @@ const HOLDER_UNREACHABLE: &str =
 /// Why a run that found `hookbus relay` holding the lock left its files
 /// queued (the broker unreachable, or no answer to CONNECT within
 /// half a second): the relay delivers them once the broker answers.
-const RELAY_KEEPS_TRYING: &str = "the broker is unreachable; hookbus relay keeps trying";
+pub(super) const RELAY_KEEPS_TRYING: &str = "the broker is unreachable; hookbus relay keeps trying";
 /// Why a run that found the lock held gave up waiting for it.
 const HOLDER_BUSY: &str = "another hookbus is delivering from the outbox";
 /// Why a run gave up on `hookbus relay` when no file left the outbox for
 /// [`STARTING_GRACE`]: the broker is stalled, or slow with a backlog.
-const RELAY_STALLED: &str =
+pub(super) const RELAY_STALLED: &str =
     "the broker has receipted nothing for half a second; hookbus relay keeps trying";
 
 /// Why a run that waited its whole bound for `hookbus relay` left its files
 /// to it: the relay was still delivering older files (a backlog after an
 /// outage, a slow broker).
-const RELAY_BUSY: &str = "hookbus relay is still delivering what was stored before them";
+pub(super) const RELAY_BUSY: &str = "hookbus relay is still delivering what was stored before them";
 
 /// Why a run leaves its files to the holder of `file`'s lock: `why`, or
 /// `relay_why` when the holder is `hookbus relay`, which delivers them.
 fn left_to_holder(file: &LockFile, why: &str, relay_why: &str) -> Stopped {
     if file.held_by_relay() {
-        Stopped {
-            reason: relay_why.into(),
-            relay_keeps_trying: true,
-        }
+        relay_stopped(relay_why)
     } else {
         Stopped::because(why.into())
+    }
+}
+
+/// Files left to `hookbus relay`, for `why`: the relay delivers them.
+pub(super) fn relay_stopped(why: &str) -> Stopped {
+    Stopped {
+        reason: why.into(),
+        relay_keeps_trying: true,
     }
 }
 
@@ -197,7 +204,7 @@ fn left_to_holder(file: &LockFile, why: &str, relay_why: &str) -> Stopped {
 /// take its whole bound to find out. Loopback brokers answer in
 /// milliseconds, busy ones in tens. (A hook holding the lock may be
 /// rendering its next batch meanwhile, so no stall is read into its quiet.)
-const STARTING_GRACE: Duration = Duration::from_millis(500);
+pub(super) const STARTING_GRACE: Duration = Duration::from_millis(500);
 
 /// The first wait before looking at the lock and the run's files again,
 /// doubling up to [`LOCK_POLL`]; a file removed from the outbox ends a wait

@@ -115,14 +115,17 @@ pub fn flush_waiting(
 /// Delivers `entries`, the outbox as the caller just listed it, on a
 /// delivery that may already be open (a hook's delivering thread keeps one
 /// connection, hears of every batch its run stores, and so reads the
-/// directory once per batch).
+/// directory once per batch). `departed` is called each time files leave
+/// the outbox.
 pub fn flush_listed(
     outbox: &Outbox,
     delivery: &mut Delivery<'_>,
     until: Option<Instant>,
     entries: &[Entry],
+    departed: &dyn Fn(),
 ) -> Result<FlushReport> {
     let mut flush = Flush::new(outbox, delivery, until);
+    flush.departed = departed;
     flush.these(entries)?;
     Ok(flush.report)
 }
@@ -132,6 +135,7 @@ struct Flush<'a, 'p> {
     delivery: &'a mut Delivery<'p>,
     until: Option<Instant>,
     report: FlushReport,
+    departed: &'a dyn Fn(),
 }
 
 impl<'a, 'p> Flush<'a, 'p> {
@@ -141,6 +145,7 @@ impl<'a, 'p> Flush<'a, 'p> {
             delivery,
             until,
             report: FlushReport::default(),
+            departed: &|| {},
         }
     }
 
@@ -251,6 +256,9 @@ impl<'a, 'p> Flush<'a, 'p> {
     /// Files with nothing left to send: removed (see [`Outbox::remove_all`]).
     fn done(&mut self, entries: &[&Entry]) -> Result<()> {
         self.outbox.remove_all(entries)?;
+        if !entries.is_empty() {
+            (self.departed)();
+        }
         (self.report.done).extend(entries.iter().map(|entry| entry.name.clone()));
         Ok(())
     }

@@ -165,17 +165,19 @@ impl OutboxLock {
         let _ = self.file.write_at(&[holder.byte()], 0);
     }
 
-    /// Tells waiting runs what its delivery's `progress` means for them. A
-    /// new connection after every host failed still says "unreachable"
-    /// until a broker answers: waiting runs should not start waiting again.
-    pub fn tell(&self, progress: Progress) {
+    /// Tells waiting runs what its delivery's `progress` means for them,
+    /// and returns what it announced. A new connection after every host
+    /// failed still says "unreachable" until a broker answers: waiting runs
+    /// should not start waiting again.
+    pub fn tell(&self, progress: Progress) -> Option<Holder> {
         let holder = match progress {
-            Progress::Connecting if said_in(&self.file) == Holder::Unreachable => return,
+            Progress::Connecting if said_in(&self.file) == Holder::Unreachable => return None,
             Progress::Connecting => Holder::Starting,
             Progress::Connected => Holder::Delivering,
             Progress::AllHostsFailed => Holder::Unreachable,
         };
         self.announce(holder);
+        Some(holder)
     }
 
     /// Says that this holder is `hookbus relay`, which keeps the lock.

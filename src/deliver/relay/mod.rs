@@ -11,6 +11,7 @@
 //! Killed, it takes nothing with it: the kernel drops the lock, files stay
 //! in the outbox, and hooks deliver their own again.
 
+pub mod board;
 pub mod handoff;
 pub mod metrics;
 
@@ -20,6 +21,7 @@ use super::outbox::Outbox;
 use super::watch::{DirWatch, Woke};
 use crate::bus::{Delivery, Patience, Publisher, Retry};
 use anyhow::Result;
+use board::Board;
 use std::fmt;
 use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
@@ -114,11 +116,13 @@ impl fmt::Display for Event {
 }
 
 /// Relays `outbox` to `publisher` until `stop` becomes readable (the CLI
-/// writes to it from its signal handlers). Errors are the outbox's (a
+/// writes to it from its signal handlers), telling `board` how delivery
+/// goes for the pushes run in this process. Errors are the outbox's (a
 /// directory that cannot be read or written); the broker's never end it.
 pub fn relay(
     outbox: &Outbox,
     publisher: &Publisher,
+    board: &Board,
     stop: BorrowedFd<'_>,
     log: &mut dyn FnMut(Event),
 ) -> Result<()> {
@@ -147,7 +151,15 @@ pub fn relay(
         dir: outbox.dir().to_path_buf(),
     });
     outbox.remove_stale_temps();
-    let result = Relaying::new(outbox, publisher, &lock).run(&mut watch, stop, log);
+    let result = Relaying {
+        outbox,
+        publisher,
+        lock: &lock,
+        board,
+        delivery: None,
+        outage: None,
+    }
+    .run(&mut watch, stop, log);
     drop(lock);
     log(Event::Stopped);
     result
@@ -158,6 +170,7 @@ struct Relaying<'a> {
     outbox: &'a Outbox,
     publisher: &'a Publisher,
     lock: &'a OutboxLock,
+    board: &'a Board,
     /// The open delivery, and when it last delivered.
     delivery: Option<(Delivery<'a>, Instant)>,
     /// Set while the broker is unreachable.
@@ -191,16 +204,6 @@ impl Outage {
 }
 
 impl<'a> Relaying<'a> {
-    fn new(outbox: &'a Outbox, publisher: &'a Publisher, lock: &'a OutboxLock) -> Self {
-        Relaying {
-            outbox,
-            publisher,
-            lock,
-            delivery: None,
-            outage: None,
-        }
-    }
-
     fn run(
         mut self,
         watch: &mut DirWatch,
@@ -248,7 +251,7 @@ impl<'a> Relaying<'a> {
             if let Some((delivery, _)) = self.delivery.take() {
                 delivery.close();
             }
-            self.lock.announce(Holder::Starting);
+            self.announce(Holder::Starting);
         }
     }
 
@@ -261,21 +264,25 @@ impl<'a> Relaying<'a> {
                 if self.outage.take().is_some() {
                     // Nothing left to try with: the next file tries afresh,
                     // its hook waiting as for a relay just started.
-                    self.lock.announce(Holder::Starting);
+                    self.announce(Holder::Starting);
                 }
                 return Ok(());
             }
-            let (publisher, lock) = (self.publisher, self.lock);
+            let (publisher, lock, board) = (self.publisher, self.lock, self.board);
             let (delivery, used) = self.delivery.get_or_insert_with(|| {
                 // Pushers wait on the relay: it gives up as soon as a hook
                 // would (then says so, and they stop waiting), not after a
                 // flush's five seconds.
                 let patience = Patience::WhileProgress(publisher.deadline());
-                let delivery =
-                    publisher.delivery_telling(patience, Retry::OneRound, |p| lock.tell(p));
+                let delivery = publisher.delivery_telling(patience, Retry::OneRound, |p| {
+                    if let Some(holder) = lock.tell(p) {
+                        board.said(holder);
+                    }
+                });
                 (delivery, Instant::now())
             });
-            let report = flush::flush_listed(self.outbox, delivery, None, &entries)?;
+            let report =
+                flush::flush_listed(self.outbox, delivery, None, &entries, &|| board.departed())?;
             *used = Instant::now();
             self.tell(&report, log);
             if let Some(stopped) = report.stopped {
@@ -283,6 +290,12 @@ impl<'a> Relaying<'a> {
             }
             self.outage = None;
         }
+    }
+
+    /// Says `holder` to hooks (in the lock file) and to the pushes run here.
+    fn announce(&self, holder: Holder) {
+        self.lock.announce(holder);
+        self.board.said(holder);
     }
 
     fn tell(&self, report: &FlushReport, log: &mut dyn FnMut(Event)) {
@@ -301,7 +314,7 @@ impl<'a> Relaying<'a> {
     /// A round stopped: hooks must not wait for this relay until it
     /// connects again.
     fn failed(&mut self, reason: String, log: &mut dyn FnMut(Event)) -> Result<()> {
-        self.lock.announce(Holder::Unreachable);
+        self.announce(Holder::Unreachable);
         if let Some((delivery, _)) = self.delivery.take() {
             delivery.close();
         }
