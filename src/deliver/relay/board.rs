@@ -2,7 +2,7 @@
 //! hooks handed over, see [`super::handoff`]): how its delivery goes and when
 //! files leave the outbox. Such a push waits here for its files to go, by
 //! the rules a hook in a process of its own follows for a relay (see
-//! [`super::super::delivering`]), without the thread, lock file and inotify
+//! [`crate::deliver::broker`]), without the thread, lock file and inotify
 //! watch a hook needs to learn the same.
 
 use super::super::delivering::{
