@@ -189,6 +189,25 @@ fn left_to_holder(file: &LockFile, why: &str, relay_why: &str) -> Stopped {
     }
 }
 
+/// Whether a run waiting on a holder leaves its files to it, and why (for
+/// a hook holding the lock, for `hookbus relay`): the holder found the
+/// broker unreachable, has not connected in the [`STARTING_GRACE`] the run
+/// has `waited`, or is connected but no file left the outbox for as long
+/// (`quiet`). The one rule for hooks in their own processes and for pushes
+/// the relay runs ([`super::relay::board`]).
+pub(super) fn gives_up(
+    holder: Holder,
+    waited: Duration,
+    quiet: Duration,
+) -> Option<(&'static str, &'static str)> {
+    match holder {
+        Holder::Unreachable => Some((HOLDER_UNREACHABLE, RELAY_KEEPS_TRYING)),
+        Holder::Starting if waited >= STARTING_GRACE => Some((HOLDER_BUSY, RELAY_KEEPS_TRYING)),
+        Holder::Delivering if quiet >= STARTING_GRACE => Some((HOLDER_BUSY, RELAY_STALLED)),
+        _ => None,
+    }
+}
+
 /// Files left to `hookbus relay`, for `why`: the relay delivers them.
 pub(super) fn relay_stopped(why: &str) -> Stopped {
     Stopped {
@@ -254,17 +273,12 @@ fn take_lock(
         }
         if plan.until.is_some() {
             // Without a watch a departure goes unseen: no stall is assumed.
-            let stalled =
-                departures.is_some() && moved.elapsed() >= STARTING_GRACE && file.held_by_relay();
-            let gave_up = match file.holder() {
-                Holder::Unreachable => Some((HOLDER_UNREACHABLE, RELAY_KEEPS_TRYING)),
-                Holder::Starting if started.elapsed() >= STARTING_GRACE => {
-                    Some((HOLDER_BUSY, RELAY_KEEPS_TRYING))
-                }
-                Holder::Delivering if stalled => Some((HOLDER_BUSY, RELAY_STALLED)),
-                _ => None,
+            let quiet = if departures.is_some() && file.held_by_relay() {
+                moved.elapsed()
+            } else {
+                Duration::ZERO
             };
-            if let Some((why, relay_why)) = gave_up {
+            if let Some((why, relay_why)) = gives_up(file.holder(), started.elapsed(), quiet) {
                 return Err(Some(left_to_holder(&file, why, relay_why)));
             }
         }

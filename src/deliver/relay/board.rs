@@ -5,9 +5,7 @@
 //! [`crate::deliver::broker`]), without the thread, lock file and inotify
 //! watch a hook needs to learn the same.
 
-use super::super::delivering::{
-    relay_stopped, RELAY_BUSY, RELAY_KEEPS_TRYING, RELAY_STALLED, STARTING_GRACE,
-};
+use super::super::delivering::{gives_up, relay_stopped, RELAY_BUSY, STARTING_GRACE};
 use super::super::flush::Stopped;
 use super::super::lock::Holder;
 use super::super::outbox::Outbox;
@@ -92,13 +90,9 @@ impl Board {
             state = self.state();
             let now = Instant::now();
             let quiet_since = state.departed.max(started);
-            let gave_up = match state.holder {
-                Holder::Unreachable => Some(RELAY_KEEPS_TRYING),
-                Holder::Starting if now - started >= STARTING_GRACE => Some(RELAY_KEEPS_TRYING),
-                Holder::Delivering if now - quiet_since >= STARTING_GRACE => Some(RELAY_STALLED),
-                _ if now >= until => Some(RELAY_BUSY),
-                _ => None,
-            };
+            let gave_up = gives_up(state.holder, now - started, now - quiet_since)
+                .map(|(_, relay_why)| relay_why)
+                .or((now >= until).then_some(RELAY_BUSY));
             if let Some(why) = gave_up {
                 return Some(relay_stopped(why));
             }
@@ -119,6 +113,7 @@ impl Board {
 
 #[cfg(test)]
 mod tests {
+    use super::super::super::delivering::{RELAY_KEEPS_TRYING, RELAY_STALLED};
     use super::*;
     use std::sync::Arc;
     use std::time::Duration;
