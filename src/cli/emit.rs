@@ -42,10 +42,11 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// The same run inside `hookbus relay` (a hook handed its push over):
-    /// the relay delivers what it stores, and tells `board` how that goes.
-    pub fn beside_relay(mut self, board: Arc<Board>) -> Self {
-        self.relay = Some(board);
+    /// With `board`, the same run inside `hookbus relay` (a hook handed its
+    /// push over): the relay delivers what it stores, and tells `board` how
+    /// that goes.
+    pub fn beside_relay(mut self, board: Option<&Arc<Board>>) -> Self {
+        self.relay = board.cloned();
         self
     }
 
@@ -129,10 +130,7 @@ pub fn transport<'o>(
     match (publisher(config, reporter)?, waiting) {
         (Some(publisher), Some(waiting)) => {
             let broker = Broker::new(publisher, outbox, waiting);
-            Ok(Box::new(match relay {
-                Some(board) => broker.beside_relay(Arc::clone(board)),
-                None => broker,
-            }))
+            Ok(Box::new(broker.beside_relay(relay.cloned())))
         }
         _ => Ok(Box::new(outbox)),
     }

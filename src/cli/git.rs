@@ -49,10 +49,7 @@ pub fn post_receive_as(
     }
     super::say_problems(&push.problems, reporter);
     let source = GitCommits::new(&push.opened.repo);
-    let mut run = Run::new(config, &push.opened.router, args.dry_run, true);
-    if let Some(board) = relay {
-        run = run.beside_relay(Arc::clone(board));
-    }
+    let run = Run::new(config, &push.opened.router, args.dry_run, true).beside_relay(relay);
     run.emit(&push.routed, &source, out, reporter)
 }
 

@@ -73,10 +73,11 @@ impl Broker {
         }
     }
 
-    /// The same run inside `hookbus relay`, which holds the outbox and
-    /// delivers what the run stores, telling `board` how that goes.
-    pub fn beside_relay(mut self, board: Arc<Board>) -> Broker {
-        self.relay = Some(board);
+    /// With `board`, the same run inside `hookbus relay`, which holds the
+    /// outbox and delivers what the run stores, telling `board` how that
+    /// goes.
+    pub fn beside_relay(mut self, board: Option<Arc<Board>>) -> Broker {
+        self.relay = board;
         self
     }
 
