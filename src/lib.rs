@@ -6,7 +6,7 @@
 //! [`syslog`] leaves a line per run in the system log; [`saved`] keeps the
 //! pushes a hook could not handle (no usable config, nowhere to save or
 //! deliver) for `hookbus flush` to run again. At the bottom,
-//! [`message`], [`text`], [`secret`] and [`naming`] serve the rest. [`bus`] is
+//! [`message`], [`text`], [`secret`], [`naming`] and [`pattern`] serve the rest. [`bus`] is
 //! the seam to the broker: delivery, the webhook and the listener use only
 //! its [`bus::Publisher`]; [`stomp`] implements it with nothing above the
 //! seam, and [`config`] is the one place that chooses it. [`webhook`] is a
@@ -38,6 +38,7 @@ pub mod listen;
 pub mod message;
 pub mod model;
 pub mod naming;
+pub mod pattern;
 pub mod private_file;
 pub mod render;
 pub mod route;

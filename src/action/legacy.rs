@@ -114,7 +114,7 @@ impl LegacyJenkins {
                     continue;
                 };
                 let ignore_refs = field(entry, "ignore_refs");
-                if let Some(Err(error)) = ignore_refs.as_deref().map(regex::Regex::new) {
+                if let Some(Err(error)) = ignore_refs.as_deref().map(crate::pattern::compile) {
                     jenkins.skipped.push(format!(
                         "jenkins-projects entry {what}: ignore_refs is not a regular expression hookbus reads ({}); rewrite it and add the action by hand",
                         error.to_string().lines().last().unwrap_or_default()

@@ -35,7 +35,7 @@ impl Matcher {
     pub fn compile(config: &MatchConfig) -> Result<Matcher> {
         let ignore_refs = match &config.ignore_refs {
             Some(text) => Some(
-                regex::Regex::new(text)
+                crate::pattern::compile(text)
                     .with_context(|| format!("ignore_refs: bad regular expression {text:?}"))?,
             ),
             None => None,

@@ -117,7 +117,7 @@ impl Layouts {
 
 fn compile_rule(rule: &LayoutRule) -> Result<CompiledRule> {
     // Anchored at the start so a rule names the top of a branch, never a subdirectory.
-    let regex = Regex::new(&format!("^(?:{})", rule.pattern))
+    let regex = crate::pattern::compile(&format!("^(?:{})", rule.pattern))
         .with_context(|| format!("bad pattern {:?}", rule.pattern))?;
     let names: Vec<&str> = regex.capture_names().flatten().collect();
     let mut rest = rule.refname.as_str();
