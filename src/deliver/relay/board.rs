@@ -131,6 +131,25 @@ mod tests {
         names.iter().map(|name| name.to_string()).collect()
     }
 
+    /// A push waiting at most `bound` for its file `mine.msg` on the board of
+    /// a relay that said it is delivering, while `relay` runs on a thread of
+    /// its own: what the wait ended with, and how long it took.
+    fn wait_beside(
+        outbox: &Outbox,
+        bound: Duration,
+        relay: impl FnOnce(&Board) + Send + 'static,
+    ) -> (Option<Stopped>, Duration) {
+        let board = Arc::new(Board::new());
+        board.said(Holder::Delivering);
+        let relaying = Arc::clone(&board);
+        let relaying = std::thread::spawn(move || relay(&relaying));
+        let started = Instant::now();
+        let stopped = board.wait_for(outbox, &files(&["mine.msg"]), started + bound);
+        let waited = started.elapsed();
+        relaying.join().unwrap();
+        (stopped, waited)
+    }
+
     #[test]
     fn a_push_whose_files_are_gone_waits_for_nothing() {
         let (_dir, outbox) = outbox_with(&["other.msg"]);
@@ -144,43 +163,27 @@ mod tests {
     #[test]
     fn a_departure_ends_the_wait_at_once() {
         let (dir, outbox) = outbox_with(&["mine.msg"]);
-        let board = Arc::new(Board::new());
-        board.said(Holder::Delivering);
-        let relay = Arc::clone(&board);
         let path = dir.path().join("mine.msg");
-        let delivering = std::thread::spawn(move || {
+        let (stopped, waited) = wait_beside(&outbox, Duration::from_secs(5), move |relay| {
             std::thread::sleep(Duration::from_millis(50));
             std::fs::remove_file(path).unwrap();
             relay.departed();
         });
-        let started = Instant::now();
-        let until = started + Duration::from_secs(5);
-        assert!(board
-            .wait_for(&outbox, &files(&["mine.msg"]), until)
-            .is_none());
-        assert!(started.elapsed() < STARTING_GRACE);
-        delivering.join().unwrap();
+        assert!(stopped.is_none());
+        assert!(waited < STARTING_GRACE);
     }
 
     #[test]
     fn an_unreachable_broker_leaves_the_files_to_the_relay() {
         let (_dir, outbox) = outbox_with(&["mine.msg"]);
-        let board = Arc::new(Board::new());
-        board.said(Holder::Delivering);
-        let relay = Arc::clone(&board);
-        let failing = std::thread::spawn(move || {
+        let (stopped, waited) = wait_beside(&outbox, Duration::from_secs(5), |relay| {
             std::thread::sleep(Duration::from_millis(50));
             relay.said(Holder::Unreachable);
         });
-        let started = Instant::now();
-        let until = started + Duration::from_secs(5);
-        let stopped = board
-            .wait_for(&outbox, &files(&["mine.msg"]), until)
-            .unwrap();
+        let stopped = stopped.unwrap();
         assert_eq!(stopped.reason, RELAY_KEEPS_TRYING);
         assert!(stopped.relay_keeps_trying);
-        assert!(started.elapsed() < STARTING_GRACE);
-        failing.join().unwrap();
+        assert!(waited < STARTING_GRACE);
     }
 
     #[test]
@@ -210,22 +213,13 @@ mod tests {
     #[test]
     fn a_relay_still_delivering_older_files_keeps_them_past_the_bound() {
         let (_dir, outbox) = outbox_with(&["mine.msg"]);
-        let board = Arc::new(Board::new());
-        board.said(Holder::Delivering);
-        let relay = Arc::clone(&board);
-        let busy = std::thread::spawn(move || {
+        let (stopped, waited) = wait_beside(&outbox, Duration::from_millis(200), |relay| {
             for _ in 0..10 {
                 std::thread::sleep(Duration::from_millis(50));
                 relay.departed(); // older files leave, not this push's
             }
         });
-        let started = Instant::now();
-        let until = started + Duration::from_millis(200);
-        let stopped = board
-            .wait_for(&outbox, &files(&["mine.msg"]), until)
-            .unwrap();
-        assert_eq!(stopped.reason, RELAY_BUSY);
-        assert!(started.elapsed() < STARTING_GRACE);
-        busy.join().unwrap();
+        assert_eq!(stopped.unwrap().reason, RELAY_BUSY);
+        assert!(waited < STARTING_GRACE);
     }
 }
