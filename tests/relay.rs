@@ -316,8 +316,7 @@ fn once_the_relay_is_killed_each_hook_delivers_its_own() {
 #[test]
 fn a_broker_that_stops_answering_holds_up_no_push() {
     let amq = activemq();
-    let address = dead_address();
-    let broker = Forwarder::start(&address, amq.address.clone());
+    let (broker, address) = Forwarder::listening(amq.address.clone());
     let server = Server::new(Layout::BranchEach);
     server.configure(&activemq_at(address));
     let subscription = amq.drain(&server.queue, 2 * PUSHERS, IDLE, CAP);

@@ -132,8 +132,21 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
+    /// A forwarder at `listen`, an address that was dead until now.
     pub fn start(listen: &str, target: String) -> Forwarder {
-        let listener = TcpListener::bind(listen).unwrap();
+        Forwarder::serve(TcpListener::bind(listen).unwrap(), target)
+    }
+
+    /// A forwarder on a loopback port of its own, and that port's address:
+    /// bound before anyone learns it, so no other connection can take it
+    /// meanwhile (as one can a port `dead_address` released).
+    pub fn listening(target: String) -> (Forwarder, String) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        (Forwarder::serve(listener, target), address)
+    }
+
+    fn serve(listener: TcpListener, target: String) -> Forwarder {
         listener.set_nonblocking(true).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let silent = Arc::new(AtomicBool::new(false));
